@@ -1,0 +1,186 @@
+"""CapacityPlan: how close the GPU/CPU/memory fleet is to its limits, and what growth needs."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import ConfigDict, Field
+
+from perfguard.api.base import ApiModel, LabelSelector
+from perfguard.api.conditions import Condition
+from perfguard.api.perfbaseline import PrometheusRef
+from perfguard.api.quantities import Duration, cel_duration
+
+Percent = Annotated[float, Field(ge=0, le=100)]
+
+
+class NodesSpec(ApiModel):
+    selector: LabelSelector | None = None
+
+
+class TrafficSpec(ApiModel):
+    query: str = Field(min_length=1, max_length=4096, description="PromQL: requests per second.")
+
+
+class SustainedSpec(ApiModel):
+    above: Percent = 85.0
+    for_: Duration = Field(default=timedelta(minutes=15), alias="for")
+
+
+class CapacityThresholds(ApiModel):
+    cpu: Percent = 80.0
+    memory: Percent = 85.0
+    gpu: Percent = 90.0
+    gpu_memory: Percent = 90.0
+    sustained: SustainedSpec = Field(default_factory=SustainedSpec)
+
+
+class Scenario(ApiModel):
+    name: str = Field(min_length=1, max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+    growth_percent: float = Field(gt=-100, le=10_000)
+
+
+class AnomalySpec(ApiModel):
+    spike_percent: float = Field(default=20.0, gt=0, le=10_000)
+    gpu_memory_growth_percent_per_hour: float = Field(default=5.0, gt=0, le=100)
+    throttling: bool = True
+    xid_errors: bool = True
+
+
+class QueryOverrides(ApiModel):
+    """Replace a default query; `{{nodes}}` expands to the selected hosts' regex."""
+
+    gpu_util: str | None = Field(default=None, max_length=4096)
+    gpu_memory_used: str | None = Field(default=None, max_length=4096)
+    gpu_memory_free: str | None = Field(default=None, max_length=4096)
+    gpu_temp: str | None = Field(default=None, max_length=4096)
+    gpu_power: str | None = Field(default=None, max_length=4096)
+    xid_errors: str | None = Field(default=None, max_length=4096)
+    clock_events: str | None = Field(default=None, max_length=4096)
+    cpu: str | None = Field(default=None, max_length=4096)
+    memory: str | None = Field(default=None, max_length=4096)
+
+
+class CapacityPlanSpec(ApiModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "!has(self.history) || !has(self.step) || "
+                    + cel_duration("self.history")
+                    + " > "
+                    + cel_duration("self.step"),
+                    "message": "history must be longer than step",
+                    "fieldPath": ".history",
+                },
+            ]
+        }
+    )
+
+    prometheus: PrometheusRef | None = None
+    nodes: NodesSpec = Field(default_factory=NodesSpec)
+    traffic: TrafficSpec
+    history: Duration = Field(default=timedelta(days=7))
+    step: Duration = Field(default=timedelta(minutes=5))
+    thresholds: CapacityThresholds = Field(default_factory=CapacityThresholds)
+    scenarios: list[Scenario] = Field(
+        default_factory=list,
+        max_length=16,
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
+    )
+    anomalies: AnomalySpec = Field(default_factory=AnomalySpec)
+    queries: QueryOverrides | None = None
+    interval: Duration = Field(default=timedelta(minutes=5))
+
+
+class CapacityVerdict(StrEnum):
+    SUFFICIENT = "Sufficient"
+    NEAR_LIMIT = "NearLimit"
+    INSUFFICIENT = "Insufficient"
+
+
+class Assessment(StrEnum):
+    WITHIN_CAPACITY = "WithinCapacity"
+    NEAR_LIMIT = "NearLimit"
+    OVER_CAPACITY = "OverCapacity"
+    UNVERIFIED = "Unverified"
+
+
+class TopItem(ApiModel):
+    node: str
+    gpu: str | None = None
+    value: float
+
+
+class ResourceUtilization(ApiModel):
+    resource: str
+    fleet: float | None = None
+    threshold: float | None = None
+    above_threshold: bool = False
+    sustained: bool = False
+    top: list[TopItem] | None = Field(default=None, max_length=5)
+
+
+class Projection(ApiModel):
+    scenario: str
+    growth_percent: float
+    resource: str
+    traffic: float | None = None
+    projected: float | None = None
+    threshold: float | None = None
+    assessment: Assessment
+    recommendation: str | None = None
+    add_nodes: int | None = None
+    add_gpus: int | None = None
+
+
+class Headroom(ApiModel):
+    resource: str
+    traffic: float | None = Field(default=None, description="Extra req/s before the threshold.")
+    percent: float | None = None
+
+
+class TimeToThreshold(ApiModel):
+    resource: str
+    at: datetime | None = None
+    message: str | None = None
+
+
+class Anomaly(ApiModel):
+    type: str
+    node: str | None = None
+    gpu: str | None = None
+    start: datetime | None = None
+    severity: str = "Warning"
+    value: float | None = None
+    message: str | None = None
+
+
+class CapacitySummary(ApiModel):
+    """Preformatted headline numbers, for printer columns."""
+
+    gpu: str | None = None
+    cpu: str | None = None
+    memory: str | None = None
+
+
+class CapacityPlanStatus(ApiModel):
+    verdict: CapacityVerdict | None = None
+    reason: str | None = None
+    message: str | None = None
+    summary: CapacitySummary | None = None
+    current: list[ResourceUtilization] | None = Field(default=None, max_length=8)
+    projections: list[Projection] | None = Field(default=None, max_length=64)
+    headroom: list[Headroom] | None = Field(default=None, max_length=8)
+    time_to_threshold: list[TimeToThreshold] | None = Field(default=None, max_length=8)
+    anomalies: list[Anomaly] | None = Field(default=None, max_length=20)
+    total_anomalies: int | None = None
+    last_evaluation_time: datetime | None = None
+    conditions: list[Condition] | None = Field(
+        default=None,
+        max_length=16,
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+    )
+    observed_generation: int | None = None

@@ -1,0 +1,35 @@
+"""The standard condition type shared by every perfguard resource (API conventions)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import Field
+
+from perfguard.api.base import ApiModel
+
+
+class ConditionStatus(StrEnum):
+    TRUE = "True"
+    FALSE = "False"
+    UNKNOWN = "Unknown"
+
+
+class Condition(ApiModel):
+    """One observation of the resource's state, keyed by `type`."""
+
+    type: str = Field(description="CamelCase type of the condition, e.g. Ready.", max_length=316)
+    status: ConditionStatus = Field(description="True, False or Unknown.")
+    reason: str = Field(
+        description="One CamelCase word saying why the condition has its status.",
+        pattern=r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$",
+        max_length=1024,
+    )
+    message: str = Field(default="", description="Human-readable details.", max_length=32768)
+    last_transition_time: datetime = Field(
+        description="When status last changed (not when the condition was last written)."
+    )
+    observed_generation: int = Field(
+        default=0, ge=0, description="The .metadata.generation this condition was computed for."
+    )

@@ -1,0 +1,381 @@
+"""PerfBaseline: a workload's rolling performance baseline and the canary judged against it."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import ConfigDict, Field
+
+from perfguard.api.base import ApiModel
+from perfguard.api.conditions import Condition
+from perfguard.api.quantities import Amount, Duration, cel_duration
+
+LABEL_NAME = r"^[a-zA-Z_][a-zA-Z0-9_]*$"
+METRIC_NAME = r"^[a-zA-Z_:][a-zA-Z0-9_:]*$"
+
+# Prometheus label names and values as users write them; values are escaped before use.
+PromLabels = Annotated[
+    dict[str, Annotated[str, Field(max_length=1024)]],
+    Field(max_length=32, description="PromQL label matchers: label name to exact value."),
+]
+
+
+class PrometheusRef(ApiModel):
+    url: str | None = Field(
+        default=None,
+        description="Base URL of the Prometheus HTTP API; the operator's default otherwise.",
+        pattern=r"^https?://[^\s]+$",
+        max_length=2048,
+    )
+    timeout: Duration = Field(default=timedelta(seconds=10), description="Per-query timeout.")
+
+
+class WorkloadKind(StrEnum):
+    ROLLOUT = "Rollout"
+    DEPLOYMENT = "Deployment"
+
+
+class WorkloadRef(ApiModel):
+    kind: WorkloadKind = Field(description="Rollout (Argo Rollouts) or Deployment.")
+    name: str = Field(min_length=1, max_length=253)
+    hash_label: str = Field(
+        default="rollouts_pod_template_hash",
+        pattern=LABEL_NAME,
+        max_length=128,
+        description="Series label carrying the pod-template hash.",
+    )
+
+
+class TrackSelector(ApiModel):
+    match_labels: PromLabels
+
+
+class Comparison(StrEnum):
+    CONCURRENT = "Concurrent"
+    HISTORICAL = "Historical"
+    BOTH = "Both"
+
+
+class BaselineSpec(ApiModel):
+    window: Duration = Field(default=timedelta(days=7), description="Rolling baseline window.")
+    min_samples: int = Field(
+        default=50, ge=2, le=1_000_000, description="Fewest baseline samples for a verdict."
+    )
+    step: Duration | None = Field(
+        default=None,
+        description="Resolution of the baseline series; analysis.step when unset. A coarser "
+        "step keeps a long baseline cheap to query.",
+    )
+
+
+class AnalysisSpec(ApiModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": f"{cel_duration('self.window')} >= {cel_duration('self.step')}",
+                    "message": "analysis.window must be at least analysis.step",
+                    "fieldPath": ".window",
+                    "reason": "FieldValueInvalid",
+                },
+            ]
+        }
+    )
+
+    interval: Duration = Field(default=timedelta(minutes=1), description="How often to evaluate.")
+    window: Duration = Field(default=timedelta(minutes=10), description="Candidate window.")
+    step: Duration = Field(default=timedelta(seconds=30), description="One sample per step.")
+    sustain_for: Duration = Field(
+        default=timedelta(minutes=3), description="How long a breach must hold before it fails."
+    )
+    confidence: float = Field(
+        default=0.95, gt=0.5, lt=1.0, description="Confidence level of the intervals."
+    )
+
+
+class MetricType(StrEnum):
+    LATENCY = "Latency"
+    THROUGHPUT = "Throughput"
+    ERROR_RATE = "ErrorRate"
+    QUERY = "Query"
+
+
+class ThresholdRule(ApiModel):
+    model_config = ConfigDict(json_schema_extra={"minProperties": 1})
+
+    max_increase: Amount | None = Field(
+        default=None, description="Largest allowed increase, e.g. 5ms (latency) or 20 (req/s)."
+    )
+    max_increase_percent: float | None = Field(default=None, ge=0, le=10_000)
+    max_decrease: Amount | None = Field(default=None, description="Largest allowed decrease.")
+    max_decrease_percent: float | None = Field(default=None, ge=0, le=100)
+    max: float | None = Field(
+        default=None, ge=0, description="Upper bound on the candidate's value, e.g. 0.01."
+    )
+
+
+class Thresholds(ApiModel):
+    """Rules per statistic. Latency: p50/p90/p95/p99/mean; Throughput: rate;
+    ErrorRate: ratio; Query: value."""
+
+    model_config = ConfigDict(json_schema_extra={"minProperties": 1})
+
+    p50: ThresholdRule | None = None
+    p90: ThresholdRule | None = None
+    p95: ThresholdRule | None = None
+    p99: ThresholdRule | None = None
+    mean: ThresholdRule | None = None
+    rate: ThresholdRule | None = None
+    ratio: ThresholdRule | None = None
+    value: ThresholdRule | None = None
+
+
+LATENCY_STATISTICS = ("p50", "p90", "p95", "p99", "mean")
+
+
+def _only(statistics: tuple[str, ...]) -> str:
+    others = [s for s in Thresholds.model_fields if s not in statistics]
+    return " && ".join(f"!has(self.thresholds.{s})" for s in others)
+
+
+class MetricSpec(ApiModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "self.type != 'Latency' || has(self.histogram)",
+                    "message": "a Latency metric needs histogram (the _bucket/_sum/_count base)",
+                    "fieldPath": ".histogram",
+                    "reason": "FieldValueRequired",
+                },
+                {
+                    "rule": "!(self.type in ['Throughput', 'ErrorRate']) || has(self.counter)",
+                    "message": "Throughput and ErrorRate metrics need counter",
+                    "fieldPath": ".counter",
+                    "reason": "FieldValueRequired",
+                },
+                {
+                    "rule": "self.type != 'ErrorRate' || has(self.errorMatchers)",
+                    "message": "an ErrorRate metric needs errorMatchers, e.g. {code: '5..'}",
+                    "fieldPath": ".errorMatchers",
+                    "reason": "FieldValueRequired",
+                },
+                {
+                    "rule": "self.type != 'Query' || has(self.query)",
+                    "message": "a Query metric needs query",
+                    "fieldPath": ".query",
+                    "reason": "FieldValueRequired",
+                },
+                {
+                    "rule": "self.type != 'Latency' || (" + _only(LATENCY_STATISTICS) + ")",
+                    "message": "Latency thresholds are p50, p90, p95, p99 or mean",
+                    "fieldPath": ".thresholds",
+                },
+                {
+                    "rule": "self.type != 'Throughput' || (" + _only(("rate",)) + ")",
+                    "message": "Throughput thresholds are keyed rate",
+                    "fieldPath": ".thresholds",
+                },
+                {
+                    "rule": "self.type != 'ErrorRate' || (" + _only(("ratio",)) + ")",
+                    "message": "ErrorRate thresholds are keyed ratio",
+                    "fieldPath": ".thresholds",
+                },
+                {
+                    "rule": "self.type != 'Query' || (" + _only(("value",)) + ")",
+                    "message": "Query thresholds are keyed value",
+                    "fieldPath": ".thresholds",
+                },
+            ]
+        }
+    )
+
+    name: str = Field(
+        min_length=1,
+        max_length=63,
+        pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+        description="Unique within the resource (a DNS label).",
+    )
+    type: MetricType
+    histogram: str | None = Field(
+        default=None,
+        pattern=METRIC_NAME,
+        max_length=256,
+        description="Histogram base name (without _bucket/_sum/_count).",
+    )
+    counter: str | None = Field(
+        default=None, pattern=METRIC_NAME, max_length=256, description="Request counter name."
+    )
+    error_matchers: dict[str, Annotated[str, Field(max_length=1024)]] | None = Field(
+        default=None,
+        max_length=16,
+        description="Regex label matchers selecting the error requests, e.g. {code: '5..'}.",
+    )
+    query: str | None = Field(
+        default=None,
+        max_length=4096,
+        description="PromQL template; {{selector}} expands to the escaped label matchers.",
+    )
+    stage_label: str | None = Field(
+        default=None,
+        pattern=LABEL_NAME,
+        max_length=128,
+        description="Latency only: label whose values name the request's stages.",
+    )
+    thresholds: Thresholds
+    critical: bool = Field(default=True, description="A critical metric's regression fails.")
+
+
+class Improvement(ApiModel):
+    min_p95_reduction: Amount | None = Field(
+        default=None, description="Smallest p95 drop (e.g. 2ms) that counts as an improvement."
+    )
+
+
+class PerfBaselineSpec(ApiModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "!has(self.comparison) || self.comparison != 'Concurrent' || "
+                    "has(self.workloadRef) || (has(self.candidate) && has(self.stable))",
+                    "message": "Concurrent comparison needs workloadRef, or both candidate "
+                    "and stable",
+                    "fieldPath": ".comparison",
+                },
+                {
+                    "rule": "!has(self.baseline) || !has(self.analysis) || "
+                    + cel_duration("self.baseline.window")
+                    + " > "
+                    + cel_duration("self.analysis.window"),
+                    "message": "baseline.window must be longer than analysis.window",
+                    "fieldPath": ".baseline.window",
+                },
+            ]
+        }
+    )
+
+    prometheus: PrometheusRef | None = None
+    selector: PromLabels = Field(description="PromQL label matchers shared by every query.")
+    workload_ref: WorkloadRef | None = None
+    candidate: TrackSelector | None = None
+    stable: TrackSelector | None = None
+    comparison: Comparison = Comparison.BOTH
+    baseline: BaselineSpec = Field(default_factory=BaselineSpec)
+    analysis: AnalysisSpec = Field(default_factory=AnalysisSpec)
+    metrics: list[MetricSpec] = Field(
+        min_length=1,
+        max_length=32,
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
+    )
+    improvement: Improvement | None = None
+
+
+# ---------------------------------------------------------------- status
+
+
+class Verdict(StrEnum):
+    PASS = "Pass"
+    FAIL = "Fail"
+    INCONCLUSIVE = "Inconclusive"
+
+
+class MetricVerdict(StrEnum):
+    PASS = "Pass"
+    REGRESSED = "Regressed"
+    IMPROVED = "Improved"
+    INCONCLUSIVE = "Inconclusive"
+    NO_DATA = "NoData"
+
+
+class CandidateStatus(ApiModel):
+    identity: str = Field(description="Pod-template hash or label set of the judged candidate.")
+    source: str | None = Field(default=None, description="WorkloadRef, Labels or Workload.")
+    since: datetime | None = Field(default=None, description="When this candidate was first seen.")
+
+
+class BaselineStatus(ApiModel):
+    from_: datetime | None = Field(default=None, alias="from")
+    to: datetime | None = None
+    samples: int = 0
+
+
+class SampleCounts(ApiModel):
+    candidate: int = 0
+    baseline: int = 0
+
+
+class SecondOpinion(ApiModel):
+    method: str
+    p_value: float | None = None
+    shift: float | None = None
+    ci95: list[float] | None = Field(default=None, max_length=2)
+
+
+class MetricStatus(ApiModel):
+    name: str
+    statistic: str
+    comparison: Comparison | None = None
+    unit: str | None = None
+    baseline: float | None = None
+    current: float | None = None
+    delta: float | None = None
+    delta_percent: float | None = None
+    ci95: list[float] | None = Field(default=None, max_length=2, description="[lo, hi] of delta.")
+    threshold: str | None = Field(default=None, description="The rule, as written in the spec.")
+    verdict: MetricVerdict
+    reason: str | None = None
+    message: str | None = None
+    breach_since: datetime | None = None
+    critical: bool = True
+    samples: SampleCounts | None = None
+    second_opinion: SecondOpinion | None = None
+
+
+class StageStatus(ApiModel):
+    metric: str
+    stage: str
+    mean: float | None = None
+    p95: float | None = None
+    p99: float | None = None
+    share: float | None = None
+
+
+class StagesSummary(ApiModel):
+    unattributed_share: float | None = None
+    unattributed_flagged: bool = False
+
+
+class PerfBaselineSummary(ApiModel):
+    """Preformatted headline numbers, for printer columns."""
+
+    p95: str | None = None
+    delta_p95: str | None = None
+
+
+class PerfBaselineStatus(ApiModel):
+    verdict: Verdict | None = None
+    reason: str | None = None
+    message: str | None = None
+    candidate: CandidateStatus | None = None
+    last_evaluation_time: datetime | None = None
+    baseline: BaselineStatus | None = None
+    summary: PerfBaselineSummary | None = None
+    metrics: list[MetricStatus] | None = Field(
+        default=None,
+        max_length=64,
+        json_schema_extra={
+            "x-kubernetes-list-type": "map",
+            "x-kubernetes-list-map-keys": ["name", "statistic"],
+        },
+    )
+    stages: list[StageStatus] | None = Field(default=None, max_length=256)
+    stages_summary: StagesSummary | None = None
+    conditions: list[Condition] | None = Field(
+        default=None,
+        max_length=16,
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+    )
+    observed_generation: int | None = None

@@ -1,0 +1,37 @@
+"""Operator configuration: flags override environment variables override defaults."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+
+def _split(value: str | None) -> tuple[str, ...]:
+    return tuple(p.strip() for p in (value or "").split(",") if p.strip())
+
+
+@dataclass(frozen=True)
+class OperatorConfig:
+    default_prometheus_url: str = "http://prometheus.monitoring:9090"
+    namespaces: tuple[str, ...] = field(default_factory=tuple)
+    log_level: str = "INFO"
+    log_json: bool | None = None
+    http_host: str = "0.0.0.0"
+    http_port: int = 8080
+    peering: str | None = None
+    standalone: bool = True
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> OperatorConfig:
+        env = dict(os.environ if env is None else env)
+        json_env = env.get("PERFGUARD_LOG_JSON")
+        return cls(
+            default_prometheus_url=env.get("PERFGUARD_PROMETHEUS_URL", cls.default_prometheus_url),
+            namespaces=_split(env.get("PERFGUARD_NAMESPACES")),
+            log_level=env.get("PERFGUARD_LOG_LEVEL", cls.log_level),
+            log_json=None if json_env is None else json_env.lower() in {"1", "true", "yes"},
+            http_host=env.get("PERFGUARD_HTTP_HOST", cls.http_host),
+            http_port=int(env.get("PERFGUARD_HTTP_PORT", str(cls.http_port))),
+            peering=env.get("PERFGUARD_PEERING") or None,
+            standalone=not env.get("PERFGUARD_PEERING"),
+        )

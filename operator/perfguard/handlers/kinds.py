@@ -1,0 +1,58 @@
+"""Kopf registrations: one daemon per resource of each kind. Decisions live elsewhere."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import kopf
+
+from perfguard import GROUP, VERSION
+from perfguard.api.capacityplan import CapacityVerdict
+from perfguard.api.envparity import ParityVerdict
+from perfguard.api.perfbaseline import Verdict
+from perfguard.api.resources import CAPACITY_PLAN, ENV_PARITY, PERF_BASELINE
+from perfguard.handlers.pending import pending_evaluator
+from perfguard.handlers.reconcile import ResourceLoop
+from perfguard.handlers.runtime import get_runtime
+
+PERF_BASELINE_LOOP = ResourceLoop(
+    PERF_BASELINE,
+    pending_evaluator("PerfBaseline", ("BaselineEstablished", "Regressed")),
+    tuple(v.value for v in Verdict),
+    lambda spec: spec.analysis.interval,
+)
+ENV_PARITY_LOOP = ResourceLoop(
+    ENV_PARITY,
+    pending_evaluator("EnvParity", ("InSync",)),
+    tuple(v.value for v in ParityVerdict),
+    lambda spec: spec.interval,
+)
+CAPACITY_PLAN_LOOP = ResourceLoop(
+    CAPACITY_PLAN,
+    pending_evaluator("CapacityPlan", ("CapacitySufficient", "AnomalyDetected")),
+    tuple(v.value for v in CapacityVerdict),
+    lambda spec: spec.interval,
+)
+
+
+@kopf.daemon(GROUP, VERSION, PERF_BASELINE.plural, cancellation_timeout=5.0)
+async def perfbaseline_daemon(**kwargs: Any) -> None:
+    await PERF_BASELINE_LOOP.run(**kwargs)
+
+
+@kopf.daemon(GROUP, VERSION, ENV_PARITY.plural, cancellation_timeout=5.0)
+async def envparity_daemon(**kwargs: Any) -> None:
+    await ENV_PARITY_LOOP.run(**kwargs)
+
+
+@kopf.daemon(GROUP, VERSION, CAPACITY_PLAN.plural, cancellation_timeout=5.0)
+async def capacityplan_daemon(**kwargs: Any) -> None:
+    await CAPACITY_PLAN_LOOP.run(**kwargs)
+
+
+@kopf.on.delete(GROUP, VERSION, PERF_BASELINE.plural, optional=True)
+@kopf.on.delete(GROUP, VERSION, ENV_PARITY.plural, optional=True)
+@kopf.on.delete(GROUP, VERSION, CAPACITY_PLAN.plural, optional=True)
+def forget_metrics(**kwargs: Any) -> None:
+    body: kopf.Body = kwargs["body"]
+    get_runtime().metrics.forget(str(body.get("kind")), str(kwargs["namespace"]), kwargs["name"])

@@ -1,0 +1,47 @@
+"""Operator start-up and shutdown: settings, clients, the HTTP server."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import kopf
+from aiohttp import web
+
+from perfguard.config import OperatorConfig
+from perfguard.handlers.runtime import Runtime, set_runtime
+from perfguard.observability import OperatorMetrics, configure_logging
+from perfguard.sources.kubernetes_api import StatusWriter, load_client
+from perfguard.webserver import start
+
+_http: web.AppRunner | None = None
+
+
+@kopf.on.startup()
+async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
+    global _http
+    config = OperatorConfig.from_env()
+    configure_logging(config.log_level, json=config.log_json)
+    # Kopf's default keeps handler progress in status.kopf, which our structural schemas
+    # prune; annotations under our own prefix survive. Daemons need no diff-base.
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="perfguard.dev")
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix="perfguard.dev", key="last-handled-configuration"
+    )
+    settings.persistence.finalizer = "perfguard.dev/finalizer"
+    # Our Events are explicit (kopf.event); of Kopf's own log lines only errors, such as
+    # a crashed daemon, are worth an Event on the object.
+    settings.posting.level = logging.ERROR
+    settings.watching.server_timeout = 300
+    settings.networking.request_timeout = 30
+    runtime = Runtime(config=config, metrics=OperatorMetrics())
+    runtime.status_writer = StatusWriter(load_client())
+    set_runtime(runtime)
+    _http = await start(runtime)
+    runtime.started = True
+
+
+@kopf.on.cleanup()
+async def cleanup(**_: Any) -> None:
+    if _http is not None:
+        await _http.cleanup()

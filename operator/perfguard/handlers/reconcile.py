@@ -1,0 +1,189 @@
+"""The loop every kind shares: validate, evaluate, write status if changed, emit Events.
+
+Each resource gets one Kopf daemon: it evaluates at the spec's interval and wakes early
+when the spec changes. Status is patched only when its content changed (timestamps of
+the evaluation aside), so an idle fleet does not churn etcd and watchers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import kopf
+from pydantic import ValidationError
+
+from perfguard.api.base import ApiModel
+from perfguard.api.conditions import Condition, ConditionStatus
+from perfguard.api.resources import Resource
+from perfguard.handlers.runtime import get_runtime
+from perfguard.observability import resource_logger
+from perfguard.status import READY, ConditionUpdate, false, merge, now, parse_conditions, to_wire
+
+
+@dataclass(frozen=True)
+class EventSpec:
+    type: str  # Normal | Warning
+    reason: str
+    message: str
+
+
+@dataclass
+class Outcome:
+    """What one evaluation concluded: status fields, conditions, and Events to emit."""
+
+    fields: dict[str, Any]
+    conditions: list[ConditionUpdate]
+    events: list[EventSpec] = field(default_factory=list)
+    verdict: str | None = None
+
+
+Evaluator = Callable[[ApiModel, Mapping[str, Any], datetime], Awaitable[Outcome]]
+"""(validated spec, previous status, now) -> Outcome. Must not raise for bad data."""
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    parts = []
+    for item in error.errors()[:5]:
+        location = ".".join(str(p) for p in item["loc"])
+        parts.append(f"spec.{location}: {item['msg']}")
+    more = len(error.errors()) - 5
+    return "; ".join(parts) + (f" (and {more} more)" if more > 0 else "")
+
+
+def status_patch(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
+    """A merge patch turning `old` into `new`: keys that disappeared are set to null."""
+    patch: dict[str, Any] = dict(new)
+    for key in old:
+        if key not in new:
+            patch[key] = None
+    return patch
+
+
+_VOLATILE = ("lastEvaluationTime",)
+
+
+def _comparable(status: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in status.items() if k not in _VOLATILE}
+
+
+class ResourceLoop:
+    def __init__(
+        self,
+        resource: Resource,
+        evaluator: Evaluator,
+        verdicts: tuple[str, ...],
+        interval_of: Callable[[Any], timedelta],
+    ) -> None:
+        self.resource = resource
+        self.evaluator = evaluator
+        self.verdicts = verdicts
+        self.interval_of = interval_of
+
+    async def run(
+        self,
+        *,
+        body: kopf.Body,
+        stopped: kopf.DaemonStopped,
+        name: str,
+        namespace: str,
+        **_: Any,
+    ) -> None:
+        while not stopped:
+            generation = body.metadata.get("generation")
+            interval = await self.reconcile(body=body, name=name, namespace=namespace)
+            # Kopf keeps `body` current, so a spec change (new generation) is seen within a
+            # second without an on.update handler and its bookkeeping annotations.
+            deadline = time.monotonic() + interval.total_seconds()
+            while not stopped and time.monotonic() < deadline:
+                if body.metadata.get("generation") != generation:
+                    break
+                await asyncio.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
+
+    async def reconcile(self, *, body: kopf.Body, name: str, namespace: str) -> timedelta:
+        runtime = get_runtime()
+        kind = self.resource.kind
+        log = resource_logger(kind, namespace, name)
+        generation = int(body.metadata.get("generation") or 0)
+        old_status: dict[str, Any] = dict(body.get("status") or {})
+        old_conditions = parse_conditions(old_status.get("conditions"))
+        at = now()
+        started = time.perf_counter()
+        try:
+            spec = self.resource.spec.model_validate(dict(body.spec))
+        except ValidationError as error:
+            message = describe_validation_error(error)
+            log.warning("invalid spec", error=message)
+            runtime.metrics.evaluations.labels(kind, "invalid_spec").inc()
+            ready = next((c for c in old_conditions if c.type == READY), None)
+            first = ready is None or ready.reason != "InvalidSpec" or ready.message != message
+            outcome = Outcome(
+                fields={"reason": "InvalidSpec", "message": message},
+                conditions=[false(READY, "InvalidSpec", message)],
+                events=[EventSpec("Warning", "InvalidSpec", message)] if first else [],
+            )
+            await self._write(
+                body, name, namespace, generation, old_status, old_conditions, outcome, at
+            )
+            return timedelta(minutes=5)
+        try:
+            outcome = await self.evaluator(spec, old_status, at)
+            runtime.metrics.evaluations.labels(kind, "ok").inc()
+        except Exception as error:  # one resource's failure must not stop the others
+            log.exception("evaluation failed")
+            runtime.metrics.evaluations.labels(kind, "error").inc()
+            outcome = Outcome(
+                fields={},
+                conditions=[false(READY, "EvaluationError", f"{type(error).__name__}: {error}")],
+            )
+        finally:
+            runtime.metrics.evaluation_seconds.labels(kind).observe(time.perf_counter() - started)
+        await self._write(
+            body, name, namespace, generation, old_status, old_conditions, outcome, at
+        )
+        interval: timedelta = self.interval_of(spec)
+        return interval
+
+    async def _write(
+        self,
+        body: kopf.Body,
+        name: str,
+        namespace: str,
+        generation: int,
+        old_status: dict[str, Any],
+        old_conditions: list[Condition],
+        outcome: Outcome,
+        at: datetime,
+    ) -> None:
+        runtime = get_runtime()
+        kind = self.resource.kind
+        conditions = merge(old_conditions, outcome.conditions, generation=generation, at=at)
+        new_status = {
+            **{k: v for k, v in old_status.items() if k not in {"conditions"}},
+            **outcome.fields,
+            "conditions": to_wire(conditions),
+            "observedGeneration": generation,
+        }
+        if "lastEvaluationTime" not in outcome.fields and outcome.verdict is not None:
+            new_status["lastEvaluationTime"] = at.isoformat().replace("+00:00", "Z")
+        if _comparable(new_status) != _comparable(old_status):
+            writer = runtime.status_writer
+            if writer is None:
+                raise RuntimeError("no status writer configured")
+            await writer.patch_status(
+                self.resource.plural, namespace, name, status_patch(old_status, new_status)
+            )
+            runtime.metrics.status_patches.labels(kind).inc()
+        for event in outcome.events:
+            kopf.event(body, type=event.type, reason=event.reason, message=event.message)
+        ready = next((c for c in conditions if c.type == READY), None)
+        runtime.metrics.ready.labels(kind, namespace, name).set(
+            1 if ready is not None and ready.status == ConditionStatus.TRUE else 0
+        )
+        if outcome.verdict is not None:
+            runtime.metrics.set_verdict(kind, namespace, name, outcome.verdict, self.verdicts)
+            runtime.metrics.last_evaluation.labels(kind, namespace, name).set(at.timestamp())

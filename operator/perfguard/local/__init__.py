@@ -1,0 +1,1 @@
+"""Local servers for the demo, tests and benchmarks: Prometheus, etcd, kube-apiserver."""

@@ -1,0 +1,121 @@
+"""Logging (structlog) and the operator's own Prometheus metrics."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+import structlog
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+_configured = False
+
+
+def configure_logging(level: str = "INFO", *, json: bool | None = None) -> None:
+    """JSON lines in the cluster, readable lines on a terminal.
+
+    Kopf logs through the standard library; routing it through structlog's formatter gives
+    one format for both.
+    """
+    global _configured
+    if json is None:
+        json = not sys.stderr.isatty()
+    renderer: Any = (
+        structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
+    )
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+    structlog.configure(
+        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=shared,
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level.upper())
+    # aiohttp's access log and kubernetes' urllib3 chatter drown the signal at INFO.
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    logging.getLogger("urllib3").setLevel(logging.WARNING)
+    _configured = True
+
+
+def resource_logger(kind: str, namespace: str | None, name: str | None) -> Any:
+    """A logger whose every line carries the resource's kind, namespace and name."""
+    return structlog.get_logger("perfguard").bind(kind=kind, namespace=namespace, name=name)
+
+
+class OperatorMetrics:
+    """The operator's own metrics, in a registry of their own (so tests can make many)."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        labels = ["kind", "namespace", "name"]
+        self.verdict = Gauge(
+            "perfguard_verdict",
+            "1 for the resource's current verdict, 0 for the others.",
+            [*labels, "verdict"],
+            registry=self.registry,
+        )
+        self.ready = Gauge(
+            "perfguard_ready",
+            "1 when the resource's Ready condition is True.",
+            labels,
+            registry=self.registry,
+        )
+        self.metric_delta = Gauge(
+            "perfguard_metric_delta",
+            "Candidate minus baseline, per PerfBaseline metric and statistic (base units).",
+            [*labels, "metric", "statistic"],
+            registry=self.registry,
+        )
+        self.evaluations = Counter(
+            "perfguard_evaluations_total",
+            "Evaluations by outcome (ok, error, invalid_spec).",
+            ["kind", "outcome"],
+            registry=self.registry,
+        )
+        self.evaluation_seconds = Histogram(
+            "perfguard_evaluation_duration_seconds",
+            "Wall time of one evaluation, I/O included.",
+            ["kind"],
+            registry=self.registry,
+        )
+        self.last_evaluation = Gauge(
+            "perfguard_last_evaluation_timestamp_seconds",
+            "Unix time of the resource's last completed evaluation.",
+            labels,
+            registry=self.registry,
+        )
+        self.status_patches = Counter(
+            "perfguard_status_patches_total",
+            "Status patches written (skipped when nothing changed).",
+            ["kind"],
+            registry=self.registry,
+        )
+
+    def set_verdict(
+        self, kind: str, namespace: str, name: str, verdict: str, choices: tuple[str, ...]
+    ) -> None:
+        for choice in choices:
+            self.verdict.labels(kind, namespace, name, choice).set(1 if choice == verdict else 0)
+
+    def forget(self, kind: str, namespace: str, name: str) -> None:
+        """Drop every series of a deleted resource so stale verdicts do not linger."""
+        for gauge in (self.verdict, self.ready, self.metric_delta, self.last_evaluation):
+            for labels in list(gauge._metrics):  # prometheus_client lists no label sets
+                if labels[:3] == (kind, namespace, name):
+                    gauge.remove(*labels)

@@ -1,0 +1,107 @@
+"""Condition helpers, per the Kubernetes API conventions.
+
+`conditions` is a list keyed by `type`. `lastTransitionTime` changes only when `status`
+changes (as cert-manager's SetCertificateCondition does); `observedGeneration` says which
+spec the condition was computed for. A merge patch replaces the whole list, so callers
+build the complete list here and write it in one patch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from perfguard.api.conditions import Condition, ConditionStatus
+
+READY = "Ready"
+
+
+@dataclass(frozen=True)
+class ConditionUpdate:
+    """A condition as an evaluation wants it to be (times are filled in by `merge`)."""
+
+    type: str
+    status: ConditionStatus
+    reason: str
+    message: str = ""
+
+
+def now() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+def parse_conditions(raw: Iterable[Mapping[str, Any]] | None) -> list[Condition]:
+    """Read conditions from a status dict, skipping malformed entries rather than failing."""
+    result: list[Condition] = []
+    for item in raw or ():
+        try:
+            result.append(Condition.model_validate(item))
+        except ValueError:
+            continue
+    return result
+
+
+def merge(
+    existing: Sequence[Condition],
+    updates: Iterable[ConditionUpdate],
+    *,
+    generation: int,
+    at: datetime | None = None,
+) -> list[Condition]:
+    """Apply updates to existing conditions; keep unrelated ones; keep order stable.
+
+    A condition whose status did not change keeps its lastTransitionTime, even when its
+    reason or message did.
+    """
+    at = at or now()
+    by_type = {c.type: c for c in existing}
+    order = [c.type for c in existing]
+    for update in updates:
+        old = by_type.get(update.type)
+        changed = old is None or old.status != update.status
+        by_type[update.type] = Condition(
+            type=update.type,
+            status=update.status,
+            reason=update.reason,
+            message=update.message,
+            last_transition_time=at if changed or old is None else old.last_transition_time,
+            observed_generation=generation,
+        )
+        if update.type not in order:
+            order.append(update.type)
+    return [by_type[t] for t in order]
+
+
+def find(conditions: Sequence[Condition], type_: str) -> Condition | None:
+    return next((c for c in conditions if c.type == type_), None)
+
+
+def transitioned(
+    before: Sequence[Condition], after: Sequence[Condition], type_: str
+) -> Condition | None:
+    """The condition `type_` in `after` if its status differs from `before` (or is new)."""
+    new = find(after, type_)
+    old = find(before, type_)
+    if new is None:
+        return None
+    if old is None or old.status != new.status:
+        return new
+    return None
+
+
+def to_wire(conditions: Sequence[Condition]) -> list[dict[str, Any]]:
+    return [c.to_wire() for c in conditions]
+
+
+def unknown(type_: str, reason: str, message: str) -> ConditionUpdate:
+    return ConditionUpdate(type_, ConditionStatus.UNKNOWN, reason, message)
+
+
+def true(type_: str, reason: str, message: str) -> ConditionUpdate:
+    return ConditionUpdate(type_, ConditionStatus.TRUE, reason, message)
+
+
+def false(type_: str, reason: str, message: str) -> ConditionUpdate:
+    return ConditionUpdate(type_, ConditionStatus.FALSE, reason, message)
