@@ -8,6 +8,7 @@ so RBAC can be exercised with real ServiceAccounts.
 
 from __future__ import annotations
 
+import base64
 import os
 import secrets
 import signal
@@ -42,14 +43,72 @@ def _tail(path: Path, lines: int = 30) -> str:
         return "(no log)"
 
 
+def _generate_tls(certs: Path) -> None:
+    """A private CA and a serving certificate for 127.0.0.1, so clients verify TLS."""
+
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], check=True, capture_output=True)
+
+    ca_key, ca_crt = certs / "ca.key", certs / "ca.crt"
+    key, csr, crt = certs / "apiserver.key", certs / "apiserver.csr", certs / "apiserver.crt"
+    openssl(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        str(ca_key),
+        "-out",
+        str(ca_crt),
+        "-days",
+        "30",
+        "-subj",
+        "/CN=perfguard-local-ca",
+    )
+    openssl(
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        str(key),
+        "-out",
+        str(csr),
+        "-subj",
+        "/CN=kube-apiserver",
+    )
+    extensions = certs / "san.ext"
+    extensions.write_text("subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes.default.svc\n")
+    openssl(
+        "x509",
+        "-req",
+        "-in",
+        str(csr),
+        "-CA",
+        str(ca_crt),
+        "-CAkey",
+        str(ca_key),
+        "-CAcreateserial",
+        "-out",
+        str(crt),
+        "-days",
+        "30",
+        "-extfile",
+        str(extensions),
+    )
+
+
 def _generate_rsa_key(path: Path) -> None:
     subprocess.run(
         ["openssl", "genrsa", "-out", str(path), "2048"],
-        check=True, capture_output=True,
+        check=True,
+        capture_output=True,
     )
     subprocess.run(
         ["openssl", "rsa", "-in", str(path), "-pubout", "-out", str(path.with_suffix(".pub"))],
-        check=True, capture_output=True,
+        check=True,
+        capture_output=True,
     )
 
 
@@ -62,7 +121,7 @@ class _Process:
 
     def start(self) -> None:
         handle = self.log.open("ab")
-        self.popen = subprocess.Popen(  # noqa: S603 - our own binaries, fixed arguments
+        self.popen = subprocess.Popen(
             self.args, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True
         )
         handle.close()
@@ -100,6 +159,11 @@ class ControlPlane:
         return f"https://127.0.0.1:{self.port}"
 
     @property
+    def ca_file(self) -> Path:
+        assert self.workdir is not None
+        return self.workdir / "certs" / "ca.crt"
+
+    @property
     def kubeconfig(self) -> Path:
         assert self.workdir is not None
         return self.workdir / "kubeconfig"
@@ -115,42 +179,73 @@ class ControlPlane:
         sa_key = work / "sa.key"
         if not sa_key.exists():
             _generate_rsa_key(sa_key)
+        if not (work / "certs" / "apiserver.crt").exists():
+            _generate_tls(work / "certs")
         (work / "tokens.csv").write_text(f'{self.token},admin,admin-uid,"system:masters"\n')
         self._write_kubeconfig()
 
         etcd_url = f"http://127.0.0.1:{self.etcd_port}"
         peer_url = f"http://127.0.0.1:{self.etcd_peer_port}"
-        etcd = _Process("etcd", [
-            str(binary("etcd")),
-            "--data-dir", str(work / "etcd"),
-            "--listen-client-urls", etcd_url,
-            "--advertise-client-urls", etcd_url,
-            "--listen-peer-urls", peer_url,
-            "--initial-advertise-peer-urls", peer_url,
-            "--initial-cluster", f"default={peer_url}",
-            # Tests throw the data away: fsync would only slow them down.
-            "--unsafe-no-fsync",
-            "--quota-backend-bytes", str(2 * 1024**3),
-        ], work / "etcd.log")
-        apiserver = _Process("kube-apiserver", [
-            str(binary("kube-apiserver")),
-            "--etcd-servers", etcd_url,
-            "--bind-address", "127.0.0.1",
-            "--advertise-address", "127.0.0.1",
-            "--secure-port", str(self.port),
-            "--cert-dir", str(work / "certs"),
-            "--token-auth-file", str(work / "tokens.csv"),
-            "--authorization-mode", self.authorization_mode,
-            "--service-account-issuer", "https://kubernetes.default.svc.cluster.local",
-            "--service-account-key-file", str(sa_key.with_suffix(".pub")),
-            "--service-account-signing-key-file", str(sa_key),
-            "--service-cluster-ip-range", "10.96.0.0/16",
-            "--allow-privileged=true",
-            # No controller-manager creates the `default` ServiceAccount in new namespaces,
-            # so the admission plugin that requires it would reject every test Pod.
-            "--disable-admission-plugins", "ServiceAccount",
-            *self.extra_apiserver_args,
-        ], work / "kube-apiserver.log")
+        etcd = _Process(
+            "etcd",
+            [
+                str(binary("etcd")),
+                "--data-dir",
+                str(work / "etcd"),
+                "--listen-client-urls",
+                etcd_url,
+                "--advertise-client-urls",
+                etcd_url,
+                "--listen-peer-urls",
+                peer_url,
+                "--initial-advertise-peer-urls",
+                peer_url,
+                "--initial-cluster",
+                f"default={peer_url}",
+                # Tests throw the data away: fsync would only slow them down.
+                "--unsafe-no-fsync",
+                "--quota-backend-bytes",
+                str(2 * 1024**3),
+            ],
+            work / "etcd.log",
+        )
+        apiserver = _Process(
+            "kube-apiserver",
+            [
+                str(binary("kube-apiserver")),
+                "--etcd-servers",
+                etcd_url,
+                "--bind-address",
+                "127.0.0.1",
+                "--advertise-address",
+                "127.0.0.1",
+                "--secure-port",
+                str(self.port),
+                "--tls-cert-file",
+                str(work / "certs" / "apiserver.crt"),
+                "--tls-private-key-file",
+                str(work / "certs" / "apiserver.key"),
+                "--token-auth-file",
+                str(work / "tokens.csv"),
+                "--authorization-mode",
+                self.authorization_mode,
+                "--service-account-issuer",
+                "https://kubernetes.default.svc.cluster.local",
+                "--service-account-key-file",
+                str(sa_key.with_suffix(".pub")),
+                "--service-account-signing-key-file",
+                str(sa_key),
+                "--service-cluster-ip-range",
+                "10.96.0.0/16",
+                "--allow-privileged=true",
+                # No controller-manager creates the `default` ServiceAccount in new namespaces,
+                # so the admission plugin that requires it would reject every test Pod.
+                "--disable-admission-plugins",
+                "ServiceAccount",
+                *self.extra_apiserver_args,
+            ],
+            work / "kube-apiserver.log",
+        )
         self._processes = [etcd, apiserver]
         etcd.start()
         self._wait(lambda: self._etcd_healthy(etcd_url), etcd, timeout)
@@ -162,11 +257,17 @@ class ControlPlane:
         config = {
             "apiVersion": "v1",
             "kind": "Config",
-            "clusters": [{"name": "local", "cluster": {
-                "server": self.url,
-                # The serving certificate is self-signed by kube-apiserver at start-up.
-                "insecure-skip-tls-verify": True,
-            }}],
+            "clusters": [
+                {
+                    "name": "local",
+                    "cluster": {
+                        "server": self.url,
+                        "certificate-authority-data": base64.b64encode(
+                            self.ca_file.read_bytes()
+                        ).decode(),
+                    },
+                }
+            ],
             "users": [{"name": "admin", "user": {"token": self.token}}],
             "contexts": [{"name": "local", "context": {"cluster": "local", "user": "admin"}}],
             "current-context": "local",
@@ -176,20 +277,18 @@ class ControlPlane:
     @staticmethod
     def _etcd_healthy(url: str) -> bool:
         try:
-            with urllib.request.urlopen(f"{url}/health", timeout=2) as response:  # noqa: S310
+            with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
                 return b'"health":"true"' in response.read()
         except (urllib.error.URLError, OSError):
             return False
 
     def _apiserver_ready(self) -> bool:
-        context = ssl.create_default_context()
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
+        context = ssl.create_default_context(cafile=str(self.ca_file))
         request = urllib.request.Request(
             f"{self.url}/readyz", headers={"Authorization": f"Bearer {self.token}"}
         )
         try:
-            with urllib.request.urlopen(request, timeout=3, context=context) as response:  # noqa: S310
+            with urllib.request.urlopen(request, timeout=3, context=context) as response:
                 return bool(response.status == 200)
         except (urllib.error.URLError, OSError):
             return False
@@ -220,9 +319,7 @@ class ControlPlane:
         etcd = self._processes[0]
         etcd.stop()
         etcd.start()
-        self._wait(
-            lambda: self._etcd_healthy(f"http://127.0.0.1:{self.etcd_port}"), etcd, timeout
-        )
+        self._wait(lambda: self._etcd_healthy(f"http://127.0.0.1:{self.etcd_port}"), etcd, timeout)
 
     def env(self) -> dict[str, str]:
         """Environment for child processes (kubectl, helm, the operator) to use this cluster."""
@@ -239,7 +336,9 @@ class ControlPlane:
         return self.start()
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
         self.stop()

@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from perfguard.api.conditions import ConditionStatus
+from perfguard.status import false, merge, parse_conditions, to_wire, transitioned, true, unknown
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+T1 = T0 + timedelta(minutes=5)
+
+
+def test_first_sight_sets_transition_time_and_generation() -> None:
+    result = merge([], [unknown("Ready", "EvaluationPending", "not yet")], generation=3, at=T0)
+    assert len(result) == 1
+    assert result[0].last_transition_time == T0
+    assert result[0].observed_generation == 3
+
+
+def test_same_status_keeps_transition_time_but_updates_reason_and_generation() -> None:
+    first = merge([], [true("Ready", "Evaluated", "ok")], generation=1, at=T0)
+    second = merge(first, [true("Ready", "EvaluatedAgain", "still ok")], generation=2, at=T1)
+    assert second[0].last_transition_time == T0
+    assert second[0].reason == "EvaluatedAgain"
+    assert second[0].observed_generation == 2
+
+
+def test_status_change_moves_transition_time() -> None:
+    first = merge([], [true("Ready", "Evaluated", "ok")], generation=1, at=T0)
+    second = merge(first, [false("Ready", "PrometheusUnreachable", "down")], generation=1, at=T1)
+    assert second[0].last_transition_time == T1
+    assert transitioned(first, second, "Ready") is not None
+    assert transitioned(second, second, "Ready") is None
+
+
+def test_unrelated_conditions_are_kept_in_order() -> None:
+    first = merge([], [true("Ready", "A", ""), false("Regressed", "B", "")], generation=1, at=T0)
+    second = merge(first, [true("Regressed", "C", "")], generation=1, at=T1)
+    assert [c.type for c in second] == ["Ready", "Regressed"]
+    assert second[0].status == ConditionStatus.TRUE
+
+
+def test_wire_round_trip_and_malformed_entries_are_skipped() -> None:
+    conditions = merge([], [true("Ready", "Evaluated", "ok")], generation=1, at=T0)
+    wire = to_wire(conditions)
+    assert wire[0]["lastTransitionTime"] == "2026-01-01T00:00:00Z"
+    assert wire[0]["observedGeneration"] == 1
+    parsed = parse_conditions([*wire, {"type": "Broken"}])
+    assert parsed == conditions
