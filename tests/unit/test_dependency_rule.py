@@ -47,7 +47,8 @@ def test_analysis_modules_import_nothing_forbidden() -> None:
 def test_importing_analysis_loads_no_forbidden_module() -> None:
     code = (
         "import sys, pkgutil, importlib, perfguard.analysis as a\n"
-        "for m in pkgutil.iter_modules(a.__path__): importlib.import_module(f'{a.__name__}.{m.name}')\n"
+        "for m in pkgutil.iter_modules(a.__path__):\n"
+        "    importlib.import_module(f'{a.__name__}.{m.name}')\n"
         "print('\\n'.join(sys.modules))"
     )
     loaded = subprocess.run(
