@@ -66,6 +66,85 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+class UsageError(Exception):
+    """Exit 3: the input cannot be evaluated."""
+
+
+def _load_resource(path: str) -> dict[str, object]:
+    import yaml
+
+    try:
+        text = sys.stdin.read() if path == "-" else Path(path).read_text()
+        doc = yaml.safe_load(text)
+    except (OSError, yaml.YAMLError) as error:
+        raise UsageError(f"cannot read {path}: {error}") from error
+    if not isinstance(doc, dict) or "kind" not in doc:
+        raise UsageError(f"{path} does not hold a Kubernetes object")
+    return doc
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    import asyncio
+    import json
+    from datetime import UTC, datetime
+
+    from pydantic import ValidationError
+
+    from perfguard.api.perfbaseline import PerfBaselineSpec
+    from perfguard.engine.offline import EvaluateOptions, replay_perfbaseline
+    from perfguard.render import perfbaseline
+
+    try:
+        doc = _load_resource(args.file)
+        if doc["kind"] != "PerfBaseline":
+            raise UsageError(f"perfguard evaluate takes a PerfBaseline, not {doc['kind']}")
+        try:
+            spec = PerfBaselineSpec.model_validate(doc.get("spec") or {})
+        except ValidationError as error:
+            from perfguard.handlers.reconcile import describe_validation_error
+
+            raise UsageError(f"invalid spec: {describe_validation_error(error)}") from error
+        at = datetime.now(UTC)
+        if args.at:
+            try:
+                at = datetime.fromisoformat(args.at.replace("Z", "+00:00"))
+            except ValueError as error:
+                raise UsageError(f"--at {args.at!r} is not an RFC 3339 time") from error
+            if at.tzinfo is None:
+                raise UsageError("--at needs a time zone, e.g. 2026-11-28T10:00:00Z")
+        url = args.prometheus or (spec.prometheus.url if spec.prometheus else None)
+        if not url:
+            raise UsageError("give --prometheus URL (the spec names none)")
+    except UsageError as error:
+        print(f"perfguard evaluate: {error}", file=sys.stderr)
+        return 3
+    metadata = doc.get("metadata") or {}
+    assert isinstance(metadata, dict)
+    options = EvaluateOptions(
+        prometheus=url,
+        at=at,
+        candidate_hash=args.candidate_hash,
+        stable_hash=args.stable_hash,
+        generation=int(metadata.get("generation") or 1),
+    )
+    status = asyncio.run(replay_perfbaseline(spec, options))
+    ready = next((c for c in status.get("conditions", []) if c["type"] == "Ready"), None)
+    if ready and ready["reason"] in {
+        "PrometheusUnreachable",
+        "PrometheusTimeout",
+        "PrometheusError",
+        "PrometheusBadResponse",
+    }:
+        print(f"perfguard evaluate: {ready['message']}", file=sys.stderr)
+        return 4
+    if args.output == "json":
+        print(json.dumps(status, indent=2))
+    else:
+        name = f"{metadata.get('namespace', 'default')}/{metadata.get('name', '?')}"
+        print(perfbaseline(name, status))
+    return {"Pass": 0, "Fail": 1}.get(str(status.get("verdict")), 2)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="perfguard",
@@ -95,6 +174,30 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.set_defaults(func=_cmd_run)
 
+    evaluate = sub.add_parser(
+        "evaluate",
+        help="evaluate a PerfBaseline offline, with the operator's engine",
+        description="Exit codes: 0 Pass, 1 Fail, 2 Inconclusive, 3 unusable input, "
+        "4 Prometheus unreachable.",
+    )
+    evaluate.add_argument("-f", "--file", required=True, help="the resource's YAML (- for stdin)")
+    evaluate.add_argument("--prometheus", help="Prometheus URL (default: the spec's)")
+    evaluate.add_argument("--at", help="evaluate as of this RFC 3339 time (default: now)")
+    evaluate.add_argument(
+        "-o",
+        "--output",
+        choices=["table", "json"],
+        default="table",
+        help="table for people; json is exactly the status the operator would write",
+    )
+    evaluate.add_argument(
+        "--candidate-hash",
+        help="with workloadRef: the canary's "
+        "pod-template hash (there is no cluster to read it from)",
+    )
+    evaluate.add_argument("--stable-hash", help="with workloadRef: the stable pod-template hash")
+    evaluate.set_defaults(func=_cmd_evaluate)
+
     crds = sub.add_parser("crds", help="write the CRDs generated from the API models")
     crds.add_argument(
         "-o",
@@ -113,6 +216,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import signal
+
+    # `perfguard evaluate | head` should end quietly, not with a BrokenPipeError trace.
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     parser = build_parser()
     args = parser.parse_args(argv)
     if getattr(args, "output", "unset") is None:

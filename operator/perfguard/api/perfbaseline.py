@@ -93,6 +93,11 @@ class AnalysisSpec(ApiModel):
     confidence: float = Field(
         default=0.95, gt=0.5, lt=1.0, description="Confidence level of the intervals."
     )
+    rate_window: Duration | None = Field(
+        default=None,
+        description="Range of rate()/histogram windows; the same for candidate and baseline. "
+        "Default: the larger of 1m and the steps. Needs at least two scrapes inside it.",
+    )
 
 
 class MetricType(StrEnum):
@@ -224,6 +229,12 @@ class MetricSpec(ApiModel):
         max_length=128,
         description="Latency only: label whose values name the request's stages.",
     )
+    total_stage: str = Field(
+        default="total",
+        max_length=1024,
+        description="Latency with stageLabel: the stage value of the end-to-end series (the "
+        "headline statistics); every other value is a stage of the request.",
+    )
     thresholds: Thresholds
     critical: bool = Field(default=True, description="A critical metric's regression fails.")
 
@@ -317,7 +328,7 @@ class SecondOpinion(ApiModel):
 class MetricStatus(ApiModel):
     name: str
     statistic: str
-    comparison: Comparison | None = None
+    comparison: Comparison = Field(description="Concurrent or Historical.")
     unit: str | None = None
     baseline: float | None = None
     current: float | None = None
@@ -368,7 +379,7 @@ class PerfBaselineStatus(ApiModel):
         max_length=64,
         json_schema_extra={
             "x-kubernetes-list-type": "map",
-            "x-kubernetes-list-map-keys": ["name", "statistic"],
+            "x-kubernetes-list-map-keys": ["name", "statistic", "comparison"],
         },
     )
     stages: list[StageStatus] | None = Field(default=None, max_length=256)

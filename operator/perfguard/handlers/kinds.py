@@ -12,12 +12,13 @@ from perfguard.api.envparity import ParityVerdict
 from perfguard.api.perfbaseline import Verdict
 from perfguard.api.resources import CAPACITY_PLAN, ENV_PARITY, PERF_BASELINE
 from perfguard.handlers.pending import pending_evaluator
+from perfguard.handlers.perfbaseline import evaluate_perfbaseline
 from perfguard.handlers.reconcile import ResourceLoop
 from perfguard.handlers.runtime import get_runtime
 
 PERF_BASELINE_LOOP = ResourceLoop(
     PERF_BASELINE,
-    pending_evaluator("PerfBaseline", ("BaselineEstablished", "Regressed")),
+    evaluate_perfbaseline,
     tuple(v.value for v in Verdict),
     lambda spec: spec.analysis.interval,
 )

@@ -5,13 +5,15 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import aiohttp
 import kopf
 from aiohttp import web
 
 from perfguard.config import OperatorConfig
-from perfguard.handlers.runtime import Runtime, set_runtime
+from perfguard.handlers.runtime import Runtime, get_runtime, set_runtime
 from perfguard.observability import OperatorMetrics, configure_logging
 from perfguard.sources.kubernetes_api import StatusWriter, load_client
+from perfguard.sources.workloads import WorkloadReader
 from perfguard.webserver import start
 
 _http: web.AppRunner | None = None
@@ -35,7 +37,12 @@ async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.watching.server_timeout = 300
     settings.networking.request_timeout = 30
     runtime = Runtime(config=config, metrics=OperatorMetrics())
-    runtime.status_writer = StatusWriter(load_client())
+    client = load_client()
+    runtime.status_writer = StatusWriter(client)
+    runtime.workloads = WorkloadReader(client)
+    # One pooled session for every Prometheus query: connections are reused across
+    # resources and evaluations.
+    runtime.http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=32))
     set_runtime(runtime)
     _http = await start(runtime)
     runtime.started = True
@@ -45,3 +52,6 @@ async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
 async def cleanup(**_: Any) -> None:
     if _http is not None:
         await _http.cleanup()
+    runtime = get_runtime()
+    if runtime.http is not None:
+        await runtime.http.close()

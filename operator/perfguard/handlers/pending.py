@@ -12,12 +12,15 @@ from datetime import datetime
 from typing import Any
 
 from perfguard.api.base import ApiModel
-from perfguard.handlers.reconcile import Evaluator, Outcome
+from perfguard.handlers.reconcile import Evaluator
+from perfguard.outcome import Outcome
 from perfguard.status import READY, unknown
 
 
 def pending_evaluator(kind: str, condition_types: tuple[str, ...]) -> Evaluator:
-    async def evaluate(spec: ApiModel, previous: Mapping[str, Any], at: datetime) -> Outcome:
+    async def evaluate(
+        spec: ApiModel, previous: Mapping[str, Any], at: datetime, namespace: str
+    ) -> Outcome:
         message = f"spec is valid; {kind} evaluation is not implemented in this version"
         return Outcome(
             fields={"reason": "EvaluationNotImplemented", "message": message},

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -22,28 +21,11 @@ from perfguard.api.conditions import Condition, ConditionStatus
 from perfguard.api.resources import Resource
 from perfguard.handlers.runtime import get_runtime
 from perfguard.observability import resource_logger
-from perfguard.status import READY, ConditionUpdate, false, merge, now, parse_conditions, to_wire
+from perfguard.outcome import EventSpec, Outcome
+from perfguard.status import READY, false, merge, now, parse_conditions, to_wire
 
-
-@dataclass(frozen=True)
-class EventSpec:
-    type: str  # Normal | Warning
-    reason: str
-    message: str
-
-
-@dataclass
-class Outcome:
-    """What one evaluation concluded: status fields, conditions, and Events to emit."""
-
-    fields: dict[str, Any]
-    conditions: list[ConditionUpdate]
-    events: list[EventSpec] = field(default_factory=list)
-    verdict: str | None = None
-
-
-Evaluator = Callable[[ApiModel, Mapping[str, Any], datetime], Awaitable[Outcome]]
-"""(validated spec, previous status, now) -> Outcome. Must not raise for bad data."""
+Evaluator = Callable[[ApiModel, Mapping[str, Any], datetime, str], Awaitable[Outcome]]
+"""(validated spec, previous status, now, namespace) -> Outcome. Must not raise for bad data."""
 
 
 def describe_validation_error(error: ValidationError) -> str:
@@ -131,7 +113,7 @@ class ResourceLoop:
             )
             return timedelta(minutes=5)
         try:
-            outcome = await self.evaluator(spec, old_status, at)
+            outcome = await self.evaluator(spec, old_status, at, namespace)
             runtime.metrics.evaluations.labels(kind, "ok").inc()
         except Exception as error:  # one resource's failure must not stop the others
             log.exception("evaluation failed")
@@ -162,12 +144,14 @@ class ResourceLoop:
         runtime = get_runtime()
         kind = self.resource.kind
         conditions = merge(old_conditions, outcome.conditions, generation=generation, at=at)
-        new_status = {
+        merged = {
             **{k: v for k, v in old_status.items() if k not in {"conditions"}},
             **outcome.fields,
             "conditions": to_wire(conditions),
             "observedGeneration": generation,
         }
+        # A field set to None by the evaluation is removed (status_patch sends null).
+        new_status = {k: v for k, v in merged.items() if v is not None}
         if "lastEvaluationTime" not in outcome.fields and outcome.verdict is not None:
             new_status["lastEvaluationTime"] = at.isoformat().replace("+00:00", "Z")
         if _comparable(new_status) != _comparable(old_status):

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import aiohttp
+
 from perfguard.config import OperatorConfig
 from perfguard.observability import OperatorMetrics
 from perfguard.sources.kubernetes_api import StatusWriter
+from perfguard.sources.workloads import WorkloadReader
 
 
 @dataclass
@@ -14,6 +17,8 @@ class Runtime:
     config: OperatorConfig
     metrics: OperatorMetrics
     status_writer: StatusWriter | None = None
+    workloads: WorkloadReader | None = None
+    http: aiohttp.ClientSession | None = None
     started: bool = False
     errors: list[str] = field(default_factory=list)
 

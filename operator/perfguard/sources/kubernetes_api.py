@@ -14,9 +14,9 @@ from perfguard import GROUP, VERSION
 def load_client() -> ApiClient:
     """In a pod: the service account; elsewhere: KUBECONFIG or ~/.kube/config."""
     try:
-        kubernetes.config.load_incluster_config()  # type: ignore[no-untyped-call]
+        kubernetes.config.load_incluster_config()
     except kubernetes.config.ConfigException:
-        kubernetes.config.load_kube_config()  # type: ignore[no-untyped-call]
+        kubernetes.config.load_kube_config()
     return ApiClient()
 
 

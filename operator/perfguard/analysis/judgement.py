@@ -1,0 +1,644 @@
+"""PerfBaseline verdict rules: thresholds, significance, sustain, overall verdict, stages.
+
+Shaped like cert-manager's certificate policy checks: data in, (verdict, reason, message) out.
+Nothing here reads the clock, the cluster or Prometheus; ``now`` and the previous
+``breachSince`` are passed in, so an operator restart that reloads ``breachSince`` from status
+resumes the same sustain window.
+
+Metric rule table (``judge_metric``), evaluated top to bottom, first match wins:
+
+    #  condition                                           verdict       reason
+    -  --------------------------------------------------  ------------  --------------------------
+    1  either side has 0 samples                           NoData        NoData
+    2  either side has fewer than its minimum              Inconclusive  TooFewSamples
+    3  point, a bound or a value is not finite             Inconclusive  IntervalUndefined
+    -  the threshold sets no limit at all                  Inconclusive  NoThreshold
+
+Then each configured limit is checked on its own. Write the change in the limit's bad direction
+(+delta for maxIncrease*, -delta for maxDecrease*), its interval [L, H], and the allowed change
+t (the absolute limit, or percent / 100 * |baseline|). For ``max``, [L, H] is the interval of
+the candidate's own value, the point is the candidate's value and t is the bound.
+
+    4  percent limit and |baseline| ~ 0                    Inconclusive  BaselineNearZero
+    5  L > t and point > t   (interval beyond the limit)   Regressed     RegressionSignificant
+    6  H <= t and point <= t (interval within the limit)   Pass          WithinThreshold
+    7  otherwise: the interval contains t                  Inconclusive  IntervalStraddlesThreshold
+
+Rows 5-7 partition every interval (L <= H and the point inside it): exhaustive and mutually
+exclusive. Row 5 implies DESIGN's two conditions, as t >= 0 makes L > t exclude zero in the bad
+direction (a) and point >= L > t break the limit (b). The converse does not hold, on purpose: a
+significant change whose interval still contains the limit (point beyond t, 0 < L <= t)
+straddles the threshold and is Inconclusive, as DESIGN demands; so is a point beyond t whose
+interval contains 0 (not significant), and a point within t whose interval reaches beyond it.
+
+The metric combines its limits: any Regressed -> Regressed (reason of the first); else any
+Inconclusive -> Inconclusive; else Pass, upgraded by
+
+    8  every limit is bad in the same direction, the       Improved      ImprovementSignificant
+       change interval lies wholly on the good side of 0,
+       and the improvement >= improvement_min_reduction
+       (when given)
+    9  as 8 but the improvement is below that minimum      Pass          WithinThreshold (+ note)
+
+Sustain (``apply_sustain``): a Regressed metric is a breach. The first breach stamps
+``breach_since = now``; later breaches keep it; any evaluation without a breach clears it. The
+breach is sustained once ``now - breach_since >= sustain_for``. A Regressed metric that is not
+yet sustained keeps the metric verdict Regressed (with ``breachSince``) so the evidence is
+visible, while the overall verdict becomes Inconclusive with reason BreachNotSustained: never
+Pass while a regression is pending, never Fail before it has held.
+
+Overall verdict (``overall_verdict``), first match wins. Non-critical metrics never change it,
+but their regressions are named in the message:
+
+    1  no metrics at all                                   Inconclusive  NoMetrics
+    2  a critical metric Regressed and sustained           Fail          RegressionDetected
+    3  a critical metric Regressed, not yet sustained      Inconclusive  BreachNotSustained
+    4  a critical metric NoData                            Inconclusive  NoData
+    5  a critical metric Inconclusive                      Inconclusive  MetricInconclusive
+    6  otherwise: every critical metric Pass or Improved   Pass          WithinThresholds
+       (vacuously when none is critical; the message
+       says so)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+
+from perfguard.analysis.statistics import DifferenceInterval, relative_change
+
+__all__ = [
+    "MetricJudgement",
+    "MetricVerdict",
+    "OverallVerdict",
+    "RuleCheck",
+    "StageBreakdown",
+    "StageStats",
+    "SustainState",
+    "SustainedJudgement",
+    "Threshold",
+    "Verdict",
+    "apply_sustain",
+    "decompose_stages",
+    "judge_metric",
+    "overall_verdict",
+    "with_sustain",
+]
+
+# DESIGN: the share of latency not attributed to any stage is flagged above 10 %.
+UNATTRIBUTED_FLAG_SHARE: Final = 0.10
+
+# A baseline this close to zero gives no meaningful percentage (0 -> 1e-15 is not "+inf %").
+_ZERO_TOLERANCE: Final = 1e-12
+
+
+class MetricVerdict(StrEnum):
+    PASS = "Pass"
+    REGRESSED = "Regressed"
+    IMPROVED = "Improved"
+    INCONCLUSIVE = "Inconclusive"
+    NO_DATA = "NoData"
+
+
+class Verdict(StrEnum):
+    PASS = "Pass"
+    FAIL = "Fail"
+    INCONCLUSIVE = "Inconclusive"
+
+
+@dataclass(frozen=True, slots=True)
+class Threshold:
+    """Limits for one statistic of one metric, in the metric's base unit (seconds for latency).
+
+    ``max_increase*`` and ``max`` make an increase bad; ``max_decrease*`` make a decrease bad.
+    Percent limits are relative to the baseline value. Limits must be finite and non-negative.
+    """
+
+    max_increase: float | None = None
+    max_increase_percent: float | None = None
+    max_decrease: float | None = None
+    max_decrease_percent: float | None = None
+    max: float | None = None
+
+    def __post_init__(self) -> None:
+        for name, value in self._limits():
+            if not math.isfinite(value):
+                raise ValueError(f"{name} must be finite, got {value}")
+            # Change limits are magnitudes and the direction is in the name; a negative bound on
+            # a ratio or rate can only be a mistake.
+            if value < 0:
+                raise ValueError(f"{name} must not be negative, got {value}")
+
+    @property
+    def configured(self) -> bool:
+        return bool(self._limits())
+
+    def _limits(self) -> list[tuple[str, float]]:
+        pairs = [
+            ("maxIncrease", self.max_increase),
+            ("maxIncreasePercent", self.max_increase_percent),
+            ("maxDecrease", self.max_decrease),
+            ("maxDecreasePercent", self.max_decrease_percent),
+            ("max", self.max),
+        ]
+        return [(name, value) for name, value in pairs if value is not None]
+
+
+@dataclass(frozen=True, slots=True)
+class RuleCheck:
+    """The outcome of one limit of a ``Threshold`` (rows 4-7 of the rule table)."""
+
+    rule: str
+    verdict: MetricVerdict
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class MetricJudgement:
+    """Verdict of one metric statistic, before sustain.
+
+    ``breached`` is True exactly when the verdict is Regressed: the input to ``apply_sustain``.
+    ``delta`` is candidate - baseline; ``delta_percent`` relative to |baseline| (None near 0).
+    """
+
+    verdict: MetricVerdict
+    reason: str
+    message: str
+    breached: bool
+    delta: float
+    delta_percent: float | None
+    ci_low: float
+    ci_high: float
+    confidence: float
+    baseline_value: float
+    candidate_value: float
+    n_candidate: int
+    n_baseline: int
+    checks: tuple[RuleCheck, ...] = ()
+
+
+def _v(value: float, unit: str) -> str:
+    return f"{value:.4g}{unit}"
+
+
+def _d(value: float, unit: str) -> str:
+    return f"{value:+.4g}{unit}"
+
+
+def _percent(value: float | None) -> str:
+    return "" if value is None else f" ({value:+.1f} %)"
+
+
+def _check_change_rule(
+    rule: str,
+    direction: float,
+    allowed: float,
+    point: float,
+    lo: float,
+    hi: float,
+    unit: str,
+) -> RuleCheck:
+    """Rows 5-7 for a limit on the change; ``direction`` +1 if an increase is bad, else -1."""
+    bad_point = direction * point
+    bad_lo, bad_hi = sorted((direction * lo, direction * hi))
+    word = "increase" if direction > 0 else "decrease"
+    limit = f"{rule} {_v(allowed, unit)}"
+    if bad_lo > allowed and bad_point > allowed:
+        return RuleCheck(
+            rule,
+            MetricVerdict.REGRESSED,
+            "RegressionSignificant",
+            f"{word} {_v(bad_point, unit)} breaks {limit} and the whole interval of the "
+            f"{word} [{_v(bad_lo, unit)}, {_v(bad_hi, unit)}] lies beyond it",
+        )
+    if bad_hi <= allowed and bad_point <= allowed:
+        return RuleCheck(
+            rule,
+            MetricVerdict.PASS,
+            "WithinThreshold",
+            f"the whole interval of the {word} [{_v(bad_lo, unit)}, {_v(bad_hi, unit)}] is "
+            f"within {limit}",
+        )
+    detail = (
+        "breaks it but the change is not significant"
+        if bad_point > allowed and bad_lo <= 0.0
+        else "breaks it but the interval still reaches below it"
+        if bad_point > allowed
+        else "is within it but the interval reaches beyond it"
+    )
+    return RuleCheck(
+        rule,
+        MetricVerdict.INCONCLUSIVE,
+        "IntervalStraddlesThreshold",
+        f"{word} {_v(bad_point, unit)} {detail}: interval [{_v(bad_lo, unit)}, "
+        f"{_v(bad_hi, unit)}] contains {limit}",
+    )
+
+
+def _check_bound_rule(
+    bound: float, value: float, lo: float, hi: float, unit: str, borrowed: bool
+) -> RuleCheck:
+    """Rows 5-7 for ``max``: the candidate's own interval against the absolute bound."""
+    which = "baseline + change interval" if borrowed else "interval"
+    limit = f"max {_v(bound, unit)}"
+    if lo > bound and value > bound:
+        return RuleCheck(
+            "max",
+            MetricVerdict.REGRESSED,
+            "RegressionSignificant",
+            f"candidate {_v(value, unit)} exceeds {limit} and its whole {which} "
+            f"[{_v(lo, unit)}, {_v(hi, unit)}] lies above it",
+        )
+    if hi <= bound and value <= bound:
+        return RuleCheck(
+            "max",
+            MetricVerdict.PASS,
+            "WithinThreshold",
+            f"candidate's whole {which} [{_v(lo, unit)}, {_v(hi, unit)}] is within {limit}",
+        )
+    return RuleCheck(
+        "max",
+        MetricVerdict.INCONCLUSIVE,
+        "IntervalStraddlesThreshold",
+        f"candidate {_v(value, unit)}: its {which} [{_v(lo, unit)}, {_v(hi, unit)}] contains "
+        f"{limit}",
+    )
+
+
+def judge_metric(
+    interval: DifferenceInterval,
+    baseline_value: float,
+    candidate_value: float,
+    threshold: Threshold,
+    *,
+    min_samples: int | None = None,
+    min_candidate_samples: int | None = None,
+    min_baseline_samples: int | None = None,
+    improvement_min_reduction: float | None = None,
+    candidate_interval: tuple[float, float] | None = None,
+    unit: str = "",
+) -> MetricJudgement:
+    """Judge one metric statistic against its threshold (see the module's rule table).
+
+    ``min_samples`` applies to both sides; ``min_candidate_samples``/``min_baseline_samples``
+    override it per side (a 7-day baseline and a 10-minute canary need different minimums).
+    Without any, only the empty case is caught here (``difference_interval`` has no bounds
+    below 8 samples, which row 3 turns into Inconclusive).
+
+    For ``max``, ``candidate_interval`` should be the candidate's own interval at the same
+    confidence (e.g. from a bootstrap of the candidate alone). Without it the change interval
+    shifted by the baseline value is used: it also carries the baseline's uncertainty, so it is
+    wider, which can only turn Pass or Regressed into Inconclusive, never the reverse.
+
+    ``improvement_min_reduction`` (a positive magnitude in the base unit, e.g. DESIGN's
+    ``improvement.minP95Reduction``) is the smallest improvement reported as Improved.
+    """
+    n_c, n_b = interval.n_candidate, interval.n_baseline
+    point = interval.point
+    lo, hi = (
+        (interval.lo, interval.hi) if interval.lo <= interval.hi else (interval.hi, interval.lo)
+    )
+    percent = relative_change(point, baseline_value)
+    conf = f"{interval.confidence * 100:g} %"
+
+    def result(
+        verdict: MetricVerdict, reason: str, message: str, checks: tuple[RuleCheck, ...] = ()
+    ) -> MetricJudgement:
+        return MetricJudgement(
+            verdict=verdict,
+            reason=reason,
+            message=message,
+            breached=verdict is MetricVerdict.REGRESSED,
+            delta=point,
+            delta_percent=percent,
+            ci_low=lo,
+            ci_high=hi,
+            confidence=interval.confidence,
+            baseline_value=baseline_value,
+            candidate_value=candidate_value,
+            n_candidate=n_c,
+            n_baseline=n_b,
+            checks=checks,
+        )
+
+    # Rows 1-3.
+    if n_c == 0 or n_b == 0:
+        return result(
+            MetricVerdict.NO_DATA,
+            "NoData",
+            f"no samples: candidate {n_c}, baseline {n_b}",
+        )
+    need_c = min_candidate_samples if min_candidate_samples is not None else (min_samples or 0)
+    need_b = min_baseline_samples if min_baseline_samples is not None else (min_samples or 0)
+    if n_c < need_c or n_b < need_b:
+        return result(
+            MetricVerdict.INCONCLUSIVE,
+            "TooFewSamples",
+            f"too few samples: candidate {n_c} (need {need_c}), baseline {n_b} (need {need_b})",
+        )
+    values_finite = math.isfinite(baseline_value) and math.isfinite(candidate_value)
+    if not (math.isfinite(point) and math.isfinite(lo) and math.isfinite(hi) and values_finite):
+        return result(
+            MetricVerdict.INCONCLUSIVE,
+            "IntervalUndefined",
+            f"no {conf} interval of the change from candidate {n_c} and baseline {n_b} samples",
+        )
+
+    if not threshold.configured:
+        return result(MetricVerdict.INCONCLUSIVE, "NoThreshold", "the threshold sets no limit")
+
+    # Rows 4-7, one check per configured limit.
+    checks: list[RuleCheck] = []
+    directions: set[float] = set()
+    base_is_zero = abs(baseline_value) <= _ZERO_TOLERANCE
+    change_rules = [
+        ("maxIncrease", 1.0, threshold.max_increase, False),
+        ("maxIncreasePercent", 1.0, threshold.max_increase_percent, True),
+        ("maxDecrease", -1.0, threshold.max_decrease, False),
+        ("maxDecreasePercent", -1.0, threshold.max_decrease_percent, True),
+    ]
+    for rule, direction, limit, relative in change_rules:
+        if limit is None:
+            continue
+        directions.add(direction)
+        if relative and base_is_zero:
+            checks.append(
+                RuleCheck(
+                    rule,
+                    MetricVerdict.INCONCLUSIVE,
+                    "BaselineNearZero",
+                    f"{rule} {limit:g} needs a baseline away from 0, got "
+                    f"{_v(baseline_value, unit)}",
+                )
+            )
+            continue
+        allowed = limit / 100.0 * abs(baseline_value) if relative else limit
+        checks.append(_check_change_rule(rule, direction, allowed, point, lo, hi, unit))
+    if threshold.max is not None:
+        directions.add(1.0)
+        borrowed = candidate_interval is None
+        c_lo, c_hi = (
+            sorted(candidate_interval)
+            if candidate_interval is not None
+            else (baseline_value + lo, baseline_value + hi)
+        )
+        if math.isfinite(c_lo) and math.isfinite(c_hi):
+            checks.append(
+                _check_bound_rule(threshold.max, candidate_value, c_lo, c_hi, unit, borrowed)
+            )
+        else:
+            checks.append(
+                RuleCheck(
+                    "max",
+                    MetricVerdict.INCONCLUSIVE,
+                    "IntervalUndefined",
+                    "no interval of the candidate's value",
+                )
+            )
+
+    summary = (
+        f"candidate {_v(candidate_value, unit)} vs baseline {_v(baseline_value, unit)}: "
+        f"change {_d(point, unit)}{_percent(percent)}, {conf} CI [{_d(lo, unit)}, "
+        f"{_d(hi, unit)}], samples {n_c}/{n_b}"
+    )
+    frozen = tuple(checks)
+    for wanted in (MetricVerdict.REGRESSED, MetricVerdict.INCONCLUSIVE):
+        hits = [c for c in checks if c.verdict is wanted]
+        if hits:
+            details = "; ".join(c.message for c in hits)
+            return result(wanted, hits[0].reason, f"{summary}; {details}", frozen)
+
+    # Rows 8-9: only a metric with one bad direction has a meaningful "better".
+    passed = "; ".join(c.message for c in checks)
+    if len(directions) == 1:
+        bad = directions.pop()
+        improvement = -bad * point
+        significant = max(bad * lo, bad * hi) < 0.0
+        if significant and (
+            improvement_min_reduction is None or improvement >= improvement_min_reduction
+        ):
+            return result(
+                MetricVerdict.IMPROVED,
+                "ImprovementSignificant",
+                f"{summary}; improved by {_v(improvement, unit)} and the interval excludes 0",
+                frozen,
+            )
+        if significant and improvement_min_reduction is not None:
+            passed += (
+                f"; improvement {_v(improvement, unit)} is significant but below the minimum "
+                f"{_v(improvement_min_reduction, unit)}"
+            )
+    return result(MetricVerdict.PASS, "WithinThreshold", f"{summary}; {passed}", frozen)
+
+
+@dataclass(frozen=True, slots=True)
+class SustainState:
+    breach_since: datetime | None
+    sustained: bool
+
+
+def apply_sustain(
+    previous_breach_since: datetime | None,
+    breached: bool,
+    now: datetime,
+    sustain_for: timedelta,
+) -> SustainState:
+    """Advance the sustain window by one evaluation.
+
+    ``previous_breach_since`` comes from status (``breachSince``), so a restart resumes the
+    window. A breach stamped in the future (clock skew between replicas) is pulled back to
+    ``now`` rather than trusted to postpone the failure indefinitely. Datetimes must be
+    timezone-aware and comparable.
+    """
+    if sustain_for < timedelta(0):
+        raise ValueError(f"sustain_for must not be negative, got {sustain_for}")
+    if not breached:
+        return SustainState(breach_since=None, sustained=False)
+    since = now if previous_breach_since is None else min(previous_breach_since, now)
+    return SustainState(breach_since=since, sustained=now - since >= sustain_for)
+
+
+@dataclass(frozen=True, slots=True)
+class SustainedJudgement:
+    """A metric's judgement together with its sustain state, ready for ``overall_verdict``."""
+
+    name: str
+    judgement: MetricJudgement
+    sustain: SustainState
+
+    @property
+    def failed(self) -> bool:
+        return self.judgement.verdict is MetricVerdict.REGRESSED and self.sustain.sustained
+
+    @property
+    def pending(self) -> bool:
+        return self.judgement.verdict is MetricVerdict.REGRESSED and not self.sustain.sustained
+
+
+def with_sustain(
+    name: str,
+    judgement: MetricJudgement,
+    previous_breach_since: datetime | None,
+    now: datetime,
+    sustain_for: timedelta,
+) -> SustainedJudgement:
+    sustain = apply_sustain(previous_breach_since, judgement.breached, now, sustain_for)
+    return SustainedJudgement(name, judgement, sustain)
+
+
+@dataclass(frozen=True, slots=True)
+class OverallVerdict:
+    verdict: Verdict
+    reason: str
+    message: str
+
+
+def _names(items: Sequence[SustainedJudgement]) -> str:
+    return ", ".join(item.name for item in items)
+
+
+def overall_verdict(metrics: Sequence[tuple[SustainedJudgement, bool]]) -> OverallVerdict:
+    """Combine metric verdicts; the bool is ``critical`` (see the module's overall table)."""
+    if not metrics:
+        return OverallVerdict(Verdict.INCONCLUSIVE, "NoMetrics", "no metric was judged")
+    critical = [m for m, is_critical in metrics if is_critical]
+    others = [m for m, is_critical in metrics if not is_critical]
+
+    notes: list[str] = []
+    other_failed = [m for m in others if m.failed]
+    other_pending = [m for m in others if m.pending]
+    if other_failed:
+        notes.append(f"non-critical regressions (not gating): {_names(other_failed)}")
+    if other_pending:
+        notes.append(f"non-critical breaches not yet sustained: {_names(other_pending)}")
+    tail = "".join(f"; {note}" for note in notes)
+
+    def first_message(items: Sequence[SustainedJudgement]) -> str:
+        head = items[0]
+        more = f" (+{len(items) - 1} more)" if len(items) > 1 else ""
+        return f"{head.name}: {head.judgement.message}{more}"
+
+    failed = [m for m in critical if m.failed]
+    if failed:
+        return OverallVerdict(
+            Verdict.FAIL,
+            "RegressionDetected",
+            f"regressed for at least sustainFor: {first_message(failed)}{tail}",
+        )
+    pending = [m for m in critical if m.pending]
+    if pending:
+        held = [
+            f"{m.name} since {m.sustain.breach_since.isoformat()}"
+            for m in pending
+            if m.sustain.breach_since is not None
+        ]
+        return OverallVerdict(
+            Verdict.INCONCLUSIVE,
+            "BreachNotSustained",
+            f"breach not yet held for sustainFor ({', '.join(held)}): "
+            f"{first_message(pending)}{tail}",
+        )
+    no_data = [m for m in critical if m.judgement.verdict is MetricVerdict.NO_DATA]
+    if no_data:
+        return OverallVerdict(Verdict.INCONCLUSIVE, "NoData", f"{first_message(no_data)}{tail}")
+    open_ = [m for m in critical if m.judgement.verdict is MetricVerdict.INCONCLUSIVE]
+    if open_:
+        return OverallVerdict(
+            Verdict.INCONCLUSIVE, "MetricInconclusive", f"{first_message(open_)}{tail}"
+        )
+    improved = [m for m in critical if m.judgement.verdict is MetricVerdict.IMPROVED]
+    if critical:
+        message = f"all {len(critical)} critical metrics within thresholds"
+    else:
+        message = f"no metric is critical; {len(others)} non-critical reported"
+    if improved:
+        message += f"; improved: {_names(improved)}"
+    return OverallVerdict(Verdict.PASS, "WithinThresholds", message + tail)
+
+
+@dataclass(frozen=True, slots=True)
+class StageStats:
+    """One stage's latency; None where there are no samples (or no positive total for share)."""
+
+    name: str
+    n: int
+    mean: float | None
+    p95: float | None
+    p99: float | None
+    share: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class StageBreakdown:
+    """Per-stage decomposition of a latency.
+
+    ``attributed_share`` is the sum of stage shares as measured (above 1 when stages overlap,
+    e.g. run in parallel); ``unattributed_share`` is ``1 - attributed_share`` clipped at 0 for
+    reporting, and ``unattributed_flag`` is set above 10 %. Without a positive total mean the
+    shares are None, the unattributed share is 0 and nothing is flagged.
+    """
+
+    stages: Mapping[str, StageStats] = field(default_factory=dict)
+    total_mean: float | None = None
+    total_p95: float | None = None
+    total_p99: float | None = None
+    attributed_share: float | None = None
+    unattributed_share: float = 0.0
+    unattributed_flag: bool = False
+
+
+def _finite(samples: npt.ArrayLike) -> npt.NDArray[np.float64]:
+    values = np.asarray(samples, dtype=np.float64).ravel()
+    return values[np.isfinite(values)]
+
+
+def _describe(
+    values: npt.NDArray[np.float64],
+) -> tuple[float | None, float | None, float | None]:
+    if values.size == 0:
+        return None, None, None
+    p95, p99 = (float(q) for q in np.percentile(values, [95.0, 99.0]))
+    return float(values.mean()), p95, p99
+
+
+def decompose_stages(
+    stage_samples: Mapping[str, npt.ArrayLike], total_samples: npt.ArrayLike
+) -> StageBreakdown:
+    """Decompose a latency into stages: mean, p95, p99 and share of the total mean per stage.
+
+    Share is stage mean / total mean: means add up along a request path, quantiles do not, so
+    only the means are compared with the total. Non-finite samples are dropped.
+    """
+    total = _finite(total_samples)
+    total_mean, total_p95, total_p99 = _describe(total)
+    usable_total = total_mean is not None and total_mean > 0.0
+    stages: dict[str, StageStats] = {}
+    shares: list[float] = []
+    for name in sorted(stage_samples):
+        values = _finite(stage_samples[name])
+        mean, p95, p99 = _describe(values)
+        share = mean / total_mean if mean is not None and usable_total and total_mean else None
+        if share is not None:
+            shares.append(share)
+        stages[name] = StageStats(name, int(values.size), mean, p95, p99, share)
+    if not usable_total:
+        return StageBreakdown(stages, total_mean, total_p95, total_p99)
+    attributed = float(sum(shares))
+    unattributed = max(0.0, 1.0 - attributed)
+    return StageBreakdown(
+        stages=stages,
+        total_mean=total_mean,
+        total_p95=total_p95,
+        total_p99=total_p99,
+        attributed_share=attributed,
+        unattributed_share=unattributed,
+        unattributed_flag=unattributed > UNATTRIBUTED_FLAG_SHARE,
+    )

@@ -1,0 +1,58 @@
+"""`perfguard evaluate`: the operator's engine without a cluster.
+
+There is no stored status to remember `breachSince`, so the evaluation is replayed at
+`interval` steps over the `sustainFor` before `at`, carrying the status forward exactly as
+the operator would: a breach's duration is judged the same way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from perfguard.api.perfbaseline import PerfBaselineSpec
+from perfguard.engine.perfbaseline import evaluate
+from perfguard.engine.tracks import plan_tracks
+from perfguard.sources.prometheus import PrometheusClient
+from perfguard.sources.workloads import WorkloadHashes
+from perfguard.status import merge, parse_conditions, to_wire
+
+
+@dataclass(frozen=True)
+class EvaluateOptions:
+    prometheus: str
+    at: datetime
+    candidate_hash: str | None = None
+    stable_hash: str | None = None
+    generation: int = 1
+
+
+def replay_times(spec: PerfBaselineSpec, at: datetime) -> list[datetime]:
+    interval = spec.analysis.interval
+    steps = int(spec.analysis.sustain_for / interval) + 1
+    return [at - interval * k for k in range(steps, -1, -1)]
+
+
+async def replay_perfbaseline(spec: PerfBaselineSpec, options: EvaluateOptions) -> dict[str, Any]:
+    hashes = None
+    if spec.workload_ref is not None:
+        hashes = WorkloadHashes(options.candidate_hash, options.stable_hash)
+    plan = plan_tracks(spec, hashes)
+    status: dict[str, Any] = {}
+    timeout = spec.prometheus.timeout if spec.prometheus else timedelta(seconds=10)
+    async with PrometheusClient(options.prometheus, timeout=timeout) as client:
+        for at in replay_times(spec, options.at):
+            evaluation = await evaluate(spec, plan, status, at, client)
+            conditions = merge(
+                parse_conditions(status.get("conditions")),
+                evaluation.conditions,
+                generation=options.generation,
+                at=at,
+            )
+            status = {
+                **{k: v for k, v in evaluation.fields.items() if v is not None},
+                "conditions": to_wire(conditions),
+                "observedGeneration": options.generation,
+            }
+    return status

@@ -1,0 +1,566 @@
+"""PerfBaseline evaluation: samples in, status fields, conditions and Events out.
+
+`evaluate` is what the operator and `perfguard evaluate` both run. `judge` is pure: it
+takes the fetched samples and the previous status, so its decisions (significance,
+thresholds, sustain, transitions) are tested without any server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+
+from perfguard.analysis import judgement, statistics
+from perfguard.api.perfbaseline import (
+    Comparison,
+    MetricSpec,
+    MetricType,
+    MetricVerdict,
+    PerfBaselineSpec,
+    ThresholdRule,
+    Verdict,
+)
+from perfguard.api.quantities import format_duration
+from perfguard.engine.perfbaseline_fetch import (
+    WORKLOAD,
+    MetricSamples,
+    TimedSamples,
+    Windows,
+    fetch_all,
+    judged_on_workload,
+    paired,
+    seasonal,
+)
+from perfguard.engine.tracks import TrackPlan
+from perfguard.outcome import EventSpec, Outcome
+from perfguard.sources.perfbaseline_queries import statistics_for
+from perfguard.sources.prometheus import FailureKind, PrometheusClient
+from perfguard.status import READY, ConditionUpdate, false, parse_conditions, true, unknown
+
+# Fewest candidate samples (or concurrent pairs) for a verdict: below this no interval
+# means much, whatever the baseline holds. A 10-minute window at 30 s gives 21.
+MIN_CANDIDATE_SAMPLES = 10
+UNATTRIBUTED_FLAG = 0.10
+SEED = 20_240_601
+
+
+@dataclass
+class Judged:
+    """One (metric, statistic, comparison) after significance, thresholds and sustain."""
+
+    metric: MetricSpec
+    statistic: str
+    comparison: Comparison
+    status: dict[str, Any]
+    sustained: judgement.SustainedJudgement
+
+    @property
+    def verdict(self) -> MetricVerdict:
+        return MetricVerdict(self.sustained.judgement.verdict.value)
+
+
+@dataclass
+class Evaluation:
+    verdict: Verdict
+    reason: str
+    message: str
+    fields: dict[str, Any]
+    conditions: list[ConditionUpdate]
+    events: list[EventSpec] = field(default_factory=list)
+
+
+def _unit(metric: MetricSpec) -> str:
+    return {
+        MetricType.LATENCY: "seconds",
+        MetricType.THROUGHPUT: "requests/s",
+        MetricType.ERROR_RATE: "ratio",
+        MetricType.QUERY: "value",
+    }[metric.type]
+
+
+def format_value(value: float | None, metric: MetricSpec, *, signed: bool = False) -> str:
+    if value is None or not np.isfinite(value):
+        return "n/a"
+    sign = "+" if signed and value >= 0 else ""
+    if metric.type == MetricType.LATENCY:
+        return f"{sign}{value * 1000:.2f}ms"
+    if metric.type == MetricType.THROUGHPUT:
+        return f"{sign}{value:.2f}/s"
+    if metric.type == MetricType.ERROR_RATE:
+        return f"{sign}{value * 100:.3f}%"
+    return f"{sign}{value:.4g}"
+
+
+def describe_rule(rule: ThresholdRule, metric: MetricSpec) -> str:
+    parts = []
+    if rule.max_increase is not None:
+        parts.append(f"maxIncrease {format_value(rule.max_increase, metric)}")
+    if rule.max_increase_percent is not None:
+        parts.append(f"maxIncreasePercent {rule.max_increase_percent:g}")
+    if rule.max_decrease is not None:
+        parts.append(f"maxDecrease {format_value(rule.max_decrease, metric)}")
+    if rule.max_decrease_percent is not None:
+        parts.append(f"maxDecreasePercent {rule.max_decrease_percent:g}")
+    if rule.max is not None:
+        parts.append(f"max {format_value(rule.max, metric)}")
+    return ", ".join(parts)
+
+
+# Judged in the units people read (ms, %, /s) so messages carry readable numbers;
+# status numbers are converted back to the metric's base unit.
+_DISPLAY = {
+    MetricType.LATENCY: (1000.0, "ms"),
+    MetricType.THROUGHPUT: (1.0, "/s"),
+    MetricType.ERROR_RATE: (100.0, "%"),
+    MetricType.QUERY: (1.0, ""),
+}
+
+
+def _threshold(rule: ThresholdRule, factor: float) -> judgement.Threshold:
+    def scaled(value: float | None) -> float | None:
+        return None if value is None else value * factor
+
+    return judgement.Threshold(
+        max_increase=scaled(rule.max_increase),
+        max_increase_percent=rule.max_increase_percent,
+        max_decrease=scaled(rule.max_decrease),
+        max_decrease_percent=rule.max_decrease_percent,
+        max=scaled(rule.max),
+    )
+
+
+def _previous_breaches(previous: Mapping[str, Any]) -> dict[tuple[str, str, str], datetime]:
+    found: dict[tuple[str, str, str], datetime] = {}
+    for item in previous.get("metrics") or []:
+        since = item.get("breachSince")
+        if not since:
+            continue
+        try:
+            at = datetime.fromisoformat(str(since).replace("Z", "+00:00"))
+        except ValueError:
+            continue
+        found[(item.get("name", ""), item.get("statistic", ""), item.get("comparison", ""))] = at
+    return found
+
+
+def _iso(at: datetime) -> str:
+    return at.isoformat().replace("+00:00", "Z")
+
+
+def _judge_one(
+    spec: PerfBaselineSpec,
+    metric: MetricSpec,
+    statistic: str,
+    comparison: Comparison,
+    candidate: np.ndarray,
+    baseline: np.ndarray,
+    *,
+    paired_samples: bool,
+    previous_breach: datetime | None,
+    at: datetime,
+    seed: int,
+) -> Judged:
+    rule = getattr(metric.thresholds, statistic)
+    assert isinstance(rule, ThresholdRule)
+    factor, unit = _DISPLAY[metric.type]
+    cand, base = candidate * factor, baseline * factor
+    improvement = None
+    if (
+        spec.improvement is not None
+        and spec.improvement.min_p95_reduction is not None
+        and metric.type == MetricType.LATENCY
+        and statistic == "p95"
+    ):
+        improvement = spec.improvement.min_p95_reduction * factor
+    interval = statistics.difference_interval(
+        cand,
+        base,
+        confidence=spec.analysis.confidence,
+        paired=paired_samples,
+        rng=np.random.default_rng(seed),
+    )
+    candidate_interval = None
+    if rule.max is not None and cand.size >= 2 and spec.analysis.confidence == 0.95:
+        own = statistics.summarize(cand)
+        candidate_interval = (own.ci95_low, own.ci95_high)
+    base_value = float(np.mean(base)) if base.size else float("nan")
+    cand_value = float(np.mean(cand)) if cand.size else float("nan")
+    verdict_of = judgement.judge_metric(
+        interval,
+        baseline_value=base_value,
+        candidate_value=cand_value,
+        threshold=_threshold(rule, factor),
+        min_candidate_samples=MIN_CANDIDATE_SAMPLES,
+        # Concurrent pairs are as many as the candidate window holds; minSamples is about
+        # the historical baseline.
+        min_baseline_samples=MIN_CANDIDATE_SAMPLES if paired_samples else spec.baseline.min_samples,
+        improvement_min_reduction=improvement,
+        candidate_interval=candidate_interval,
+        unit=unit,
+    )
+    label = f"{metric.name} {statistic} ({comparison.value.lower()})"
+    sustained = judgement.with_sustain(
+        label, verdict_of, previous_breach, at, spec.analysis.sustain_for
+    )
+    status: dict[str, Any] = {
+        "name": metric.name,
+        "statistic": statistic,
+        "comparison": comparison.value,
+        "unit": _unit(metric),
+        "threshold": describe_rule(rule, metric),
+        "critical": metric.critical,
+        "samples": {"candidate": int(cand.size), "baseline": int(base.size)},
+        "verdict": verdict_of.verdict.value,
+        "reason": verdict_of.reason,
+        "message": verdict_of.message,
+    }
+
+    def finite(value: float) -> float | None:
+        return value / factor if np.isfinite(value) else None
+
+    for key, value in (
+        ("baseline", base_value),
+        ("current", cand_value),
+        ("delta", interval.point),
+    ):
+        number = finite(value)
+        if number is not None:
+            status[key] = number
+    lo, hi = finite(interval.lo), finite(interval.hi)
+    if lo is not None and hi is not None:
+        status["ci95"] = [lo, hi]
+    percent = statistics.relative_change(interval.point, base_value)
+    if percent is not None:
+        status["deltaPercent"] = percent
+    if cand.size >= 2 and base.size >= 2:
+        rank = statistics.mann_whitney_hodges_lehmann(
+            cand, base, confidence=spec.analysis.confidence
+        )
+        status["secondOpinion"] = {
+            "method": "MannWhitneyU/HodgesLehmann",
+            "pValue": rank.p_value,
+            "shift": rank.shift / factor,
+            "ci95": [rank.shift_ci_low / factor, rank.shift_ci_high / factor],
+        }
+    breach_since = sustained.sustain.breach_since
+    if breach_since is not None:
+        status["breachSince"] = _iso(breach_since)
+    if sustained.pending and breach_since is not None:
+        status["message"] = (
+            f"{status['message']} (breach held {format_duration(at - breach_since)} of "
+            f"{format_duration(spec.analysis.sustain_for)})"
+        )
+    return Judged(metric, statistic, comparison, status, sustained)
+
+
+def judge(
+    spec: PerfBaselineSpec,
+    plan: TrackPlan,
+    w: Windows,
+    samples: Mapping[str, MetricSamples],
+    previous: Mapping[str, Any],
+    at: datetime,
+    *,
+    seed: int = SEED,
+) -> Evaluation:
+    """Decide from fetched samples. Pure: no I/O, deterministic for a seed."""
+    breaches = _previous_breaches(previous)
+    previous_conditions = parse_conditions(previous.get("conditions"))
+    previous_ready = next((c for c in previous_conditions if c.type == READY), None)
+
+    # A data source that failed makes every verdict Inconclusive, never Pass.
+    failures = [s.error for s in samples.values() if s.error is not None]
+    if failures:
+        failure = failures[0]
+        reason = failure.kind.value
+        if failure.kind == FailureKind.INVALID_QUERY:
+            message = f"Prometheus rejected a query: {failure.message}"
+        else:
+            message = failure.message
+        events = []
+        if previous_ready is None or previous_ready.reason != reason:
+            event_reason = (
+                "InvalidQuery"
+                if failure.kind == FailureKind.INVALID_QUERY
+                else "PrometheusUnreachable"
+            )
+            events.append(EventSpec("Warning", event_reason, message))
+        return Evaluation(
+            Verdict.INCONCLUSIVE,
+            reason,
+            message,
+            fields={"verdict": Verdict.INCONCLUSIVE.value, "reason": reason, "message": message},
+            conditions=[
+                false(READY, reason, message),
+                unknown("Regressed", reason, "no verdict while the data source fails"),
+            ],
+            events=events,
+        )
+
+    judged: list[Judged] = []
+    problems: list[str] = []
+    for metric in spec.metrics:
+        data = samples[metric.name]
+        if data.problem:
+            problems.append(f"{metric.name}: {data.problem}")
+        for statistic in statistics_for(metric):
+            if getattr(metric.thresholds, statistic) is None:
+                continue  # reported in the summary, not judged
+            on_workload = judged_on_workload(metric)
+            current_name = WORKLOAD.name if on_workload else plan.current.name
+            current = data.window.get((current_name, statistic), TimedSamples.empty())
+            seed_here = seed + len(judged)
+            if plan.concurrent and not on_workload:
+                stable = data.window.get(("stable", statistic), TimedSamples.empty())
+                cand, base = paired(current, stable)
+                judged.append(
+                    _judge_one(
+                        spec,
+                        metric,
+                        statistic,
+                        Comparison.CONCURRENT,
+                        cand,
+                        base,
+                        paired_samples=True,
+                        at=at,
+                        seed=seed_here,
+                        previous_breach=breaches.get((metric.name, statistic, "Concurrent")),
+                    )
+                )
+            if plan.historical or on_workload:
+                base_all = data.baseline.get(statistic, TimedSamples.empty())
+                base_values = seasonal(base_all, w.start, w.end)
+                judged.append(
+                    _judge_one(
+                        spec,
+                        metric,
+                        statistic,
+                        Comparison.HISTORICAL,
+                        current.finite().values,
+                        base_values,
+                        paired_samples=False,
+                        at=at,
+                        seed=seed_here + 1,
+                        previous_breach=breaches.get((metric.name, statistic, "Historical")),
+                    )
+                )
+
+    verdict, reason, message = _overall(judged)
+    fields: dict[str, Any] = {
+        "verdict": verdict.value,
+        "reason": reason,
+        "message": message,
+        "metrics": [j.status for j in judged],
+        "baseline": _baseline_status(spec, w, samples, plan),
+        "candidate": _candidate_status(plan, previous, at),
+        "lastEvaluationTime": _iso(at),
+    }
+    summary = _summary(spec, samples, plan, judged)
+    if summary:
+        fields["summary"] = summary
+    stages, stages_summary = _stages(spec, samples)
+    fields["stages"] = stages or None
+    fields["stagesSummary"] = stages_summary
+
+    conditions, events = _conditions_and_events(
+        spec, verdict, reason, message, judged, previous, problems
+    )
+    return Evaluation(verdict, reason, message, fields, conditions, events)
+
+
+def _overall(judged: Sequence[Judged]) -> tuple[Verdict, str, str]:
+    if not judged:
+        return Verdict.INCONCLUSIVE, "NothingToJudge", "no metric has a threshold to judge"
+    result = judgement.overall_verdict([(j.sustained, j.metric.critical) for j in judged])
+    return Verdict(result.verdict.value), result.reason, result.message
+
+
+def _baseline_status(
+    spec: PerfBaselineSpec, w: Windows, samples: Mapping[str, MetricSamples], plan: TrackPlan
+) -> dict[str, Any]:
+    count = 0
+    for metric in spec.metrics:
+        data = samples[metric.name]
+        for series in data.baseline.values():
+            count = max(count, len(series.finite()))
+    return {"from": _iso(w.baseline_start), "to": _iso(w.baseline_end), "samples": count}
+
+
+def _candidate_status(plan: TrackPlan, previous: Mapping[str, Any], at: datetime) -> dict[str, Any]:
+    before = previous.get("candidate") or {}
+    since = before.get("since") if before.get("identity") == plan.identity else None
+    return {"identity": plan.identity, "source": plan.source, "since": since or _iso(at)}
+
+
+def _summary(
+    spec: PerfBaselineSpec,
+    samples: Mapping[str, MetricSamples],
+    plan: TrackPlan,
+    judged: Sequence[Judged],
+) -> dict[str, Any] | None:
+    latency = next((m for m in spec.metrics if m.type == MetricType.LATENCY), None)
+    if latency is None:
+        return None
+    current = samples[latency.name].window.get((plan.current.name, "p95"))
+    if current is None or len(current.finite()) == 0:
+        return None
+    result = {"p95": format_value(float(np.mean(current.finite().values)), latency)}
+    for comparison in (Comparison.CONCURRENT, Comparison.HISTORICAL):
+        entry = next(
+            (
+                j
+                for j in judged
+                if j.metric is latency
+                and j.statistic == "p95"
+                and j.comparison == comparison
+                and "delta" in j.status
+            ),
+            None,
+        )
+        if entry is not None:
+            result["deltaP95"] = format_value(entry.status["delta"], latency, signed=True)
+            break
+    return result
+
+
+def _stages(
+    spec: PerfBaselineSpec, samples: Mapping[str, MetricSamples]
+) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    rows: list[dict[str, Any]] = []
+    summary: dict[str, Any] | None = None
+    for metric in spec.metrics:
+        if metric.type != MetricType.LATENCY or not metric.stage_label:
+            continue
+        data = samples[metric.name]
+        stage_means = {
+            stage: s.finite().values for (stage, stat), s in data.stages.items() if stat == "mean"
+        }
+        total = next((s for (track, stat), s in data.window.items() if stat == "mean"), None)
+        if not stage_means or total is None or len(total.finite()) == 0:
+            continue
+        breakdown = judgement.decompose_stages(stage_means, total.finite().values)
+        # decompose_stages reports per-stage p95/p99 of the per-step means; the rows below
+        # use the stages' own quantile series instead.
+        for stage in sorted(stage_means):
+            row: dict[str, Any] = {"metric": metric.name, "stage": stage}
+            info = breakdown.stages.get(stage)
+            if info is not None:
+                row.update(mean=info.mean, share=info.share)
+            for stat in ("p95", "p99"):
+                series = data.stages.get((stage, stat))
+                if series is not None and len(series.finite()):
+                    row[stat] = float(np.mean(series.finite().values))
+            rows.append(row)
+        summary = {
+            "unattributedShare": breakdown.unattributed_share,
+            "unattributedFlagged": breakdown.unattributed_share > UNATTRIBUTED_FLAG,
+        }
+    return rows, summary
+
+
+def _conditions_and_events(
+    spec: PerfBaselineSpec,
+    verdict: Verdict,
+    reason: str,
+    message: str,
+    judged: Sequence[Judged],
+    previous: Mapping[str, Any],
+    problems: Sequence[str],
+) -> tuple[list[ConditionUpdate], list[EventSpec]]:
+    events: list[EventSpec] = []
+    previous_verdict = previous.get("verdict")
+    conditions = parse_conditions(previous.get("conditions"))
+    was = {c.type: c for c in conditions}
+
+    if problems:
+        ready = false(READY, "InvalidSpec", "; ".join(problems))
+    else:
+        ready = true(READY, "Evaluated", "queries answered; see verdict for the outcome")
+
+    historical = [j for j in judged if j.comparison == Comparison.HISTORICAL and j.metric.critical]
+    if historical:
+        short = [
+            j
+            for j in historical
+            if j.status.get("samples", {}).get("baseline", 0) < spec.baseline.min_samples
+        ]
+        if short:
+            got = min(j.status["samples"]["baseline"] for j in short)
+            baseline = false(
+                "BaselineEstablished",
+                "InsufficientBaseline",
+                f"{got} baseline samples at this time of day; "
+                f"minSamples is {spec.baseline.min_samples}",
+            )
+        else:
+            baseline = true(
+                "BaselineEstablished",
+                "BaselineEstablished",
+                f"at least {spec.baseline.min_samples} baseline samples for every critical metric",
+            )
+    else:
+        baseline = true(
+            "BaselineEstablished",
+            "ConcurrentOnly",
+            "compared with the stable track over the same window",
+        )
+
+    if verdict == Verdict.FAIL:
+        regressed = true("Regressed", "RegressionDetected", message)
+    elif verdict == Verdict.PASS:
+        regressed = false("Regressed", "NoRegression", message)
+    else:
+        regressed = unknown("Regressed", reason, message)
+
+    if verdict == Verdict.FAIL and previous_verdict != Verdict.FAIL.value:
+        events.append(EventSpec("Warning", "RegressionDetected", message))
+    if verdict == Verdict.PASS and previous_verdict == Verdict.FAIL.value:
+        events.append(EventSpec("Normal", "RegressionCleared", message))
+    old_baseline = was.get("BaselineEstablished")
+    if baseline.status.value == "True" and (
+        old_baseline is None or old_baseline.status.value != "True"
+    ):
+        events.append(EventSpec("Normal", "BaselineEstablished", baseline.message))
+    previously_improved = {
+        (m.get("name"), m.get("statistic"), m.get("comparison"))
+        for m in previous.get("metrics") or []
+        if m.get("verdict") == "Improved"
+    }
+    for j in judged:
+        key = (j.metric.name, j.statistic, j.comparison.value)
+        if j.verdict == MetricVerdict.IMPROVED and key not in previously_improved:
+            events.append(
+                EventSpec(
+                    "Normal",
+                    "ImprovementConfirmed",
+                    f"{j.metric.name} {j.statistic}: {j.status.get('message')}",
+                )
+            )
+    old_ready = was.get(READY)
+    if ready.reason == "InvalidSpec" and (old_ready is None or old_ready.reason != "InvalidSpec"):
+        events.append(EventSpec("Warning", "InvalidSpec", ready.message))
+    return [ready, baseline, regressed], events
+
+
+async def evaluate(
+    spec: PerfBaselineSpec,
+    plan: TrackPlan,
+    previous: Mapping[str, Any],
+    at: datetime,
+    client: PrometheusClient,
+) -> Evaluation:
+    w, samples = await fetch_all(client, spec, plan, at)
+    return judge(spec, plan, w, samples, previous, at)
+
+
+def to_outcome(evaluation: Evaluation) -> Outcome:
+    return Outcome(
+        fields=evaluation.fields,
+        conditions=evaluation.conditions,
+        events=evaluation.events,
+        verdict=evaluation.verdict.value,
+    )

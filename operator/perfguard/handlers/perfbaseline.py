@@ -1,0 +1,64 @@
+"""PerfBaseline's evaluator for the operator: resolve the candidate, query, judge."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from perfguard.api.base import ApiModel
+from perfguard.api.perfbaseline import PerfBaselineSpec
+from perfguard.engine.perfbaseline import evaluate, to_outcome
+from perfguard.engine.tracks import plan_tracks
+from perfguard.handlers.runtime import get_runtime
+from perfguard.outcome import EventSpec, Outcome
+from perfguard.sources.prometheus import PrometheusClient
+from perfguard.sources.workloads import WorkloadError, WorkloadHashes
+from perfguard.status import READY, false, parse_conditions, unknown
+
+
+async def evaluate_perfbaseline(
+    spec: ApiModel, previous: Mapping[str, Any], at: datetime, namespace: str
+) -> Outcome:
+    assert isinstance(spec, PerfBaselineSpec)
+    runtime = get_runtime()
+    hashes: WorkloadHashes | None = None
+    if spec.workload_ref is not None:
+        assert runtime.workloads is not None
+        try:
+            hashes = await runtime.workloads.hashes(
+                spec.workload_ref.kind.value, namespace, spec.workload_ref.name
+            )
+        except WorkloadError as error:
+            was = next(
+                (c for c in parse_conditions(previous.get("conditions")) if c.type == READY), None
+            )
+            events = (
+                []
+                if was is not None and was.reason == error.reason
+                else [EventSpec("Warning", error.reason, error.message)]
+            )
+            return Outcome(
+                fields={
+                    "verdict": "Inconclusive",
+                    "reason": error.reason,
+                    "message": error.message,
+                },
+                conditions=[
+                    false(READY, error.reason, error.message),
+                    unknown("Regressed", error.reason, error.message),
+                ],
+                events=events,
+                verdict="Inconclusive",
+            )
+    url = (
+        spec.prometheus.url
+        if spec.prometheus and spec.prometheus.url
+        else runtime.config.default_prometheus_url
+    )
+    timeout = spec.prometheus.timeout if spec.prometheus else None
+    client = PrometheusClient(url, session=runtime.http)
+    if timeout is not None:
+        client.timeout = timeout
+    evaluation = await evaluate(spec, plan_tracks(spec, hashes), previous, at, client)
+    return to_outcome(evaluation)

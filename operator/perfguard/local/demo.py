@@ -1,0 +1,277 @@
+"""`make demo`: the main job end to end on local data.
+
+1. Generates 7 days of telemetry for a GPU inference service whose canary carries a
+   sustained +8 ms regression in the inference stage (and a thermally throttling GPU),
+   and backfills it into Debian's Prometheus.
+2. Starts a local control plane (etcd + kube-apiserver), applies the CRDs, and starts the
+   operator against both.
+3. Applies two PerfBaselines (the regressing canary and the clean stable track), an
+   EnvParity and a CapacityPlan, waits for their status with visible progress, and prints
+   what an on-call engineer would look at.
+
+The servers keep running afterwards so you can explore; `make demo-stop` stops them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from perfguard.local.binaries import binary
+from perfguard.local.controlplane import ControlPlane, free_port
+from perfguard.local.prometheus import LocalPrometheus, backfill
+from perfguard.synthetic import Injection, InjectionKind, Scenario, SeriesFamily, generate_file
+
+STATE = Path(".cache/demo")
+NAMESPACE = "ml-prod"
+REGRESSION_MINUTES = 45
+
+
+def say(message: str) -> None:
+    print(f"\033[1m==>\033[0m {message}", flush=True)
+
+
+def scenario(end: datetime) -> Scenario:
+    days = 7.0
+    start_of_regression = timedelta(days=days) - timedelta(minutes=REGRESSION_MINUTES)
+    return Scenario(
+        service="resnet",
+        days=days,
+        end=end,
+        seed=7,
+        nodes=2,
+        gpus_per_node=4,
+        cpus_per_node=4,
+        injections=(
+            Injection(
+                InjectionKind.LATENCY_SHIFT,
+                start=start_of_regression,
+                magnitude=8.0,
+                track="canary",
+                stage="inference",
+            ),
+            Injection(
+                InjectionKind.THERMAL_THROTTLING,
+                start=timedelta(days=days - 0.5),
+                magnitude=12.0,
+                node="gpu-node-2",
+                gpu=1,
+            ),
+        ),
+        include=frozenset(SeriesFamily),
+    )
+
+
+def resources(prometheus_url: str) -> list[dict[str, Any]]:
+    examples = Path("docs/examples")
+    canary = yaml.safe_load((examples / "perfbaseline.yaml").read_text())
+    canary["metadata"] = {"name": "resnet-canary", "namespace": NAMESPACE}
+    canary["spec"]["prometheus"] = {"url": prometheus_url, "timeout": "10s"}
+    # DCGM series carry no service/track labels; the demo judges the request metrics.
+    canary["spec"]["metrics"] = [m for m in canary["spec"]["metrics"] if m["type"] != "Query"]
+    canary["spec"]["analysis"]["interval"] = "20s"
+    stable = json.loads(json.dumps(canary))
+    stable["metadata"]["name"] = "resnet-stable"
+    stable["spec"]["selector"] = {"service": "resnet", "track": "stable"}
+    for key in ("candidate", "stable"):
+        stable["spec"].pop(key)
+    stable["spec"]["comparison"] = "Historical"
+    parity = yaml.safe_load((examples / "envparity.yaml").read_text())
+    parity["metadata"]["namespace"] = NAMESPACE
+    plan = yaml.safe_load((examples / "capacityplan.yaml").read_text())
+    plan["metadata"]["namespace"] = NAMESPACE
+    plan["spec"]["prometheus"] = {"url": prometheus_url}
+    return [canary, stable, parity, plan]
+
+
+def kubectl(kubeconfig: Path, *args: str, input: str | None = None, check: bool = True) -> str:
+    result = subprocess.run(
+        [str(binary("kubectl")), *args],
+        input=input,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "KUBECONFIG": str(kubeconfig)},
+        check=False,
+    )
+    if check and result.returncode != 0:
+        raise SystemExit(f"kubectl {' '.join(args)} failed:\n{result.stderr}")
+    return result.stdout
+
+
+def stop() -> int:
+    state_file = STATE / "state.json"
+    if not state_file.exists():
+        print("no demo is running")
+        return 0
+    state = json.loads(state_file.read_text())
+    for name, pid in state.get("pids", {}).items():
+        try:
+            os.killpg(pid, signal.SIGTERM)
+            print(f"stopped {name} (pid {pid})")
+        except ProcessLookupError:
+            pass
+    time.sleep(1)
+    shutil.rmtree(STATE, ignore_errors=True)
+    return 0
+
+
+def wait_for_status(kubeconfig: Path, timeout: float) -> bool:
+    names = ("resnet-canary", "resnet-stable")
+    deadline = time.monotonic() + timeout
+    seen: dict[str, str] = {}
+    while time.monotonic() < deadline:
+        for name in names:
+            raw = kubectl(kubeconfig, "get", "pb", name, "-n", NAMESPACE, "-o", "json", check=False)
+            status = json.loads(raw).get("status", {}) if raw else {}
+            verdict = status.get("verdict") or "(pending)"
+            if seen.get(name) != verdict:
+                say(f"  {name}: verdict {verdict}")
+                seen[name] = verdict
+        if all(seen.get(n) not in (None, "(pending)") for n in names):
+            return True
+        time.sleep(2)
+    return False
+
+
+def run() -> int:
+    if (STATE / "state.json").exists():
+        say("a previous demo is still running; stopping it first")
+        stop()
+    STATE.mkdir(parents=True, exist_ok=True)
+    pids: dict[str, int] = {}
+    state_file = STATE / "state.json"
+
+    end = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=1)
+    say(
+        "generating 7 days of telemetry (canary: +8 ms in the inference stage for the last "
+        f"{REGRESSION_MINUTES} min; gpu-node-2 GPU 1 thermally throttling)"
+    )
+    started = time.monotonic()
+    data_file = STATE / "history.om"
+    summary = generate_file(scenario(end), data_file)
+    say(
+        f"  {summary.series} series, {summary.samples:,} samples "
+        f"in {time.monotonic() - started:.0f}s"
+    )
+    say("backfilling Prometheus with promtool tsdb create-blocks-from openmetrics")
+    started = time.monotonic()
+    backfill(data_file, STATE / "prometheus-data")
+    data_file.unlink()
+    say(f"  done in {time.monotonic() - started:.0f}s")
+    prometheus = LocalPrometheus(STATE / "prometheus-data")
+    prometheus.start()
+    assert prometheus._process is not None
+    pids["prometheus"] = prometheus._process.pid
+    state_file.write_text(json.dumps({"pids": pids}))
+    say(f"Prometheus ready at {prometheus.url}")
+
+    say("starting the control plane (etcd + kube-apiserver)")
+    plane = ControlPlane(workdir=(STATE / "controlplane").resolve()).start()
+    for process in plane._processes:
+        assert process.popen is not None
+        pids[process.name] = process.popen.pid
+    state_file.write_text(json.dumps({"pids": pids}))
+    kubeconfig = plane.kubeconfig
+    kubectl(kubeconfig, "apply", "-f", "crds/")
+    kubectl(kubeconfig, "wait", "--for=condition=Established", "crd", "--all")
+    kubectl(kubeconfig, "create", "namespace", NAMESPACE)
+    say(f"API server ready at {plane.url}")
+
+    port = free_port()
+    log = (STATE / "operator.log").open("ab")
+    operator = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "perfguard.cli",
+            "run",
+            "--namespace",
+            NAMESPACE,
+            "--prometheus",
+            prometheus.url,
+            "--http-port",
+            str(port),
+        ],
+        env={
+            **os.environ,
+            "KUBECONFIG": str(kubeconfig),
+            "PERFGUARD_LOG_JSON": "true",
+            "PERFGUARD_HTTP_HOST": "127.0.0.1",
+        },
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    pids["operator"] = operator.pid
+    state_file.write_text(json.dumps({"pids": pids, "kubeconfig": str(kubeconfig)}))
+    say(
+        f"operator started (metrics on http://127.0.0.1:{port}/metrics, "
+        f"log in {STATE / 'operator.log'})"
+    )
+
+    docs = resources(prometheus.url)
+    kubectl(kubeconfig, "apply", "-f", "-", input=yaml.safe_dump_all(docs))
+    say(
+        "applied: PerfBaseline resnet-canary (regressing), PerfBaseline resnet-stable (clean), "
+        "EnvParity inference, CapacityPlan gpu-fleet"
+    )
+    say("waiting for verdicts (a breach must hold for sustainFor before it fails)")
+    if not wait_for_status(kubeconfig, timeout=180):
+        say("no verdict after 3 minutes; the operator log says why:")
+        print((STATE / "operator.log").read_text()[-3000:])
+        return 1
+    time.sleep(3)
+    print()
+    say("kubectl get perfguard -n ml-prod -o wide")
+    print(kubectl(kubeconfig, "get", "perfguard", "-n", NAMESPACE, "-o", "wide"))
+    say("kubectl describe pb resnet-canary -n ml-prod")
+    print(kubectl(kubeconfig, "describe", "pb", "resnet-canary", "-n", NAMESPACE))
+    canary_file = STATE / "resnet-canary.yaml"
+    canary_file.write_text(yaml.safe_dump(docs[0]))
+    say(f"perfguard evaluate -f {canary_file} --prometheus {prometheus.url}")
+    evaluate = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "perfguard.cli",
+            "evaluate",
+            "-f",
+            str(canary_file),
+            "--prometheus",
+            prometheus.url,
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    print(evaluate.stdout or evaluate.stderr)
+    say("the servers keep running so you can explore:")
+    print(f"    export KUBECONFIG={kubeconfig}")
+    print(f"    {binary('kubectl')} get perfguard -A")
+    print(f"    open {prometheus.url} for the data")
+    say("stop everything with: make demo-stop")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--stop", action="store_true", help="stop a running demo")
+    args = parser.parse_args(argv)
+    return stop() if args.stop else run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,114 @@
+"""Readable terminal output of statuses (for `perfguard evaluate` and `report`)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    widths = [len(h) for h in headers]
+    for row in rows:
+        for i, cell in enumerate(row):
+            widths[i] = max(widths[i], len(cell))
+    lines = ["  ".join(h.ljust(widths[i]) for i, h in enumerate(headers)).rstrip()]
+    for row in rows:
+        lines.append("  ".join(c.ljust(widths[i]) for i, c in enumerate(row)).rstrip())
+    return "\n".join(lines)
+
+
+def _fmt(value: Any, unit: str | None, *, signed: bool = False) -> str:
+    if value is None:
+        return "-"
+    number = float(value)
+    sign = "+" if signed and number >= 0 else ""
+    if unit == "seconds":
+        return f"{sign}{number * 1000:.2f}ms"
+    if unit == "requests/s":
+        return f"{sign}{number:.2f}/s"
+    if unit == "ratio":
+        return f"{sign}{number * 100:.3f}%"
+    return f"{sign}{number:.4g}"
+
+
+def perfbaseline(name: str, status: dict[str, Any]) -> str:
+    out = []
+    candidate = status.get("candidate") or {}
+    out.append(
+        f"PerfBaseline {name}: {status.get('verdict', '?')} ({status.get('reason', '')})"
+        f" — candidate {candidate.get('identity', '-')} at {status.get('lastEvaluationTime', '-')}"
+    )
+    baseline = status.get("baseline") or {}
+    if baseline:
+        out.append(
+            f"baseline {baseline.get('from')} .. {baseline.get('to')}, "
+            f"{baseline.get('samples', 0)} samples"
+        )
+    rows = []
+    for m in status.get("metrics") or []:
+        unit = m.get("unit")
+        ci = m.get("ci95")
+        ci_text = (
+            f"[{_fmt(ci[0], unit, signed=True)}, {_fmt(ci[1], unit, signed=True)}]" if ci else "-"
+        )
+        pct = m.get("deltaPercent")
+        rows.append(
+            [
+                m["name"],
+                m["statistic"],
+                m.get("comparison", "-"),
+                _fmt(m.get("baseline"), unit),
+                _fmt(m.get("current"), unit),
+                _fmt(m.get("delta"), unit, signed=True)
+                + (f" ({pct:+.1f}%)" if pct is not None else ""),
+                ci_text,
+                m.get("threshold", "-"),
+                m["verdict"],
+                (m.get("breachSince") or "-"),
+                str((m.get("samples") or {}).get("candidate", "-"))
+                + "/"
+                + str((m.get("samples") or {}).get("baseline", "-")),
+            ]
+        )
+    if rows:
+        out.append("")
+        out.append(
+            table(
+                [
+                    "METRIC",
+                    "STAT",
+                    "VS",
+                    "BASELINE",
+                    "CURRENT",
+                    "DELTA",
+                    "CI95",
+                    "THRESHOLD",
+                    "VERDICT",
+                    "BREACH SINCE",
+                    "N(C/B)",
+                ],
+                rows,
+            )
+        )
+    stages = status.get("stages") or []
+    if stages:
+        out.append("")
+        stage_rows = [
+            [
+                s["metric"],
+                s["stage"],
+                _fmt(s.get("mean"), "seconds"),
+                _fmt(s.get("p95"), "seconds"),
+                _fmt(s.get("p99"), "seconds"),
+                f"{s['share'] * 100:.1f}%" if s.get("share") is not None else "-",
+            ]
+            for s in stages
+        ]
+        out.append(table(["METRIC", "STAGE", "MEAN", "P95", "P99", "SHARE"], stage_rows))
+        summary = status.get("stagesSummary") or {}
+        if summary.get("unattributedShare") is not None:
+            flag = "  ⚠ above 10 %" if summary.get("unattributedFlagged") else ""
+            out.append(f"unattributed: {summary['unattributedShare'] * 100:.1f}%{flag}")
+    out.append("")
+    out.append(status.get("message", ""))
+    return "\n".join(out)

@@ -1,0 +1,196 @@
+"""Prometheus HTTP API client (async, aiohttp): range and instant queries.
+
+Failures are told apart, because each means something different to the user:
+unreachable (connection refused, DNS), timeout, a query Prometheus rejected (its own
+error text is kept), an HTTP error, and an answer that is not what the API promises.
+Prometheus may be any server that speaks its HTTP API (Thanos, Mimir, VictoriaMetrics).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+import aiohttp
+import numpy as np
+import numpy.typing as npt
+
+FloatArray = npt.NDArray[np.float64]
+
+
+class FailureKind(StrEnum):
+    UNREACHABLE = "PrometheusUnreachable"
+    TIMEOUT = "PrometheusTimeout"
+    INVALID_QUERY = "InvalidQuery"
+    HTTP_ERROR = "PrometheusError"
+    BAD_RESPONSE = "PrometheusBadResponse"
+
+
+class PrometheusError(Exception):
+    def __init__(self, kind: FailureKind, message: str, query: str | None = None) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+        self.query = query
+
+
+@dataclass(frozen=True)
+class Series:
+    labels: dict[str, str]
+    timestamps: FloatArray  # unix seconds
+    values: FloatArray
+
+
+@dataclass
+class RequestCounter:
+    count: int = 0
+    seconds: float = 0.0
+
+
+@dataclass
+class PrometheusClient:
+    url: str
+    timeout: timedelta = timedelta(seconds=10)
+    headers: dict[str, str] = field(default_factory=dict)
+    counter: RequestCounter = field(default_factory=RequestCounter)
+    session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> PrometheusClient:
+        if self.session is None:
+            self.session = aiohttp.ClientSession(headers=self.headers)
+            self._own_session = True
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        if getattr(self, "_own_session", False) and self.session is not None:
+            await self.session.close()
+            self.session = None
+
+    async def query_range(
+        self, query: str, start: datetime, end: datetime, step: timedelta
+    ) -> list[Series]:
+        data = await self._post(
+            "/api/v1/query_range",
+            {
+                "query": query,
+                "start": f"{start.timestamp():.3f}",
+                "end": f"{end.timestamp():.3f}",
+                "step": f"{step.total_seconds():g}",
+                "timeout": f"{self.timeout.total_seconds():g}s",
+            },
+            query,
+        )
+        if data.get("resultType") != "matrix":
+            raise PrometheusError(
+                FailureKind.BAD_RESPONSE,
+                f"expected a matrix, got {data.get('resultType')!r}",
+                query,
+            )
+        return [_series(item, query) for item in data.get("result") or []]
+
+    async def query(self, query: str, at: datetime) -> list[Series]:
+        data = await self._post(
+            "/api/v1/query",
+            {
+                "query": query,
+                "time": f"{at.timestamp():.3f}",
+                "timeout": f"{self.timeout.total_seconds():g}s",
+            },
+            query,
+        )
+        kind = data.get("resultType")
+        if kind == "vector":
+            out = []
+            for item in data.get("result") or []:
+                ts, value = item["value"]
+                out.append(
+                    Series(
+                        dict(item.get("metric") or {}),
+                        np.array([float(ts)]),
+                        np.array([_float(value)]),
+                    )
+                )
+            return out
+        if kind == "scalar":
+            ts, value = data["result"]
+            return [Series({}, np.array([float(ts)]), np.array([_float(value)]))]
+        if kind == "matrix":
+            return [_series(item, query) for item in data.get("result") or []]
+        raise PrometheusError(FailureKind.BAD_RESPONSE, f"unexpected resultType {kind!r}", query)
+
+    async def _post(self, path: str, form: dict[str, str], query: str) -> dict[str, Any]:
+        if self.session is None:
+            raise RuntimeError("use `async with PrometheusClient(...)`")
+        url = self.url.rstrip("/") + path
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        self.counter.count += 1
+        try:
+            async with self.session.post(
+                url, data=form, timeout=aiohttp.ClientTimeout(total=self.timeout.total_seconds())
+            ) as response:
+                body = await response.read()
+                status = response.status
+        except TimeoutError as error:
+            raise PrometheusError(
+                FailureKind.TIMEOUT,
+                f"no answer from {self.url} within {self.timeout.total_seconds():g}s",
+                query,
+            ) from error
+        except aiohttp.ClientConnectionError as error:
+            raise PrometheusError(
+                FailureKind.UNREACHABLE, f"cannot reach {self.url}: {error}", query
+            ) from error
+        except aiohttp.ClientError as error:
+            raise PrometheusError(
+                FailureKind.UNREACHABLE, f"request to {self.url} failed: {error}", query
+            ) from error
+        finally:
+            self.counter.seconds += loop.time() - started
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            payload = None
+        if isinstance(payload, dict) and payload.get("status") == "error":
+            error_type = str(payload.get("errorType", ""))
+            text = str(payload.get("error", "")) or f"HTTP {status}"
+            # bad_data: the query does not parse or names nonsense; execution errors (422)
+            # also come from the query itself, e.g. many-to-many matching.
+            if error_type in {"bad_data", "execution"} or status in {400, 422}:
+                raise PrometheusError(FailureKind.INVALID_QUERY, text, query)
+            raise PrometheusError(FailureKind.HTTP_ERROR, f"HTTP {status}: {text}", query)
+        if status >= 400:
+            snippet = body[:200].decode(errors="replace").strip()
+            raise PrometheusError(FailureKind.HTTP_ERROR, f"HTTP {status}: {snippet}", query)
+        if not isinstance(payload, dict) or payload.get("status") != "success":
+            raise PrometheusError(
+                FailureKind.BAD_RESPONSE, "the answer is not Prometheus API JSON", query
+            )
+        data = payload.get("data")
+        if not isinstance(data, dict):
+            raise PrometheusError(FailureKind.BAD_RESPONSE, "the answer has no data", query)
+        return data
+
+
+def _float(value: Any) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return math.nan
+    return number
+
+
+def _series(item: Any, query: str) -> Series:
+    try:
+        values = item["values"]
+        labels = dict(item.get("metric") or {})
+    except (KeyError, TypeError) as error:
+        raise PrometheusError(FailureKind.BAD_RESPONSE, "a series has no values", query) from error
+    timestamps = np.fromiter((float(v[0]) for v in values), dtype=np.float64, count=len(values))
+    numbers = np.fromiter((_float(v[1]) for v in values), dtype=np.float64, count=len(values))
+    return Series(labels, timestamps, numbers)
