@@ -11,8 +11,9 @@ noise into "regressions". Two mechanisms keep the intervals honest here:
 * ``summarize`` scales the classical t-interval by the variance inflation of an AR(1) process
   fitted to the series (effective sample size from the bias-corrected lag-1 autocorrelation).
 * ``difference_interval`` uses a prewhitened ("post-blackened", Davison & Hinkley 1997, §8.2.3)
-  circular block bootstrap with a studentised (bootstrap-t) interval; see its docstring for why
-  a plain moving-block bootstrap is not enough at canary window sizes.
+  circular block bootstrap with a second stage for the uncertainty of rho and a studentised
+  (bootstrap-t) interval; see its docstring for why a plain moving-block bootstrap is not
+  enough at canary window sizes. Sides longer than 1024 samples use batch means instead.
 """
 
 from __future__ import annotations
@@ -208,7 +209,7 @@ def summarize(samples: npt.ArrayLike) -> SampleSummary:
     AR(1) fit: rho is the lag-1 autocorrelation, bias-corrected and clipped to [0, 0.95];
     ``effective_n = n / inflation`` with the exact finite-n AR(1) inflation, and the t
     quantile uses ``effective_n - 1`` degrees of freedom (at least 1). On independent data this
-    reduces to the classical t-interval.
+    reduces to the classical t-interval. Below 8 samples the AR(1) fit is crude and errs wide.
     """
     x = _clean(samples)
     n = int(x.size)
@@ -256,6 +257,8 @@ def block_length(x: npt.ArrayLike) -> int:
     bootstrap variance of the mean. It adapts to the dependence actually present (1 for white
     noise, long for slowly decaying correlation), unlike a fixed n^(1/3). The result is rounded
     up and clipped to [1, n // 2] so that a replicate always mixes at least two blocks.
+    ``difference_interval`` applies it to AR(1) residuals, where it is usually 1-3: it only
+    has to keep the dependence that the AR(1) prewhitening leaves behind.
     """
     data = _clean(x)
     n = int(data.size)
@@ -314,44 +317,56 @@ def _prewhiten(x: FloatArray) -> _Prewhitened:
 
 
 def _circular_block_indices(rng: np.random.Generator, n: int, block: int, n_rep: int) -> IntArray:
-    """Index matrix (n_rep x n) of a circular block bootstrap: no Python loop over replicates."""
+    """Time-major index matrix (n x n_rep) of a circular block bootstrap, built in one go.
+
+    Indices run up to n + block - 2: they index ``_circular(x, block)``, which is cheaper than
+    a modulo over the whole matrix. Time-major, because the AR(1) recursion walks time.
+    """
+    if block == 1:
+        return rng.integers(0, n, size=(n, n_rep))
     n_blocks = -(-n // block)
-    starts = rng.integers(0, n, size=(n_rep, n_blocks))
-    idx = (starts[:, :, None] + np.arange(block)[None, None, :]) % n
-    out: IntArray = idx.reshape(n_rep, n_blocks * block)[:, :n]
+    starts = rng.integers(0, n, size=(n_blocks, 1, n_rep))
+    idx = starts + np.arange(block)[None, :, None]
+    out: IntArray = idx.reshape(n_blocks * block, n_rep)[:n]
     return out
 
 
-def _ar1_recursion(start: FloatArray, innovations: FloatArray, rho: FloatArray) -> FloatArray:
-    """Rows y with y_0 = start, y_t = rho * y_{t-1} + innovations_t, each row with its own rho.
+def _circular(x: FloatArray, block: int) -> FloatArray:
+    """``x`` followed by its first block - 1 values, so that blocks wrap around the end."""
+    return np.concatenate([x, x[: block - 1]]) if block > 1 else x
 
-    A log-depth doubling scan (after the step with shift k, y_t sums the last 2k terms), so
-    the work is vectorised over replicates; it stops once rho^k is below 1e-17 because older
-    terms can no longer change a float64.
+
+def _ar1_recursion(start: FloatArray, innovations: FloatArray, rho: FloatArray) -> FloatArray:
+    """y_0 = start, y_t = rho * y_{t-1} + innovations_t, one replicate per column of the
+    time-major ``innovations``, each with its own rho; returns replicates as rows.
+
+    The loop runs over time steps (at most ``_LONG_SERIES``), each vectorised over all
+    replicates: for series this short it is several times faster than a log-depth scan, which
+    allocates a whole matrix per step.
     """
-    y = np.concatenate([start[:, None], innovations], axis=1)
-    power = rho.astype(np.float64, copy=True)
-    shift = 1
-    while shift < y.shape[1] and float(np.max(np.abs(power))) > 1e-17:
-        y[:, shift:] = y[:, shift:] + power[:, None] * y[:, :-shift]
-        power = power * power
-        shift *= 2
-    return y
+    steps = innovations.shape[0]
+    by_time = np.empty((steps + 1, start.size), dtype=np.float64)
+    by_time[0] = start
+    for t in range(steps):
+        np.multiply(by_time[t], rho, out=by_time[t + 1])
+        by_time[t + 1] += innovations[t]
+    return by_time.T
 
 
 def _draw(
     rng: np.random.Generator, parts: Sequence[_Prewhitened], shared: bool, size: int
-) -> list[tuple[IntArray, IntArray]]:
-    """(residual index matrix, start index) per part; aligned parts share one draw."""
+) -> list[tuple[FloatArray, IntArray]]:
+    """(time-major resampled residuals, start index) per part; aligned parts share one draw."""
     if shared:
         block = max(p.block for p in parts)
-        innovation_idx = _circular_block_indices(rng, parts[0].residuals.size, block, size)
-        start_idx = rng.integers(0, parts[0].centred.size, size=size)
-        return [(innovation_idx, start_idx)] * len(parts)
+        idx = _circular_block_indices(rng, parts[0].residuals.size, block, size)
+        start = rng.integers(0, parts[0].centred.size, size=size)
+        return [(_circular(p.residuals, block)[idx], start) for p in parts]
     draws = []
     for p in parts:
-        innovation_idx = _circular_block_indices(rng, p.residuals.size, p.block, size)
-        draws.append((innovation_idx, rng.integers(0, p.centred.size, size=size)))
+        idx = _circular_block_indices(rng, p.residuals.size, p.block, size)
+        start = rng.integers(0, p.centred.size, size=size)
+        draws.append((_circular(p.residuals, p.block)[idx], start))
     return draws
 
 
@@ -367,12 +382,14 @@ def _replicates(
     uncertainty (sd ~0.2 at rho = 0.7) is the dominant error; stage 1 alone undercovers.
     """
     stage1 = [
-        _ar1_recursion(p.centred[start], p.residuals[idx], np.full(size, p.rho))
-        for p, (idx, start) in zip(parts, _draw(rng, parts, shared, size), strict=True)
+        _ar1_recursion(p.centred[start], innovations, np.full(size, p.rho))
+        for p, (innovations, start) in zip(parts, _draw(rng, parts, shared, size), strict=True)
     ]
     return [
-        p.mean + _ar1_recursion(p.centred[start], p.residuals[idx], _bias_corrected_rho(y))
-        for p, y, (idx, start) in zip(parts, stage1, _draw(rng, parts, shared, size), strict=True)
+        p.mean + _ar1_recursion(p.centred[start], innovations, _bias_corrected_rho(y))
+        for p, y, (innovations, start) in zip(
+            parts, stage1, _draw(rng, parts, shared, size), strict=True
+        )
     ]
 
 

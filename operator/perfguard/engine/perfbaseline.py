@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from perfguard.analysis import judgement, statistics
+from perfguard.analysis import judgement, seasonal, statistics
 from perfguard.api.perfbaseline import (
     Comparison,
     MetricSpec,
@@ -33,7 +33,7 @@ from perfguard.engine.perfbaseline_fetch import (
     fetch_all,
     judged_on_workload,
     paired,
-    seasonal,
+    same_time_slices,
 )
 from perfguard.engine.tracks import TrackPlan
 from perfguard.outcome import EventSpec, Outcome
@@ -45,6 +45,8 @@ from perfguard.status import READY, ConditionUpdate, false, parse_conditions, tr
 # means much, whatever the baseline holds. A 10-minute window at 30 s gives 21.
 MIN_CANDIDATE_SAMPLES = 10
 UNATTRIBUTED_FLAG = 0.10
+LOCATION: statistics.Statistic = "mean"
+MIN_SEASONAL_DAYS = 3
 SEED = 20_240_601
 
 
@@ -163,6 +165,7 @@ def _judge_one(
     previous_breach: datetime | None,
     at: datetime,
     seed: int,
+    segments: Sequence[np.ndarray] = (),
 ) -> Judged:
     rule = getattr(metric.thresholds, statistic)
     assert isinstance(rule, ThresholdRule)
@@ -176,13 +179,22 @@ def _judge_one(
         and statistic == "p95"
     ):
         improvement = spec.improvement.min_p95_reduction * factor
-    interval = statistics.difference_interval(
-        cand,
-        base,
-        confidence=spec.analysis.confidence,
-        paired=paired_samples,
-        rng=np.random.default_rng(seed),
-    )
+    if len(segments) >= MIN_SEASONAL_DAYS and cand.size >= 2:
+        # Days are the unit of replication for a historical comparison (see
+        # seasonal_difference_interval); within a day the block bootstrap below is right.
+        interval = seasonal.seasonal_difference_interval(
+            cand,
+            [np.asarray(seg) * factor for seg in segments],
+            confidence=spec.analysis.confidence,
+        )
+    else:
+        interval = statistics.difference_interval(
+            *seasonal.winsorize_pair(cand, base),
+            statistic=LOCATION,
+            confidence=spec.analysis.confidence,
+            paired=paired_samples,
+            rng=np.random.default_rng(seed),
+        )
     candidate_interval = None
     if rule.max is not None and cand.size >= 2 and spec.analysis.confidence == 0.95:
         own = statistics.summarize(cand)
@@ -333,7 +345,8 @@ def judge(
                 )
             if plan.historical or on_workload:
                 base_all = data.baseline.get(statistic, TimedSamples.empty())
-                base_values = seasonal(base_all, w.start, w.end)
+                slices = same_time_slices(base_all, w.start, w.end)
+                base_values = np.concatenate(slices) if slices else np.empty(0)
                 judged.append(
                     _judge_one(
                         spec,
@@ -346,6 +359,7 @@ def judge(
                         at=at,
                         seed=seed_here + 1,
                         previous_breach=breaches.get((metric.name, statistic, "Historical")),
+                        segments=slices,
                     )
                 )
 
@@ -362,7 +376,7 @@ def judge(
     summary = _summary(spec, samples, plan, judged)
     if summary:
         fields["summary"] = summary
-    stages, stages_summary = _stages(spec, samples)
+    stages, stages_summary = _stages(spec, samples, plan.current.name)
     fields["stages"] = stages or None
     fields["stagesSummary"] = stages_summary
 
@@ -428,7 +442,7 @@ def _summary(
 
 
 def _stages(
-    spec: PerfBaselineSpec, samples: Mapping[str, MetricSamples]
+    spec: PerfBaselineSpec, samples: Mapping[str, MetricSamples], current: str
 ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
     rows: list[dict[str, Any]] = []
     summary: dict[str, Any] | None = None
@@ -439,7 +453,7 @@ def _stages(
         stage_means = {
             stage: s.finite().values for (stage, stat), s in data.stages.items() if stat == "mean"
         }
-        total = next((s for (track, stat), s in data.window.items() if stat == "mean"), None)
+        total = data.window.get((current, "mean"))
         if not stage_means or total is None or len(total.finite()) == 0:
             continue
         breakdown = judgement.decompose_stages(stage_means, total.finite().values)
@@ -472,7 +486,6 @@ def _conditions_and_events(
     problems: Sequence[str],
 ) -> tuple[list[ConditionUpdate], list[EventSpec]]:
     events: list[EventSpec] = []
-    previous_verdict = previous.get("verdict")
     conditions = parse_conditions(previous.get("conditions"))
     was = {c.type: c for c in conditions}
 
@@ -509,16 +522,26 @@ def _conditions_and_events(
             "compared with the stable track over the same window",
         )
 
+    # The Regressed condition remembers a failure across inconclusive evaluations (and
+    # restarts): recovery counts only once a verdict passes, so the Events pair up.
+    was_regressed = was.get("Regressed")
+    regressed_before = was_regressed is not None and was_regressed.status.value == "True"
     if verdict == Verdict.FAIL:
         regressed = true("Regressed", "RegressionDetected", message)
     elif verdict == Verdict.PASS:
         regressed = false("Regressed", "NoRegression", message)
+    elif regressed_before:
+        regressed = true(
+            "Regressed",
+            "RecoveryUnconfirmed",
+            f"the last conclusive verdict was Fail; now inconclusive: {message}",
+        )
     else:
         regressed = unknown("Regressed", reason, message)
 
-    if verdict == Verdict.FAIL and previous_verdict != Verdict.FAIL.value:
+    if regressed.status.value == "True" and not regressed_before:
         events.append(EventSpec("Warning", "RegressionDetected", message))
-    if verdict == Verdict.PASS and previous_verdict == Verdict.FAIL.value:
+    if regressed.status.value == "False" and regressed_before:
         events.append(EventSpec("Normal", "RegressionCleared", message))
     old_baseline = was.get("BaselineEstablished")
     if baseline.status.value == "True" and (

@@ -172,22 +172,22 @@ def paired(a: TimedSamples, b: TimedSamples) -> tuple[FloatArray, FloatArray]:
     return va[keep], vb[keep]
 
 
-def seasonal(baseline: TimedSamples, start: datetime, end: datetime) -> FloatArray:
-    """Baseline samples at the candidate window's time of day on earlier days.
+def same_time_slices(baseline: TimedSamples, start: datetime, end: datetime) -> list[FloatArray]:
+    """Baseline samples at the candidate window's time of day, one slice per earlier day.
 
     Load (and with it latency) follows the clock; comparing a peak-hour window with a
     whole week's average would read the daily cycle as a regression. With less than a
-    day of baseline, the whole baseline is used.
+    day of baseline the whole baseline is one slice.
     """
     finite = baseline.finite()
     if finite.timestamps.size == 0:
-        return finite.values
+        return []
     span = finite.timestamps[-1] - finite.timestamps[0]
     if span < 86400:
-        return finite.values
+        return [finite.values]
     day = 86400.0
     s, e = start.timestamp(), end.timestamp()
     offset = np.ceil((s - finite.timestamps) / day)  # whole days to move each sample forward
     shifted = finite.timestamps + offset * day
     keep = (shifted >= s) & (shifted <= e) & (offset >= 1)
-    return finite.values[keep]
+    return [finite.values[keep & (offset == k)] for k in np.unique(offset[keep])]

@@ -31,10 +31,14 @@ class Track:
 
 
 def statistics_for(metric: MetricSpec) -> tuple[str, ...]:
-    """The statistics a metric's thresholds name (latency also gets p95, the headline)."""
+    """The statistics a metric's thresholds name, plus what the status reports: latency's
+    p95 (the headline) and, with stages, its mean."""
     named = [k for k, v in metric.thresholds if v is not None]
     if metric.type == MetricType.LATENCY and "p95" not in named:
         named.append("p95")
+    # Stage shares are stage means over the total mean.
+    if metric.type == MetricType.LATENCY and metric.stage_label and "mean" not in named:
+        named.append("mean")
     return tuple(named)
 
 

@@ -1,0 +1,100 @@
+"""Robust and seasonal comparisons built on the statistics module.
+
+Two facts of production telemetry the plain bootstrap does not handle on its own:
+transient spikes (a handful of extreme per-step values) and day-to-day variation when a
+window is compared with the same time of day on earlier days.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+from scipy import stats
+
+from perfguard.analysis.statistics import DifferenceInterval, summarize
+
+FloatArray = npt.NDArray[np.float64]
+
+
+def _clean(samples: npt.ArrayLike) -> FloatArray:
+    values = np.asarray(samples, dtype=np.float64).ravel()
+    return values[np.isfinite(values)]
+
+
+# Samples further than this many robust standard deviations (1.4826 * MAD) from the pooled
+# median are pulled back to that bound before the means are compared.
+WINSOR_ROBUST_SDS: Final = 3.0
+
+
+def winsorize_pair(
+    candidate: npt.ArrayLike, baseline: npt.ArrayLike, *, k: float = WINSOR_ROBUST_SDS
+) -> tuple[FloatArray, FloatArray]:
+    """Clip both series to the pooled median +/- k robust SDs (a winsorised mean, as in
+    Yuen's test).
+
+    A one-minute latency spike is a handful of extreme per-step values; left alone it
+    dominates both the mean and the bootstrap's variance, so a window that is fine apart
+    from a transient reads as "cannot tell". A real regression moves the whole candidate
+    series, which widens the pooled spread, so its samples stay unclipped. With no spread
+    (MAD 0, e.g. an error ratio that is zero most of the time) nothing is clipped.
+    """
+    c, b = _clean(candidate), _clean(baseline)
+    pooled = np.concatenate([c, b])
+    if pooled.size == 0:
+        return c, b
+    centre = float(np.median(pooled))
+    spread = 1.4826 * float(np.median(np.abs(pooled - centre)))
+    if not spread > 0:
+        return c, b
+    lo, hi = centre - k * spread, centre + k * spread
+    return np.clip(c, lo, hi), np.clip(b, lo, hi)
+
+
+def seasonal_difference_interval(
+    candidate: npt.ArrayLike,
+    segments: Sequence[npt.ArrayLike],
+    *,
+    confidence: float = 0.95,
+) -> DifferenceInterval:
+    """Candidate mean minus the typical level of earlier days at the same time of day.
+
+    Each earlier day's slice is one observation of "the level at this time of day": the
+    samples inside a slice are autocorrelated and the slices differ by whole-day effects
+    (weekday, events), so the honest unit of replication is the day. The interval is a
+    prediction-style t interval with ``days - 1`` degrees of freedom: it carries the
+    day-to-day spread (``var(day means) * (1 + 1/days)``) plus the candidate mean's own
+    autocorrelation-aware variance. Needs at least 3 days; NaNs are dropped.
+    """
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    c = _clean(candidate)
+    means = np.array(
+        [float(np.mean(x)) for x in (_clean(seg) for seg in segments) if x.size], dtype=np.float64
+    )
+    days = int(means.size)
+    n_base = int(sum(_clean(seg).size for seg in segments))
+    if days < 3 or c.size < 2:
+        raise ValueError("seasonal_difference_interval needs >= 3 days and >= 2 candidate samples")
+    own = summarize(c)
+    candidate_var = own.variance / max(own.effective_n, 1.0)
+    spread = float(np.var(means, ddof=1)) * (1.0 + 1.0 / days)
+    scale = math.sqrt(spread + candidate_var)
+    point = own.mean - float(np.mean(means))
+    half = float(stats.t.ppf(0.5 + confidence / 2.0, days - 1)) * scale
+    return DifferenceInterval(
+        point=point,
+        lo=point - half,
+        hi=point + half,
+        confidence=confidence,
+        statistic="mean",
+        paired=False,
+        method=f"seasonal t ({days} days)",
+        n_candidate=int(c.size),
+        n_baseline=n_base,
+        block_length=0,
+        n_boot=0,
+    )

@@ -1,0 +1,309 @@
+"""PerfBaseline end to end: real kube-apiserver, real Prometheus, the operator under KopfRunner.
+
+The backfilled history reaches a few minutes into the future, so wall-clock time moves
+through it: the canary regresses now and recovers about 90 s after the fixture starts.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from perfguard.local.prometheus import LocalPrometheus, backfill
+from perfguard.synthetic import (
+    CANARY_POD_TEMPLATE_HASH,
+    STABLE_POD_TEMPLATE_HASH,
+    Injection,
+    InjectionKind,
+    Scenario,
+    SeriesFamily,
+    generate_file,
+)
+from tests.e2e.cluster import Cluster, condition, wait_for
+
+pytestmark = pytest.mark.e2e
+
+MANIFESTS = Path(__file__).parent / "manifests"
+RECOVERY_AFTER = timedelta(seconds=75)
+
+
+@dataclass
+class LiveData:
+    url: str
+    recovers_at: datetime
+
+
+@pytest.fixture(scope="module")
+def live_prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveData]:
+    work = tmp_path_factory.mktemp("live-prometheus")
+    now = datetime.now(UTC).replace(microsecond=0)
+    days = 0.05  # 72 minutes of history, 12 of them ahead of now
+    end = now + timedelta(minutes=12)
+    history = timedelta(days=days)
+    regression_start = history - timedelta(minutes=12) - timedelta(minutes=20)
+    recovers_at = now + RECOVERY_AFTER
+    scenario = Scenario(
+        service="live",
+        days=days,
+        end=end,
+        step=timedelta(seconds=5),
+        seed=21,
+        canary_share=0.5,
+        include=frozenset({SeriesFamily.LATENCY, SeriesFamily.REQUESTS}),
+        injections=(
+            Injection(
+                InjectionKind.LATENCY_SHIFT,
+                start=regression_start,
+                duration=(recovers_at - (end - history)) - regression_start,
+                magnitude=8.0,
+                track="canary",
+                stage="inference",
+            ),
+        ),
+    )
+    generate_file(scenario, work / "live.om")
+    backfill(work / "live.om", work / "data")
+    server = LocalPrometheus(work / "data")
+    try:
+        server.start()
+    except Exception as error:
+        pytest.fail(f"Prometheus did not start: {error}", pytrace=False)
+    yield LiveData(server.url, recovers_at)
+    server.stop()
+
+
+def perfbaseline(name: str, namespace: str, url: str, **spec: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "prometheus": {"url": url, "timeout": "5s"},
+        "selector": {"service": "live"},
+        "comparison": "Concurrent",
+        "baseline": {"window": "30m", "minSamples": 20},
+        "analysis": {
+            "interval": "5s",
+            "window": "1m",
+            "step": "5s",
+            "sustainFor": "30s",
+            "rateWindow": "20s",
+        },
+        "metrics": [
+            {
+                "name": "latency",
+                "type": "Latency",
+                "histogram": "inference_request_duration_seconds",
+                "stageLabel": "stage",
+                "thresholds": {"p95": {"maxIncrease": "2ms"}},
+            }
+        ],
+    }
+    body.update(spec)
+    return {
+        "apiVersion": "perfguard.dev/v1alpha1",
+        "kind": "PerfBaseline",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": body,
+    }
+
+
+def status_of(cluster: Cluster, name: str, namespace: str) -> dict[str, Any]:
+    return dict(cluster.get("pb", name, namespace).get("status") or {})
+
+
+def wait_status(
+    cluster: Cluster, name: str, namespace: str, what: str, predicate: Any, timeout: float
+) -> dict[str, Any]:
+    """Wait until predicate(status) holds; on timeout, show the last status seen."""
+    last: dict[str, Any] = {}
+
+    def probe() -> bool:
+        nonlocal last
+        last = status_of(cluster, name, namespace)
+        return bool(predicate(last))
+
+    try:
+        wait_for(probe, timeout=timeout, interval=1, what=what)
+    except AssertionError as error:
+        raise AssertionError(
+            f"{error}\nlast status:\n{json.dumps(last, indent=1)[:4000]}"
+        ) from None
+    return last
+
+
+def breach_since(status: dict[str, Any]) -> str | None:
+    for item in status.get("metrics") or []:
+        if item.get("breachSince"):
+            return str(item["breachSince"])
+    return None
+
+
+def test_regression_fails_survives_restart_and_clears(
+    cluster: Cluster,
+    namespace: str,
+    operator_env: dict[str, str],
+    live_prometheus: LiveData,
+) -> None:
+    from kopf.testing import KopfRunner
+
+    args = ["run", "--standalone", "--namespace", namespace, "-m", "perfguard.handlers"]
+    labels = {
+        "candidate": {"matchLabels": {"track": "canary"}},
+        "stable": {"matchLabels": {"track": "stable"}},
+    }
+    cluster.kubectl(
+        "apply",
+        "-f",
+        "-",
+        input=yaml.safe_dump(perfbaseline("canary", namespace, live_prometheus.url, **labels)),
+    )
+
+    # 1. The operator sees the breach and records when it started...
+    with KopfRunner(args, timeout=60) as first:
+        first_seen = wait_for(
+            lambda: breach_since(status_of(cluster, "canary", namespace)),
+            timeout=30,
+            what="breachSince",
+        )
+        pending = status_of(cluster, "canary", namespace)
+        assert pending["verdict"] == "Inconclusive", pending
+        assert pending["reason"] == "BreachNotSustained", pending
+    assert first.exception is None, first.output
+
+    # 2. ...and a restarted operator keeps counting from there instead of starting over.
+    with KopfRunner(args, timeout=200) as second:
+        failed = wait_status(
+            cluster,
+            "canary",
+            namespace,
+            "verdict Fail",
+            lambda s: s.get("verdict") == "Fail",
+            timeout=60,
+        )
+        assert breach_since(failed) == first_seen
+        regressed = condition({"status": failed}, "Regressed")
+        assert regressed is not None and regressed["status"] == "True"
+        described = cluster.kubectl("describe", "pb", "canary", "-n", namespace).stdout
+        assert "RegressionDetected" in described
+        assert "Regressed" in described and "True" in described
+
+        # 3. The data recovers; the verdict passes and the transition is an Event.
+        remaining = (live_prometheus.recovers_at - datetime.now(UTC)).total_seconds()
+        wait_status(
+            cluster,
+            "canary",
+            namespace,
+            "verdict Pass",
+            lambda s: s.get("verdict") == "Pass",
+            timeout=max(remaining, 0) + 120,
+        )
+        events = wait_for(
+            lambda: [
+                e for e in cluster.events(namespace, "canary") if e["reason"] == "RegressionCleared"
+            ],
+            timeout=15,
+            what="RegressionCleared event",
+        )
+        assert events[0]["type"] == "Normal"
+        detected = [
+            e for e in cluster.events(namespace, "canary") if e["reason"] == "RegressionDetected"
+        ]
+        assert len(detected) == 1, "one Event per transition, not one per evaluation"
+        assert detected[0]["type"] == "Warning"
+        assert "ms" in detected[0]["message"]
+    assert second.exception is None, second.output
+
+
+def test_argo_rollout_drives_the_candidate_identity(
+    cluster: Cluster,
+    namespace: str,
+    run_operator: object,
+    live_prometheus: LiveData,
+) -> None:
+    cluster.kubectl("apply", "-f", str(MANIFESTS / "argo-rollouts-crd.yaml"))
+    cluster.kubectl("wait", "--for=condition=Established", "crd/rollouts.argoproj.io")
+    rollout = {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Rollout",
+        "metadata": {"name": "live", "namespace": namespace},
+        "spec": {"replicas": 4},
+    }
+    cluster.kubectl("apply", "-f", "-", input=json.dumps(rollout))
+    cluster.kubectl(
+        "patch",
+        "rollout",
+        "live",
+        "-n",
+        namespace,
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        json.dumps(
+            {
+                "status": {
+                    "currentPodHash": CANARY_POD_TEMPLATE_HASH,
+                    "stableRS": STABLE_POD_TEMPLATE_HASH,
+                }
+            }
+        ),
+    )
+    cluster.kubectl(
+        "apply",
+        "-f",
+        "-",
+        input=yaml.safe_dump(
+            perfbaseline(
+                "rollout",
+                namespace,
+                live_prometheus.url,
+                workloadRef={"kind": "Rollout", "name": "live"},
+            )
+        ),
+    )
+    status = wait_for(
+        lambda: (s := status_of(cluster, "rollout", namespace)).get("candidate") and s,
+        timeout=30,
+        what="candidate identity",
+    )
+    assert status["candidate"]["identity"] == CANARY_POD_TEMPLATE_HASH
+    assert status["candidate"]["source"] == "WorkloadRef"
+    p95 = next(m for m in status["metrics"] if m["statistic"] == "p95")
+    assert p95["samples"]["candidate"] >= 10  # the hash label selected real series
+
+    # Promotion: both hashes equal -> no canary; the judged candidate changes with it.
+    cluster.kubectl(
+        "patch",
+        "rollout",
+        "live",
+        "-n",
+        namespace,
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        json.dumps({"status": {"currentPodHash": STABLE_POD_TEMPLATE_HASH}}),
+    )
+    promoted = wait_for(
+        lambda: (
+            (s := status_of(cluster, "rollout", namespace))["candidate"]["identity"]
+            == STABLE_POD_TEMPLATE_HASH
+            and s
+        ),
+        timeout=30,
+        what="identity after promotion",
+    )
+    assert promoted["candidate"]["source"] == "WorkloadRef"
+
+    missing = perfbaseline(
+        "missing", namespace, live_prometheus.url, workloadRef={"kind": "Rollout", "name": "nope"}
+    )
+    cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(missing))
+    gone = wait_for(
+        lambda: condition(cluster.get("pb", "missing", namespace), "Ready"),
+        timeout=30,
+        what="Ready on a missing workload",
+    )
+    assert gone["status"] == "False" and gone["reason"] == "WorkloadNotFound"
