@@ -35,8 +35,8 @@ prometheus: ## Install Debian's Prometheus (prometheus + promtool) if missing
 
 .PHONY: lint
 lint: setup ## ruff (lint + format check) and mypy
-	$(BIN)/ruff check operator tests
-	$(BIN)/ruff format --check operator tests
+	$(BIN)/ruff check operator tests bench
+	$(BIN)/ruff format --check operator tests bench
 	$(BIN)/mypy
 
 .PHONY: crds

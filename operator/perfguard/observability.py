@@ -78,8 +78,9 @@ class OperatorMetrics:
         )
         self.metric_delta = Gauge(
             "perfguard_metric_delta",
-            "Candidate minus baseline, per PerfBaseline metric and statistic (base units).",
-            [*labels, "metric", "statistic"],
+            "Candidate minus baseline, per PerfBaseline metric, statistic and comparison "
+            "(base units: seconds, requests/s, ratio).",
+            [*labels, "metric", "statistic", "comparison"],
             registry=self.registry,
         )
         self.evaluations = Counter(

@@ -15,7 +15,7 @@ from tests.e2e.test_crd_schema import sample
 pytestmark = pytest.mark.e2e
 
 KINDS = {
-    "perfbaseline": ("pb", "resnet", ("BaselineEstablished", "Regressed")),
+    "perfbaseline": ("pb", "resnet", ("Regressed",)),
     "envparity": ("envp", "inference", ("InSync",)),
     "capacityplan": ("cplan", "gpu-fleet", ("CapacitySufficient", "AnomalyDetected")),
 }
@@ -45,13 +45,31 @@ def test_operator_sets_ready_and_observed_generation(
         assert status["observedGeneration"] == 1
         ready = condition(obj, "Ready")
         assert ready is not None
+        assert ready["lastTransitionTime"]
+        if short == "pb":
+            # The sample names prometheus.monitoring:9090, which does not resolve here:
+            # evaluated, and honestly not Ready, with an Inconclusive verdict.
+            assert ready["status"] == "False"
+            assert ready["reason"] == "PrometheusUnreachable"
+            assert status["verdict"] == "Inconclusive"
+            regressed = condition(obj, "Regressed")
+            assert regressed is not None and regressed["status"] == "Unknown"
+            continue
         # Evaluation of these kinds has not landed yet: the operator says so, not "True".
         assert ready["status"] == "Unknown"
         assert ready["reason"] == "EvaluationNotImplemented"
-        assert ready["lastTransitionTime"]
         for type_ in kind_conditions:
             found = condition(obj, type_)
             assert found is not None and found["status"] == "Unknown", (type_, status)
+
+    events = wait_for(
+        lambda: [
+            e for e in cluster.events(namespace, "resnet") if e["reason"] == "PrometheusUnreachable"
+        ],
+        timeout=15,
+        what="PrometheusUnreachable event",
+    )
+    assert events[0]["type"] == "Warning"
 
     # A spec change is picked up without waiting for the interval, and the condition's
     # lastTransitionTime stays put because its status did not change.
@@ -86,6 +104,9 @@ def test_operator_sets_ready_and_observed_generation(
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
         text = response.read().decode()
     assert 'perfguard_evaluations_total{kind="PerfBaseline",outcome="ok"}' in text
+    verdict = f'perfguard_verdict{{kind="PerfBaseline",name="resnet",namespace="{namespace}",'
+    assert f'{verdict}verdict="Inconclusive"}} 1.0' in text
+    assert f'{verdict}verdict="Pass"}} 0.0' in text
     assert (
         f'perfguard_ready{{kind="EnvParity",name="inference",namespace="{namespace}"}} 0.0' in text
     )

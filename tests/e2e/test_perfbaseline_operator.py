@@ -7,6 +7,7 @@ through it: the canary regresses now and recovers about 90 s after the fixture s
 from __future__ import annotations
 
 import json
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -190,6 +191,18 @@ def test_regression_fails_survives_restart_and_clears(
         described = cluster.kubectl("describe", "pb", "canary", "-n", namespace).stdout
         assert "RegressionDetected" in described
         assert "Regressed" in described and "True" in described
+        port = operator_env["PERFGUARD_HTTP_PORT"]
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+            exported = response.read().decode()
+        labels = f'kind="PerfBaseline",name="canary",namespace="{namespace}"'
+        assert f'perfguard_verdict{{{labels},verdict="Fail"}} 1.0' in exported
+        delta_line = next(
+            line
+            for line in exported.splitlines()
+            if line.startswith(f'perfguard_metric_delta{{comparison="Concurrent",{labels}')
+            and 'statistic="p95"' in line
+        )
+        assert float(delta_line.rsplit(" ", 1)[1]) > 0.003  # seconds: the +8 ms shift
 
         # 3. The data recovers; the verdict passes and the transition is an Event.
         remaining = (live_prometheus.recovers_at - datetime.now(UTC)).total_seconds()

@@ -168,6 +168,16 @@ class ResourceLoop:
         runtime.metrics.ready.labels(kind, namespace, name).set(
             1 if ready is not None and ready.status == ConditionStatus.TRUE else 0
         )
+        for item in outcome.fields.get("metrics") or []:
+            if isinstance(item, dict) and item.get("delta") is not None:
+                runtime.metrics.metric_delta.labels(
+                    kind,
+                    namespace,
+                    name,
+                    item.get("name", ""),
+                    item.get("statistic", ""),
+                    item.get("comparison", ""),
+                ).set(float(item["delta"]))
         if outcome.verdict is not None:
             runtime.metrics.set_verdict(kind, namespace, name, outcome.verdict, self.verdicts)
             runtime.metrics.last_evaluation.labels(kind, namespace, name).set(at.timestamp())

@@ -42,9 +42,14 @@ def say(message: str) -> None:
     print(f"\033[1m==>\033[0m {message}", flush=True)
 
 
+AHEAD = timedelta(minutes=30)
+
+
 def scenario(end: datetime) -> Scenario:
+    """History up to `end`, which lies AHEAD of now: Prometheus serves backfilled blocks
+    as time reaches them, so the operator always has a full window to judge."""
     days = 7.0
-    start_of_regression = timedelta(days=days) - timedelta(minutes=REGRESSION_MINUTES)
+    start_of_regression = timedelta(days=days) - AHEAD - timedelta(minutes=REGRESSION_MINUTES)
     return Scenario(
         service="resnet",
         days=days,
@@ -80,7 +85,15 @@ def resources(prometheus_url: str) -> list[dict[str, Any]]:
     canary["spec"]["prometheus"] = {"url": prometheus_url, "timeout": "10s"}
     # DCGM series carry no service/track labels; the demo judges the request metrics.
     canary["spec"]["metrics"] = [m for m in canary["spec"]["metrics"] if m["type"] != "Query"]
-    canary["spec"]["analysis"]["interval"] = "20s"
+    for metric in canary["spec"]["metrics"]:
+        if metric["type"] == "Throughput":
+            # Judged against the same time on earlier days, whose level differs by several
+            # percent (weekday effects): a relative limit fits a ~230 req/s service better
+            # than the example's 20 req/s.
+            metric["thresholds"] = {"rate": {"maxDecreasePercent": 20}}
+    # Quicker than production defaults, so the demo reaches its verdicts in minutes.
+    canary["spec"]["analysis"]["interval"] = "15s"
+    canary["spec"]["analysis"]["sustainFor"] = "1m"
     stable = json.loads(json.dumps(canary))
     stable["metadata"]["name"] = "resnet-stable"
     stable["spec"]["selector"] = {"service": "resnet", "track": "stable"}
@@ -127,18 +140,22 @@ def stop() -> int:
 
 
 def wait_for_status(kubeconfig: Path, timeout: float) -> bool:
-    names = ("resnet-canary", "resnet-stable")
+    """Show each PerfBaseline's verdict as it changes, until both are conclusive."""
+    goals = {"resnet-canary": {"Fail"}, "resnet-stable": {"Pass", "Fail"}}
     deadline = time.monotonic() + timeout
     seen: dict[str, str] = {}
     while time.monotonic() < deadline:
-        for name in names:
+        done = True
+        for name, goal in goals.items():
             raw = kubectl(kubeconfig, "get", "pb", name, "-n", NAMESPACE, "-o", "json", check=False)
             status = json.loads(raw).get("status", {}) if raw else {}
             verdict = status.get("verdict") or "(pending)"
-            if seen.get(name) != verdict:
-                say(f"  {name}: verdict {verdict}")
-                seen[name] = verdict
-        if all(seen.get(n) not in (None, "(pending)") for n in names):
+            shown = f"{verdict} ({status.get('reason', 'waiting for the first evaluation')})"
+            if seen.get(name) != shown:
+                say(f"  {name}: {shown}")
+                seen[name] = shown
+            done = done and verdict in goal
+        if done:
             return True
         time.sleep(2)
     return False
@@ -152,7 +169,7 @@ def run() -> int:
     pids: dict[str, int] = {}
     state_file = STATE / "state.json"
 
-    end = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=1)
+    end = datetime.now(UTC).replace(second=0, microsecond=0) + AHEAD
     say(
         "generating 7 days of telemetry (canary: +8 ms in the inference stage for the last "
         f"{REGRESSION_MINUTES} min; gpu-node-2 GPU 1 thermally throttling)"
@@ -227,10 +244,11 @@ def run() -> int:
         "EnvParity inference, CapacityPlan gpu-fleet"
     )
     say("waiting for verdicts (a breach must hold for sustainFor before it fails)")
-    if not wait_for_status(kubeconfig, timeout=180):
-        say("no verdict after 3 minutes; the operator log says why:")
-        print((STATE / "operator.log").read_text()[-3000:])
-        return 1
+    if not wait_for_status(kubeconfig, timeout=240):
+        say(
+            "not every verdict is conclusive after 4 minutes; showing the state as it is "
+            f"(operator log: {STATE / 'operator.log'})"
+        )
     time.sleep(3)
     print()
     say("kubectl get perfguard -n ml-prod -o wide")
