@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from typing import Any
 
 import kubernetes
@@ -16,7 +17,9 @@ def load_client() -> ApiClient:
     try:
         kubernetes.config.load_incluster_config()
     except kubernetes.config.ConfigException:
-        kubernetes.config.load_kube_config()
+        # The client snapshots KUBECONFIG into its default path at import time; read it
+        # now, so the operator follows the environment it was started with.
+        kubernetes.config.load_kube_config(config_file=os.environ.get("KUBECONFIG"))
     return ApiClient()
 
 
