@@ -19,6 +19,17 @@ from perfguard.webserver import start
 _http: web.AppRunner | None = None
 
 
+@kopf.on.login()
+def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+    """In a pod: the service account; elsewhere: KUBECONFIG as set now.
+
+    Kopf's default login goes through the kubernetes client, which reads KUBECONFIG once
+    at import time; these readers take the environment the operator was started with.
+    """
+    info: kopf.ConnectionInfo | None = kopf.login_with_service_account(**kwargs)
+    return info or kopf.login_with_kubeconfig(**kwargs)
+
+
 @kopf.on.startup()
 async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
     global _http

@@ -79,4 +79,6 @@ def union(parts: Iterable[str]) -> str:
 
 def render_template(template: str, selector: str) -> str:
     """Expand `{{selector}}` (and `{{ selector }}`) in a user's Query template."""
-    return re.sub(r"\{\{\s*selector\s*\}\}", selector, template)
+    # A callable replacement: a string would have its backslashes interpreted by re.sub,
+    # undoing the escaping that quote() put into the selector.
+    return re.sub(r"\{\{\s*selector\s*\}\}", lambda _: selector, template)
