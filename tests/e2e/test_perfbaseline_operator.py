@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
 from perfguard.local.prometheus import LocalPrometheus, backfill
 from perfguard.synthetic import (
@@ -194,15 +195,23 @@ def test_regression_fails_survives_restart_and_clears(
         port = operator_env["PERFGUARD_HTTP_PORT"]
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
             exported = response.read().decode()
-        labels = f'kind="PerfBaseline",name="canary",namespace="{namespace}"'
-        assert f'perfguard_verdict{{{labels},verdict="Fail"}} 1.0' in exported
-        delta_line = next(
-            line
-            for line in exported.splitlines()
-            if line.startswith(f'perfguard_metric_delta{{comparison="Concurrent",{labels}')
-            and 'statistic="p95"' in line
+        ours = {"kind": "PerfBaseline", "namespace": namespace, "name": "canary"}
+        samples = [
+            sample
+            for family in text_string_to_metric_families(exported)
+            for sample in family.samples
+            if all(sample.labels.get(k) == v for k, v in ours.items())
+        ]
+        verdicts = {s.labels["verdict"]: s.value for s in samples if s.name == "perfguard_verdict"}
+        assert verdicts["Fail"] == 1.0 and verdicts["Pass"] == 0.0
+        delta = next(
+            s.value
+            for s in samples
+            if s.name == "perfguard_metric_delta"
+            and s.labels["statistic"] == "p95"
+            and s.labels["comparison"] == "Concurrent"
         )
-        assert float(delta_line.rsplit(" ", 1)[1]) > 0.003  # seconds: the +8 ms shift
+        assert delta > 0.003  # seconds: the +8 ms shift
 
         # 3. The data recovers; the verdict passes and the transition is an Event.
         remaining = (live_prometheus.recovers_at - datetime.now(UTC)).total_seconds()
