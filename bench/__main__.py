@@ -82,7 +82,8 @@ generated history: **{requests.requests_per_evaluation} requests for {requests.m
 metrics** ({per_metric:.1f} per metric; target at most 2): one range query per metric for
 the candidate window (candidate and stable tracks, every statistic and stage in one
 request, tagged with `label_replace` and joined with `or`), and one for the historical
-baseline. Time spent waiting on Prometheus: {requests.seconds_in_prometheus:.2f} s.
+baseline. Request time summed over the (concurrent) requests:
+{requests.seconds_in_prometheus:.2f} s.
 
 Command: `make bench`.
 """)

@@ -87,12 +87,15 @@ def perfbaseline(name: str, namespace: str, url: str, **spec: Any) -> dict[str, 
         "selector": {"service": "live"},
         "comparison": "Concurrent",
         "baseline": {"window": "30m", "minSamples": 20},
+        # 19 samples whose rate windows overlap only pairwise (data every 5 s): enough for
+        # stable intervals; a 20 s rate window made neighbours nearly identical and the
+        # honest interval wide enough to straddle the limit now and then.
         "analysis": {
             "interval": "5s",
-            "window": "1m",
+            "window": "90s",
             "step": "5s",
             "sustainFor": "30s",
-            "rateWindow": "20s",
+            "rateWindow": "10s",
         },
         "metrics": [
             {
