@@ -66,13 +66,15 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from enum import StrEnum
 from typing import Final
 
 import numpy as np
 import numpy.typing as npt
 
 from perfguard.analysis.statistics import DifferenceInterval, relative_change
+
+# The verdicts are the API's own values (the models are plain data, not I/O).
+from perfguard.api.perfbaseline import MetricVerdict, Verdict
 
 __all__ = [
     "MetricJudgement",
@@ -97,20 +99,6 @@ UNATTRIBUTED_FLAG_SHARE: Final = 0.10
 
 # A baseline this close to zero gives no meaningful percentage (0 -> 1e-15 is not "+inf %").
 _ZERO_TOLERANCE: Final = 1e-12
-
-
-class MetricVerdict(StrEnum):
-    PASS = "Pass"
-    REGRESSED = "Regressed"
-    IMPROVED = "Improved"
-    INCONCLUSIVE = "Inconclusive"
-    NO_DATA = "NoData"
-
-
-class Verdict(StrEnum):
-    PASS = "Pass"
-    FAIL = "Fail"
-    INCONCLUSIVE = "Inconclusive"
 
 
 @dataclass(frozen=True, slots=True)

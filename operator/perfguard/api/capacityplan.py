@@ -9,7 +9,7 @@ from typing import Annotated
 from pydantic import ConfigDict, Field
 
 from perfguard.api.base import ApiModel, LabelSelector
-from perfguard.api.conditions import Condition
+from perfguard.api.conditions import ResourceStatus
 from perfguard.api.perfbaseline import PrometheusRef
 from perfguard.api.quantities import Duration, cel_duration
 
@@ -166,10 +166,8 @@ class CapacitySummary(ApiModel):
     memory: str | None = None
 
 
-class CapacityPlanStatus(ApiModel):
+class CapacityPlanStatus(ResourceStatus):
     verdict: CapacityVerdict | None = None
-    reason: str | None = None
-    message: str | None = None
     summary: CapacitySummary | None = None
     current: list[ResourceUtilization] | None = Field(default=None, max_length=8)
     projections: list[Projection] | None = Field(default=None, max_length=64)
@@ -177,10 +175,3 @@ class CapacityPlanStatus(ApiModel):
     time_to_threshold: list[TimeToThreshold] | None = Field(default=None, max_length=8)
     anomalies: list[Anomaly] | None = Field(default=None, max_length=20)
     total_anomalies: int | None = None
-    last_evaluation_time: datetime | None = None
-    conditions: list[Condition] | None = Field(
-        default=None,
-        max_length=16,
-        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
-    )
-    observed_generation: int | None = None

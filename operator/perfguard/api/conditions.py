@@ -33,3 +33,17 @@ class Condition(ApiModel):
     observed_generation: int = Field(
         default=0, ge=0, description="The .metadata.generation this condition was computed for."
     )
+
+
+class ResourceStatus(ApiModel):
+    """What every perfguard status holds besides its findings."""
+
+    reason: str | None = Field(default=None, description="Why the verdict is what it is.")
+    message: str | None = Field(default=None, description="The verdict, for humans.")
+    last_evaluation_time: datetime | None = None
+    conditions: list[Condition] | None = Field(
+        default=None,
+        max_length=16,
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+    )
+    observed_generation: int | None = None

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from enum import StrEnum
 from typing import Annotated
 
 from pydantic import ConfigDict, Field
 
 from perfguard.api.base import ApiModel, LabelSelector
-from perfguard.api.conditions import Condition
+from perfguard.api.conditions import ResourceStatus
 from perfguard.api.quantities import Duration
 
 NAMESPACE = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
@@ -125,10 +125,8 @@ class Difference(ApiModel):
     target: str | None = Field(default=None, description="Target value (hash for config).")
 
 
-class EnvParityStatus(ApiModel):
+class EnvParityStatus(ResourceStatus):
     verdict: ParityVerdict | None = None
-    reason: str | None = None
-    message: str | None = None
     drift_percent: float | None = None
     compared: int | None = None
     differing: int | None = None
@@ -136,10 +134,3 @@ class EnvParityStatus(ApiModel):
     fingerprints: list[Fingerprint] | None = Field(default=None, max_length=65)
     differences: list[Difference] | None = Field(default=None, max_length=50)
     total_differences: int | None = None
-    last_evaluation_time: datetime | None = None
-    conditions: list[Condition] | None = Field(
-        default=None,
-        max_length=16,
-        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
-    )
-    observed_generation: int | None = None

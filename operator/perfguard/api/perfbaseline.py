@@ -9,7 +9,7 @@ from typing import Annotated
 from pydantic import ConfigDict, Field
 
 from perfguard.api.base import ApiModel
-from perfguard.api.conditions import Condition
+from perfguard.api.conditions import ResourceStatus
 from perfguard.api.quantities import Amount, Duration, cel_duration
 
 LABEL_NAME = r"^[a-zA-Z_][a-zA-Z0-9_]*$"
@@ -366,12 +366,9 @@ class PerfBaselineSummary(ApiModel):
     delta_p95: str | None = None
 
 
-class PerfBaselineStatus(ApiModel):
+class PerfBaselineStatus(ResourceStatus):
     verdict: Verdict | None = None
-    reason: str | None = None
-    message: str | None = None
     candidate: CandidateStatus | None = None
-    last_evaluation_time: datetime | None = None
     baseline: BaselineStatus | None = None
     summary: PerfBaselineSummary | None = None
     metrics: list[MetricStatus] | None = Field(
@@ -384,9 +381,3 @@ class PerfBaselineStatus(ApiModel):
     )
     stages: list[StageStatus] | None = Field(default=None, max_length=256)
     stages_summary: StagesSummary | None = None
-    conditions: list[Condition] | None = Field(
-        default=None,
-        max_length=16,
-        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
-    )
-    observed_generation: int | None = None

@@ -62,7 +62,7 @@ class Judged:
 
     @property
     def verdict(self) -> MetricVerdict:
-        return MetricVerdict(self.sustained.judgement.verdict.value)
+        return self.sustained.judgement.verdict
 
 
 @dataclass
@@ -390,7 +390,7 @@ def _overall(judged: Sequence[Judged]) -> tuple[Verdict, str, str]:
     if not judged:
         return Verdict.INCONCLUSIVE, "NothingToJudge", "no metric has a threshold to judge"
     result = judgement.overall_verdict([(j.sustained, j.metric.critical) for j in judged])
-    return Verdict(result.verdict.value), result.reason, result.message
+    return result.verdict, result.reason, result.message
 
 
 def _baseline_status(
