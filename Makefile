@@ -6,7 +6,7 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 include hack/test-servers/versions.env
-TEST_SERVERS_DIR := $(CURDIR)/.cache/test-servers/k8s-$(KUBERNETES_VERSION)_helm-$(HELM_VERSION)
+TEST_SERVERS_DIR := $(CURDIR)/.cache/test-servers/k8s-$(KUBERNETES_VERSION)_helm-$(HELM_VERSION)_r$(BUILD_REVISION)
 # The envtest convention: set KUBEBUILDER_ASSETS to use binaries from elsewhere.
 export KUBEBUILDER_ASSETS ?= $(TEST_SERVERS_DIR)
 PYTEST_ARGS ?=

@@ -19,7 +19,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 source "$here/versions.env"
 
 OUT_DIR="${1:?usage: build.sh OUT_DIR}"
-key="k8s-${KUBERNETES_VERSION}_helm-${HELM_VERSION}"
+key="k8s-${KUBERNETES_VERSION}_helm-${HELM_VERSION}_r${BUILD_REVISION}"
 machine_cache="${PERFGUARD_MACHINE_CACHE:-$HOME/.cache/perfguard}/test-servers/$key"
 binaries=(kube-apiserver etcd kubectl helm)
 
@@ -91,8 +91,14 @@ module perfguard.dev/test-servers/helm
 go 1.24
 GOMOD
 go get "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" >/dev/null
-echo "test servers: building helm $HELM_VERSION"
-go build -trimpath -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" \
+# Like helm's own Makefile: the default Kubernetes version that `helm template` assumes is
+# the client-go it is built with; unset, it would be v1.20 and refuse charts needing more.
+client_go="$(go list -m -f '{{.Version}}' k8s.io/client-go)"
+helm_k8s_minor="${client_go#v0.}"; helm_k8s_minor="${helm_k8s_minor%%.*}"
+echo "test servers: building helm $HELM_VERSION (Kubernetes 1.$helm_k8s_minor by default)"
+go build -trimpath -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION \
+    -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 \
+    -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=$helm_k8s_minor" \
     -o "$work/bin/helm" helm.sh/helm/v3/cmd/helm
 
 mkdir -p "$machine_cache"

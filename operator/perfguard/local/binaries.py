@@ -40,7 +40,10 @@ def read_versions(root: Path) -> dict[str, str]:
 
 def cache_dir(root: Path) -> Path:
     versions = read_versions(root)
-    key = f"k8s-{versions['KUBERNETES_VERSION']}_helm-{versions['HELM_VERSION']}"
+    key = (
+        f"k8s-{versions['KUBERNETES_VERSION']}_helm-{versions['HELM_VERSION']}"
+        f"_r{versions['BUILD_REVISION']}"
+    )
     return root / ".cache" / "test-servers" / key
 
 
