@@ -104,7 +104,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
             from perfguard.handlers.reconcile import describe_validation_error
 
             raise UsageError(f"invalid spec: {describe_validation_error(error)}") from error
-        at = datetime.now(UTC)
+        at = datetime.now(UTC).replace(microsecond=0)
         if args.at:
             try:
                 at = datetime.fromisoformat(args.at.replace("Z", "+00:00"))
