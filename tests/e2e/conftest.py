@@ -55,7 +55,7 @@ def namespace(cluster: Cluster) -> Iterator[str]:
 
 @pytest.fixture
 def operator_env(cluster: Cluster, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    from perfguard.local.controlplane import free_port
+    from perfguard.local.processes import free_port
 
     env = {
         "KUBECONFIG": str(cluster.kubeconfig),

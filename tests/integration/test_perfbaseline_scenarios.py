@@ -17,7 +17,8 @@ import pytest
 
 from perfguard.api.perfbaseline import PerfBaselineSpec
 from perfguard.engine.offline import EvaluateOptions, replay_perfbaseline
-from perfguard.local.prometheus import LocalPrometheus, backfill, free_port
+from perfguard.local.processes import free_port
+from perfguard.local.prometheus import LocalPrometheus, backfill
 from perfguard.synthetic import Injection, InjectionKind, Scenario, SeriesFamily, generate_file
 
 pytestmark = pytest.mark.integration

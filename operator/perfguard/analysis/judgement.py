@@ -71,7 +71,7 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
-from perfguard.analysis.statistics import DifferenceInterval, relative_change
+from perfguard.analysis.statistics import DifferenceInterval, finite_values, relative_change
 
 # The verdicts are the API's own values (the models are plain data, not I/O).
 from perfguard.api.perfbaseline import MetricVerdict, Verdict
@@ -583,11 +583,6 @@ class StageBreakdown:
     unattributed_flag: bool = False
 
 
-def _finite(samples: npt.ArrayLike) -> npt.NDArray[np.float64]:
-    values = np.asarray(samples, dtype=np.float64).ravel()
-    return values[np.isfinite(values)]
-
-
 def _describe(
     values: npt.NDArray[np.float64],
 ) -> tuple[float | None, float | None, float | None]:
@@ -605,13 +600,13 @@ def decompose_stages(
     Share is stage mean / total mean: means add up along a request path, quantiles do not, so
     only the means are compared with the total. Non-finite samples are dropped.
     """
-    total = _finite(total_samples)
+    total = finite_values(total_samples)
     total_mean, total_p95, total_p99 = _describe(total)
     usable_total = total_mean is not None and total_mean > 0.0
     stages: dict[str, StageStats] = {}
     shares: list[float] = []
     for name in sorted(stage_samples):
-        values = _finite(stage_samples[name])
+        values = finite_values(stage_samples[name])
         mean, p95, p99 = _describe(values)
         share = mean / total_mean if mean is not None and usable_total and total_mean else None
         if share is not None:

@@ -15,14 +15,9 @@ import numpy as np
 import numpy.typing as npt
 from scipy import stats
 
-from perfguard.analysis.statistics import DifferenceInterval, summarize
+from perfguard.analysis.statistics import DifferenceInterval, finite_values, summarize
 
 FloatArray = npt.NDArray[np.float64]
-
-
-def _clean(samples: npt.ArrayLike) -> FloatArray:
-    values = np.asarray(samples, dtype=np.float64).ravel()
-    return values[np.isfinite(values)]
 
 
 # Samples further than this many robust standard deviations (1.4826 * MAD) from the pooled
@@ -42,7 +37,7 @@ def winsorize_pair(
     series, which widens the pooled spread, so its samples stay unclipped. With no spread
     (MAD 0, e.g. an error ratio that is zero most of the time) nothing is clipped.
     """
-    c, b = _clean(candidate), _clean(baseline)
+    c, b = finite_values(candidate), finite_values(baseline)
     pooled = np.concatenate([c, b])
     if pooled.size == 0:
         return c, b
@@ -67,16 +62,15 @@ def seasonal_difference_interval(
     (weekday, events), so the honest unit of replication is the day. The interval is a
     prediction-style t interval with ``days - 1`` degrees of freedom: it carries the
     day-to-day spread (``var(day means) * (1 + 1/days)``) plus the candidate mean's own
-    autocorrelation-aware variance. Needs at least 3 days; NaNs are dropped.
+    autocorrelation-aware variance. Needs at least 3 days; Non-finite values are dropped.
     """
     if not 0.0 < confidence < 1.0:
         raise ValueError(f"confidence must be in (0, 1), got {confidence}")
-    c = _clean(candidate)
-    means = np.array(
-        [float(np.mean(x)) for x in (_clean(seg) for seg in segments) if x.size], dtype=np.float64
-    )
+    c = finite_values(candidate)
+    days_clean = [x for x in (finite_values(seg) for seg in segments) if x.size]
+    means = np.array([float(np.mean(x)) for x in days_clean], dtype=np.float64)
     days = int(means.size)
-    n_base = int(sum(_clean(seg).size for seg in segments))
+    n_base = int(sum(x.size for x in days_clean))
     if days < 3 or c.size < 2:
         raise ValueError("seasonal_difference_interval needs >= 3 days and >= 2 candidate samples")
     own = summarize(c)

@@ -38,6 +38,7 @@ __all__ = [
     "Statistic",
     "block_length",
     "difference_interval",
+    "finite_values",
     "mann_whitney_hodges_lehmann",
     "relative_change",
     "summarize",
@@ -75,7 +76,7 @@ _ZERO_TOLERANCE: Final = 1e-12
 
 @dataclass(frozen=True, slots=True)
 class SampleSummary:
-    """Descriptive statistics of one sample series, NaNs removed.
+    """Descriptive statistics of one sample series, non-finite values removed.
 
     ``ci95_low``/``ci95_high`` bound the *mean*, widened for autocorrelation: the t-interval
     with the AR(1) variance inflation and ``effective_n`` (see ``summarize``). Quantiles use
@@ -141,9 +142,10 @@ class RankTestResult:
     n_baseline: int
 
 
-def _clean(samples: npt.ArrayLike) -> FloatArray:
+def finite_values(samples: npt.ArrayLike) -> FloatArray:
+    """The samples as a flat float array without NaN or infinities (missing steps)."""
     x = np.asarray(samples, dtype=np.float64).ravel()
-    return x[~np.isnan(x)]
+    return x[np.isfinite(x)]
 
 
 def _check_confidence(confidence: float) -> None:
@@ -203,7 +205,7 @@ def _variance_of_mean(
 
 
 def summarize(samples: npt.ArrayLike) -> SampleSummary:
-    """Summarise a sample series (NaNs dropped).
+    """Summarise a sample series (non-finite values dropped).
 
     The CI of the mean is a t-interval whose standard error and degrees of freedom come from an
     AR(1) fit: rho is the lag-1 autocorrelation, bias-corrected and clipped to [0, 0.95];
@@ -211,7 +213,7 @@ def summarize(samples: npt.ArrayLike) -> SampleSummary:
     quantile uses ``effective_n - 1`` degrees of freedom (at least 1). On independent data this
     reduces to the classical t-interval. Below 8 samples the AR(1) fit is crude and errs wide.
     """
-    x = _clean(samples)
+    x = finite_values(samples)
     n = int(x.size)
     nan = math.nan
     if n == 0:
@@ -250,7 +252,7 @@ def _autocovariances(x: FloatArray, max_lag: int) -> FloatArray:
 
 
 def block_length(x: npt.ArrayLike) -> int:
-    """Automatic block length for the circular block bootstrap of the mean (NaNs dropped).
+    """Automatic block length for the circular block bootstrap of the mean (non-finite dropped).
 
     Politis & White (2004) with the correction of Patton, Politis & White (2009): the flat-top
     lag-window estimate of b_opt = (2 G^2 / D_CB)^(1/3) n^(1/3), which minimises the MSE of the
@@ -260,7 +262,7 @@ def block_length(x: npt.ArrayLike) -> int:
     ``difference_interval`` applies it to AR(1) residuals, where it is usually 1-3: it only
     has to keep the dependence that the AR(1) prewhitening leaves behind.
     """
-    data = _clean(x)
+    data = finite_values(x)
     n = int(data.size)
     upper = max(1, n // 2)
     if n < 4:
@@ -574,7 +576,7 @@ def difference_interval(
         keep = ~(np.isnan(c_raw) | np.isnan(b_raw))
         c, b = c_raw[keep], b_raw[keep]
     else:
-        c, b = _clean(candidate), _clean(baseline)
+        c, b = finite_values(candidate), finite_values(baseline)
 
     n_c, n_b = int(c.size), int(b.size)
     point = float(_statistic(c, statistic) - _statistic(b, statistic)) if n_c and n_b else math.nan
@@ -728,7 +730,7 @@ def mann_whitney_hodges_lehmann(
     NaNs are dropped. With an empty side every number is NaN.
     """
     _check_confidence(confidence)
-    c, b = _clean(candidate), _clean(baseline)
+    c, b = finite_values(candidate), finite_values(baseline)
     n_c, n_b = int(c.size), int(b.size)
     if n_c == 0 or n_b == 0:
         nan = math.nan

@@ -12,7 +12,6 @@ import base64
 import os
 import secrets
 import signal
-import socket
 import ssl
 import subprocess
 import tempfile
@@ -27,20 +26,7 @@ from types import TracebackType
 import yaml
 
 from perfguard.local.binaries import binary
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _tail(path: Path, lines: int = 30) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
+from perfguard.local.processes import free_port, tail
 
 
 def _generate_tls(certs: Path) -> None:
@@ -302,11 +288,11 @@ class ControlPlane:
                 return
             if not process.alive():
                 raise RuntimeError(
-                    f"{process.name} exited during start-up; last log lines:\n{_tail(process.log)}"
+                    f"{process.name} exited during start-up; last log lines:\n{tail(process.log)}"
                 )
             time.sleep(0.25)
         raise RuntimeError(
-            f"{process.name} not ready after {timeout:.0f}s; last log lines:\n{_tail(process.log)}"
+            f"{process.name} not ready after {timeout:.0f}s; last log lines:\n{tail(process.log)}"
         )
 
     def restart_apiserver(self, timeout: float = 90) -> None:

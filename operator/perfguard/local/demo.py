@@ -29,7 +29,8 @@ from typing import Any
 import yaml
 
 from perfguard.local.binaries import binary
-from perfguard.local.controlplane import ControlPlane, free_port
+from perfguard.local.controlplane import ControlPlane
+from perfguard.local.processes import free_port
 from perfguard.local.prometheus import LocalPrometheus, backfill
 from perfguard.synthetic import Injection, InjectionKind, Scenario, SeriesFamily, generate_file
 

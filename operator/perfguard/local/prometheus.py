@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import time
 import urllib.error
@@ -22,6 +21,7 @@ from pathlib import Path
 from types import TracebackType
 
 from perfguard.local.binaries import MissingBinaryError
+from perfguard.local.processes import free_port, tail
 
 INSTALL_HINT = "apt-get install --no-install-recommends prometheus"
 PROMETHEUS_BIN_ENV = "PERFGUARD_PROMETHEUS_BIN"
@@ -66,13 +66,6 @@ def promtool_binary() -> Path:
     return _binary("promtool", PROMTOOL_BIN_ENV)
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def backfill(
     openmetrics_file: Path,
     data_dir: Path,
@@ -98,13 +91,6 @@ def backfill(
         raise BackfillError(
             f"promtool could not backfill {openmetrics_file} (exit {result.returncode}):\n{output}"
         )
-
-
-def _tail(path: Path, lines: int = 30) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
 
 
 class LocalPrometheus:
@@ -174,7 +160,7 @@ class LocalPrometheus:
                 break
         raise PrometheusStartError(
             f"prometheus did not become ready on {self.url} within {timeout:.0f}s; "
-            f"last lines of {self.log_path}:\n{_tail(self.log_path)}"
+            f"last lines of {self.log_path}:\n{tail(self.log_path)}"
         )
 
     def _wait_ready(self, timeout: float) -> bool:
