@@ -9,8 +9,6 @@ from typing import Any
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-_configured = False
-
 
 def configure_logging(level: str = "INFO", *, json: bool | None = None) -> None:
     """JSON lines in the cluster, readable lines on a terminal.
@@ -18,7 +16,6 @@ def configure_logging(level: str = "INFO", *, json: bool | None = None) -> None:
     Kopf logs through the standard library; routing it through structlog's formatter gives
     one format for both.
     """
-    global _configured
     if json is None:
         json = not sys.stderr.isatty()
     renderer: Any = (
@@ -50,7 +47,6 @@ def configure_logging(level: str = "INFO", *, json: bool | None = None) -> None:
     # aiohttp's access log and kubernetes' urllib3 chatter drown the signal at INFO.
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     logging.getLogger("urllib3").setLevel(logging.WARNING)
-    _configured = True
 
 
 def resource_logger(kind: str, namespace: str | None, name: str | None) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,8 +18,9 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(lines)
 
 
-def _fmt(value: Any, unit: str | None, *, signed: bool = False) -> str:
-    if value is None:
+def format_quantity(value: Any, unit: str | None, *, signed: bool = False) -> str:
+    """A value in a metric's base unit (seconds, requests/s, ratio) as people read it."""
+    if value is None or not math.isfinite(float(value)):
         return "-"
     number = float(value)
     sign = "+" if signed and number >= 0 else ""
@@ -48,18 +50,19 @@ def perfbaseline(name: str, status: dict[str, Any]) -> str:
     for m in status.get("metrics") or []:
         unit = m.get("unit")
         ci = m.get("ci95")
-        ci_text = (
-            f"[{_fmt(ci[0], unit, signed=True)}, {_fmt(ci[1], unit, signed=True)}]" if ci else "-"
-        )
+        ci_text = "-"
+        if ci:
+            lo, hi = (format_quantity(v, unit, signed=True) for v in ci)
+            ci_text = f"[{lo}, {hi}]"
         pct = m.get("deltaPercent")
         rows.append(
             [
                 m["name"],
                 m["statistic"],
                 m.get("comparison", "-"),
-                _fmt(m.get("baseline"), unit),
-                _fmt(m.get("current"), unit),
-                _fmt(m.get("delta"), unit, signed=True)
+                format_quantity(m.get("baseline"), unit),
+                format_quantity(m.get("current"), unit),
+                format_quantity(m.get("delta"), unit, signed=True)
                 + (f" ({pct:+.1f}%)" if pct is not None else ""),
                 ci_text,
                 m.get("threshold", "-"),
@@ -97,9 +100,9 @@ def perfbaseline(name: str, status: dict[str, Any]) -> str:
             [
                 s["metric"],
                 s["stage"],
-                _fmt(s.get("mean"), "seconds"),
-                _fmt(s.get("p95"), "seconds"),
-                _fmt(s.get("p99"), "seconds"),
+                format_quantity(s.get("mean"), "seconds"),
+                format_quantity(s.get("p95"), "seconds"),
+                format_quantity(s.get("p99"), "seconds"),
                 f"{s['share'] * 100:.1f}%" if s.get("share") is not None else "-",
             ]
             for s in stages

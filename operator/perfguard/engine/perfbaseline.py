@@ -8,7 +8,7 @@ thresholds, sustain, transitions) are tested without any server.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -37,6 +37,7 @@ from perfguard.engine.perfbaseline_fetch import (
 )
 from perfguard.engine.tracks import TrackPlan
 from perfguard.outcome import EventSpec, Outcome
+from perfguard.render import format_quantity
 from perfguard.sources.perfbaseline_queries import statistics_for
 from perfguard.sources.prometheus import FailureKind, PrometheusClient
 from perfguard.status import READY, ConditionUpdate, false, parse_conditions, true, unknown
@@ -65,36 +66,23 @@ class Judged:
         return self.sustained.judgement.verdict
 
 
-@dataclass
-class Evaluation:
-    verdict: Verdict
-    reason: str
-    message: str
-    fields: dict[str, Any]
-    conditions: list[ConditionUpdate]
-    events: list[EventSpec] = field(default_factory=list)
+@dataclass(frozen=True)
+class Unit:
+    name: str  # the base unit of status numbers, as render.format_quantity knows it
+    factor: float  # base unit -> the unit judged in, so messages carry readable numbers
+    display: str
 
 
-def _unit(metric: MetricSpec) -> str:
-    return {
-        MetricType.LATENCY: "seconds",
-        MetricType.THROUGHPUT: "requests/s",
-        MetricType.ERROR_RATE: "ratio",
-        MetricType.QUERY: "value",
-    }[metric.type]
+UNITS = {
+    MetricType.LATENCY: Unit("seconds", 1000.0, "ms"),
+    MetricType.THROUGHPUT: Unit("requests/s", 1.0, "/s"),
+    MetricType.ERROR_RATE: Unit("ratio", 100.0, "%"),
+    MetricType.QUERY: Unit("value", 1.0, ""),
+}
 
 
 def format_value(value: float | None, metric: MetricSpec, *, signed: bool = False) -> str:
-    if value is None or not np.isfinite(value):
-        return "n/a"
-    sign = "+" if signed and value >= 0 else ""
-    if metric.type == MetricType.LATENCY:
-        return f"{sign}{value * 1000:.2f}ms"
-    if metric.type == MetricType.THROUGHPUT:
-        return f"{sign}{value:.2f}/s"
-    if metric.type == MetricType.ERROR_RATE:
-        return f"{sign}{value * 100:.3f}%"
-    return f"{sign}{value:.4g}"
+    return format_quantity(value, UNITS[metric.type].name, signed=signed)
 
 
 def describe_rule(rule: ThresholdRule, metric: MetricSpec) -> str:
@@ -110,16 +98,6 @@ def describe_rule(rule: ThresholdRule, metric: MetricSpec) -> str:
     if rule.max is not None:
         parts.append(f"max {format_value(rule.max, metric)}")
     return ", ".join(parts)
-
-
-# Judged in the units people read (ms, %, /s) so messages carry readable numbers;
-# status numbers are converted back to the metric's base unit.
-_DISPLAY = {
-    MetricType.LATENCY: (1000.0, "ms"),
-    MetricType.THROUGHPUT: (1.0, "/s"),
-    MetricType.ERROR_RATE: (100.0, "%"),
-    MetricType.QUERY: (1.0, ""),
-}
 
 
 def _threshold(rule: ThresholdRule, factor: float) -> judgement.Threshold:
@@ -169,7 +147,8 @@ def _judge_one(
 ) -> Judged:
     rule = getattr(metric.thresholds, statistic)
     assert isinstance(rule, ThresholdRule)
-    factor, unit = _DISPLAY[metric.type]
+    unit_of = UNITS[metric.type]
+    factor, unit = unit_of.factor, unit_of.display
     cand, base = candidate * factor, baseline * factor
     improvement = None
     if (
@@ -222,7 +201,7 @@ def _judge_one(
         "name": metric.name,
         "statistic": statistic,
         "comparison": comparison.value,
-        "unit": _unit(metric),
+        "unit": unit_of.name,
         "threshold": describe_rule(rule, metric),
         "critical": metric.critical,
         "samples": {"candidate": int(cand.size), "baseline": int(base.size)},
@@ -278,7 +257,7 @@ def judge(
     at: datetime,
     *,
     seed: int = SEED,
-) -> Evaluation:
+) -> Outcome:
     """Decide from fetched samples. Pure: no I/O, deterministic for a seed."""
     breaches = _previous_breaches(previous)
     previous_conditions = parse_conditions(previous.get("conditions"))
@@ -301,16 +280,14 @@ def judge(
                 else "PrometheusUnreachable"
             )
             events.append(EventSpec("Warning", event_reason, message))
-        return Evaluation(
-            Verdict.INCONCLUSIVE,
-            reason,
-            message,
+        return Outcome(
             fields={"verdict": Verdict.INCONCLUSIVE.value, "reason": reason, "message": message},
             conditions=[
                 false(READY, reason, message),
                 unknown("Regressed", reason, "no verdict while the data source fails"),
             ],
             events=events,
+            verdict=Verdict.INCONCLUSIVE.value,
         )
 
     judged: list[Judged] = []
@@ -383,7 +360,7 @@ def judge(
     conditions, events = _conditions_and_events(
         spec, verdict, reason, message, judged, previous, problems
     )
-    return Evaluation(verdict, reason, message, fields, conditions, events)
+    return Outcome(fields, conditions, events, verdict=verdict.value)
 
 
 def _overall(judged: Sequence[Judged]) -> tuple[Verdict, str, str]:
@@ -575,15 +552,6 @@ async def evaluate(
     previous: Mapping[str, Any],
     at: datetime,
     client: PrometheusClient,
-) -> Evaluation:
+) -> Outcome:
     w, samples = await fetch_all(client, spec, plan, at)
     return judge(spec, plan, w, samples, previous, at)
-
-
-def to_outcome(evaluation: Evaluation) -> Outcome:
-    return Outcome(
-        fields=evaluation.fields,
-        conditions=evaluation.conditions,
-        events=evaluation.events,
-        verdict=evaluation.verdict.value,
-    )

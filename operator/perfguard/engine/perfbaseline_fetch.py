@@ -165,10 +165,9 @@ async def fetch_all(
 
 def paired(a: TimedSamples, b: TimedSamples) -> tuple[FloatArray, FloatArray]:
     """Values of `a` and `b` at the timestamps both have (finite in both)."""
-    common, ia, ib = np.intersect1d(a.timestamps, b.timestamps, return_indices=True)
+    _, ia, ib = np.intersect1d(a.timestamps, b.timestamps, return_indices=True)
     va, vb = a.values[ia], b.values[ib]
     keep = np.isfinite(va) & np.isfinite(vb)
-    del common
     return va[keep], vb[keep]
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from perfguard.api.base import ApiModel
 from perfguard.api.perfbaseline import PerfBaselineSpec
-from perfguard.engine.perfbaseline import evaluate, to_outcome
+from perfguard.engine.perfbaseline import evaluate
 from perfguard.engine.tracks import plan_tracks
 from perfguard.handlers.runtime import get_runtime
 from perfguard.outcome import EventSpec, Outcome
@@ -60,5 +60,4 @@ async def evaluate_perfbaseline(
     client = PrometheusClient(url, session=runtime.http)
     if timeout is not None:
         client.timeout = timeout
-    evaluation = await evaluate(spec, plan_tracks(spec, hashes), previous, at, client)
-    return to_outcome(evaluation)
+    return await evaluate(spec, plan_tracks(spec, hashes), previous, at, client)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import aiohttp
 
@@ -20,7 +20,6 @@ class Runtime:
     workloads: WorkloadReader | None = None
     http: aiohttp.ClientSession | None = None
     started: bool = False
-    errors: list[str] = field(default_factory=list)
 
 
 _runtime: Runtime | None = None

@@ -42,31 +42,25 @@ def statistics_for(metric: MetricSpec) -> tuple[str, ...]:
     return tuple(named)
 
 
-def _latency(metric: MetricSpec, selector: str, stat: str, window: str, group: str) -> str:
+def _latency(
+    metric: MetricSpec, selector: str, stat: str, window: str, group: Sequence[str] = ()
+) -> str:
+    """A latency statistic per step, aggregated by `group` labels (none: one series)."""
     assert metric.histogram is not None
     base = promql.metric_name(metric.histogram)
     if stat == "mean":
-        agg = f"sum {group} " if group else "sum"
+        agg = f"sum {promql.by(group)} " if group else "sum"
         return (
             f"{agg}(rate({base}_sum{{{selector}}}[{window}])) / "
             f"{agg}(rate({base}_count{{{selector}}}[{window}]))"
         )
-    quantile = QUANTILES[stat]
-    by_le = promql.by(["le", *group_labels(group)])
-    return (
-        f"histogram_quantile({quantile}, sum {by_le} (rate({base}_bucket{{{selector}}}[{window}])))"
-    )
-
-
-def group_labels(group: str) -> list[str]:
-    if not group:
-        return []
-    return [g.strip() for g in group.removeprefix("by (").removesuffix(")").split(",")]
+    buckets = f"rate({base}_bucket{{{selector}}}[{window}])"
+    return f"histogram_quantile({QUANTILES[stat]}, sum {promql.by(['le', *group])} ({buckets}))"
 
 
 def _expression(metric: MetricSpec, selector: str, stat: str, window: str) -> str:
     if metric.type == MetricType.LATENCY:
-        return _latency(metric, selector, stat, window, "")
+        return _latency(metric, selector, stat, window)
     if metric.type == MetricType.THROUGHPUT:
         assert metric.counter is not None
         return f"sum(rate({promql.metric_name(metric.counter)}{{{selector}}}[{window}]))"
@@ -121,7 +115,7 @@ def window_query(
             promql.matchers({**selector, **track.matchers}),
             promql.matchers(not_equal={stage_label: metric.total_stage}),
         )
-        group = promql.by([stage_label])
+        group = [stage_label]
         for stat in STAGE_STATS:
             parts.append(
                 promql.tag(
