@@ -13,7 +13,7 @@ from perfguard.api.perfbaseline import Verdict
 from perfguard.api.resources import CAPACITY_PLAN, ENV_PARITY, PERF_BASELINE
 from perfguard.handlers.pending import pending_evaluator
 from perfguard.handlers.perfbaseline import evaluate_perfbaseline
-from perfguard.handlers.reconcile import ResourceLoop
+from perfguard.handlers.reconcile import ResourceLoop, wake_on_change
 from perfguard.handlers.runtime import get_runtime
 
 PERF_BASELINE_LOOP = ResourceLoop(
@@ -49,6 +49,13 @@ async def envparity_daemon(**kwargs: Any) -> None:
 @kopf.daemon(GROUP, VERSION, CAPACITY_PLAN.plural, cancellation_timeout=5.0)
 async def capacityplan_daemon(**kwargs: Any) -> None:
     await CAPACITY_PLAN_LOOP.run(**kwargs)
+
+
+@kopf.on.event(GROUP, VERSION, PERF_BASELINE.plural)
+@kopf.on.event(GROUP, VERSION, ENV_PARITY.plural)
+@kopf.on.event(GROUP, VERSION, CAPACITY_PLAN.plural)
+async def spec_changed(**kwargs: Any) -> None:
+    await wake_on_change(**kwargs)
 
 
 @kopf.on.delete(GROUP, VERSION, PERF_BASELINE.plural, optional=True)

@@ -8,6 +8,7 @@ the evaluation aside), so an idle fleet does not churn etcd and watchers.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
@@ -53,6 +54,22 @@ def _comparable(status: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in status.items() if k not in _VOLATILE}
 
 
+WAKE = "perfguard-wake"
+EVALUATED_GENERATION = "perfguard-evaluated-generation"
+
+
+async def wake_on_change(*, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    """Watch-event handler: wake the resource's daemon when its spec (generation) changed.
+
+    Status patches and metadata edits do not change the generation, so they do not wake it.
+    Event handlers write no annotations and need no finalizer, unlike on.update.
+    """
+    wake = memo.get(WAKE)
+    generation = body.get("metadata", {}).get("generation")
+    if isinstance(wake, asyncio.Event) and generation != memo.get(EVALUATED_GENERATION):
+        wake.set()
+
+
 class ResourceLoop:
     def __init__(
         self,
@@ -71,20 +88,20 @@ class ResourceLoop:
         *,
         body: kopf.Body,
         stopped: kopf.DaemonStopped,
+        memo: kopf.Memo,
         name: str,
         namespace: str,
         **_: Any,
     ) -> None:
+        wake = memo.setdefault(WAKE, asyncio.Event())
         while not stopped:
-            generation = body.metadata.get("generation")
+            wake.clear()
+            memo[EVALUATED_GENERATION] = body.metadata.get("generation")
             interval = await self.reconcile(body=body, name=name, namespace=namespace)
-            # Kopf keeps `body` current, so a spec change (new generation) is seen within a
-            # second without an on.update handler and its bookkeeping annotations.
-            deadline = time.monotonic() + interval.total_seconds()
-            while not stopped and time.monotonic() < deadline:
-                if body.metadata.get("generation") != generation:
-                    break
-                await asyncio.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
+            # Sleep until the interval is up or a spec change wakes us (see wake_on_change);
+            # stopping cancels the daemon.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), timeout=interval.total_seconds())
 
     async def reconcile(self, *, body: kopf.Body, name: str, namespace: str) -> timedelta:
         runtime = get_runtime()
