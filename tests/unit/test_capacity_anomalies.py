@@ -1,0 +1,462 @@
+"""perfguard.analysis.capacity_anomalies on hand-made series and on the synthetic DCGM fleet.
+
+The synthetic generator injects faults at known times, so every detector is checked for
+silence on clean history, for finding the injection on the right GPU, and for the start it
+reports. Times are compared in steps of the 5-minute grid.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+
+from perfguard.analysis.capacity_anomalies import (
+    AnomalyFinding,
+    AnomalyKind,
+    detect_memory_growth,
+    detect_spikes,
+    detect_throttling,
+    detect_xid,
+)
+from perfguard.analysis.dcgm import DCGM_FP64_BLANK, DCGM_INT32_BLANK
+from perfguard.synthetic import Injection, InjectionKind, Scenario
+from perfguard.synthetic.gpu import GpuFleetModel
+from perfguard.synthetic.model import ScenarioModel
+
+FloatArray = npt.NDArray[np.float64]
+
+END = datetime(2024, 11, 20, tzinfo=UTC)
+STEP = timedelta(minutes=5)
+STEP_S = STEP.total_seconds()
+NODE, GPU = "gpu-node-2", 3
+N, G = 1, 3  # its indices in the (nodes, gpus, steps) arrays
+
+
+def fleet(
+    days: float = 1.0, seed: int = 0, *injections: Injection
+) -> tuple[FloatArray, GpuFleetModel]:
+    model = ScenarioModel(
+        Scenario(days=days, step=STEP, end=END, seed=seed, injections=tuple(injections))
+    )
+    return model.timeline.unix_s, model.gpus
+
+
+def injection_time(t: FloatArray, start: timedelta) -> float:
+    return float(t[0] + start.total_seconds())
+
+
+def steps_between(a: float, b: float) -> float:
+    return (a - b) / STEP_S
+
+
+def memory_findings(t: FloatArray, gpus: GpuFleetModel, n: int, g: int) -> list[AnomalyFinding]:
+    used = gpus.fb_used_mib[n, g]
+    return detect_memory_growth(t, used, used + gpus.fb_free_mib[n, g], 5.0)
+
+
+def grid(n: int) -> FloatArray:
+    return 1_700_000_000.0 + STEP_S * np.arange(n, dtype=np.float64)
+
+
+# --------------------------------------------------------------------------- spikes
+
+
+def test_no_spike_on_a_clean_synthetic_week() -> None:
+    t, gpus = fleet(days=7.0)
+    for n in range(gpus.util.shape[0]):
+        for g in range(gpus.util.shape[1]):
+            assert detect_spikes(t, gpus.util[n, g], 20.0) == [], (n, g)
+
+
+def test_no_spike_on_a_clean_noisy_daily_cycle() -> None:
+    t = grid(7 * 288)
+    rng = np.random.default_rng(4)
+    util = 55.0 + 22.0 * np.sin(2 * np.pi * t / 86400.0) + rng.normal(0.0, 2.5, t.size)
+    assert detect_spikes(t, np.clip(np.rint(util), 0, 100), 20.0) == []
+
+
+def test_an_injected_spike_is_found_on_its_gpu_at_its_start() -> None:
+    start = timedelta(hours=15, minutes=20)
+    spike = Injection(
+        kind=InjectionKind.UTIL_SPIKE,
+        start=start,
+        duration=timedelta(minutes=30),
+        magnitude=30.0,
+        node=NODE,
+        gpu=GPU,
+    )
+    t, gpus = fleet(1.0, 0, spike)
+    found = detect_spikes(t, gpus.util[N, G], 20.0)
+    assert len(found) == 1
+    finding = found[0]
+    assert finding.kind is AnomalyKind.UTILIZATION_SPIKE
+    assert abs(steps_between(finding.start_s, injection_time(t, start))) <= 1
+    assert finding.end_s is not None
+    assert finding.value > finding.reference + 20.0  # type: ignore[operator]
+    assert "against the recent level" in finding.message
+    for n in range(gpus.util.shape[0]):
+        for g in range(gpus.util.shape[1]):
+            if (n, g) != (N, G):
+                assert detect_spikes(t, gpus.util[n, g], 20.0) == [], (n, g)
+
+
+def test_a_level_shift_is_a_spike_starting_at_its_first_point() -> None:
+    start = timedelta(hours=9)
+    shift = Injection(
+        kind=InjectionKind.UTIL_SPIKE, start=start, magnitude=35.0, node=NODE, gpu=GPU
+    )
+    t, gpus = fleet(1.0, 1, shift)
+    found = detect_spikes(t, gpus.util[N, G], 20.0)
+    assert len(found) == 1
+    assert abs(steps_between(found[0].start_s, injection_time(t, start))) <= 1
+    # It stops standing out once the trailing hour's median has moved to the new level.
+    assert found[0].end_s is not None
+    assert found[0].end_s - found[0].start_s <= 3600.0
+
+
+def test_spike_on_a_hand_made_series() -> None:
+    t = grid(100)
+    util = np.full(100, 50.0)
+    util[60:62] = [80.0, 75.0]
+    (finding,) = detect_spikes(t, util, 20.0)
+    assert finding.start_s == t[60]
+    assert finding.end_s == t[61]
+    assert (finding.value, finding.reference) == (80.0, 50.0)
+    assert "+60 %" in finding.message
+
+
+def test_spike_must_beat_the_relative_threshold() -> None:
+    t = grid(100)
+    util = np.full(100, 50.0)
+    util[60] = 59.0  # +18 %: more than the 5-point floor, less than 20 %
+    assert detect_spikes(t, util, 20.0) == []
+    util[60] = 61.0
+    assert len(detect_spikes(t, util, 20.0)) == 1
+
+
+def test_spike_must_beat_the_absolute_floor_at_low_levels() -> None:
+    t = grid(100)
+    util = np.full(100, 2.0)
+    util[60] = 6.0  # +200 % but only 4 points
+    assert detect_spikes(t, util, 20.0) == []
+    assert len(detect_spikes(t, util, 20.0, min_delta=3.0)) == 1
+    util[60] = 8.0
+    assert len(detect_spikes(t, util, 20.0)) == 1
+
+
+def test_noise_floor_scales_with_the_series_own_jitter() -> None:
+    t = grid(600)
+    rng = np.random.default_rng(9)
+    noisy = 1000.0 + rng.normal(0.0, 100.0, t.size)  # 10 % jitter
+    noisy[400] = 1450.0  # +45 %, but only 4.5 robust SDs
+    assert detect_spikes(t, noisy, 20.0, min_delta=0.0, noise_floor=None) != []
+    assert detect_spikes(t, noisy, 20.0, min_delta=0.0) == []
+    noisy[400] = 1700.0  # 7 SDs
+    (finding,) = detect_spikes(t, noisy, 20.0, min_delta=0.0)
+    assert finding.start_s == t[400]
+
+
+def test_causal_noise_floor_uses_only_the_past() -> None:
+    t = grid(800)
+    rng = np.random.default_rng(12)
+    series = 1000.0 + rng.normal(0.0, 5.0, t.size)
+    series[200:] += rng.normal(0.0, 150.0, 600)  # after a calm start, very noisy
+    series[150] = 1400.0  # +40 %, 80 SDs of the calm start, under 3 of the rest
+    # With the whole series' spread (lots of noise later) the early jump is not special ...
+    assert all(f.start_s != t[150] for f in detect_spikes(t, series, 20.0, min_delta=0.0))
+    # ... judged only on what came before it, it is.
+    causal = detect_spikes(t, series, 20.0, min_delta=0.0, causal=True)
+    assert t[150] in [f.start_s for f in causal]
+
+
+def test_direction() -> None:
+    t = grid(100)
+    series = np.full(100, 50.0)
+    series[40] = 10.0
+    series[70] = 90.0
+    assert [f.start_s for f in detect_spikes(t, series, 20.0)] == [t[70]]
+    assert [f.start_s for f in detect_spikes(t, series, 20.0, direction="down")] == [t[40]]
+    both = detect_spikes(t, series, 20.0, direction="both")
+    assert [f.start_s for f in both] == [t[40], t[70]]
+
+
+def test_seasonal_check_silences_a_daily_square_wave() -> None:
+    per_day = 288
+    t = grid(4 * per_day)
+    hour = (np.arange(t.size) % per_day) / 12.0
+    wave = np.where((hour >= 8.0) & (hour < 18.0), 80.0, 20.0)
+    plain = detect_spikes(t, wave, 20.0, direction="both")
+    assert len(plain) == 8  # every morning up, every evening down
+    seasonal = detect_spikes(t, wave, 20.0, direction="both", season_s=86400.0)
+    # Only the first day, with no day before it to compare with, still alarms.
+    assert [f.start_s for f in seasonal] == [t[96], t[216]]
+    wave[3 * per_day + 40] = 200.0
+    (late,) = [f for f in detect_spikes(t, wave, 20.0, season_s=86400.0) if f.start_s > t[300]]
+    assert late.start_s == t[3 * per_day + 40]
+
+
+def test_spikes_ignore_sentinels_and_bridge_one_missing_sample() -> None:
+    t = grid(100)
+    util = np.full(100, 50.0)
+    util[30] = DCGM_FP64_BLANK
+    util[50] = float(DCGM_INT32_BLANK)
+    util[60:63] = [90.0, math.nan, 88.0]
+    (finding,) = detect_spikes(t, util, 20.0)
+    assert (finding.start_s, finding.end_s) == (t[60], t[62])
+
+
+def test_spikes_on_irregular_timestamps() -> None:
+    t = grid(200)
+    util = np.full(200, 50.0)
+    util[150] = 90.0
+    keep = np.ones(200, dtype=bool)
+    keep[[20, 21, 22, 100, 149]] = False  # lost scrapes: missing timestamps
+    (finding,) = detect_spikes(t[keep], util[keep], 20.0)
+    assert finding.start_s == t[150]
+    assert finding.end_s is None or finding.end_s == t[150]
+
+
+def test_an_ongoing_spike_has_no_end() -> None:
+    t = grid(50)
+    util = np.full(50, 50.0)
+    util[-2:] = 90.0
+    (finding,) = detect_spikes(t, util, 20.0)
+    assert finding.start_s == t[-2]
+    assert finding.end_s is None
+
+
+def test_spike_parameters_are_checked() -> None:
+    t = grid(10)
+    with pytest.raises(ValueError):
+        detect_spikes(t, np.ones(10), 0.0)
+    with pytest.raises(ValueError):
+        detect_spikes(t, np.ones(10), 20.0, direction="sideways")  # type: ignore[arg-type]
+    assert detect_spikes(t[:1], np.ones(1), 20.0) == []
+
+
+# --------------------------------------------------------------------------- memory growth
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_load_following_memory_is_not_growth(seed: int) -> None:
+    t, gpus = fleet(days=7.0, seed=seed)
+    for n in range(gpus.util.shape[0]):
+        for g in range(gpus.util.shape[1]):
+            assert memory_findings(t, gpus, n, g) == [], (n, g)
+
+
+# Onsets chosen across the day: rising load, the peak, falling load. See the detector's
+# docstring for why the first 2-3 steps of an 8 %/h leak cannot be placed more precisely.
+@pytest.mark.parametrize(
+    ("seed", "start"),
+    [
+        (0, timedelta(hours=6)),
+        (1, timedelta(hours=10, minutes=10)),
+        (2, timedelta(hours=13, minutes=30)),
+        (3, timedelta(hours=2)),
+    ],
+)
+def test_a_leak_is_found_on_its_gpu_near_its_onset(seed: int, start: timedelta) -> None:
+    leak = Injection(
+        kind=InjectionKind.GPU_MEMORY_GROWTH, start=start, magnitude=8.0, node=NODE, gpu=GPU
+    )
+    t, gpus = fleet(1.0, seed, leak)
+    (finding,) = memory_findings(t, gpus, N, G)
+    assert finding.kind is AnomalyKind.GPU_MEMORY_GROWTH
+    assert -2 <= steps_between(finding.start_s, injection_time(t, start)) <= 3
+    assert finding.value == pytest.approx(8.0, abs=1.5)
+    assert finding.reference == 5.0
+    assert "%/h" in finding.message
+    for n in range(gpus.util.shape[0]):
+        for g in range(gpus.util.shape[1]):
+            if (n, g) != (N, G):
+                assert memory_findings(t, gpus, n, g) == [], (n, g)
+
+
+def test_utilisation_steps_are_not_memory_growth() -> None:
+    injections = (
+        Injection(
+            kind=InjectionKind.UTIL_SPIKE,
+            start=timedelta(hours=4),
+            duration=timedelta(hours=2),
+            magnitude=45.0,
+            node=NODE,
+            gpu=GPU,
+        ),
+        Injection(
+            kind=InjectionKind.UTIL_SPIKE,
+            start=timedelta(hours=15),
+            magnitude=40.0,
+            node=NODE,
+            gpu=0,
+        ),
+    )
+    t, gpus = fleet(1.0, 0, *injections)
+    # Memory jumps by 10 points with the load, and stays there or falls back.
+    assert gpus.fb_used_mib[N, G, 60] - gpus.fb_used_mib[N, G, 40] > 0.08 * 81920
+    assert memory_findings(t, gpus, N, G) == []
+    assert memory_findings(t, gpus, N, 0) == []
+
+
+def test_a_clean_ramp_is_placed_to_the_step() -> None:
+    t = grid(400)
+    rng = np.random.default_rng(0)
+    hours = (t - t[0]) / 3600.0
+    onset = 150
+    share = 40.0 + 10.0 * np.maximum(hours - hours[onset], 0.0) + rng.normal(0.0, 0.1, t.size)
+    total = 81920.0
+    (finding,) = detect_memory_growth(t, share / 100.0 * total, total, 5.0)
+    assert abs(steps_between(finding.start_s, t[onset])) <= 1
+    assert finding.value == pytest.approx(10.0, abs=0.2)
+    assert finding.end_s is None  # still growing at the end of the series
+
+
+def test_memory_growth_ignores_sentinels_and_gaps() -> None:
+    t = grid(400)
+    hours = (t - t[0]) / 3600.0
+    percent = 40.0 + 10.0 * np.maximum(hours - hours[150], 0.0)
+    used = percent / 100.0 * 81920.0
+    free = 81920.0 - used
+    used[[10, 170, 171]] = DCGM_FP64_BLANK
+    free[200] = math.nan
+    keep = np.ones(t.size, dtype=bool)
+    keep[[50, 51, 250]] = False
+    (finding,) = detect_memory_growth(t[keep], used[keep], (used + free)[keep], 5.0)
+    assert abs(steps_between(finding.start_s, t[150])) <= 1
+
+
+def test_slow_growth_is_below_the_threshold() -> None:
+    t = grid(400)
+    hours = (t - t[0]) / 3600.0
+    used = (40.0 + 3.0 * hours) / 100.0 * 81920.0  # 3 %/h for 33 hours
+    assert detect_memory_growth(t, used, 81920.0, 5.0) == []
+    assert len(detect_memory_growth(t, used, 81920.0, 2.0)) == 1
+
+
+# --------------------------------------------------------------------------- throttling
+
+
+def test_thermal_throttling_from_the_generator() -> None:
+    start = timedelta(hours=11, minutes=35)
+    hot = Injection(
+        kind=InjectionKind.THERMAL_THROTTLING,
+        start=start,
+        duration=timedelta(minutes=45),
+        magnitude=15.0,
+        node=NODE,
+        gpu=GPU,
+    )
+    t, gpus = fleet(1.0, 0, hot)
+    found = detect_throttling(t, gpus.clock_event_reasons[N, G])
+    assert len(found) == 1
+    finding = found[0]
+    assert finding.kind is AnomalyKind.THERMAL_THROTTLING
+    assert abs(steps_between(finding.start_s, injection_time(t, start))) <= 1
+    assert finding.end_s is not None
+    assert abs(steps_between(finding.end_s, injection_time(t, start + timedelta(minutes=40)))) <= 1
+    assert finding.severity == "Critical"  # the generator sets hardware thermal (0x40)
+    assert int(finding.value) == 0x60
+    assert "HwThermalSlowdown" in finding.message
+    assert detect_throttling(t, gpus.clock_event_reasons[N, 0]) == []
+
+
+def test_power_capping_from_the_generator() -> None:
+    start = timedelta(hours=14)
+    capped = Injection(
+        kind=InjectionKind.POWER_CAPPING,
+        start=start,
+        duration=timedelta(hours=1),
+        magnitude=120.0,
+        node=NODE,
+        gpu=GPU,
+    )
+    t, gpus = fleet(1.0, 2, capped)
+    (finding,) = detect_throttling(t, gpus.clock_event_reasons[N, G])
+    assert finding.kind is AnomalyKind.POWER_CAPPING
+    assert abs(steps_between(finding.start_s, injection_time(t, start))) <= 1
+    assert finding.severity == "Warning"  # software power cap only
+    assert int(finding.value) == 0x4
+
+
+def test_throttling_episodes_merge_and_split() -> None:
+    t = grid(60)
+    masks = np.zeros(60)
+    masks[5:8] = 0x20
+    masks[9:11] = 0x20  # one clean sample between: same episode
+    masks[30:32] = 0x20 | 0x40  # 20 samples later: a new one, with hardware slowdown
+    masks[40] = 0x80
+    masks[50] = 0x1  # idle is not throttling
+    masks[55:] = 0x4
+    found = detect_throttling(t, masks)
+    summary = [(f.kind, f.start_s, f.end_s, f.severity) for f in found]
+    assert summary == [
+        (AnomalyKind.THERMAL_THROTTLING, t[5], t[10], "Warning"),
+        (AnomalyKind.THERMAL_THROTTLING, t[30], t[31], "Critical"),
+        (AnomalyKind.POWER_CAPPING, t[40], t[40], "Critical"),
+        (AnomalyKind.POWER_CAPPING, t[55], None, "Warning"),
+    ]
+
+
+def test_throttling_ignores_sentinels_and_missing_samples() -> None:
+    t = grid(20)
+    masks = np.zeros(20)
+    masks[3] = DCGM_INT32_BLANK  # would have every bit set if taken at face value
+    masks[4] = math.nan
+    masks[10] = float(DCGM_INT32_BLANK + 2)
+    assert detect_throttling(t, masks) == []
+    assert detect_throttling(t, np.full(20, math.nan)) == []
+
+
+# --------------------------------------------------------------------------- XID
+
+
+def test_xid_from_the_generator() -> None:
+    start = timedelta(hours=20, minutes=5)
+    xid = Injection(
+        kind=InjectionKind.XID_ERROR,
+        start=start,
+        duration=timedelta(minutes=30),
+        code=48,
+        node=NODE,
+        gpu=GPU,
+    )
+    t, gpus = fleet(1.0, 0, xid)
+    (finding,) = detect_xid(t, gpus.xid[N, G])
+    assert finding.kind is AnomalyKind.XID_ERROR
+    assert abs(steps_between(finding.start_s, injection_time(t, start))) <= 1
+    assert finding.severity == "Critical"
+    assert finding.value == 48.0
+    assert "XID 48" in finding.message
+    assert "Double-bit ECC" in finding.message
+    assert detect_xid(t, gpus.xid[N, 0]) == []
+
+
+def test_xid_default_code_is_79() -> None:
+    start = timedelta(hours=3)
+    t, gpus = fleet(
+        1.0, 0, Injection(kind=InjectionKind.XID_ERROR, start=start, node=NODE, gpu=GPU)
+    )
+    (finding,) = detect_xid(t, gpus.xid[N, G])
+    assert finding.value == 79.0
+    assert finding.end_s is None  # the injection never ends
+    assert "fallen off the bus" in finding.message
+
+
+def test_xid_episodes_by_hand() -> None:
+    nan = math.nan
+    codes = [0, 0, 79, 79, nan, 79, 0, 0, 13, 13, DCGM_FP64_BLANK, 4242, 48]
+    t = grid(len(codes))
+    found = detect_xid(t, codes)
+    summary = [(int(f.value), f.start_s, f.end_s, f.severity) for f in found]
+    assert summary == [
+        (79, t[2], t[5], "Critical"),
+        (13, t[8], t[9], "Warning"),
+        (4242, t[11], t[11], "Warning"),
+        (48, t[12], None, "Critical"),
+    ]
+    assert found[2].message == "XID 4242 (Warning)"
+    assert detect_xid(t, np.zeros(len(codes))) == []
