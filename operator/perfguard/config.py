@@ -20,6 +20,10 @@ class OperatorConfig:
     http_port: int = 8080
     peering: str | None = None
     standalone: bool = True
+    # EnvParity: the Secret ("namespace/name", key `key`) holding the per-installation HMAC
+    # key for config hashes, and whether Secrets' contents are compared at all.
+    hash_key_secret: str | None = None
+    compare_secrets: bool = False
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> OperatorConfig:
@@ -34,4 +38,7 @@ class OperatorConfig:
             http_port=int(env.get("PERFGUARD_HTTP_PORT", str(cls.http_port))),
             peering=env.get("PERFGUARD_PEERING") or None,
             standalone=not env.get("PERFGUARD_PEERING"),
+            hash_key_secret=env.get("PERFGUARD_HASH_KEY_SECRET") or None,
+            compare_secrets=env.get("PERFGUARD_COMPARE_SECRETS", "").lower()
+            in {"1", "true", "yes"},
         )

@@ -123,6 +123,7 @@ class Difference(ApiModel):
     field: str = Field(description="image, env/NAME, config/NAME, annotation/KEY, workload …")
     reference: str | None = Field(default=None, description="Reference value (hash for config).")
     target: str | None = Field(default=None, description="Target value (hash for config).")
+    note: str | None = Field(default=None, description="e.g. mid-rollout: 2 digests running")
 
 
 class EnvParityStatus(ResourceStatus):

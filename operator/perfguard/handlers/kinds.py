@@ -11,10 +11,11 @@ from perfguard.api.capacityplan import CapacityVerdict
 from perfguard.api.envparity import ParityVerdict
 from perfguard.api.perfbaseline import Verdict
 from perfguard.api.resources import CAPACITY_PLAN, ENV_PARITY, PERF_BASELINE
+from perfguard.handlers.envparity import evaluate_envparity, forget, watched_object_changed
 from perfguard.handlers.pending import pending_evaluator
 from perfguard.handlers.perfbaseline import evaluate_perfbaseline
 from perfguard.handlers.reconcile import ResourceLoop, wake_on_change
-from perfguard.handlers.runtime import get_runtime
+from perfguard.handlers.runtime import ResourceRef, get_runtime
 
 PERF_BASELINE_LOOP = ResourceLoop(
     PERF_BASELINE,
@@ -24,7 +25,7 @@ PERF_BASELINE_LOOP = ResourceLoop(
 )
 ENV_PARITY_LOOP = ResourceLoop(
     ENV_PARITY,
-    pending_evaluator("EnvParity", ("InSync",)),
+    evaluate_envparity,
     tuple(v.value for v in ParityVerdict),
     lambda spec: spec.interval,
 )
@@ -63,4 +64,18 @@ async def spec_changed(**kwargs: Any) -> None:
 @kopf.on.delete(GROUP, VERSION, CAPACITY_PLAN.plural, optional=True)
 def forget_metrics(**kwargs: Any) -> None:
     body: kopf.Body = kwargs["body"]
-    get_runtime().metrics.forget(str(body.get("kind")), str(kwargs["namespace"]), kwargs["name"])
+    kind = str(body.get("kind"))
+    get_runtime().metrics.forget(kind, str(kwargs["namespace"]), kwargs["name"])
+    forget(ResourceRef(kind, str(kwargs["namespace"]), kwargs["name"]))
+
+
+# What EnvParity compares: a change to any of these in a compared namespace re-evaluates
+# the EnvParities comparing it (debounced; see handlers/envparity.py). Pods are not
+# watched: a rollout shows on its workload's status too, at a fraction of the events.
+@kopf.on.event("apps", "v1", "deployments")
+@kopf.on.event("apps", "v1", "statefulsets")
+@kopf.on.event("apps", "v1", "daemonsets")
+@kopf.on.event("argoproj.io", "v1alpha1", "rollouts")
+@kopf.on.event("", "v1", "configmaps")
+async def compared_object_changed(namespace: str | None, **_: Any) -> None:
+    watched_object_changed(namespace)

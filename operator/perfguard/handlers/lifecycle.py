@@ -12,6 +12,7 @@ from aiohttp import web
 from perfguard.config import OperatorConfig
 from perfguard.handlers.runtime import Runtime, get_runtime, set_runtime
 from perfguard.observability import OperatorMetrics, configure_logging
+from perfguard.sources.envparity_reader import ParityReader
 from perfguard.sources.kubernetes_api import StatusWriter, load_client
 from perfguard.sources.workloads import WorkloadReader
 from perfguard.webserver import start
@@ -51,6 +52,7 @@ async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
     client = load_client()
     runtime.status_writer = StatusWriter(client)
     runtime.workloads = WorkloadReader(client)
+    runtime.parity = ParityReader(client)
     # One pooled session for every Prometheus query: connections are reused across
     # resources and evaluations.
     runtime.http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=32))

@@ -13,13 +13,14 @@ from typing import Any
 
 from perfguard.api.base import ApiModel
 from perfguard.handlers.reconcile import Evaluator
+from perfguard.handlers.runtime import ResourceRef
 from perfguard.outcome import Outcome
 from perfguard.status import READY, unknown
 
 
 def pending_evaluator(kind: str, condition_types: tuple[str, ...]) -> Evaluator:
     async def evaluate(
-        spec: ApiModel, previous: Mapping[str, Any], at: datetime, namespace: str
+        spec: ApiModel, previous: Mapping[str, Any], at: datetime, ref: ResourceRef
     ) -> Outcome:
         message = f"spec is valid; {kind} evaluation is not implemented in this version"
         return Outcome(

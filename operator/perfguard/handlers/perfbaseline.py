@@ -10,7 +10,7 @@ from perfguard.api.base import ApiModel
 from perfguard.api.perfbaseline import PerfBaselineSpec
 from perfguard.engine.perfbaseline import evaluate
 from perfguard.engine.tracks import plan_tracks
-from perfguard.handlers.runtime import get_runtime
+from perfguard.handlers.runtime import ResourceRef, get_runtime
 from perfguard.outcome import EventSpec, Outcome
 from perfguard.sources.prometheus import PrometheusClient
 from perfguard.sources.workloads import WorkloadError, WorkloadHashes
@@ -18,9 +18,10 @@ from perfguard.status import READY, false, parse_conditions, unknown
 
 
 async def evaluate_perfbaseline(
-    spec: ApiModel, previous: Mapping[str, Any], at: datetime, namespace: str
+    spec: ApiModel, previous: Mapping[str, Any], at: datetime, ref: ResourceRef
 ) -> Outcome:
     assert isinstance(spec, PerfBaselineSpec)
+    namespace = ref.namespace
     runtime = get_runtime()
     hashes: WorkloadHashes | None = None
     if spec.workload_ref is not None:

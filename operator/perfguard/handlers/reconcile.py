@@ -20,13 +20,13 @@ from pydantic import ValidationError
 from perfguard.api.base import ApiModel
 from perfguard.api.conditions import Condition, ConditionStatus
 from perfguard.api.resources import Resource
-from perfguard.handlers.runtime import get_runtime
+from perfguard.handlers.runtime import ResourceRef, get_runtime
 from perfguard.observability import resource_logger
 from perfguard.outcome import EventSpec, Outcome
 from perfguard.status import READY, false, merge, now, parse_conditions, to_wire
 
-Evaluator = Callable[[ApiModel, Mapping[str, Any], datetime, str], Awaitable[Outcome]]
-"""(validated spec, previous status, now, namespace) -> Outcome. Must not raise for bad data."""
+Evaluator = Callable[[ApiModel, Mapping[str, Any], datetime, ResourceRef], Awaitable[Outcome]]
+"""(validated spec, previous status, now, resource) -> Outcome. Must not raise for bad data."""
 
 
 def describe_validation_error(error: ValidationError) -> str:
@@ -94,14 +94,21 @@ class ResourceLoop:
         **_: Any,
     ) -> None:
         wake = memo.setdefault(WAKE, asyncio.Event())
-        while not stopped:
-            wake.clear()
-            memo[EVALUATED_GENERATION] = body.metadata.get("generation")
-            interval = await self.reconcile(body=body, name=name, namespace=namespace)
-            # Sleep until the interval is up or a spec change wakes us (see wake_on_change);
-            # stopping cancels the daemon.
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wake.wait(), timeout=interval.total_seconds())
+        ref = ResourceRef(self.resource.kind, namespace, name)
+        wakers = get_runtime().wakers
+        wakers[ref] = wake
+        try:
+            while not stopped:
+                wake.clear()
+                memo[EVALUATED_GENERATION] = body.metadata.get("generation")
+                interval = await self.reconcile(body=body, name=name, namespace=namespace)
+                # Sleep until the interval is up or something wakes us (a spec change, see
+                # wake_on_change, or a watched object); stopping cancels the daemon.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), timeout=interval.total_seconds())
+        finally:
+            if wakers.get(ref) is wake:
+                del wakers[ref]
 
     async def reconcile(self, *, body: kopf.Body, name: str, namespace: str) -> timedelta:
         runtime = get_runtime()
@@ -130,7 +137,7 @@ class ResourceLoop:
             )
             return timedelta(minutes=5)
         try:
-            outcome = await self.evaluator(spec, old_status, at, namespace)
+            outcome = await self.evaluator(spec, old_status, at, ResourceRef(kind, namespace, name))
             runtime.metrics.evaluations.labels(kind, "ok").inc()
         except Exception as error:  # one resource's failure must not stop the others
             log.exception("evaluation failed")

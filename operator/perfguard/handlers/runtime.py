@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+from dataclasses import dataclass, field
 
 import aiohttp
 
 from perfguard.config import OperatorConfig
 from perfguard.observability import OperatorMetrics
+from perfguard.sources.envparity_reader import ParityReader
 from perfguard.sources.kubernetes_api import StatusWriter
 from perfguard.sources.workloads import WorkloadReader
+
+
+@dataclass(frozen=True)
+class ResourceRef:
+    kind: str
+    namespace: str
+    name: str
 
 
 @dataclass
@@ -18,8 +27,11 @@ class Runtime:
     metrics: OperatorMetrics
     status_writer: StatusWriter | None = None
     workloads: WorkloadReader | None = None
+    parity: ParityReader | None = None
     http: aiohttp.ClientSession | None = None
     started: bool = False
+    # Each running daemon's wake-up event: set it to evaluate that resource now.
+    wakers: dict[ResourceRef, asyncio.Event] = field(default_factory=dict)
 
 
 _runtime: Runtime | None = None

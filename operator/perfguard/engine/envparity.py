@@ -1,0 +1,158 @@
+"""EnvParity evaluation: environments in, status fields, conditions and Events out (pure).
+
+The `InSync` condition remembers drift across unverified evaluations (and restarts): once
+drift was reported, only an InSync comparison reports it resolved, so `DriftDetected` and
+`DriftResolved` Events pair up and an unreadable namespace never reads as "fixed".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Final
+
+from perfguard.analysis.parity import (
+    Difference,
+    Environment,
+    ParityResult,
+    compare,
+    fingerprint,
+    judge,
+)
+from perfguard.api.envparity import EnvParitySpec, ParityVerdict
+from perfguard.outcome import EventSpec, Outcome
+from perfguard.status import READY, ConditionUpdate, false, parse_conditions, true, unknown
+
+MAX_DIFFERENCES: Final = 50
+IN_SYNC: Final = "InSync"
+DRIFT_UNCONFIRMED: Final = "DriftUnconfirmed"
+SUMMARY_DIFFERENCES: Final = 3
+
+
+def _drifted_before(previous: Mapping[str, Any]) -> bool:
+    for condition in parse_conditions(previous.get("conditions")):
+        if condition.type == IN_SYNC:
+            return condition.status.value == "False"
+    return False
+
+
+def _difference_status(d: Difference) -> dict[str, Any]:
+    return {
+        k: v
+        for k, v in {
+            "namespace": d.namespace,
+            "workload": d.name,
+            "kind": d.workload.kind,
+            "container": d.container,
+            "field": d.field,
+            "reference": d.reference,
+            "target": d.target,
+            "note": d.note,
+        }.items()
+        if v is not None
+    }
+
+
+def _percent(value: float) -> str:
+    return f"{value:.2f}".rstrip("0").rstrip(".") + "%"
+
+
+def headline(
+    result: ParityResult, spec: EnvParitySpec, reference: str, targets: Sequence[str]
+) -> str:
+    where = f"{reference} vs {', '.join(targets)}"
+    drift = _percent(result.drift_percent)
+    counts = f"{result.differing} of {result.compared} compared items differ ({drift}"
+    limit = f"; limit {_percent(spec.max_drift_percent)})"
+    unverified = f"; {result.unverified} unverified" if result.unverified else ""
+    text = f"{where}: {counts}{limit}{unverified}"
+    if result.differences:
+        top = "; ".join(d.summary() for d in result.differences[:SUMMARY_DIFFERENCES])
+        more = len(result.differences) - SUMMARY_DIFFERENCES
+        text += f" — {top}" + (f" (+{more} more)" if more > 0 else "")
+    elif result.unverified_items:
+        shown = ", ".join(result.unverified_items[:SUMMARY_DIFFERENCES])
+        more = len(result.unverified_items) - SUMMARY_DIFFERENCES
+        text += f" — unresolved: {shown}" + (f" (+{more} more)" if more > 0 else "")
+    return text
+
+
+def judge_environments(
+    spec: EnvParitySpec,
+    reference: Environment,
+    targets: Sequence[Environment],
+    previous: Mapping[str, Any],
+    *,
+    notes: Sequence[str] = (),
+) -> Outcome:
+    result = judge((compare(reference, t) for t in targets), spec.max_drift_percent)
+    message = headline(result, spec, reference.namespace, [t.namespace for t in targets])
+    if result.reason == "NothingCompared":
+        kinds = ", ".join(k.value for k in spec.workloads.kinds)
+        where = ", ".join(e.namespace for e in (reference, *targets))
+        message = f"no workloads of kinds {kinds} matched in {where}; nothing to compare"
+    if notes:
+        message += " (" + "; ".join(notes) + ")"
+    fields: dict[str, Any] = {
+        "verdict": result.verdict.value,
+        "reason": result.reason,
+        "message": message,
+        "driftPercent": round(result.drift_percent, 3),
+        "compared": result.compared,
+        "differing": result.differing,
+        "unverified": result.unverified,
+        "fingerprints": [
+            {"namespace": env.namespace, "fingerprint": fingerprint(env), "items": len(env.items)}
+            for env in (reference, *targets)
+        ],
+        "differences": [_difference_status(d) for d in result.differences[:MAX_DIFFERENCES]],
+        "totalDifferences": len(result.differences),
+    }
+    drifted_before = _drifted_before(previous)
+    ready = true(READY, "Evaluated", "namespaces read and compared; see verdict for the outcome")
+    events: list[EventSpec] = []
+    if result.verdict == ParityVerdict.DRIFTED:
+        in_sync = false(IN_SYNC, "Drifted", message)
+        if not drifted_before:
+            events.append(EventSpec("Warning", "DriftDetected", message))
+    elif result.verdict == ParityVerdict.IN_SYNC:
+        in_sync = true(IN_SYNC, "InSync", message)
+        if drifted_before:
+            events.append(EventSpec("Normal", "DriftResolved", message))
+    elif drifted_before:
+        in_sync = false(
+            IN_SYNC, DRIFT_UNCONFIRMED, f"drift was reported; now unverified: {message}"
+        )
+    else:
+        in_sync = unknown(IN_SYNC, result.reason, message)
+        was = {c.type: c for c in parse_conditions(previous.get("conditions"))}.get(IN_SYNC)
+        if was is None or was.reason != result.reason:
+            events.append(EventSpec("Warning", "ParityUnverified", message))
+    return Outcome(
+        fields=fields, conditions=[ready, in_sync], events=events, verdict=result.verdict.value
+    )
+
+
+def read_failed(reason: str, message: str, previous: Mapping[str, Any]) -> Outcome:
+    """A namespace could not be read: Unverified, Ready=False, one Event per distinct cause."""
+    conditions = {c.type: c for c in parse_conditions(previous.get("conditions"))}
+    was_ready = conditions.get(READY)
+    events = (
+        []
+        if was_ready is not None
+        and was_ready.reason == reason
+        and was_ready.status.value == "False"
+        else [EventSpec("Warning", reason, message)]
+    )
+    in_sync: ConditionUpdate
+    if _drifted_before(previous):
+        in_sync = false(
+            IN_SYNC, DRIFT_UNCONFIRMED, f"drift was reported; now unverified: {message}"
+        )
+    else:
+        in_sync = unknown(IN_SYNC, reason, message)
+    return Outcome(
+        fields={"verdict": ParityVerdict.UNVERIFIED.value, "reason": reason, "message": message},
+        conditions=[false(READY, reason, message), in_sync],
+        events=events,
+        verdict=ParityVerdict.UNVERIFIED.value,
+    )

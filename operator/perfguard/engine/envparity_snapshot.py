@@ -1,0 +1,338 @@
+"""Turn one namespace's API objects into EnvParity items (pure: dicts in, items out).
+
+What an item's value is:
+
+- image: the digest the running pods report (`status.containerStatuses[].imageID`, init
+  containers too). Pods are the workload's by its label selector, so pods of an old
+  ReplicaSet still running during a rollout are included: two digests running at once are
+  reported as both ("mid-rollout"), not averaged away. Without a reporting pod, a digest
+  pinned in the image reference; otherwise unresolved.
+- env/NAME: a literal value, or what a `valueFrom` references (`configMapKeyRef:cm/key`),
+  so environment-specific values such as `fieldRef:metadata.namespace` compare equal.
+- configmap/NAME, secret/NAME: a keyed hash (HMAC) of the object's canonical content; the
+  content itself never leaves this module. Secrets enter only when reading them is enabled.
+- annotation/KEY: the workload's annotation, else its label, else the pod template's.
+"""
+
+from __future__ import annotations
+
+import base64
+import fnmatch
+import hashlib
+import hmac
+import re
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from perfguard.analysis.parity import ABSENT, Environment, Item, WorkloadKey
+from perfguard.api.envparity import EnvParitySpec
+
+Hasher = Callable[[bytes], str]
+"""Keyed hash of canonical content -> printable digest (e.g. 'hmac:…')."""
+
+MISSING = "<missing>"
+_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+_MAX_SHOWN = 256
+
+
+@dataclass(frozen=True)
+class NamespaceObjects:
+    """What one namespace holds, as the API returned it (plain dicts)."""
+
+    namespace: str
+    workloads: Sequence[Mapping[str, Any]]  # each with "kind" set
+    pods: Sequence[Mapping[str, Any]]
+    config_maps: Mapping[str, Mapping[str, Any]]
+    secrets: Mapping[str, Mapping[str, Any]] | None  # None: Secrets are not read
+
+
+def digest_of(reference: str | None) -> str | None:
+    """The sha256 digest in an image reference or a reported imageID, if any."""
+    if not reference:
+        return None
+    found = _DIGEST.findall(reference)
+    return found[-1] if found else None
+
+
+def selector_matches(selector: Mapping[str, Any] | None, labels: Mapping[str, str]) -> bool:
+    """Kubernetes label selector semantics; an empty or missing selector matches nothing
+    here (a workload without a selector owns no pods)."""
+    if not selector:
+        return False
+    match_labels = selector.get("matchLabels") or {}
+    expressions = selector.get("matchExpressions") or []
+    if not match_labels and not expressions:
+        return False
+    if any(labels.get(k) != v for k, v in match_labels.items()):
+        return False
+    for expression in expressions:
+        key = expression.get("key", "")
+        operator = expression.get("operator")
+        values = set(expression.get("values") or [])
+        if operator == "In" and labels.get(key) not in values:
+            return False
+        if operator == "NotIn" and key in labels and labels[key] in values:
+            return False
+        if operator == "Exists" and key not in labels:
+            return False
+        if operator == "DoesNotExist" and key in labels:
+            return False
+    return True
+
+
+def canonical_content(obj: Mapping[str, Any], *, secret: bool) -> bytes:
+    """A stable byte encoding of a ConfigMap's or Secret's content (keys sorted,
+    length-prefixed so that no two contents encode alike)."""
+    parts: list[tuple[str, str, bytes]] = []
+    for key, value in (obj.get("data") or {}).items():
+        raw = base64.b64decode(value) if secret else str(value).encode()
+        parts.append(("data", key, raw))
+    for key, value in (obj.get("binaryData") or {}).items():
+        parts.append(("binaryData", key, base64.b64decode(value)))
+    out = bytearray()
+    for section, key, raw in sorted(parts):
+        for chunk in (section.encode(), key.encode(), raw):
+            out += len(chunk).to_bytes(8, "big") + chunk
+    return bytes(out)
+
+
+def _ignored(name: str, patterns: Iterable[str]) -> bool:
+    return any(fnmatch.fnmatchcase(name, p) for p in patterns)
+
+
+def _short(value: str) -> str:
+    return value if len(value) <= _MAX_SHOWN else value[: _MAX_SHOWN - 1] + "…"
+
+
+def env_value(entry: Mapping[str, Any]) -> str:
+    if "valueFrom" not in entry or entry.get("valueFrom") is None:
+        return _short(str(entry.get("value") or ""))
+    source = entry["valueFrom"]
+    for kind in ("configMapKeyRef", "secretKeyRef"):
+        if kind in source:
+            ref = source[kind] or {}
+            return f"{kind}:{ref.get('name', '')}/{ref.get('key', '')}"
+    if "fieldRef" in source:
+        return f"fieldRef:{(source['fieldRef'] or {}).get('fieldPath', '')}"
+    if "resourceFieldRef" in source:
+        ref = source["resourceFieldRef"] or {}
+        return f"resourceFieldRef:{ref.get('containerName', '')}/{ref.get('resource', '')}"
+    return "valueFrom:" + ",".join(sorted(source))
+
+
+def config_references(pod_spec: Mapping[str, Any]) -> tuple[set[str], set[str]]:
+    """(ConfigMap names, Secret names) a pod template mounts, projects or references."""
+    config_maps: set[str] = set()
+    secrets: set[str] = set()
+    for volume in pod_spec.get("volumes") or []:
+        if volume.get("configMap"):
+            config_maps.add(volume["configMap"].get("name", ""))
+        if volume.get("secret"):
+            secrets.add(volume["secret"].get("secretName", ""))
+        for source in (volume.get("projected") or {}).get("sources") or []:
+            if source.get("configMap"):
+                config_maps.add(source["configMap"].get("name", ""))
+            if source.get("secret"):
+                secrets.add(source["secret"].get("name", ""))
+    for container in _containers(pod_spec):
+        for source in container.get("envFrom") or []:
+            if source.get("configMapRef"):
+                config_maps.add(source["configMapRef"].get("name", ""))
+            if source.get("secretRef"):
+                secrets.add(source["secretRef"].get("name", ""))
+        for entry in container.get("env") or []:
+            value_from = entry.get("valueFrom") or {}
+            if value_from.get("configMapKeyRef"):
+                config_maps.add(value_from["configMapKeyRef"].get("name", ""))
+            if value_from.get("secretKeyRef"):
+                secrets.add(value_from["secretKeyRef"].get("name", ""))
+    config_maps.discard("")
+    secrets.discard("")
+    return config_maps, secrets
+
+
+def _containers(pod_spec: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    return [*(pod_spec.get("initContainers") or []), *(pod_spec.get("containers") or [])]
+
+
+def _reported_digests(pods: Iterable[Mapping[str, Any]]) -> dict[str, Counter[str]]:
+    """Container name -> digest -> number of live pods reporting it."""
+    found: dict[str, Counter[str]] = {}
+    for pod in pods:
+        status = pod.get("status") or {}
+        if status.get("phase") in ("Succeeded", "Failed"):
+            continue
+        for entry in [
+            *(status.get("initContainerStatuses") or []),
+            *(status.get("containerStatuses") or []),
+        ]:
+            digest = digest_of(entry.get("imageID"))
+            if digest:
+                found.setdefault(entry.get("name", ""), Counter())[digest] += 1
+    return found
+
+
+def _abbreviated(digest: str) -> str:
+    return digest[: len("sha256:") + 12]
+
+
+def image_item(
+    key: WorkloadKey, container: Mapping[str, Any], reported: Counter[str] | None
+) -> Item:
+    name = str(container.get("name", ""))
+    image = str(container.get("image", ""))
+    if reported:
+        digests = sorted(reported)
+        value = ",".join(digests)
+        if len(digests) == 1:
+            return Item(key, name, "image", value, display=f"{digests[0]} ({_short(image)})")
+        counts = ", ".join(f"{_abbreviated(d)} on {reported[d]} pod(s)" for d in digests)
+        return Item(
+            key,
+            name,
+            "image",
+            value,
+            display=counts,
+            note=f"mid-rollout: {len(digests)} digests running",
+        )
+    pinned = digest_of(image)
+    if pinned:
+        return Item(key, name, "image", pinned, display=f"{pinned} (pinned in spec)")
+    return Item(key, name, "image", None, display=f"{_short(image)} (no digest)")
+
+
+def _annotation(workload: Mapping[str, Any], key: str) -> str | None:
+    meta = workload.get("metadata") or {}
+    template = ((workload.get("spec") or {}).get("template") or {}).get("metadata") or {}
+    for source in (
+        meta.get("annotations"),
+        meta.get("labels"),
+        template.get("annotations"),
+        template.get("labels"),
+    ):
+        if source and key in source:
+            return str(source[key])
+    return None
+
+
+def workload_key(workload: Mapping[str, Any], match_by: str) -> WorkloadKey | None:
+    meta = workload.get("metadata") or {}
+    kind = str(workload.get("kind", ""))
+    if match_by == "name":
+        return WorkloadKey(kind, str(meta.get("name", "")))
+    value = (meta.get("labels") or {}).get(match_by)
+    return None if value is None else WorkloadKey(kind, str(value))
+
+
+def environment(objects: NamespaceObjects, spec: EnvParitySpec, hasher: Hasher) -> Environment:
+    """The namespace's compared items, per the spec's `compare` and `ignore` lists."""
+    workloads: dict[WorkloadKey, str] = {}
+    items: list[Item] = []
+    seen: Counter[WorkloadKey] = Counter()
+    keyed = []
+    for workload in objects.workloads:
+        key = workload_key(workload, spec.workloads.match_by)
+        if key is not None:
+            seen[key] += 1
+            keyed.append((key, workload))
+    hashes: dict[tuple[str, str], str] = {}
+
+    def content_hash(kind: str, name: str) -> str:
+        if (kind, name) not in hashes:
+            source = objects.config_maps if kind == "configmap" else (objects.secrets or {})
+            found = source.get(name)
+            hashes[(kind, name)] = (
+                MISSING
+                if found is None
+                else hasher(canonical_content(found, secret=kind == "secret"))
+            )
+        return hashes[(kind, name)]
+
+    for key, workload in sorted(keyed, key=lambda pair: (pair[0], _name(pair[1]))):
+        name = _name(workload)
+        if seen[key] > 1:
+            # Two workloads share the matchBy value: which one pairs with the other side
+            # is a guess, so the pairing itself is reported as unresolved.
+            if key not in workloads:
+                workloads[key] = name
+                items.append(
+                    Item(key, None, "workload", None, display=f"{seen[key]} workloads share it")
+                )
+            continue
+        workloads[key] = name
+        spec_ = workload.get("spec") or {}
+        pod_spec = (spec_.get("template") or {}).get("spec") or {}
+        containers = [
+            c
+            for c in _containers(pod_spec)
+            if not _ignored(str(c.get("name", "")), spec.ignore.containers)
+        ]
+        if spec.compare.images:
+            pods = [
+                p
+                for p in objects.pods
+                if selector_matches(
+                    spec_.get("selector"), (p.get("metadata") or {}).get("labels") or {}
+                )
+            ]
+            reported = _reported_digests(pods)
+            items.extend(
+                image_item(key, c, reported.get(str(c.get("name", "")))) for c in containers
+            )
+        if spec.compare.env:
+            for container in containers:
+                for entry in container.get("env") or []:
+                    env_name = str(entry.get("name", ""))
+                    if _ignored(env_name, spec.ignore.env):
+                        continue
+                    items.append(
+                        Item(
+                            key, str(container.get("name", "")), f"env/{env_name}", env_value(entry)
+                        )
+                    )
+        if spec.compare.config:
+            config_maps, secrets = config_references(pod_spec)
+            for cm in sorted(config_maps):
+                items.append(Item(key, None, f"configmap/{cm}", content_hash("configmap", cm)))
+            if objects.secrets is not None:
+                for secret in sorted(secrets):
+                    items.append(
+                        Item(key, None, f"secret/{secret}", content_hash("secret", secret))
+                    )
+        for annotation in spec.compare.annotations:
+            value = _annotation(workload, annotation)
+            if value is not None:
+                items.append(Item(key, None, f"annotation/{annotation}", _short(value)))
+    return Environment(objects.namespace, workloads, tuple(items))
+
+
+def _name(workload: Mapping[str, Any]) -> str:
+    return str((workload.get("metadata") or {}).get("name", ""))
+
+
+__all__ = [
+    "ABSENT",
+    "MISSING",
+    "Hasher",
+    "NamespaceObjects",
+    "canonical_content",
+    "config_references",
+    "digest_of",
+    "env_value",
+    "environment",
+    "image_item",
+    "selector_matches",
+    "workload_key",
+]
+
+
+def keyed_hasher(key: bytes) -> Hasher:
+    """HMAC-SHA256 under the installation's key, shortened to 64 bits for display: enough
+    to tell contents apart, and a low-entropy secret cannot be guessed without the key."""
+
+    def digest(content: bytes) -> str:
+        return "hmac:" + hmac.new(key, content, hashlib.sha256).hexdigest()[:16]
+
+    return digest

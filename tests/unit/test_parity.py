@@ -1,0 +1,516 @@
+"""EnvParity's pure parts: items from API objects, comparison, verdict, Events."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import pytest
+
+from perfguard.analysis.parity import Environment, compare, fingerprint, judge
+from perfguard.api.envparity import EnvParitySpec, ParityVerdict
+from perfguard.engine.envparity import judge_environments, read_failed
+from perfguard.engine.envparity_snapshot import (
+    NamespaceObjects,
+    canonical_content,
+    config_references,
+    digest_of,
+    env_value,
+    environment,
+    keyed_hasher,
+    selector_matches,
+)
+
+D1 = "sha256:" + "1" * 64
+D2 = "sha256:" + "2" * 64
+HASHER = keyed_hasher(b"k" * 32)
+
+
+def spec(**overrides: Any) -> EnvParitySpec:
+    body: dict[str, Any] = {"reference": {"namespace": "stg"}, "targets": [{"namespace": "prd"}]}
+    body.update(overrides)
+    return EnvParitySpec.model_validate(body)
+
+
+def deployment(
+    name: str,
+    *,
+    image: str = "registry/app:1.0",
+    env: list[dict[str, Any]] | None = None,
+    labels: dict[str, str] | None = None,
+    annotations: dict[str, str] | None = None,
+    volumes: list[dict[str, Any]] | None = None,
+    sidecar: str | None = None,
+    init_image: str | None = None,
+) -> dict[str, Any]:
+    containers: list[dict[str, Any]] = [{"name": "app", "image": image, "env": env or []}]
+    if sidecar:
+        containers.append({"name": sidecar, "image": f"proxy:{sidecar}"})
+    pod_spec: dict[str, Any] = {"containers": containers, "volumes": volumes or []}
+    if init_image:
+        pod_spec["initContainers"] = [{"name": "init", "image": init_image}]
+    return {
+        "kind": "Deployment",
+        "metadata": {"name": name, "labels": labels or {}, "annotations": annotations or {}},
+        "spec": {
+            "selector": {"matchLabels": {"app": name}},
+            "template": {"metadata": {"labels": {"app": name}}, "spec": pod_spec},
+        },
+    }
+
+
+def pod(app: str, digests: dict[str, str], *, phase: str = "Running") -> dict[str, Any]:
+    return {
+        "metadata": {"labels": {"app": app}},
+        "status": {
+            "phase": phase,
+            "containerStatuses": [
+                {"name": c, "imageID": f"docker-pullable://registry/app@{d}"}
+                for c, d in digests.items()
+            ],
+        },
+    }
+
+
+def objects(
+    namespace: str,
+    workloads: list[dict[str, Any]],
+    pods: list[dict[str, Any]] | None = None,
+    config_maps: dict[str, dict[str, Any]] | None = None,
+    secrets: dict[str, dict[str, Any]] | None = None,
+) -> NamespaceObjects:
+    return NamespaceObjects(namespace, workloads, pods or [], config_maps or {}, secrets)
+
+
+def envs(
+    s: EnvParitySpec, ref: NamespaceObjects, tgt: NamespaceObjects
+) -> tuple[Environment, Environment]:
+    return environment(ref, s, HASHER), environment(tgt, s, HASHER)
+
+
+# -- items -----------------------------------------------------------------------------
+
+
+def test_digest_is_read_from_image_ids_and_pinned_references() -> None:
+    assert digest_of(f"docker-pullable://r/app@{D1}") == D1
+    assert digest_of(f"r/app:1.0@{D2}") == D2
+    assert digest_of("r/app:1.0") is None
+    assert digest_of("") is None
+
+
+def test_selector_semantics() -> None:
+    labels = {"app": "a", "tier": "web"}
+    assert selector_matches({"matchLabels": {"app": "a"}}, labels)
+    assert not selector_matches({"matchLabels": {"app": "b"}}, labels)
+    assert selector_matches(
+        {"matchExpressions": [{"key": "tier", "operator": "In", "values": ["web"]}]}, labels
+    )
+    assert not selector_matches(
+        {"matchExpressions": [{"key": "tier", "operator": "NotIn", "values": ["web"]}]}, labels
+    )
+    assert selector_matches(
+        {"matchExpressions": [{"key": "x", "operator": "DoesNotExist"}]}, labels
+    )
+    assert not selector_matches({"matchExpressions": [{"key": "x", "operator": "Exists"}]}, labels)
+    assert not selector_matches({}, labels)  # an empty selector owns no pods
+
+
+def test_env_values_compare_references_not_resolved_values() -> None:
+    assert env_value({"name": "A", "value": "1"}) == "1"
+    assert (
+        env_value({"name": "A", "valueFrom": {"configMapKeyRef": {"name": "cm", "key": "k"}}})
+        == "configMapKeyRef:cm/k"
+    )
+    assert (
+        env_value({"name": "A", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}})
+        == "fieldRef:metadata.namespace"
+    )
+
+
+def test_config_references_cover_volumes_projections_env_from_and_value_from() -> None:
+    pod_spec = {
+        "volumes": [
+            {"name": "a", "configMap": {"name": "cm-vol"}},
+            {"name": "b", "secret": {"secretName": "sec-vol"}},
+            {
+                "name": "c",
+                "projected": {
+                    "sources": [
+                        {"configMap": {"name": "cm-proj"}},
+                        {"secret": {"name": "sec-proj"}},
+                    ]
+                },
+            },
+        ],
+        "initContainers": [{"name": "i", "envFrom": [{"configMapRef": {"name": "cm-init"}}]}],
+        "containers": [
+            {
+                "name": "app",
+                "envFrom": [{"secretRef": {"name": "sec-from"}}],
+                "env": [
+                    {"name": "X", "valueFrom": {"configMapKeyRef": {"name": "cm-key", "key": "x"}}},
+                    {"name": "Y", "valueFrom": {"secretKeyRef": {"name": "sec-key", "key": "y"}}},
+                ],
+            }
+        ],
+    }
+    config_maps, secrets = config_references(pod_spec)
+    assert config_maps == {"cm-vol", "cm-proj", "cm-init", "cm-key"}
+    assert secrets == {"sec-vol", "sec-proj", "sec-from", "sec-key"}
+
+
+def test_canonical_content_is_order_independent_and_unambiguous() -> None:
+    a = canonical_content({"data": {"x": "1", "y": "2"}}, secret=False)
+    b = canonical_content({"data": {"y": "2", "x": "1"}}, secret=False)
+    assert a == b
+    assert canonical_content({"data": {"ab": "c"}}, secret=False) != canonical_content(
+        {"data": {"a": "bc"}}, secret=False
+    )
+    encoded = {"data": {"pw": base64.b64encode(b"hunter2").decode()}}
+    assert canonical_content(encoded, secret=True) == canonical_content(
+        {"data": {"pw": "hunter2"}}, secret=False
+    )
+
+
+def test_hashes_are_keyed() -> None:
+    content = canonical_content({"data": {"pw": "hunter2"}}, secret=False)
+    assert keyed_hasher(b"a" * 32)(content) != keyed_hasher(b"b" * 32)(content)
+    assert HASHER(content) == HASHER(content)
+    assert "hunter2" not in HASHER(content)
+
+
+# -- comparison ------------------------------------------------------------------------
+
+
+def test_identical_environments_are_in_sync_with_equal_fingerprints() -> None:
+    s = spec()
+    workloads = [deployment("api", env=[{"name": "MODE", "value": "fast"}])]
+    ref, tgt = envs(
+        s,
+        objects("stg", workloads, [pod("api", {"app": D1})]),
+        objects("prd", workloads, [pod("api", {"app": D1})]),
+    )
+    result = judge([compare(ref, tgt)], 0.0)
+    assert result.verdict == ParityVerdict.IN_SYNC
+    assert (result.compared, result.differing, result.unverified) == (2, 0, 0)
+    assert fingerprint(ref) == fingerprint(tgt)
+
+
+def test_same_tag_different_digest_is_drift_and_different_tags_same_digest_are_equal() -> None:
+    s = spec()
+    ref, tgt = envs(
+        s,
+        objects("stg", [deployment("api", image="r/app:1.0")], [pod("api", {"app": D1})]),
+        objects("prd", [deployment("api", image="r/app:1.0")], [pod("api", {"app": D2})]),
+    )
+    result = judge([compare(ref, tgt)], 0.0)
+    assert result.verdict == ParityVerdict.DRIFTED
+    (difference,) = result.differences
+    assert (difference.name, difference.container, difference.field) == ("api", "app", "image")
+    assert difference.reference is not None and D1 in difference.reference
+    assert difference.target is not None and D2 in difference.target
+    assert fingerprint(ref) != fingerprint(tgt)
+
+    ref, tgt = envs(
+        s,
+        objects("stg", [deployment("api", image="r/app:1.0")], [pod("api", {"app": D1})]),
+        objects("prd", [deployment("api", image="r/app:stable")], [pod("api", {"app": D1})]),
+    )
+    assert judge([compare(ref, tgt)], 0.0).verdict == ParityVerdict.IN_SYNC
+
+
+def test_pinned_digest_counts_without_pods_and_nothing_resolvable_is_unverified() -> None:
+    s = spec()
+    ref, tgt = envs(
+        s,
+        objects("stg", [deployment("api", image=f"r/app@{D1}")]),
+        objects("prd", [deployment("api", image=f"r/app:1.0@{D1}")]),
+    )
+    assert judge([compare(ref, tgt)], 0.0).verdict == ParityVerdict.IN_SYNC
+
+    ref, tgt = envs(
+        s,
+        objects("stg", [deployment("api", image="r/app:1.0")]),
+        objects("prd", [deployment("api", image="r/app:1.0")]),
+    )
+    result = judge([compare(ref, tgt)], 0.0)
+    assert result.verdict == ParityVerdict.UNVERIFIED
+    assert result.unverified == 1 and result.compared == 0
+    assert fingerprint(ref) != fingerprint(
+        environment(objects("x", [deployment("api", image=f"r/app@{D1}")]), s, HASHER)
+    )
+
+
+def test_pods_of_an_old_replicaset_are_reported_as_mid_rollout() -> None:
+    s = spec()
+    ref, tgt = envs(
+        s,
+        objects("stg", [deployment("api")], [pod("api", {"app": D2})]),
+        objects("prd", [deployment("api")], [pod("api", {"app": D1}), pod("api", {"app": D2})]),
+    )
+    result = judge([compare(ref, tgt)], 0.0)
+    (difference,) = result.differences
+    assert difference.note == "mid-rollout: 2 digests running"
+    assert difference.target is not None and "on 1 pod(s)" in difference.target
+    # Finished pods do not count.
+    ref, tgt = envs(
+        s,
+        objects("stg", [deployment("api")], [pod("api", {"app": D2})]),
+        objects(
+            "prd",
+            [deployment("api")],
+            [pod("api", {"app": D1}, phase="Succeeded"), pod("api", {"app": D2})],
+        ),
+    )
+    assert judge([compare(ref, tgt)], 0.0).verdict == ParityVerdict.IN_SYNC
+
+
+def test_init_containers_are_compared() -> None:
+    s = spec()
+    ref, tgt = envs(
+        s,
+        objects("stg", [deployment("api", image=f"r@{D1}", init_image=f"i@{D1}")]),
+        objects("prd", [deployment("api", image=f"r@{D1}", init_image=f"i@{D2}")]),
+    )
+    (difference,) = judge([compare(ref, tgt)], 0.0).differences
+    assert difference.container == "init"
+
+
+def test_missing_and_extra_workloads_are_one_difference_each() -> None:
+    s = spec()
+    ref, tgt = envs(
+        s,
+        objects("stg", [deployment("api", image=f"r@{D1}"), deployment("worker", image=f"r@{D1}")]),
+        objects("prd", [deployment("api", image=f"r@{D1}"), deployment("debug", image=f"r@{D1}")]),
+    )
+    result = judge([compare(ref, tgt)], 0.0)
+    found = {(d.name, d.reference, d.target) for d in result.differences}
+    assert found == {("worker", "present", "missing"), ("debug", "missing", "present")}
+    assert (result.compared, result.differing) == (3, 2)
+
+
+def test_ignored_env_and_sidecar_do_not_count_but_other_env_does() -> None:
+    s = spec(ignore={"env": ["HOSTNAME", "POD_*"], "containers": ["istio-proxy"]})
+    ref, tgt = envs(
+        s,
+        objects(
+            "stg",
+            [
+                deployment(
+                    "api",
+                    image=f"r@{D1}",
+                    env=[{"name": "HOSTNAME", "value": "a"}, {"name": "POD_IP", "value": "1"}],
+                    sidecar="istio-proxy",
+                )
+            ],
+            [pod("api", {"istio-proxy": D1})],
+        ),
+        objects(
+            "prd",
+            [
+                deployment(
+                    "api",
+                    image=f"r@{D1}",
+                    env=[{"name": "HOSTNAME", "value": "b"}, {"name": "POD_IP", "value": "2"}],
+                    sidecar="istio-proxy",
+                )
+            ],
+            [pod("api", {"istio-proxy": D2})],
+        ),
+    )
+    assert judge([compare(ref, tgt)], 0.0).verdict == ParityVerdict.IN_SYNC
+    ref, tgt = envs(
+        spec(),
+        objects(
+            "stg", [deployment("api", image=f"r@{D1}", env=[{"name": "HOSTNAME", "value": "a"}])]
+        ),
+        objects(
+            "prd", [deployment("api", image=f"r@{D1}", env=[{"name": "HOSTNAME", "value": "b"}])]
+        ),
+    )
+    (difference,) = judge([compare(ref, tgt)], 0.0).differences
+    assert (difference.field, difference.reference, difference.target) == ("env/HOSTNAME", "a", "b")
+
+
+def test_env_present_on_one_side_only_is_compared_with_absent() -> None:
+    ref, tgt = envs(
+        spec(),
+        objects("stg", [deployment("api", image=f"r@{D1}", env=[{"name": "X", "value": "1"}])]),
+        objects("prd", [deployment("api", image=f"r@{D1}")]),
+    )
+    (difference,) = judge([compare(ref, tgt)], 0.0).differences
+    assert (difference.field, difference.target) == ("env/X", "<absent>")
+
+
+def test_match_by_label_pairs_differently_named_workloads() -> None:
+    s = spec(workloads={"matchBy": "app.kubernetes.io/name"})
+    label = "app.kubernetes.io/name"
+    ref, tgt = envs(
+        s,
+        objects("stg", [deployment("api-staging", image=f"r@{D1}", labels={label: "api"})]),
+        objects(
+            "prd",
+            [
+                deployment("api-prod", image=f"r@{D1}", labels={label: "api"}),
+                deployment("unlabelled", image=f"r@{D2}"),
+            ],
+        ),
+    )
+    result = judge([compare(ref, tgt)], 0.0)
+    assert result.verdict == ParityVerdict.IN_SYNC
+    assert result.compared == 1
+
+
+def test_workloads_sharing_a_match_value_are_unverified_not_guessed() -> None:
+    s = spec(workloads={"matchBy": "app"})
+    ref, tgt = envs(
+        s,
+        objects("stg", [deployment("a", image=f"r@{D1}", labels={"app": "x"})]),
+        objects(
+            "prd",
+            [
+                deployment("a", image=f"r@{D1}", labels={"app": "x"}),
+                deployment("b", image=f"r@{D2}", labels={"app": "x"}),
+            ],
+        ),
+    )
+    result = judge([compare(ref, tgt)], 0.0)
+    assert result.verdict == ParityVerdict.UNVERIFIED
+
+
+def test_config_maps_differ_by_hash_and_secrets_never_show_plaintext() -> None:
+    volumes = [
+        {"name": "c", "configMap": {"name": "settings"}},
+        {"name": "s", "secret": {"secretName": "creds"}},
+    ]
+    secret_ref = {"data": {"password": base64.b64encode(b"s3cr3t-reference").decode()}}
+    secret_tgt = {"data": {"password": base64.b64encode(b"s3cr3t-target").decode()}}
+    ref, tgt = envs(
+        spec(),
+        objects(
+            "stg",
+            [deployment("api", image=f"r@{D1}", volumes=volumes)],
+            config_maps={"settings": {"data": {"batch": "32"}}},
+            secrets={"creds": secret_ref},
+        ),
+        objects(
+            "prd",
+            [deployment("api", image=f"r@{D1}", volumes=volumes)],
+            config_maps={"settings": {"data": {"batch": "64"}}},
+            secrets={"creds": secret_tgt},
+        ),
+    )
+    result = judge([compare(ref, tgt)], 0.0)
+    by_field = {d.field: d for d in result.differences}
+    assert set(by_field) == {"configmap/settings", "secret/creds"}
+    for difference in by_field.values():
+        assert difference.reference is not None and difference.reference.startswith("hmac:")
+        assert difference.target is not None and difference.target.startswith("hmac:")
+        assert difference.reference != difference.target
+    assert "s3cr3t" not in repr(result) and "32" not in by_field["configmap/settings"].reference
+
+
+def test_secrets_are_left_out_when_not_read() -> None:
+    volumes = [{"name": "s", "secret": {"secretName": "creds"}}]
+    ref, tgt = envs(
+        spec(),
+        objects("stg", [deployment("api", image=f"r@{D1}", volumes=volumes)], secrets=None),
+        objects("prd", [deployment("api", image=f"r@{D1}", volumes=volumes)], secrets=None),
+    )
+    assert all(not i.field.startswith("secret/") for i in (*ref.items, *tgt.items))
+
+
+def test_annotations_come_from_workload_labels_or_template() -> None:
+    key = "perfguard.dev/model-version"
+    s = spec(compare={"annotations": [key]})
+    ref, tgt = envs(
+        s,
+        objects("stg", [deployment("api", image=f"r@{D1}", annotations={key: "v2"})]),
+        objects("prd", [deployment("api", image=f"r@{D1}", labels={key: "v1"})]),
+    )
+    (difference,) = judge([compare(ref, tgt)], 0.0).differences
+    assert (difference.field, difference.reference, difference.target) == (
+        f"annotation/{key}",
+        "v2",
+        "v1",
+    )
+
+
+@pytest.mark.parametrize(("differing", "verdict"), [(1, "InSync"), (3, "Drifted")])
+def test_threshold_counts_items(differing: int, verdict: str) -> None:
+    # 50 workloads × (1 image + 9 env vars) = 500 items.
+    def namespace(name: str, changed: int) -> NamespaceObjects:
+        workloads = []
+        for w in range(50):
+            env = [
+                {"name": f"V{i}", "value": "changed" if w < changed and i == 0 else "same"}
+                for i in range(9)
+            ]
+            workloads.append(deployment(f"w{w:02d}", image=f"r@{D1}", env=env))
+        return objects(name, workloads)
+
+    s = spec(maxDriftPercent=0.5)
+    ref, tgt = envs(s, namespace("stg", 0), namespace("prd", differing))
+    result = judge([compare(ref, tgt)], s.max_drift_percent)
+    assert result.compared == 500
+    assert result.differing == differing
+    assert result.verdict == verdict
+    assert len(result.differences) == differing  # listed even when within the limit
+
+
+# -- status, conditions and Events ------------------------------------------------------
+
+
+def _status(outcome: Any) -> dict[str, Any]:
+    from perfguard.status import merge, to_wire
+
+    return {
+        **outcome.fields,
+        "conditions": to_wire(merge([], outcome.conditions, generation=1)),
+    }
+
+
+def test_events_pair_up_across_unverified_evaluations() -> None:
+    s = spec()
+    drifted = envs(
+        s,
+        objects("stg", [deployment("api", image=f"r@{D1}")]),
+        objects("prd", [deployment("api", image=f"r@{D2}")]),
+    )
+    fixed = envs(
+        s,
+        objects("stg", [deployment("api", image=f"r@{D1}")]),
+        objects("prd", [deployment("api", image=f"r@{D1}")]),
+    )
+    first = judge_environments(s, drifted[0], [drifted[1]], {})
+    assert [e.reason for e in first.events] == ["DriftDetected"]
+    assert "api" in first.events[0].message and "image" in first.events[0].message
+    again = judge_environments(s, drifted[0], [drifted[1]], _status(first))
+    assert again.events == []
+    outage = read_failed("NamespaceNotFound", "namespace prd does not exist", _status(first))
+    assert outage.verdict == "Unverified"
+    in_sync = {c.type: c for c in outage.conditions}["InSync"]
+    assert (in_sync.status.value, in_sync.reason) == ("False", "DriftUnconfirmed")
+    resolved = judge_environments(s, fixed[0], [fixed[1]], _status(outage))
+    assert [e.reason for e in resolved.events] == ["DriftResolved"]
+    quiet = judge_environments(s, fixed[0], [fixed[1]], _status(resolved))
+    assert quiet.events == []
+
+
+def test_status_caps_differences_at_50_with_the_total() -> None:
+    s = spec()
+    many = [deployment(f"w{i:03d}", image=f"r@{D1}") for i in range(80)]
+    other = [deployment(f"w{i:03d}", image=f"r@{D2}") for i in range(80)]
+    ref, tgt = envs(s, objects("stg", many), objects("prd", other))
+    outcome = judge_environments(s, ref, [tgt], {})
+    assert len(outcome.fields["differences"]) == 50
+    assert outcome.fields["totalDifferences"] == 80
+    assert outcome.fields["driftPercent"] == 100.0
+
+
+def test_nothing_to_compare_is_unverified() -> None:
+    s = spec()
+    ref, tgt = envs(s, objects("stg", []), objects("prd", []))
+    outcome = judge_environments(s, ref, [tgt], {})
+    assert outcome.verdict == "Unverified"
+    assert outcome.fields["reason"] == "NothingCompared"
