@@ -99,6 +99,8 @@ class CapacityVerdict(StrEnum):
     SUFFICIENT = "Sufficient"
     NEAR_LIMIT = "NearLimit"
     INSUFFICIENT = "Insufficient"
+    # No data, or too little history for a projection: never reported as Sufficient.
+    UNVERIFIED = "Unverified"
 
 
 class Assessment(StrEnum):
@@ -153,6 +155,7 @@ class Anomaly(ApiModel):
     node: str | None = None
     gpu: str | None = None
     start: datetime | None = None
+    end: datetime | None = Field(default=None, description="Unset while ongoing.")
     severity: str = "Warning"
     value: float | None = None
     message: str | None = None

@@ -11,8 +11,8 @@ from perfguard.api.capacityplan import CapacityVerdict
 from perfguard.api.envparity import ParityVerdict
 from perfguard.api.perfbaseline import Verdict
 from perfguard.api.resources import CAPACITY_PLAN, ENV_PARITY, PERF_BASELINE
+from perfguard.handlers.capacityplan import evaluate_capacityplan
 from perfguard.handlers.envparity import evaluate_envparity, forget, watched_object_changed
-from perfguard.handlers.pending import pending_evaluator
 from perfguard.handlers.perfbaseline import evaluate_perfbaseline
 from perfguard.handlers.reconcile import ResourceLoop, wake_on_change
 from perfguard.handlers.runtime import ResourceRef, get_runtime
@@ -31,7 +31,7 @@ ENV_PARITY_LOOP = ResourceLoop(
 )
 CAPACITY_PLAN_LOOP = ResourceLoop(
     CAPACITY_PLAN,
-    pending_evaluator("CapacityPlan", ("CapacitySufficient", "AnomalyDetected")),
+    evaluate_capacityplan,
     tuple(v.value for v in CapacityVerdict),
     lambda spec: spec.interval,
 )

@@ -14,6 +14,7 @@ from perfguard.handlers.runtime import Runtime, get_runtime, set_runtime
 from perfguard.observability import OperatorMetrics, configure_logging
 from perfguard.sources.envparity_reader import ParityReader
 from perfguard.sources.kubernetes_api import StatusWriter, load_client
+from perfguard.sources.nodes import NodeReader
 from perfguard.sources.workloads import WorkloadReader
 from perfguard.webserver import start
 
@@ -53,6 +54,7 @@ async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
     runtime.status_writer = StatusWriter(client)
     runtime.workloads = WorkloadReader(client)
     runtime.parity = ParityReader(client)
+    runtime.nodes = NodeReader(client)
     # One pooled session for every Prometheus query: connections are reused across
     # resources and evaluations.
     runtime.http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=32))

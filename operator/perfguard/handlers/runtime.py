@@ -11,6 +11,7 @@ from perfguard.config import OperatorConfig
 from perfguard.observability import OperatorMetrics
 from perfguard.sources.envparity_reader import ParityReader
 from perfguard.sources.kubernetes_api import StatusWriter
+from perfguard.sources.nodes import NodeReader
 from perfguard.sources.workloads import WorkloadReader
 
 
@@ -28,6 +29,7 @@ class Runtime:
     status_writer: StatusWriter | None = None
     workloads: WorkloadReader | None = None
     parity: ParityReader | None = None
+    nodes: NodeReader | None = None
     http: aiohttp.ClientSession | None = None
     started: bool = False
     # Each running daemon's wake-up event: set it to evaluate that resource now.

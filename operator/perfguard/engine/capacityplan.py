@@ -1,0 +1,678 @@
+"""CapacityPlan evaluation: aligned history in, status fields, conditions and Events out.
+
+`analyse` and `judge` are pure; `evaluate` adds the fetch. Four resources are judged:
+GPU utilisation and GPU memory per GPU (DCGM), CPU and memory per node (node-exporter).
+For each: the current fleet average and the top units, whether it has stayed above
+`thresholds.sustained.above` for `thresholds.sustained.for`, a Theil–Sen line of the fleet
+average against traffic projected to each scenario's peak traffic, the traffic headroom,
+and when the fleet average's trend crosses the threshold.
+
+The verdict is the worst of: current utilisation (Insufficient at or above the threshold,
+NearLimit within 5 points or when sustained above `sustained.above`) and each scenario's
+projection (OverCapacity → Insufficient, NearLimit → NearLimit). With no data, or no fit
+where scenarios ask for one, the verdict is Unverified: never Sufficient by default.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
+
+import numpy as np
+import numpy.typing as npt
+
+from perfguard.analysis import capacity_anomalies as detectors
+from perfguard.analysis.capacity_fit import (
+    MIN_FIT_POINTS,
+    LinearFit,
+    assess,
+    headroom_traffic,
+    peak_traffic,
+    sustained_since,
+    theil_sen,
+    time_to_threshold,
+    units_to_add,
+)
+from perfguard.analysis.dcgm import valid_samples
+from perfguard.api.capacityplan import Assessment, CapacityPlanSpec, CapacityVerdict
+from perfguard.api.quantities import format_duration
+from perfguard.engine.capacityplan_fetch import MAX_POINTS, CapacityData, fetch_capacity, points
+from perfguard.outcome import EventSpec, Outcome
+from perfguard.sources.capacityplan_queries import Signal
+from perfguard.sources.prometheus import PrometheusClient, PrometheusError
+from perfguard.status import READY, ConditionUpdate, false, parse_conditions, true, unknown
+
+FloatArray = npt.NDArray[np.float64]
+
+NEAR_MARGIN: Final = 5.0
+CURRENT_WINDOW: Final = timedelta(minutes=15)
+MAX_ANOMALIES: Final = 20
+TOP: Final = 5
+# An anomaly that ended less than this long ago still counts as detected.
+ACTIVE_FOR: Final = timedelta(hours=1)
+SUFFICIENT: Final = "CapacitySufficient"
+ANOMALY: Final = "AnomalyDetected"
+
+RESOURCES: Final = ("gpu", "gpuMemory", "cpu", "memory")
+_LABELS: Final = {"gpu": "GPU", "gpuMemory": "GPU memory", "cpu": "CPU", "memory": "memory"}
+
+
+@dataclass
+class ResourceSeries:
+    """One resource: a (units, steps) matrix and who the units are."""
+
+    name: str
+    units: list[tuple[str, str | None]]  # (node, gpu)
+    matrix: FloatArray
+    threshold: float
+
+    @property
+    def fleet(self) -> FloatArray:
+        with np.errstate(all="ignore"):
+            present = np.isfinite(self.matrix).any(axis=0)
+            mean = np.nanmean(np.where(present, self.matrix, 0.0), axis=0)
+        return np.where(present, mean, np.nan)
+
+
+@dataclass
+class ResourceResult:
+    series: ResourceSeries
+    current: float | None
+    per_unit: list[tuple[tuple[str, str | None], float]]
+    sustained_since: float | None
+    fit: LinearFit | None
+    fit_points: int
+    headroom: float | None
+    time_to_threshold: float | None
+    state: CapacityVerdict
+
+
+@dataclass
+class ProjectionResult:
+    scenario: str
+    growth_percent: float
+    resource: str
+    traffic: float | None
+    projected: float | None
+    threshold: float
+    assessment: Assessment
+    recommendation: str
+    add_nodes: int | None = None
+    add_gpus: int | None = None
+
+
+@dataclass
+class Analysis:
+    resources: list[ResourceResult]
+    projections: list[ProjectionResult]
+    anomalies: list[tuple[str, str | None, detectors.AnomalyFinding]]
+    peak_traffic: float | None
+    gpus_per_node: int
+    nodes: int
+    verdict: CapacityVerdict
+    reason: str
+    message: str
+    notes: list[str] = field(default_factory=list)
+
+
+def _gpu_matrix(
+    data: CapacityData, signal: Signal
+) -> tuple[list[tuple[str, str | None]], FloatArray]:
+    units: list[tuple[str, str | None]] = []
+    rows = []
+    for (node, gpu), signals in sorted(data.gpus.items()):
+        if signal in signals:
+            units.append((node, gpu))
+            rows.append(valid_samples(signals[signal]))
+    return units, np.vstack(rows) if rows else np.empty((0, data.times.size))
+
+
+def resource_series(spec: CapacityPlanSpec, data: CapacityData) -> list[ResourceSeries]:
+    thresholds = spec.thresholds
+    out = []
+    units, util = _gpu_matrix(data, Signal.GPU_UTIL)
+    out.append(ResourceSeries("gpu", units, util, thresholds.gpu))
+    used_units, used = _gpu_matrix(data, Signal.GPU_MEMORY_USED)
+    free_units, free = _gpu_matrix(data, Signal.GPU_MEMORY_FREE)
+    common = [u for u in used_units if u in set(free_units)]
+    if common:
+        u_rows = used[[used_units.index(u) for u in common]]
+        f_rows = free[[free_units.index(u) for u in common]]
+        with np.errstate(all="ignore"):
+            share = 100.0 * u_rows / (u_rows + f_rows)
+    else:
+        share = np.empty((0, data.times.size))
+    out.append(ResourceSeries("gpuMemory", common, share, thresholds.gpu_memory))
+    for name, signal, threshold in (
+        ("cpu", Signal.CPU, thresholds.cpu),
+        ("memory", Signal.MEMORY, thresholds.memory),
+    ):
+        nodes = sorted(n for n, s in data.nodes.items() if signal in s)
+        matrix = (
+            np.vstack([data.nodes[n][signal] for n in nodes])
+            if nodes
+            else np.empty((0, data.times.size))
+        )
+        out.append(ResourceSeries(name, [(n, None) for n in nodes], matrix, threshold))
+    return out
+
+
+def _recent_mean(values: FloatArray, times: FloatArray, since: float) -> float | None:
+    window = values[times >= since]
+    window = window[np.isfinite(window)]
+    return float(window.mean()) if window.size else None
+
+
+def _state(current: float | None, threshold: float, sustained: bool) -> CapacityVerdict:
+    if current is None:
+        return CapacityVerdict.UNVERIFIED
+    if current >= threshold:
+        return CapacityVerdict.INSUFFICIENT
+    if current >= threshold - NEAR_MARGIN or sustained:
+        return CapacityVerdict.NEAR_LIMIT
+    return CapacityVerdict.SUFFICIENT
+
+
+_ORDER: Final = {
+    CapacityVerdict.SUFFICIENT: 0,
+    CapacityVerdict.UNVERIFIED: 1,
+    CapacityVerdict.NEAR_LIMIT: 2,
+    CapacityVerdict.INSUFFICIENT: 3,
+}
+_FROM_ASSESSMENT: Final = {
+    Assessment.WITHIN_CAPACITY: CapacityVerdict.SUFFICIENT,
+    Assessment.NEAR_LIMIT: CapacityVerdict.NEAR_LIMIT,
+    Assessment.OVER_CAPACITY: CapacityVerdict.INSUFFICIENT,
+    Assessment.UNVERIFIED: CapacityVerdict.UNVERIFIED,
+}
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def _recommend(
+    resource: str, projected: float, threshold: float, units: int, gpus_per_node: int
+) -> tuple[str, int | None, int | None]:
+    if projected <= threshold:
+        gap = threshold - projected
+        text = (
+            "no scaling needed"
+            if gap > NEAR_MARGIN
+            else f"no scaling needed yet ({gap:.1f} points below the threshold)"
+        )
+        return text, 0, 0 if resource.startswith("gpu") else None
+    add = units_to_add(projected, threshold, units)
+    if resource.startswith("gpu"):
+        nodes = math.ceil(add / max(gpus_per_node, 1))
+        text = f"add {_plural(add, 'GPU')} ({_plural(nodes, 'node')} of {gpus_per_node} GPUs)"
+        return text, nodes, add
+    return f"add {_plural(add, 'node')}", add, None
+
+
+def analyse(spec: CapacityPlanSpec, data: CapacityData, at: datetime) -> Analysis:
+    times = data.times
+    traffic = data.traffic if data.traffic is not None else np.full(times.size, np.nan)
+    peak = peak_traffic(traffic)
+    history_s = spec.history.total_seconds()
+    gpus_per_node = max((data.gpu_count(n) for n, _ in data.gpus), default=0)
+    node_names = {n for n, _ in data.gpus} | set(data.nodes)
+    results: list[ResourceResult] = []
+    projections: list[ProjectionResult] = []
+    since = at.timestamp() - CURRENT_WINDOW.total_seconds()
+    sustained_for = spec.thresholds.sustained.for_.total_seconds()
+    for series in resource_series(spec, data):
+        if series.matrix.shape[0] == 0:
+            results.append(
+                ResourceResult(
+                    series, None, [], None, None, 0, None, None, CapacityVerdict.UNVERIFIED
+                )
+            )
+            continue
+        fleet = series.fleet
+        current = _recent_mean(fleet, times, since)
+        per_unit = [
+            (unit, value)
+            for unit, row in zip(series.units, series.matrix, strict=True)
+            if (value := _recent_mean(row, times, since)) is not None
+        ]
+        per_unit.sort(key=lambda item: -item[1])
+        sustained = sustained_since(times, fleet, spec.thresholds.sustained.above, sustained_for)
+        fit = theil_sen(traffic, fleet)
+        fit_points = int((np.isfinite(traffic) & np.isfinite(fleet)).sum())
+        headroom = (
+            headroom_traffic(fit, series.threshold, peak) if fit is not None and peak else None
+        )
+        crossing = time_to_threshold(times, fleet, series.threshold, history_s)
+        state = _state(current, series.threshold, sustained is not None)
+        results.append(
+            ResourceResult(
+                series, current, per_unit, sustained, fit, fit_points, headroom, crossing, state
+            )
+        )
+        units = len(series.units)
+        for scenario in spec.scenarios:
+            target = None if peak is None else peak * (1.0 + scenario.growth_percent / 100.0)
+            if fit is None or target is None:
+                projections.append(
+                    ProjectionResult(
+                        scenario.name,
+                        scenario.growth_percent,
+                        series.name,
+                        target,
+                        None,
+                        series.threshold,
+                        Assessment.UNVERIFIED,
+                        f"too little history for a fit ({fit_points} points with traffic; "
+                        f"need {MIN_FIT_POINTS})",
+                    )
+                )
+                continue
+            projected = fit.predict(target)
+            text, add_nodes, add_gpus = _recommend(
+                series.name, projected, series.threshold, units, gpus_per_node
+            )
+            projections.append(
+                ProjectionResult(
+                    scenario.name,
+                    scenario.growth_percent,
+                    series.name,
+                    target,
+                    projected,
+                    series.threshold,
+                    assess(projected, series.threshold, NEAR_MARGIN),
+                    text,
+                    add_nodes,
+                    add_gpus,
+                )
+            )
+
+    anomalies = find_anomalies(spec, data)
+    verdict, reason, message = _verdict(results, projections, spec)
+    return Analysis(
+        results,
+        projections,
+        anomalies,
+        peak,
+        gpus_per_node,
+        len(node_names),
+        verdict,
+        reason,
+        message,
+    )
+
+
+def find_anomalies(
+    spec: CapacityPlanSpec, data: CapacityData
+) -> list[tuple[str, str | None, detectors.AnomalyFinding]]:
+    found: list[tuple[str, str | None, detectors.AnomalyFinding]] = []
+    times = data.times
+    settings = spec.anomalies
+    for (node, gpu), signals in sorted(data.gpus.items()):
+        util = signals.get(Signal.GPU_UTIL)
+        if util is not None:
+            for f in detectors.detect_spikes(times, util, settings.spike_percent):
+                found.append((node, gpu, f))
+        used = signals.get(Signal.GPU_MEMORY_USED)
+        free = signals.get(Signal.GPU_MEMORY_FREE)
+        if used is not None and free is not None:
+            used_v = valid_samples(used)
+            total = used_v + valid_samples(free)
+            for f in detectors.detect_memory_growth(
+                times, used_v, total, settings.gpu_memory_growth_percent_per_hour
+            ):
+                found.append((node, gpu, f))
+        clocks = signals.get(Signal.CLOCK_EVENTS)
+        if settings.throttling and clocks is not None:
+            for f in detectors.detect_throttling(times, clocks):
+                found.append((node, gpu, f))
+        xid = signals.get(Signal.XID_ERRORS)
+        if settings.xid_errors and xid is not None:
+            for f in detectors.detect_xid(times, xid):
+                found.append((node, gpu, f))
+    found.sort(key=lambda item: (-item[2].start_s, item[0], item[1] or ""))
+    return found
+
+
+def _verdict(
+    results: Sequence[ResourceResult],
+    projections: Sequence[ProjectionResult],
+    spec: CapacityPlanSpec,
+) -> tuple[CapacityVerdict, str, str]:
+    judged = [r for r in results if r.current is not None]
+    if not judged:
+        return (
+            CapacityVerdict.UNVERIFIED,
+            "NoData",
+            "no utilisation data for the selected nodes (DCGM and node-exporter queries "
+            "returned nothing)",
+        )
+    worst_state = CapacityVerdict.SUFFICIENT
+    reasons: list[tuple[int, str, str]] = []
+    for r in judged:
+        label = _LABELS[r.series.name]
+        assert r.current is not None
+        if r.state is not CapacityVerdict.SUFFICIENT:
+            what = (
+                f"{label} at {r.current:.1f}% now (threshold {r.series.threshold:g}%)"
+                if r.sustained_since is None or r.state is CapacityVerdict.INSUFFICIENT
+                else f"{label} above {spec.thresholds.sustained.above:g}% for "
+                f"{format_duration(spec.thresholds.sustained.for_)} or longer"
+            )
+            reasons.append((_ORDER[r.state], "Current" + r.state.value, what))
+        worst_state = max(worst_state, r.state, key=_ORDER.__getitem__)
+    for p in projections:
+        if p.resource not in {r.series.name for r in judged}:
+            continue
+        state = _FROM_ASSESSMENT[p.assessment]
+        worst_state = max(worst_state, state, key=_ORDER.__getitem__)
+        label = _LABELS[p.resource]
+        if p.assessment is Assessment.UNVERIFIED:
+            reasons.append(
+                (_ORDER[state], "ProjectionUnverified", f"{p.scenario}: {p.recommendation}")
+            )
+        elif state is not CapacityVerdict.SUFFICIENT:
+            assert p.projected is not None and p.traffic is not None
+            reasons.append(
+                (
+                    _ORDER[state],
+                    "Projected" + p.assessment.value,
+                    f"{p.scenario} (+{p.growth_percent:g}% traffic, {p.traffic:,.1f}/s at peak): "
+                    f"{label} projected {p.projected:.1f}% (threshold {p.threshold:g}%); "
+                    f"{p.recommendation}",
+                )
+            )
+    if worst_state is CapacityVerdict.SUFFICIENT:
+        parts = [f"{_LABELS[r.series.name]} {r.current:.1f}%" for r in judged]
+        scenarios = f"; {len(spec.scenarios)} scenario(s) within capacity" if spec.scenarios else ""
+        return CapacityVerdict.SUFFICIENT, "WithinCapacity", "now " + ", ".join(parts) + scenarios
+    reasons.sort(key=lambda item: -item[0])
+    top = [r for r in reasons if r[0] == _ORDER[worst_state]]
+    message = "; ".join(r[2] for r in top[:3]) + (
+        f" (+{len(top) - 3} more)" if len(top) > 3 else ""
+    )
+    return worst_state, top[0][1], message
+
+
+# -- status ----------------------------------------------------------------------------
+
+
+def _iso(seconds: float) -> str:
+    return (
+        datetime.fromtimestamp(seconds, UTC)
+        .replace(microsecond=0)
+        .isoformat()
+        .replace("+00:00", "Z")
+    )
+
+
+def _round(value: float | None, digits: int = 2) -> float | None:
+    return None if value is None or not math.isfinite(value) else round(value, digits)
+
+
+def _about(seconds: float) -> str:
+    """A duration rounded to whole hours (at least one), e.g. 3d4h."""
+    return format_duration(timedelta(hours=max(round(seconds / 3600), 1)))
+
+
+def _anomaly_status(node: str, gpu: str | None, f: detectors.AnomalyFinding) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "type": f.kind.value,
+        "node": node,
+        "start": _iso(f.start_s),
+        "severity": f.severity,
+        "value": _round(f.value, 3),
+        "message": f.message,
+    }
+    if gpu is not None:
+        item["gpu"] = gpu
+    if f.end_s is not None:
+        item["end"] = _iso(f.end_s)
+    return {k: v for k, v in item.items() if v is not None}
+
+
+def status_fields(spec: CapacityPlanSpec, analysis: Analysis, at: datetime) -> dict[str, Any]:
+    current = []
+    headroom = []
+    crossing = []
+    by_name = {r.series.name: r for r in analysis.resources}
+    for r in analysis.resources:
+        if r.current is None:
+            continue
+        top = [
+            {k: v for k, v in {"node": n, "gpu": g, "value": _round(v, 1)}.items() if v is not None}
+            for (n, g), v in r.per_unit[:TOP]
+        ]
+        current.append(
+            {
+                "resource": r.series.name,
+                "fleet": _round(r.current, 1),
+                "threshold": r.series.threshold,
+                "aboveThreshold": r.current >= r.series.threshold,
+                "sustained": r.sustained_since is not None,
+                "top": top,
+            }
+        )
+        if r.headroom is not None and analysis.peak_traffic:
+            headroom.append(
+                {
+                    "resource": r.series.name,
+                    "traffic": _round(r.headroom, 2),
+                    "percent": _round(100.0 * r.headroom / analysis.peak_traffic, 1),
+                }
+            )
+        if r.time_to_threshold is None:
+            crossing.append(
+                {
+                    "resource": r.series.name,
+                    "message": "not within the history's horizon "
+                    f"({format_duration(spec.history)}) at the current trend",
+                }
+            )
+        else:
+            when = at + timedelta(seconds=r.time_to_threshold)
+            crossing.append(
+                {
+                    "resource": r.series.name,
+                    "at": _iso(when.timestamp()),
+                    "message": "already at or above the threshold"
+                    if r.time_to_threshold == 0
+                    else f"the fleet average's trend reaches {r.series.threshold:g}% in about "
+                    f"{_about(r.time_to_threshold)}",
+                }
+            )
+    projections = [
+        {
+            k: v
+            for k, v in {
+                "scenario": p.scenario,
+                "growthPercent": p.growth_percent,
+                "resource": p.resource,
+                "traffic": _round(p.traffic, 2),
+                "projected": _round(p.projected, 1),
+                "threshold": p.threshold,
+                "assessment": p.assessment.value,
+                "recommendation": p.recommendation,
+                "addNodes": p.add_nodes,
+                "addGpus": p.add_gpus,
+            }.items()
+            if v is not None
+        }
+        for p in analysis.projections
+        if by_name[p.resource].current is not None
+    ]
+
+    def summary(name: str) -> str | None:
+        r = by_name.get(name)
+        return None if r is None or r.current is None else f"{r.current:.0f}%"
+
+    return {
+        "verdict": analysis.verdict.value,
+        "reason": analysis.reason,
+        "message": analysis.message,
+        "summary": {
+            k: v
+            for k, v in {
+                "gpu": summary("gpu"),
+                "cpu": summary("cpu"),
+                "memory": summary("memory"),
+            }.items()
+            if v is not None
+        },
+        "current": current,
+        "projections": projections[:64],
+        "headroom": headroom,
+        "timeToThreshold": crossing,
+        "anomalies": [_anomaly_status(n, g, f) for n, g, f in analysis.anomalies[:MAX_ANOMALIES]],
+        "totalAnomalies": len(analysis.anomalies),
+    }
+
+
+def _same_anomaly(new: Mapping[str, Any], old: Mapping[str, Any], tolerance_s: float) -> bool:
+    if (new.get("type"), new.get("node"), new.get("gpu")) != (
+        old.get("type"),
+        old.get("node"),
+        old.get("gpu"),
+    ):
+        return False
+    try:
+        new_start = datetime.fromisoformat(str(new["start"]).replace("Z", "+00:00"))
+        old_start = datetime.fromisoformat(str(old["start"]).replace("Z", "+00:00"))
+    except (KeyError, ValueError):
+        return False
+    if abs((new_start - old_start).total_seconds()) <= tolerance_s:
+        return True
+    # An episode that was ongoing may be re-estimated to start later as data arrives.
+    return "end" not in old and new_start >= old_start
+
+
+def judge(
+    spec: CapacityPlanSpec, data: CapacityData, previous: Mapping[str, Any], at: datetime
+) -> Outcome:
+    analysis = analyse(spec, data, at)
+    fields = status_fields(spec, analysis, at)
+    conditions = {c.type: c for c in parse_conditions(previous.get("conditions"))}
+    events: list[EventSpec] = []
+
+    # CapacitySufficient remembers the last conclusive state across Unverified evaluations.
+    was = conditions.get(SUFFICIENT)
+    was_reason = was.reason if was is not None and was.status.value == "False" else None
+    was_state: CapacityVerdict | None = None
+    if was_reason is not None:
+        worse = "Insufficient" in was_reason or "OverCapacity" in was_reason
+        was_state = CapacityVerdict.INSUFFICIENT if worse else CapacityVerdict.NEAR_LIMIT
+    sufficient: ConditionUpdate
+    verdict = analysis.verdict
+    if verdict is CapacityVerdict.SUFFICIENT:
+        sufficient = true(SUFFICIENT, analysis.reason, analysis.message)
+        if was_state is not None:
+            events.append(EventSpec("Normal", "CapacitySufficient", analysis.message))
+    elif verdict is CapacityVerdict.UNVERIFIED:
+        if was is not None and was.status.value == "False":
+            sufficient = false(
+                SUFFICIENT, was.reason, f"now unverified ({analysis.message}); last: {was.message}"
+            )
+        else:
+            sufficient = unknown(SUFFICIENT, analysis.reason, analysis.message)
+    else:
+        sufficient = false(SUFFICIENT, analysis.reason, analysis.message)
+        if was_state is not verdict:
+            events.append(EventSpec("Warning", f"Capacity{verdict.value}", analysis.message))
+
+    active_since = (at - ACTIVE_FOR).timestamp()
+    active = [
+        (n, g, f) for n, g, f in analysis.anomalies if f.end_s is None or f.end_s >= active_since
+    ]
+    if active:
+        n, g, f = active[0]
+        where = f"{n}" + (f" GPU {g}" if g is not None else "")
+        anomaly = true(
+            ANOMALY,
+            f.kind.value,
+            f"{len(active)} active anomaly(ies); newest: {where}: {f.message}",
+        )
+    elif analysis.anomalies:
+        anomaly = false(
+            ANOMALY,
+            "NoActiveAnomaly",
+            f"{len(analysis.anomalies)} anomaly(ies) in the history, none in the last "
+            f"{format_duration(ACTIVE_FOR)}",
+        )
+    else:
+        anomaly = false(ANOMALY, "NoAnomaly", "no anomaly in the history")
+
+    tolerance = max(2 * data.step_s, 600.0)
+    seen = [a for a in previous.get("anomalies") or [] if isinstance(a, Mapping)]
+    for item in fields["anomalies"]:
+        if any(_same_anomaly(item, old, tolerance) for old in seen):
+            continue
+        where = f"{item['node']}" + (f" GPU {item['gpu']}" if "gpu" in item else "")
+        kind = "Warning" if item["severity"] in ("Warning", "Critical") else "Normal"
+        events.append(
+            EventSpec(kind, item["type"], f"{where} since {item['start']}: {item['message']}")
+        )
+
+    ready = true(READY, "Evaluated", "queries answered; see verdict for the outcome")
+    if analysis.reason == "NoData":
+        ready = false(READY, "NoData", analysis.message)
+        old_ready = conditions.get(READY)
+        if old_ready is None or old_ready.reason != "NoData":
+            events.append(EventSpec("Warning", "NoData", analysis.message))
+    return Outcome(
+        fields=fields,
+        conditions=[ready, sufficient, anomaly],
+        events=events,
+        verdict=verdict.value,
+    )
+
+
+def failed(reason: str, message: str, previous: Mapping[str, Any]) -> Outcome:
+    """Nothing could be read: Unverified, Ready=False, one Event per distinct cause."""
+    conditions = {c.type: c for c in parse_conditions(previous.get("conditions"))}
+    was_ready = conditions.get(READY)
+    events = (
+        []
+        if was_ready is not None
+        and was_ready.reason == reason
+        and was_ready.status.value == "False"
+        else [EventSpec("Warning", reason, message)]
+    )
+    was = conditions.get(SUFFICIENT)
+    sufficient = (
+        false(SUFFICIENT, was.reason, f"now unverified ({message}); last: {was.message}")
+        if was is not None and was.status.value == "False"
+        else unknown(SUFFICIENT, reason, message)
+    )
+    return Outcome(
+        fields={"verdict": CapacityVerdict.UNVERIFIED.value, "reason": reason, "message": message},
+        conditions=[false(READY, reason, message), sufficient, unknown(ANOMALY, reason, message)],
+        events=events,
+        verdict=CapacityVerdict.UNVERIFIED.value,
+    )
+
+
+async def evaluate(
+    spec: CapacityPlanSpec,
+    hosts: Sequence[str] | None,
+    previous: Mapping[str, Any],
+    at: datetime,
+    client: PrometheusClient,
+) -> Outcome:
+    if points(spec) > MAX_POINTS:
+        return failed(
+            "InvalidSpec",
+            f"history {format_duration(spec.history)} at step {format_duration(spec.step)} is "
+            f"{points(spec):,} points per series; Prometheus answers at most {MAX_POINTS:,}: "
+            "raise step or shorten history",
+            previous,
+        )
+    if hosts is not None and not hosts:
+        return failed("NoNodes", "spec.nodes.selector matches no Node", previous)
+    try:
+        data = await fetch_capacity(client, spec, hosts, at)
+    except PrometheusError as error:
+        return failed(error.kind.value, error.message, previous)
+    return judge(spec, data, previous, at)

@@ -1,0 +1,116 @@
+"""Fetch CapacityPlan's history: one range query per signal, aligned on one time grid.
+
+Every series lands on the grid `start, start + step, …, end` (NaN where Prometheus had
+no sample), so GPUs, nodes and traffic line up index by index for the fits and the
+detectors. A failed query fails the whole fetch: a plan judged on part of its inputs
+would look more certain than it is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+
+from perfguard.api.capacityplan import CapacityPlanSpec
+from perfguard.sources.capacityplan_queries import (
+    GPU_SIGNALS,
+    NODE_SIGNALS,
+    PlannedQuery,
+    Signal,
+    host_of,
+    plan_queries,
+)
+from perfguard.sources.prometheus import PrometheusClient, Series
+
+FloatArray = npt.NDArray[np.float64]
+
+# Prometheus refuses range queries of more than 11,000 points per series.
+MAX_POINTS: Final = 11_000
+
+
+@dataclass
+class CapacityData:
+    times: FloatArray  # unix seconds, the grid
+    step_s: float
+    gpus: dict[tuple[str, str], dict[Signal, FloatArray]] = field(default_factory=dict)
+    nodes: dict[str, dict[Signal, FloatArray]] = field(default_factory=dict)
+    traffic: FloatArray | None = None
+    queries: list[PlannedQuery] = field(default_factory=list)
+
+    def gpu_count(self, node: str) -> int:
+        return sum(1 for n, _ in self.gpus if n == node)
+
+
+def grid(start: datetime, end: datetime, step_s: float) -> FloatArray:
+    first = start.timestamp()
+    count = int(np.floor((end.timestamp() - first) / step_s + 1e-9)) + 1
+    times: FloatArray = first + step_s * np.arange(count, dtype=np.float64)
+    return times
+
+
+def align(series: Series, times: FloatArray, step_s: float) -> FloatArray:
+    out = np.full(times.size, np.nan)
+    if series.timestamps.size == 0:
+        return out
+    index = np.rint((series.timestamps - times[0]) / step_s).astype(np.int64)
+    keep = (index >= 0) & (index < times.size)
+    out[index[keep]] = series.values[keep]
+    return out
+
+
+def _fill(target: dict[Signal, FloatArray], signal: Signal, values: FloatArray) -> None:
+    """Several series for one GPU and signal (both host labels, both clock metric names):
+    the first value present at each step wins."""
+    if signal not in target:
+        target[signal] = values
+        return
+    current = target[signal]
+    missing = np.isnan(current)
+    current[missing] = values[missing]
+
+
+def points(spec: CapacityPlanSpec) -> int:
+    return int(spec.history.total_seconds() // spec.step.total_seconds()) + 1
+
+
+async def fetch_capacity(
+    client: PrometheusClient,
+    spec: CapacityPlanSpec,
+    hosts: Sequence[str] | None,
+    at: datetime,
+) -> CapacityData:
+    step_s = spec.step.total_seconds()
+    start = at - spec.history
+    times = grid(start, at, step_s)
+    planned = plan_queries(spec, hosts)
+    results = await asyncio.gather(
+        *(client.query_range(p.query, start, at, spec.step) for p in planned)
+    )
+    data = CapacityData(times=times, step_s=step_s, queries=planned)
+    wanted = None if hosts is None else set(hosts)
+    for query, found in zip(planned, results, strict=True):
+        if query.signal is Signal.TRAFFIC:
+            # The traffic query should return one series; several are summed (a query
+            # left `by (pod)` still measures the same service's load).
+            if found:
+                stacked = np.vstack([align(s, times, step_s) for s in found])
+                present = np.isfinite(stacked).any(axis=0)
+                data.traffic = np.where(present, np.nansum(stacked, axis=0), np.nan)
+            continue
+        for series in found:
+            host = host_of(series.labels)
+            if host is None or (wanted is not None and host not in wanted):
+                continue
+            values = align(series, times, step_s)
+            if query.signal in GPU_SIGNALS:
+                gpu = series.labels.get("gpu") or series.labels.get("UUID") or "?"
+                _fill(data.gpus.setdefault((host, gpu), {}), query.signal, values)
+            elif query.signal in NODE_SIGNALS:
+                _fill(data.nodes.setdefault(host, {}), query.signal, values)
+    return data

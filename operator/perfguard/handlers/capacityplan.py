@@ -1,0 +1,36 @@
+"""CapacityPlan's evaluator for the operator: select Nodes, query Prometheus, judge."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from perfguard.api.base import ApiModel
+from perfguard.api.capacityplan import CapacityPlanSpec
+from perfguard.engine.capacityplan import evaluate, failed
+from perfguard.handlers.runtime import ResourceRef, get_runtime
+from perfguard.outcome import Outcome
+from perfguard.sources.nodes import NodeReadError
+from perfguard.sources.prometheus import PrometheusClient
+
+
+async def evaluate_capacityplan(
+    spec: ApiModel, previous: Mapping[str, Any], at: datetime, ref: ResourceRef
+) -> Outcome:
+    assert isinstance(spec, CapacityPlanSpec)
+    runtime = get_runtime()
+    assert runtime.nodes is not None
+    try:
+        hosts = await runtime.nodes.names(spec.nodes.selector)
+    except NodeReadError as error:
+        return failed(error.reason, error.message, previous)
+    url = (
+        spec.prometheus.url
+        if spec.prometheus and spec.prometheus.url
+        else runtime.config.default_prometheus_url
+    )
+    client = PrometheusClient(url, session=runtime.http)
+    if spec.prometheus and spec.prometheus.timeout is not None:
+        client.timeout = spec.prometheus.timeout
+    return await evaluate(spec, hosts, previous, at, client)

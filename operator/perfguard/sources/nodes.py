@@ -1,0 +1,39 @@
+"""Which nodes a CapacityPlan covers: Node objects chosen by a label selector."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from kubernetes.client import ApiClient, CoreV1Api
+from kubernetes.client.exceptions import ApiException
+
+from perfguard.api.base import LabelSelector
+from perfguard.sources.envparity_reader import selector_string
+
+
+class NodeReadError(Exception):
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+class NodeReader:
+    def __init__(self, client: ApiClient) -> None:
+        self._core = CoreV1Api(client)
+
+    async def names(self, selector: LabelSelector | None) -> list[str]:
+        try:
+            response = await asyncio.to_thread(
+                self._core.list_node,
+                label_selector=selector_string(selector),
+                _preload_content=False,
+            )
+        except ApiException as error:
+            reason = "NodesForbidden" if error.status == 403 else "NodesReadFailed"
+            raise NodeReadError(
+                reason, f"listing Nodes: HTTP {error.status} {error.reason}"
+            ) from error
+        items = json.loads(response.data).get("items") or []
+        return sorted(str(item["metadata"]["name"]) for item in items)
