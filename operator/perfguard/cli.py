@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from datetime import datetime
 from pathlib import Path
 
 from perfguard import __version__
@@ -96,8 +97,12 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
     try:
         doc = _load_resource(args.file)
+        if doc["kind"] == "CapacityPlan":
+            return _evaluate_capacityplan(args, doc)
         if doc["kind"] != "PerfBaseline":
-            raise UsageError(f"perfguard evaluate takes a PerfBaseline, not {doc['kind']}")
+            raise UsageError(
+                f"perfguard evaluate takes a PerfBaseline or a CapacityPlan, not {doc['kind']}"
+            )
         try:
             spec = PerfBaselineSpec.model_validate(doc.get("spec") or {})
         except ValidationError as error:
@@ -143,6 +148,73 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         name = f"{metadata.get('namespace', 'default')}/{metadata.get('name', '?')}"
         print(perfbaseline(name, status))
     return {"Pass": 0, "Fail": 1}.get(str(status.get("verdict")), 2)
+
+
+def _evaluation_time(text: str | None) -> datetime:
+    from datetime import UTC
+
+    if not text:
+        return datetime.now(UTC).replace(microsecond=0)
+    try:
+        at = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as error:
+        raise UsageError(f"--at {text!r} is not an RFC 3339 time") from error
+    if at.tzinfo is None:
+        raise UsageError("--at needs a time zone, e.g. 2026-11-28T10:00:00Z")
+    return at
+
+
+_UNREACHABLE = {
+    "PrometheusUnreachable",
+    "PrometheusTimeout",
+    "PrometheusError",
+    "PrometheusBadResponse",
+}
+
+
+def _evaluate_capacityplan(args: argparse.Namespace, doc: dict[str, object]) -> int:
+    """Exit 0 Sufficient, 1 Insufficient, 2 NearLimit or Unverified, 3 bad input, 4 no
+    Prometheus."""
+    import asyncio
+    import json
+
+    from pydantic import ValidationError
+
+    from perfguard.api.capacityplan import CapacityPlanSpec
+    from perfguard.engine.offline import EvaluateOptions, evaluate_capacityplan_offline
+    from perfguard.render import capacityplan
+
+    try:
+        try:
+            spec = CapacityPlanSpec.model_validate(doc.get("spec") or {})
+        except ValidationError as error:
+            from perfguard.handlers.reconcile import describe_validation_error
+
+            raise UsageError(f"invalid spec: {describe_validation_error(error)}") from error
+        at = _evaluation_time(args.at)
+        url = args.prometheus or (spec.prometheus.url if spec.prometheus else None)
+        if not url:
+            raise UsageError("give --prometheus URL (the spec names none)")
+    except UsageError as error:
+        print(f"perfguard evaluate: {error}", file=sys.stderr)
+        return 3
+    metadata = doc.get("metadata") or {}
+    assert isinstance(metadata, dict)
+    hosts = [h.strip() for h in args.nodes.split(",") if h.strip()] if args.nodes else None
+    options = EvaluateOptions(
+        prometheus=url, at=at, generation=int(metadata.get("generation") or 1)
+    )
+    status = asyncio.run(evaluate_capacityplan_offline(spec, options, hosts))
+    ready = next((c for c in status.get("conditions", []) if c["type"] == "Ready"), None)
+    if ready and ready["reason"] in _UNREACHABLE:
+        print(f"perfguard evaluate: {ready['message']}", file=sys.stderr)
+        return 4
+    if args.output == "json":
+        print(json.dumps(status, indent=2))
+    else:
+        name = f"{metadata.get('namespace', 'default')}/{metadata.get('name', '?')}"
+        print(capacityplan(name, status))
+    return {"Sufficient": 0, "Insufficient": 1}.get(str(status.get("verdict")), 2)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -196,6 +268,11 @@ def build_parser() -> argparse.ArgumentParser:
         "pod-template hash (there is no cluster to read it from)",
     )
     evaluate.add_argument("--stable-hash", help="with workloadRef: the stable pod-template hash")
+    evaluate.add_argument(
+        "--nodes",
+        help="CapacityPlan: comma-separated hosts to cover (default: every host the "
+        "exporters report; offline there are no Node objects to select from)",
+    )
     evaluate.set_defaults(func=_cmd_evaluate)
 
     crds = sub.add_parser("crds", help="write the CRDs generated from the API models")

@@ -115,3 +115,62 @@ def perfbaseline(name: str, status: dict[str, Any]) -> str:
     out.append("")
     out.append(status.get("message", ""))
     return "\n".join(out)
+
+
+def capacityplan(name: str, status: dict[str, Any]) -> str:
+    out = [f"CapacityPlan {name}: {status.get('verdict', '?')} ({status.get('reason', '')})"]
+    if status.get("message"):
+        out.append(f"  {status['message']}")
+    current = status.get("current") or []
+    if current:
+        out.append("")
+        rows = []
+        for item in current:
+            top = ", ".join(
+                f"{t['node']}"
+                + (f"/gpu{t['gpu']}" if t.get("gpu") is not None else "")
+                + f" {t['value']:.0f}%"
+                for t in (item.get("top") or [])[:3]
+            )
+            rows.append(
+                [
+                    item["resource"],
+                    f"{item['fleet']:.1f}%",
+                    f"{item['threshold']:g}%",
+                    "yes" if item.get("sustained") else "no",
+                    top,
+                ]
+            )
+        out.append(table(["RESOURCE", "FLEET", "THRESHOLD", "SUSTAINED", "TOP"], rows))
+    projections = status.get("projections") or []
+    if projections:
+        out.append("")
+        rows = [
+            [
+                p["scenario"],
+                p["resource"],
+                "-" if p.get("projected") is None else f"{p['projected']:.1f}%",
+                p["assessment"],
+                p.get("recommendation", ""),
+            ]
+            for p in projections
+        ]
+        out.append(
+            table(["SCENARIO", "RESOURCE", "PROJECTED", "ASSESSMENT", "RECOMMENDATION"], rows)
+        )
+    anomalies = status.get("anomalies") or []
+    if anomalies:
+        out.append("")
+        out.append(f"anomalies ({status.get('totalAnomalies', len(anomalies))}, newest first):")
+        rows = [
+            [
+                a.get("start", ""),
+                a["type"],
+                a.get("node", "") + (f"/gpu{a['gpu']}" if a.get("gpu") is not None else ""),
+                a.get("severity", ""),
+                a.get("message", ""),
+            ]
+            for a in anomalies
+        ]
+        out.append(table(["START", "TYPE", "WHERE", "SEVERITY", "DETAIL"], rows))
+    return "\n".join(out)

@@ -8,11 +8,16 @@ anomaly kind on gpu-node-1/2; gpu-node-3 stays clean. The session fixture's hist
 from __future__ import annotations
 
 import asyncio
+import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from perfguard.api.capacityplan import CapacityPlanSpec
 from perfguard.engine.capacityplan import evaluate
@@ -289,3 +294,40 @@ def test_older_hostname_label_works(backfilled_prometheus: BackfilledPrometheus)
     ]
     gpu = next(c for c in outcome.fields["current"] if c["resource"] == "gpu")
     assert abs(gpu["fleet"] - sum(samples) / len(samples)) < 1.0, gpu
+
+
+def test_perfguard_evaluate_works_offline(fleet: str, tmp_path: Path) -> None:
+    manifest = tmp_path / "plan.yaml"
+    manifest.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "perfguard.dev/v1alpha1",
+                "kind": "CapacityPlan",
+                "metadata": {"name": "gpu-fleet", "namespace": "ml-prod"},
+                "spec": plan().model_dump(mode="json", by_alias=True, exclude_none=True),
+            }
+        )
+    )
+    command = [sys.executable, "-m", "perfguard.cli", "evaluate", "-f", str(manifest)]
+    at = ["--prometheus", fleet, "--at", END.isoformat(), "--nodes", "gpu-node-3"]
+    result = subprocess.run([*command, *at], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2, result.stderr  # NearLimit
+    assert "CapacityPlan ml-prod/gpu-fleet: NearLimit" in result.stdout
+    assert "plus20" in result.stdout and "NearLimit" in result.stdout
+    as_json = subprocess.run(
+        [*command, *at, "-o", "json"], capture_output=True, text=True, timeout=120
+    )
+    status = json.loads(as_json.stdout)
+    assert status["verdict"] == "NearLimit"
+    assert {c["type"] for c in status["conditions"]} == {
+        "Ready",
+        "CapacitySufficient",
+        "AnomalyDetected",
+    }
+    unreachable = subprocess.run(
+        [*command, "--prometheus", "http://127.0.0.1:9", "--at", END.isoformat()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert unreachable.returncode == 4, unreachable.stderr

@@ -520,7 +520,11 @@ def detect_memory_growth(
                 message=(
                     f"GPU memory grows {rate:.1f} %/h (threshold {percent_per_hour:g} %/h); "
                     f"{now:.0f} % used"
-                    + (f", full in about {to_full:.1f} h at this rate" if now < 100.0 else "")
+                    + (
+                        f", full in about {to_full:.1f} h at this rate"
+                        if to_full >= 0.05
+                        else ", full"
+                    )
                 ),
             )
         )

@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from perfguard.api.capacityplan import CapacityPlanSpec
 from perfguard.api.perfbaseline import PerfBaselineSpec
+from perfguard.engine.capacityplan import evaluate as evaluate_capacity
 from perfguard.engine.perfbaseline import evaluate
 from perfguard.engine.tracks import plan_tracks
 from perfguard.sources.prometheus import PrometheusClient
@@ -56,3 +58,19 @@ async def replay_perfbaseline(spec: PerfBaselineSpec, options: EvaluateOptions) 
                 "observedGeneration": options.generation,
             }
     return status
+
+
+async def evaluate_capacityplan_offline(
+    spec: CapacityPlanSpec, options: EvaluateOptions, hosts: list[str] | None
+) -> dict[str, Any]:
+    """One CapacityPlan evaluation without a cluster: `hosts` None takes every host the
+    exporters report (there are no Node objects to select from)."""
+    timeout = spec.prometheus.timeout if spec.prometheus else timedelta(seconds=10)
+    async with PrometheusClient(options.prometheus, timeout=timeout) as client:
+        outcome = await evaluate_capacity(spec, hosts, {}, options.at, client)
+    conditions = merge([], outcome.conditions, generation=options.generation, at=options.at)
+    return {
+        **{k: v for k, v in outcome.fields.items() if v is not None},
+        "conditions": to_wire(conditions),
+        "observedGeneration": options.generation,
+    }

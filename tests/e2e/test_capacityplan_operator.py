@@ -1,0 +1,200 @@
+"""CapacityPlan end to end: Node objects in a real kube-apiserver, history in a real
+Prometheus, the operator under KopfRunner.
+
+The history ends a little ahead of now, so the operator's "now" falls inside it. Only
+gpu-node-1 and gpu-node-2 carry the GPU label; gpu-node-3's anomaly must not show.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from perfguard.local.prometheus import LocalPrometheus, backfill
+from perfguard.synthetic import Injection, InjectionKind, Scenario, SeriesFamily, generate_file
+from tests.e2e.cluster import Cluster, condition, wait_for
+
+pytestmark = pytest.mark.e2e
+
+HOUR = timedelta(hours=1)
+GPU_LABEL = "nvidia.com/gpu.present"
+
+
+@pytest.fixture(scope="module")
+def gpu_history(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    work = tmp_path_factory.mktemp("capacity-live")
+    end = datetime.now(UTC).replace(second=0, microsecond=0) + timedelta(minutes=30)
+    scenario = Scenario(
+        service="resnet",
+        days=1,
+        end=end,
+        step=timedelta(minutes=1),
+        seed=11,
+        nodes=3,
+        gpus_per_node=2,
+        cpus_per_node=2,
+        host_label="hostname",
+        include=frozenset({SeriesFamily.DCGM, SeriesFamily.NODE, SeriesFamily.REQUESTS}),
+        injections=(
+            Injection(
+                InjectionKind.THERMAL_THROTTLING,
+                start=10 * HOUR,
+                duration=HOUR,
+                magnitude=20,
+                node="gpu-node-2",
+                gpu=1,
+            ),
+            Injection(
+                InjectionKind.XID_ERROR,
+                start=15 * HOUR,
+                duration=timedelta(minutes=20),
+                node="gpu-node-1",
+                gpu=0,
+                code=79,
+            ),
+            # On the node the selector leaves out: must not be reported.
+            Injection(
+                InjectionKind.XID_ERROR,
+                start=16 * HOUR,
+                duration=timedelta(minutes=20),
+                node="gpu-node-3",
+                gpu=1,
+                code=48,
+            ),
+        ),
+    )
+    generate_file(scenario, work / "history.om")
+    backfill(work / "history.om", work / "data")
+    server = LocalPrometheus(work / "data")
+    try:
+        server.start()
+    except Exception as error:
+        pytest.fail(f"Prometheus did not start: {error}", pytrace=False)
+    yield server.url
+    server.stop()
+
+
+@pytest.fixture
+def gpu_nodes(cluster: Cluster) -> Iterator[list[str]]:
+    names = ["gpu-node-1", "gpu-node-2", "gpu-node-3"]
+    for name in names:
+        labels = {GPU_LABEL: "true"} if name != "gpu-node-3" else {}
+        node = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": name, "labels": labels}}
+        cluster.kubectl("apply", "-f", "-", input=json.dumps(node))
+    yield names
+    cluster.kubectl("delete", "node", *names, "--wait=false", check=False)
+
+
+def capacityplan(namespace: str, url: str, **spec: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "prometheus": {"url": url, "timeout": "10s"},
+        "nodes": {"selector": {"matchLabels": {GPU_LABEL: "true"}}},
+        "traffic": {"query": 'sum(rate(inference_requests_total{service="resnet"}[5m]))'},
+        "history": "12h",
+        "step": "5m",
+        "scenarios": [{"name": "plus5", "growthPercent": 5}],
+        "interval": "3s",
+    }
+    body.update(spec)
+    return {
+        "apiVersion": "perfguard.dev/v1alpha1",
+        "kind": "CapacityPlan",
+        "metadata": {"name": "fleet", "namespace": namespace},
+        "spec": body,
+    }
+
+
+def test_verdict_conditions_and_one_event_per_anomaly(
+    cluster: Cluster,
+    namespace: str,
+    gpu_nodes: list[str],
+    gpu_history: str,
+    run_operator: object,
+) -> None:
+    cluster.kubectl(
+        "apply", "-f", "-", input=json.dumps(capacityplan(namespace, gpu_history, history="24h"))
+    )
+    status = wait_for(
+        lambda: (
+            (s := cluster.get("cplan", "fleet", namespace).get("status") or {}).get("verdict") and s
+        ),
+        timeout=60,
+        what="a CapacityPlan verdict",
+    )
+    assert status["verdict"] == "Sufficient", status
+    assert condition({"status": status}, "Ready")["status"] == "True"  # type: ignore[index]
+    sufficient = condition({"status": status}, "CapacitySufficient")
+    assert sufficient is not None and sufficient["status"] == "True"
+    anomalies = {(a["type"], a["node"], a.get("gpu")) for a in status["anomalies"]}
+    assert anomalies == {("ThermalThrottling", "gpu-node-2", "1"), ("XidError", "gpu-node-1", "0")}
+    assert {t["node"] for c in status["current"] for t in c["top"]} <= {"gpu-node-1", "gpu-node-2"}
+    assert condition({"status": status}, "AnomalyDetected") is not None
+
+    # Several evaluations later (interval 3 s), still one Event per anomaly.
+    time.sleep(10)
+    events = cluster.events(namespace, "fleet")
+    reasons = [e["reason"] for e in events]
+    assert reasons.count("XidError") == 1, reasons
+    assert reasons.count("ThermalThrottling") == 1, reasons
+    xid = next(e for e in events if e["reason"] == "XidError")
+    assert xid["type"] == "Warning" and "gpu-node-1 GPU 0" in xid["message"]
+    assert "79" in xid["message"]
+
+    table = cluster.kubectl("get", "cplan", "fleet", "-n", namespace).stdout
+    assert "Sufficient" in table and "%" in table
+
+
+def test_growth_beyond_capacity_is_insufficient_with_an_event(
+    cluster: Cluster,
+    namespace: str,
+    gpu_nodes: list[str],
+    gpu_history: str,
+    run_operator: object,
+) -> None:
+    body = capacityplan(
+        namespace, gpu_history, scenarios=[{"name": "triple", "growthPercent": 200}]
+    )
+    cluster.kubectl("apply", "-f", "-", input=json.dumps(body))
+    status = wait_for(
+        lambda: (
+            (s := cluster.get("cplan", "fleet", namespace).get("status") or {}).get("verdict") and s
+        ),
+        timeout=60,
+        what="a CapacityPlan verdict",
+    )
+    assert status["verdict"] == "Insufficient", status
+    gpu = next(p for p in status["projections"] if p["resource"] == "gpu")
+    assert gpu["assessment"] == "OverCapacity" and gpu["addGpus"] >= 1
+    sufficient = condition({"status": status}, "CapacitySufficient")
+    assert sufficient is not None and sufficient["status"] == "False"
+    wait_for(
+        lambda: any(
+            e["reason"] == "CapacityInsufficient" for e in cluster.events(namespace, "fleet")
+        ),
+        timeout=15,
+        what="CapacityInsufficient event",
+    )
+
+
+def test_no_matching_nodes_is_unverified(
+    cluster: Cluster, namespace: str, gpu_history: str, run_operator: object
+) -> None:
+    body = capacityplan(
+        namespace, gpu_history, nodes={"selector": {"matchLabels": {"pool": "none"}}}
+    )
+    cluster.kubectl("apply", "-f", "-", input=json.dumps(body))
+    status = wait_for(
+        lambda: (
+            (s := cluster.get("cplan", "fleet", namespace).get("status") or {}).get("verdict") and s
+        ),
+        timeout=60,
+        what="a CapacityPlan verdict",
+    )
+    assert status["verdict"] == "Unverified"
+    ready = condition({"status": status}, "Ready")
+    assert ready is not None and ready["status"] == "False" and ready["reason"] == "NoNodes"

@@ -1,0 +1,150 @@
+"""CapacityPlan's pure parts: queries, verdict, conditions and Events on hand-made history."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+
+from perfguard.api.capacityplan import CapacityPlanSpec
+from perfguard.engine.capacityplan import failed, judge
+from perfguard.engine.capacityplan_fetch import CapacityData, grid
+from perfguard.outcome import Outcome
+from perfguard.sources.capacityplan_queries import Signal, host_of, host_regex, plan_queries
+from perfguard.status import merge, to_wire
+
+AT = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+STEP = 300.0
+
+
+def spec(**overrides: Any) -> CapacityPlanSpec:
+    body: dict[str, Any] = {
+        "traffic": {"query": "sum(rate(requests_total[5m]))"},
+        "history": "1d",
+        "step": "5m",
+        "scenarios": [{"name": "plus20", "growthPercent": 20}],
+    }
+    body.update(overrides)
+    return CapacityPlanSpec.model_validate(body)
+
+
+def data(gpu_level: float, *, gpus: int = 4, traffic_scale: float = 1.0) -> CapacityData:
+    """GPUs whose utilisation is exactly 5 + slope * traffic; traffic follows the day."""
+    times = grid(AT - timedelta(days=1), AT, STEP)
+    hours = (times / 3600.0) % 24
+    traffic = traffic_scale * 100.0 * (1.0 + 0.4 * np.sin(2 * np.pi * hours / 24))
+    slope = (gpu_level - 5.0) / 100.0
+    out = CapacityData(times=times, step_s=STEP, traffic=traffic)
+    for g in range(gpus):
+        util = 5.0 + slope * traffic
+        out.gpus[("node-a", str(g))] = {
+            Signal.GPU_UTIL: util.copy(),
+            Signal.GPU_MEMORY_USED: np.full(times.size, 1000.0),
+            Signal.GPU_MEMORY_FREE: np.full(times.size, 9000.0),
+            Signal.XID_ERRORS: np.zeros(times.size),
+            Signal.CLOCK_EVENTS: np.zeros(times.size),
+        }
+    return out
+
+
+def status(outcome: Outcome) -> dict[str, Any]:
+    return {**outcome.fields, "conditions": to_wire(merge([], outcome.conditions, generation=1))}
+
+
+def conditions(outcome: Outcome) -> dict[str, tuple[str, str]]:
+    return {c.type: (c.status.value, c.reason) for c in outcome.conditions}
+
+
+def test_host_regex_escapes_and_filters() -> None:
+    assert host_regex(["b.example", "a"]) == "a|b\\\\.example"
+    assert host_regex(["Not A Name", "x;y"]) == "$^"
+    assert host_regex(None) == ".+"
+
+
+def test_default_queries_ask_for_both_host_labels_and_both_clock_names() -> None:
+    planned = {p.signal: p.query for p in plan_queries(spec(), ["gpu-1"])}
+    assert 'Hostname=~"gpu-1"' in planned[Signal.GPU_UTIL]
+    assert 'hostname=~"gpu-1"' in planned[Signal.GPU_UTIL]
+    assert "DCGM_FI_DEV_CLOCK_THROTTLE_REASONS" in planned[Signal.CLOCK_EVENTS]
+    assert "DCGM_FI_DEV_CLOCKS_EVENT_REASONS" in planned[Signal.CLOCK_EVENTS]
+    assert 'instance=~"(gpu-1)(:[0-9]+)?"' in planned[Signal.CPU]
+    assert planned[Signal.TRAFFIC] == "sum(rate(requests_total[5m]))"
+
+
+def test_overrides_expand_nodes() -> None:
+    custom = spec(queries={"gpuUtil": 'my_util{host=~"{{ nodes }}"}'})
+    planned = {p.signal: p for p in plan_queries(custom, ["n1", "n2"])}
+    assert planned[Signal.GPU_UTIL].query == 'my_util{host=~"n1|n2"}'
+    assert planned[Signal.GPU_UTIL].overridden
+
+
+def test_host_of_reads_either_label_or_the_instance() -> None:
+    assert host_of({"Hostname": "a"}) == "a"
+    assert host_of({"hostname": "b"}) == "b"
+    assert host_of({"instance": "c:9100"}) == "c"
+
+
+def test_sufficient_near_limit_and_insufficient_by_projection() -> None:
+    # Peak (p95) traffic ≈ 139.8; +20 % ≈ 167.7. Utilisation = 5 + slope * traffic.
+    low = judge(spec(), data(40.0), {}, AT)
+    assert low.verdict == "Sufficient"
+    assert conditions(low)["CapacitySufficient"] == ("True", "WithinCapacity")
+    near = judge(spec(), data(55.0), {}, AT)  # +20 %: 5 + 0.5 * 167.7 ≈ 88.9
+    assert near.verdict == "NearLimit", near.fields["message"]
+    assert [e.reason for e in near.events] == ["CapacityNearLimit"]
+    over = judge(spec(), data(70.0), {}, AT)  # ≈ 114
+    assert over.verdict == "Insufficient"
+    gpu = next(p for p in over.fields["projections"] if p["resource"] == "gpu")
+    assert gpu["addGpus"] == int(np.ceil(gpu["projected"] * 4 / 90)) - 4
+
+
+def test_current_utilisation_above_threshold_is_insufficient() -> None:
+    hot = data(95.0)
+    outcome = judge(spec(scenarios=[]), hot, {}, AT)
+    assert outcome.verdict == "Insufficient"
+    assert outcome.fields["reason"] == "CurrentInsufficient"
+
+
+def test_sustained_load_is_near_limit() -> None:
+    busy = data(40.0)
+    for signals in busy.gpus.values():
+        signals[Signal.GPU_UTIL][-6:] = 87.0  # 30 min above 85 %
+    outcome = judge(spec(scenarios=[]), busy, {}, AT)
+    current = next(c for c in outcome.fields["current"] if c["resource"] == "gpu")
+    assert current["sustained"] is True
+    assert outcome.verdict == "NearLimit"
+
+
+def test_events_on_transitions_only_and_memory_across_outages() -> None:
+    first = judge(spec(), data(55.0), {}, AT)
+    again = judge(spec(), data(55.0), status(first), AT)
+    assert again.events == []
+    outage = failed("PrometheusUnreachable", "connection refused", status(again))
+    assert outage.verdict == "Unverified"
+    assert conditions(outage)["CapacitySufficient"][0] == "False"  # still remembered
+    assert [e.reason for e in outage.events] == ["PrometheusUnreachable"]
+    outage_again = failed("PrometheusUnreachable", "connection refused", status(outage))
+    assert outage_again.events == []
+    back = judge(spec(), data(55.0), status(outage_again), AT)
+    assert back.events == [], "NearLimit was already reported"
+    fixed = judge(spec(), data(40.0), status(back), AT)
+    assert [e.reason for e in fixed.events] == ["CapacitySufficient"]
+
+
+def test_no_data_is_unverified_never_sufficient() -> None:
+    empty = CapacityData(times=grid(AT - timedelta(days=1), AT, STEP), step_s=STEP)
+    outcome = judge(spec(), empty, {}, AT)
+    assert outcome.verdict == "Unverified"
+    assert conditions(outcome)["Ready"] == ("False", "NoData")
+
+
+def test_xid_anomaly_event_once() -> None:
+    history = data(40.0)
+    history.gpus[("node-a", "2")][Signal.XID_ERRORS][-20:-10] = 79
+    first = judge(spec(), history, {}, AT)
+    assert [e.reason for e in first.events] == ["XidError"]
+    assert "node-a GPU 2" in first.events[0].message
+    assert conditions(first)["AnomalyDetected"][0] == "True"
+    second = judge(spec(), history, status(first), AT + timedelta(minutes=5))
+    assert second.events == []
