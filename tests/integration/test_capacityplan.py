@@ -286,8 +286,9 @@ def test_older_hostname_label_works(backfilled_prometheus: BackfilledPrometheus)
         assert abs(found[key] - (scenario.start + injection.start)) <= timedelta(minutes=10)
     # The fleet figure is the exported utilisation of every GPU over the last 15 minutes.
     expected = backfilled_prometheus.expected
+    last = datetime.fromtimestamp(scenario.end.timestamp() // 600 * 600, UTC)  # on the grid
     samples = [
-        expected.gpu_util(node, gpu, scenario.end - timedelta(minutes=m), noise=True)
+        expected.gpu_util(node, gpu, last - timedelta(minutes=m), noise=True)
         for node in scenario.node_names
         for gpu in range(scenario.gpus_per_node)
         for m in (0, 10)

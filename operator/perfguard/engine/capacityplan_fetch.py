@@ -9,6 +9,7 @@ would look more certain than it is.
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -86,6 +87,9 @@ async def fetch_capacity(
     at: datetime,
 ) -> CapacityData:
     step_s = spec.step.total_seconds()
+    # The grid sits on multiples of the step, so successive evaluations see the same
+    # sample times and report the same anomaly starts.
+    at = datetime.fromtimestamp(step_s * math.floor(at.timestamp() / step_s), at.tzinfo)
     start = at - spec.history
     times = grid(start, at, step_s)
     planned = plan_queries(spec, hosts)

@@ -1,10 +1,11 @@
 """`make demo`: the main job end to end on local data.
 
 1. Generates 7 days of telemetry for a GPU inference service whose canary carries a
-   sustained +8 ms regression in the inference stage (and a thermally throttling GPU),
-   and backfills it into Debian's Prometheus.
-2. Starts a local control plane (etcd + kube-apiserver), applies the CRDs, and starts the
-   operator against both.
+   sustained +8 ms regression in the inference stage, a thermally throttling GPU and a
+   GPU load that +20 % traffic would bring near its limit, and backfills it into
+   Debian's Prometheus.
+2. Starts a local control plane (etcd + kube-apiserver), applies the CRDs, two GPU Nodes
+   and staging/production Deployments, and starts the operator against both.
 3. Applies two PerfBaselines (the regressing canary and the clean stable track), an
    EnvParity and a CapacityPlan, waits for their status with visible progress, and prints
    what an on-call engineer would look at.
@@ -59,6 +60,9 @@ def scenario(end: datetime) -> Scenario:
         nodes=2,
         gpus_per_node=4,
         cpus_per_node=4,
+        # The fleet's GPU load is such that +20 % traffic at peak lands within 5 points of
+        # the 90 % threshold (NearLimit) while +5 % stays well within capacity.
+        gpu_util_at_base=53.0,
         injections=(
             Injection(
                 InjectionKind.LATENCY_SHIFT,
@@ -109,6 +113,64 @@ def resources(prometheus_url: str) -> list[dict[str, Any]]:
     return [canary, stable, parity, plan]
 
 
+REFERENCE_NAMESPACE = "ml-staging"
+GPU_NODE_LABEL = "nvidia.com/gpu.present"
+PINNED = "registry.example/resnet-server@sha256:" + "4f" * 32
+
+
+def cluster_objects() -> list[dict[str, Any]]:
+    """What a kubelet-less cluster needs for the demo: GPU Nodes for the CapacityPlan and
+    the staging/production workloads EnvParity compares (production runs a newer model)."""
+    nodes = [
+        {
+            "apiVersion": "v1",
+            "kind": "Node",
+            "metadata": {"name": name, "labels": {GPU_NODE_LABEL: "true"}},
+        }
+        for name in ("gpu-node-1", "gpu-node-2")
+    ]
+    workloads = []
+    for namespace, model in ((REFERENCE_NAMESPACE, "resnet50-v7"), (NAMESPACE, "resnet50-v8")):
+        for name in ("resnet-server", "resnet-preprocess"):
+            workloads.append(
+                {
+                    "apiVersion": "apps/v1",
+                    "kind": "Deployment",
+                    "metadata": {
+                        "name": name,
+                        "namespace": namespace,
+                        "labels": {"tier": "inference"},
+                        "annotations": {
+                            "perfguard.dev/model-version": model
+                            if name == "resnet-server"
+                            else "n/a",
+                            "perfguard.dev/dataset-version": "imagenet-2012",
+                        },
+                    },
+                    "spec": {
+                        "replicas": 2,
+                        "selector": {"matchLabels": {"app": name}},
+                        "template": {
+                            "metadata": {"labels": {"app": name}},
+                            "spec": {
+                                "containers": [
+                                    {
+                                        "name": "server",
+                                        "image": PINNED,
+                                        "env": [
+                                            {"name": "BATCH_SIZE", "value": "32"},
+                                            {"name": "HOSTNAME", "value": namespace},
+                                        ],
+                                    }
+                                ]
+                            },
+                        },
+                    },
+                }
+            )
+    return [*nodes, *workloads]
+
+
 def kubectl(kubeconfig: Path, *args: str, input: str | None = None, check: bool = True) -> str:
     result = subprocess.run(
         [str(binary("kubectl")), *args],
@@ -141,20 +203,25 @@ def stop() -> int:
 
 
 def wait_for_status(kubeconfig: Path, timeout: float) -> bool:
-    """Show each PerfBaseline's verdict as it changes, until both are conclusive."""
-    goals = {"resnet-canary": {"Fail"}, "resnet-stable": {"Pass", "Fail"}}
+    """Show each resource's verdict as it changes, until all are conclusive."""
+    goals = {
+        ("pb", "resnet-canary"): {"Fail"},
+        ("pb", "resnet-stable"): {"Pass", "Fail"},
+        ("envp", "inference"): {"Drifted", "InSync"},
+        ("cplan", "gpu-fleet"): {"Sufficient", "NearLimit", "Insufficient"},
+    }
     deadline = time.monotonic() + timeout
-    seen: dict[str, str] = {}
+    seen: dict[tuple[str, str], str] = {}
     while time.monotonic() < deadline:
         done = True
-        for name, goal in goals.items():
-            raw = kubectl(kubeconfig, "get", "pb", name, "-n", NAMESPACE, "-o", "json", check=False)
+        for (kind, name), goal in goals.items():
+            raw = kubectl(kubeconfig, "get", kind, name, "-n", NAMESPACE, "-o", "json", check=False)
             status = json.loads(raw).get("status", {}) if raw else {}
             verdict = status.get("verdict") or "(pending)"
             shown = f"{verdict} ({status.get('reason', 'waiting for the first evaluation')})"
-            if seen.get(name) != shown:
-                say(f"  {name}: {shown}")
-                seen[name] = shown
+            if seen.get((kind, name)) != shown:
+                say(f"  {kind}/{name}: {shown}")
+                seen[(kind, name)] = shown
             done = done and verdict in goal
         if done:
             return True
@@ -204,6 +271,8 @@ def run() -> int:
     kubectl(kubeconfig, "apply", "-f", "crds/")
     kubectl(kubeconfig, "wait", "--for=condition=Established", "crd", "--all")
     kubectl(kubeconfig, "create", "namespace", NAMESPACE)
+    kubectl(kubeconfig, "create", "namespace", REFERENCE_NAMESPACE)
+    kubectl(kubeconfig, "apply", "-f", "-", input=yaml.safe_dump_all(cluster_objects()))
     say(f"API server ready at {plane.url}")
 
     port = free_port()
@@ -242,7 +311,7 @@ def run() -> int:
     kubectl(kubeconfig, "apply", "-f", "-", input=yaml.safe_dump_all(docs))
     say(
         "applied: PerfBaseline resnet-canary (regressing), PerfBaseline resnet-stable (clean), "
-        "EnvParity inference, CapacityPlan gpu-fleet"
+        "EnvParity inference (production runs a newer model), CapacityPlan gpu-fleet"
     )
     say("waiting for verdicts (a breach must hold for sustainFor before it fails)")
     if not wait_for_status(kubeconfig, timeout=240):
@@ -256,6 +325,22 @@ def run() -> int:
     print(kubectl(kubeconfig, "get", "perfguard", "-n", NAMESPACE, "-o", "wide"))
     say("kubectl describe pb resnet-canary -n ml-prod")
     print(kubectl(kubeconfig, "describe", "pb", "resnet-canary", "-n", NAMESPACE))
+    say("kubectl describe cplan gpu-fleet -n ml-prod")
+    print(kubectl(kubeconfig, "describe", "cplan", "gpu-fleet", "-n", NAMESPACE))
+    say("kubectl get envp inference -n ml-prod -o jsonpath='{.status.message}'")
+    print(
+        kubectl(
+            kubeconfig,
+            "get",
+            "envp",
+            "inference",
+            "-n",
+            NAMESPACE,
+            "-o",
+            "jsonpath={.status.message}",
+        )
+    )
+    print()
     canary_file = STATE / "resnet-canary.yaml"
     canary_file.write_text(yaml.safe_dump(docs[0]))
     say(f"perfguard evaluate -f {canary_file} --prometheus {prometheus.url}")
@@ -267,6 +352,25 @@ def run() -> int:
             "evaluate",
             "-f",
             str(canary_file),
+            "--prometheus",
+            prometheus.url,
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    print(evaluate.stdout or evaluate.stderr)
+    plan_file = STATE / "gpu-fleet.yaml"
+    plan_file.write_text(yaml.safe_dump(docs[3]))
+    say(f"perfguard evaluate -f {plan_file} --prometheus {prometheus.url}")
+    evaluate = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "perfguard.cli",
+            "evaluate",
+            "-f",
+            str(plan_file),
             "--prometheus",
             prometheus.url,
         ],
