@@ -9,7 +9,11 @@ import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench.engine import run_engine, run_requests
+from bench.capacity import capacity_section, run_capacity_scale
+from bench.engine import engine_section, run_engine, run_requests
+from bench.envparity import envparity_section, run_envparity_scale
+from bench.nab import data_dir as nab_data_dir
+from bench.nab import nab_section, run_nab
 
 DOC = Path("docs/benchmarks.md")
 
@@ -48,45 +52,27 @@ def main() -> int:
         f"requests: {requests.requests_per_evaluation} per evaluation of "
         f"{requests.metrics} metrics ({requests.seconds_in_prometheus:.2f} s in Prometheus)"
     )
+    sections = [engine_section(engine, requests)]
+    sections.append(envparity_section(run_envparity_scale()))
+    print("envparity: done")
+    sections.append(capacity_section(run_capacity_scale()))
+    print("capacity: done")
+    sections.append(nab_section(run_nab(nab_data_dir())))
+    print("nab: done")
     commit = (
         subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
         ).stdout.strip()
         or "unknown"
     )
-    per_metric = requests.requests_per_evaluation / requests.metrics
-    DOC.write_text(f"""# Benchmarks
+    header = f"""# Benchmarks
 
 Measured by `make bench` (`python -m bench`) on {datetime.now(UTC):%Y-%m-%d}, commit
 `{commit}`, on {machine()}. These are measurements, not tests: `make test` only checks
 that the harness runs (`python -m bench --quick`).
+"""
+    DOC.write_text("\n".join([header, *sections]))
 
-## PerfBaseline engine
-
-One evaluation of the issue's workload: 4 metrics (latency with p95 and mean and 3 stages,
-throughput, error ratio, a Query), comparison `Both`, a 10-minute window at a 30 s step
-(21 samples per series), a 7-day baseline at a 1 m step ({engine.baseline_points:,} points
-per series). I/O excluded: samples are AR(1) series of those sizes fed to `judge`.
-
-| measure | value | target |
-|---|---|---|
-| CPU per evaluation, median of {engine.iterations} | {engine.cpu_ms_median:.1f} ms | < 50 ms |
-| CPU per evaluation, p95 | {engine.cpu_ms_p95:.1f} ms | |
-| wall per evaluation, median | {engine.wall_ms_median:.1f} ms | |
-| peak Python memory of one evaluation (tracemalloc) | {engine.peak_mib:.1f} MiB | |
-
-## Prometheus requests
-
-One evaluation of the same spec against a real Prometheus 2.42 holding 7 days of
-generated history: **{requests.requests_per_evaluation} requests for {requests.metrics}
-metrics** ({per_metric:.1f} per metric; target at most 2): one range query per metric for
-the candidate window (candidate and stable tracks, every statistic and stage in one
-request, tagged with `label_replace` and joined with `or`), and one for the historical
-baseline. Request time summed over the (concurrent) requests:
-{requests.seconds_in_prometheus:.2f} s.
-
-Command: `make bench`.
-""")
     print(f"wrote {DOC}")
     return 0
 

@@ -182,3 +182,33 @@ def run_requests() -> RequestResult:
         finally:
             server.stop()
     return RequestResult(count, len(SPEC.metrics), seconds)
+
+
+def engine_section(engine: EngineResult, requests: RequestResult) -> str:
+    per_metric = requests.requests_per_evaluation / requests.metrics
+    return f"""## PerfBaseline engine
+
+One evaluation of the issue's workload: 4 metrics (latency with p95 and mean and 3 stages,
+throughput, error ratio, a Query), comparison `Both`, a 10-minute window at a 30 s step
+(21 samples per series), a 7-day baseline at a 1 m step ({engine.baseline_points:,} points
+per series). I/O excluded: samples are AR(1) series of those sizes fed to `judge`.
+
+| measure | value | target |
+|---|---|---|
+| CPU per evaluation, median of {engine.iterations} | {engine.cpu_ms_median:.1f} ms | < 50 ms |
+| CPU per evaluation, p95 | {engine.cpu_ms_p95:.1f} ms | |
+| wall per evaluation, median | {engine.wall_ms_median:.1f} ms | |
+| peak Python memory of one evaluation (tracemalloc) | {engine.peak_mib:.1f} MiB | |
+
+## Prometheus requests
+
+One evaluation of the same spec against a real Prometheus 2.42 holding 7 days of
+generated history: **{requests.requests_per_evaluation} requests for {requests.metrics}
+metrics** ({per_metric:.1f} per metric; target at most 2): one range query per metric for
+the candidate window (candidate and stable tracks, every statistic and stage in one
+request, tagged with `label_replace` and joined with `or`), and one for the historical
+baseline. Request time summed over the (concurrent) requests:
+{requests.seconds_in_prometheus:.2f} s.
+
+Command: `make bench`.
+"""
