@@ -20,7 +20,6 @@ from typing import Any
 
 import kubernetes
 import pytest
-import structlog
 import yaml
 
 from tests.e2e.cluster import Cluster, condition, wait_for
@@ -202,9 +201,13 @@ def cases() -> dict[str, Case]:
     }
 
 
+CAPTURED_LOGGERS = ("kopf", "perfguard", "kubernetes", "urllib3", "aiohttp", "asyncio")
+
+
 class LogCapture(logging.Handler):
     def __init__(self) -> None:
         super().__init__(logging.DEBUG)
+        self.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
         self.lines: list[str] = []
 
     def emit(self, record: logging.LogRecord) -> None:
@@ -331,27 +334,17 @@ def world(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     try:
         with KopfRunner(args, timeout=120) as runner:
             world.runner = runner
-            # The operator's startup replaces the root logger's handlers; join them once it
-            # has run, with the operator's own formatter, so the log is what users see.
-            ours = wait_for(
-                lambda: next(
-                    (
-                        h.formatter
-                        for h in logging.getLogger().handlers
-                        if isinstance(h.formatter, structlog.stdlib.ProcessorFormatter)
-                    ),
-                    None,
-                ),
-                what="the operator's logging",
-            )
-            world.log.setFormatter(ours)
-            logging.getLogger().addHandler(world.log)
+            # The operator's startup replaces the root logger's handlers, so the capture
+            # sits on the loggers that write: Kopf, ours, and the HTTP/Kubernetes clients.
+            for name in CAPTURED_LOGGERS:
+                logging.getLogger(name).addHandler(world.log)
             world.port = int(env["PERFGUARD_HTTP_PORT"])  # type: ignore[attr-defined]
             yield world
             # While the operator runs, so that it releases its finalizers.
             for case in all_cases:
                 cluster.kubectl("delete", "envp", "--all", "-n", world.ns(case, "stg"))
-        logging.getLogger().removeHandler(world.log)
+        for name in CAPTURED_LOGGERS:
+            logging.getLogger(name).removeHandler(world.log)
         assert runner.exception is None, runner.output
         # The operator's whole log (DEBUG) must not carry the planted secret or the key.
         log = "\n".join(world.log.lines)
