@@ -55,9 +55,14 @@ def test_operator_sets_ready_and_observed_generation(
             regressed = condition(obj, "Regressed")
             assert regressed is not None and regressed["status"] == "Unknown"
             continue
-        # Evaluation of these kinds has not landed yet: the operator says so, not "True".
-        assert ready["status"] == "Unknown"
-        assert ready["reason"] == "EvaluationNotImplemented"
+        # The samples name namespaces, Nodes and a Prometheus that do not exist here: the
+        # operator says so (Ready False with the cause) and never reports a good verdict.
+        assert ready["status"] == "False", ready
+        assert status["verdict"] == "Unverified"
+        if short == "envp":
+            assert ready["reason"] == "NamespaceNotFound"
+        else:
+            assert ready["reason"] in {"NoNodes", "PrometheusUnreachable"}, ready
         for type_ in kind_conditions:
             found = condition(obj, type_)
             assert found is not None and found["status"] == "Unknown", (type_, status)
