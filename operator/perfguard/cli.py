@@ -217,6 +217,25 @@ def _evaluate_capacityplan(args: argparse.Namespace, doc: dict[str, object]) -> 
     return {"Sufficient": 0, "Insufficient": 1}.get(str(status.get("verdict")), 2)
 
 
+def _cmd_report(args: argparse.Namespace) -> int:
+    """Exit 0 STABLE, 1 NEEDS FIX, 2 AT RISK, 4 the cluster cannot be read."""
+    import asyncio
+
+    from perfguard.report import NEEDS_FIX, STABLE, as_json, build, markdown
+    from perfguard.sources.kubernetes_api import ReadError, list_resources, load_client
+
+    namespace = None if args.all_namespaces else args.namespace
+    try:
+        client = load_client()
+        found = asyncio.run(list_resources(client, namespace))
+    except ReadError as error:
+        print(f"perfguard report: {error}", file=sys.stderr)
+        return 4
+    report = build(found["perfbaselines"], found["envparities"], found["capacityplans"])
+    print(as_json(report) if args.output == "json" else markdown(report))
+    return 0 if report.verdict == STABLE else 1 if report.verdict == NEEDS_FIX else 2
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="perfguard",
@@ -289,6 +308,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="exit 1 if the files differ from what the models generate",
     )
     crds.set_defaults(func=_cmd_crds)
+
+    report = sub.add_parser(
+        "report",
+        help="the fleet summary from every PerfBaseline, EnvParity and CapacityPlan "
+        "(exit 0 STABLE, 1 NEEDS FIX, 2 AT RISK)",
+    )
+    where = report.add_mutually_exclusive_group()
+    where.add_argument("-n", "--namespace", default="default", help="namespace (default: default)")
+    where.add_argument("-A", "--all-namespaces", action="store_true", help="every namespace")
+    report.add_argument(
+        "-o", "--output", choices=["markdown", "json"], default="markdown", help="format"
+    )
+    report.set_defaults(func=_cmd_report)
     return parser
 
 

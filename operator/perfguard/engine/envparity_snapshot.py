@@ -169,8 +169,11 @@ class PodIndex:
     def select(self, selector: Mapping[str, Any] | None) -> list[Mapping[str, Any]]:
         match_labels = (selector or {}).get("matchLabels") or {}
         if match_labels:
-            lists = [self._by_label.get((k, str(v)), []) for k, v in match_labels.items()]
-            candidates: Iterable[int] = min(lists, key=len)
+            lists: list[list[int]] = [
+                self._by_label.get((k, str(v)), []) for k, v in match_labels.items()
+            ]
+            smallest = min(lists, key=len)
+            candidates: Iterable[int] = smallest
         else:
             candidates = range(len(self._pods))
         return [self._pods[i] for i in candidates if selector_matches(selector, self._labels[i])]

@@ -8,6 +8,7 @@ from typing import Any
 
 import kubernetes
 from kubernetes.client import ApiClient, CustomObjectsApi
+from kubernetes.client.exceptions import ApiException
 
 from perfguard import GROUP, VERSION
 
@@ -39,3 +40,29 @@ class StatusWriter:
             name,
             {"status": status},
         )
+
+
+class ReadError(Exception):
+    """The cluster could not be read (unreachable, forbidden, CRDs missing)."""
+
+
+async def list_resources(client: ApiClient, namespace: str | None) -> dict[str, list[Any]]:
+    """Every perfguard resource in a namespace (None: all), by plural."""
+    custom = CustomObjectsApi(client)
+    found: dict[str, list[Any]] = {}
+    for plural in ("perfbaselines", "envparities", "capacityplans"):
+        try:
+            if namespace is None:
+                listing = await asyncio.to_thread(
+                    custom.list_cluster_custom_object, GROUP, VERSION, plural
+                )
+            else:
+                listing = await asyncio.to_thread(
+                    custom.list_namespaced_custom_object, GROUP, VERSION, namespace, plural
+                )
+        except ApiException as error:
+            raise ReadError(f"listing {plural}: HTTP {error.status} {error.reason}") from error
+        except Exception as error:  # connection refused, TLS, bad kubeconfig
+            raise ReadError(f"listing {plural}: {error}") from error
+        found[plural] = list(listing.get("items") or [])
+    return found

@@ -1,0 +1,165 @@
+"""perfguard report against a real kube-apiserver: statuses written as the operator would."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.e2e.cluster import Cluster
+from tests.e2e.test_crd_schema import sample
+
+pytestmark = pytest.mark.e2e
+
+NOW = "2026-11-28T12:00:00Z"
+
+
+def ready() -> list[dict[str, Any]]:
+    return [
+        {
+            "type": "Ready",
+            "status": "True",
+            "reason": "Evaluated",
+            "message": "ok",
+            "lastTransitionTime": NOW,
+            "observedGeneration": 1,
+        }
+    ]
+
+
+def put(cluster: Cluster, doc: dict[str, Any], name: str, status: dict[str, Any]) -> None:
+    doc["metadata"]["name"] = name
+    cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(doc))
+    short = {"PerfBaseline": "pb", "EnvParity": "envp", "CapacityPlan": "cplan"}[doc["kind"]]
+    cluster.kubectl(
+        "patch",
+        short,
+        name,
+        "-n",
+        doc["metadata"]["namespace"],
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        json.dumps({"status": {"conditions": ready(), **status}}),
+    )
+
+
+def report(cluster: Cluster, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "perfguard.cli", "report", *args],
+        env=cluster.env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_report_of_a_mixed_namespace(cluster: Cluster, namespace: str) -> None:
+    metric = {
+        "name": "latency",
+        "statistic": "p95",
+        "comparison": "Concurrent",
+        "unit": "seconds",
+        "baseline": 0.045,
+        "current": 0.053,
+        "delta": 0.008,
+        "ci95": [0.007, 0.009],
+        "verdict": "Regressed",
+    }
+    put(cluster, sample("perfbaseline", namespace), "passing", {"verdict": "Pass"})
+    put(
+        cluster,
+        sample("perfbaseline", namespace),
+        "regressing",
+        {"verdict": "Fail", "candidate": {"identity": "7f9b6c5d4"}, "metrics": [metric]},
+    )
+    put(
+        cluster,
+        sample("envparity", namespace),
+        "drifted",
+        {
+            "verdict": "Drifted",
+            "driftPercent": 12.5,
+            "totalDifferences": 1,
+            "differences": [
+                {
+                    "namespace": "ml-prod",
+                    "workload": "server",
+                    "kind": "Deployment",
+                    "field": "image",
+                    "reference": "sha256:a",
+                    "target": "sha256:b",
+                }
+            ],
+        },
+    )
+    put(
+        cluster,
+        sample("capacityplan", namespace),
+        "near",
+        {
+            "verdict": "NearLimit",
+            "projections": [
+                {
+                    "scenario": "plus20",
+                    "growthPercent": 20,
+                    "resource": "gpu",
+                    "projected": 87.8,
+                    "threshold": 90,
+                    "assessment": "NearLimit",
+                    "recommendation": "no scaling needed yet",
+                }
+            ],
+        },
+    )
+    text = report(cluster, "-n", namespace)
+    assert text.returncode == 1, text.stderr  # NEEDS FIX
+    assert "# perfguard report: **NEEDS FIX**" in text.stdout
+    assert f"{namespace}/regressing" in text.stdout and "Hold or roll back 7f9b6c5d4" in text.stdout
+    assert "Deployment/server image" in text.stdout
+    assert "plus20" in text.stdout and "87.8%" in text.stdout
+    as_json = report(cluster, "-n", namespace, "-o", "json")
+    data = json.loads(as_json.stdout)
+    assert data["verdict"] == "NEEDS FIX"
+    reasons = {(f["kind"], f["name"].split("/")[1], f["verdict"]) for f in data["findings"]}
+    assert reasons == {
+        ("PerfBaseline", "regressing", "NEEDS FIX"),
+        ("EnvParity", "drifted", "NEEDS FIX"),
+        ("CapacityPlan", "near", "AT RISK"),
+    }
+    # Only the passing resource: STABLE.
+    for kind, name in (("pb", "regressing"), ("envp", "drifted"), ("cplan", "near")):
+        cluster.kubectl("delete", kind, name, "-n", namespace)
+    stable = report(cluster, "-n", namespace)
+    assert stable.returncode == 0 and "**STABLE**" in stable.stdout, stable.stdout
+
+
+def test_report_without_a_cluster_says_so(tmp_path: Any) -> None:
+    broken = tmp_path / "kubeconfig"
+    broken.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [{"name": "c", "cluster": {"server": "https://127.0.0.1:9"}}],
+                "users": [{"name": "u", "user": {"token": "x"}}],
+                "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
+                "current-context": "x",
+            }
+        )
+    )
+    import os
+
+    result = subprocess.run(
+        [sys.executable, "-m", "perfguard.cli", "report", "-A"],
+        env={**os.environ, "KUBECONFIG": str(broken)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 4, result.stdout + result.stderr
+    assert "perfguard report:" in result.stderr
