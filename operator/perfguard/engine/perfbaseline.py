@@ -280,12 +280,21 @@ def judge(
                 else "PrometheusUnreachable"
             )
             events.append(EventSpec("Warning", event_reason, message))
+        # A regression already reported stays reported through the outage, so recovery
+        # does not announce it a second time (and a Pass after it is a real transition).
+        was_regressed = next((c for c in previous_conditions if c.type == "Regressed"), None)
+        regressed = (
+            true(
+                "Regressed",
+                "RecoveryUnconfirmed",
+                f"the last conclusive verdict was Fail; now no data: {message}",
+            )
+            if was_regressed is not None and was_regressed.status.value == "True"
+            else unknown("Regressed", reason, "no verdict while the data source fails")
+        )
         return Outcome(
             fields={"verdict": Verdict.INCONCLUSIVE.value, "reason": reason, "message": message},
-            conditions=[
-                false(READY, reason, message),
-                unknown("Regressed", reason, "no verdict while the data source fails"),
-            ],
+            conditions=[false(READY, reason, message), regressed],
             events=events,
             verdict=Verdict.INCONCLUSIVE.value,
         )

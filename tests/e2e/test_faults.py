@@ -1,0 +1,253 @@
+"""Faults on purpose: a broken Prometheus never makes a verdict Pass, is reported once per
+outage, and the operator recovers to the right verdict by itself.
+
+A real Prometheus holds a live history (the canary regressed by 8 ms for the whole test);
+a fault proxy in front of it fails on command. Two PerfBaselines judge the same data:
+`strict` (limit 2 ms: Fail) and `lenient` (limit 50 ms: Pass).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import yaml
+
+from perfguard.local.processes import free_port
+from perfguard.local.prometheus import LocalPrometheus, backfill
+from perfguard.synthetic import Injection, InjectionKind, Scenario, SeriesFamily, generate_file
+from tests.e2e.cluster import Cluster, condition, wait_for
+from tests.e2e.faultproxy import FaultProxy, fault_proxy
+from tests.e2e.test_perfbaseline_operator import perfbaseline, status_of
+
+pytestmark = pytest.mark.e2e
+
+LABELS = {
+    "candidate": {"matchLabels": {"track": "canary"}},
+    "stable": {"matchLabels": {"track": "stable"}},
+}
+NAMES = ("strict", "lenient")
+ANALYSIS = {
+    "interval": "2s",
+    "window": "90s",
+    "step": "5s",
+    "sustainFor": "4s",
+    "rateWindow": "10s",
+}
+
+
+@pytest.fixture(scope="module")
+def regressed_prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPrometheus]:
+    work = tmp_path_factory.mktemp("faults")
+    now = datetime.now(UTC).replace(microsecond=0)
+    days = 0.05
+    scenario = Scenario(
+        service="live",
+        days=days,
+        end=now + timedelta(minutes=15),
+        step=timedelta(seconds=5),
+        seed=5,
+        canary_share=0.5,
+        include=frozenset({SeriesFamily.LATENCY, SeriesFamily.REQUESTS}),
+        injections=(
+            Injection(
+                InjectionKind.LATENCY_SHIFT,
+                start=timedelta(days=days) - timedelta(minutes=40),
+                magnitude=8.0,
+                track="canary",
+                stage="inference",
+            ),
+        ),
+    )
+    generate_file(scenario, work / "live.om")
+    backfill(work / "live.om", work / "data")
+    server = LocalPrometheus(work / "data", port=free_port())
+    try:
+        server.start()
+    except Exception as error:
+        pytest.fail(f"Prometheus did not start: {error}", pytrace=False)
+    yield server
+    server.stop()
+
+
+def apply(cluster: Cluster, namespace: str, name: str, url: str, limit: str) -> None:
+    metric = {
+        "name": "latency",
+        "type": "Latency",
+        "histogram": "inference_request_duration_seconds",
+        "stageLabel": "stage",
+        "thresholds": {"p95": {"maxIncrease": limit}},
+    }
+    body = perfbaseline(
+        name,
+        namespace,
+        url,
+        analysis=ANALYSIS,
+        metrics=[metric],
+        prometheus={"url": url, "timeout": "2s"},
+        **LABELS,
+    )
+    cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(body))
+
+
+def verdicts(cluster: Cluster, namespace: str) -> dict[str, str | None]:
+    return {n: status_of(cluster, n, namespace).get("verdict") for n in ("strict", "lenient")}
+
+
+def ready_reason(cluster: Cluster, namespace: str, name: str) -> str | None:
+    ready = condition({"status": status_of(cluster, name, namespace)}, "Ready")
+    return None if ready is None else f"{ready['status']}/{ready['reason']}"
+
+
+def event_count(cluster: Cluster, namespace: str, name: str, reason: str) -> int:
+    return sum(1 for e in cluster.events(namespace, name) if e["reason"] == reason)
+
+
+def outage(
+    cluster: Cluster,
+    namespace: str,
+    proxy: FaultProxy,
+    mode: str,
+    reason: str,
+    seen: list[dict[str, str | None]],
+) -> None:
+    """Break the proxy; both verdicts go Inconclusive with `reason`, once; then heal."""
+    before = {n: event_count(cluster, namespace, n, "PrometheusUnreachable") for n in NAMES}
+    proxy.mode = mode
+    for name in ("strict", "lenient"):
+        wait_for(
+            lambda n=name: ready_reason(cluster, namespace, n) == f"False/{reason}",
+            timeout=30,
+            what=f"{name} Ready=False/{reason}",
+        )
+    deadline = time.monotonic() + 6  # three more evaluations in the outage
+    while time.monotonic() < deadline:
+        seen.append(verdicts(cluster, namespace))
+        time.sleep(0.5)
+    assert verdicts(cluster, namespace) == {"strict": "Inconclusive", "lenient": "Inconclusive"}
+    for name in NAMES:
+        # Data-source failures share one Event reason; the condition carries the cause.
+        after = event_count(cluster, namespace, name, "PrometheusUnreachable")
+        assert after == before[name] + 1, "one Event per outage"
+    proxy.mode = "pass"
+    wait_for(
+        lambda: verdicts(cluster, namespace) == {"strict": "Fail", "lenient": "Pass"},
+        timeout=40,
+        what="recovery to Fail/Pass",
+    )
+
+
+def test_prometheus_faults_are_inconclusive_once_and_recover(
+    cluster: Cluster,
+    namespace: str,
+    run_operator: object,
+    regressed_prometheus: LocalPrometheus,
+) -> None:
+    with fault_proxy(regressed_prometheus.url) as proxy:
+        proxy.delay_s = 4.0  # the spec's timeout is 2 s
+        apply(cluster, namespace, "strict", proxy.url, "2ms")
+        apply(cluster, namespace, "lenient", proxy.url, "50ms")
+        wait_for(
+            lambda: verdicts(cluster, namespace) == {"strict": "Fail", "lenient": "Pass"},
+            timeout=60,
+            what="Fail and Pass",
+        )
+        seen: list[dict[str, str | None]] = []
+        outage(cluster, namespace, proxy, "500", "PrometheusError", seen)
+        outage(cluster, namespace, proxy, "delay", "PrometheusTimeout", seen)
+        outage(cluster, namespace, proxy, "malformed", "PrometheusBadResponse", seen)
+
+        # During every outage the lenient resource never read Pass, the strict never Pass.
+        assert seen and all(v["lenient"] != "Pass" or v is seen[0] for v in seen[1:])
+        assert all(v["strict"] != "Pass" for v in seen)
+        # The regression was reported once, not again after each recovery.
+        assert event_count(cluster, namespace, "strict", "RegressionDetected") == 1
+        regressed = condition({"status": status_of(cluster, "strict", namespace)}, "Regressed")
+        assert regressed is not None and regressed["status"] == "True"
+
+        # A partial answer (one series of several) must not pass either.
+        proxy.mode = "partial"
+        time.sleep(5)
+        partial = verdicts(cluster, namespace)
+        assert partial["lenient"] != "Pass" or _complete_anyway(proxy), partial
+        assert partial["strict"] != "Pass"
+        proxy.mode = "pass"
+
+
+def _complete_anyway(proxy: FaultProxy) -> bool:
+    """True if every query the operator sends returns one series anyway (then a partial
+    answer is a complete one and Pass is right)."""
+    return all(" or " not in q for q in proxy.queries[-10:])
+
+
+def test_prometheus_killed_and_restarted(
+    cluster: Cluster,
+    namespace: str,
+    run_operator: object,
+    regressed_prometheus: LocalPrometheus,
+) -> None:
+    url = regressed_prometheus.url
+    apply(cluster, namespace, "strict", url, "2ms")
+    apply(cluster, namespace, "lenient", url, "50ms")
+    wait_for(
+        lambda: verdicts(cluster, namespace) == {"strict": "Fail", "lenient": "Pass"},
+        timeout=60,
+        what="Fail and Pass",
+    )
+    process = regressed_prometheus._process
+    assert process is not None
+    process.kill()  # SIGKILL: no goodbye
+    process.wait(10)
+    try:
+        for name in ("strict", "lenient"):
+            wait_for(
+                lambda n=name: ready_reason(cluster, namespace, n) == "False/PrometheusUnreachable",
+                timeout=30,
+                what=f"{name} unreachable",
+            )
+        assert verdicts(cluster, namespace) == {
+            "strict": "Inconclusive",
+            "lenient": "Inconclusive",
+        }
+    finally:
+        regressed_prometheus.start()  # same port, same data
+    wait_for(
+        lambda: verdicts(cluster, namespace) == {"strict": "Fail", "lenient": "Pass"},
+        timeout=60,
+        what="recovery after the restart",
+    )
+    for name in ("strict", "lenient"):
+        assert event_count(cluster, namespace, name, "PrometheusUnreachable") == 1
+    assert event_count(cluster, namespace, "strict", "RegressionDetected") == 1
+
+
+def test_label_values_cannot_inject_promql(
+    cluster: Cluster,
+    namespace: str,
+    run_operator: object,
+    regressed_prometheus: LocalPrometheus,
+) -> None:
+    hostile = 'live"} or vector(1) or up{x="\\'
+    with fault_proxy(regressed_prometheus.url) as proxy:
+        body: dict[str, Any] = perfbaseline(
+            "hostile", namespace, proxy.url, analysis=ANALYSIS, **LABELS
+        )
+        body["spec"]["selector"] = {"service": hostile}
+        cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(body))
+        wait_for(lambda: len(proxy.queries) >= 2, timeout=30, what="queries at the proxy")
+        escaped = 'service="live\\"} or vector(1) or up{x=\\"\\\\"'
+        for query in proxy.queries:
+            assert escaped in query, query
+            assert 'service="live"}' not in query
+        # Prometheus parsed every query: no InvalidQuery, and no data for that odd service.
+        status = wait_for(
+            lambda: (s := status_of(cluster, "hostile", namespace)).get("verdict") and s,
+            timeout=30,
+            what="a verdict",
+        )
+        ready = condition({"status": status}, "Ready")
+        assert ready is not None and ready["reason"] != "InvalidQuery", ready
+        assert status["verdict"] == "Inconclusive", status
