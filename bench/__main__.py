@@ -9,6 +9,7 @@ import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bench.accuracy import accuracy_section, run_accuracy
 from bench.capacity import capacity_section, run_capacity_scale
 from bench.engine import engine_section, run_engine, run_requests
 from bench.envparity import envparity_section, run_envparity_scale
@@ -57,6 +58,8 @@ def main() -> int:
     print("envparity: done")
     sections.append(capacity_section(run_capacity_scale()))
     print("capacity: done")
+    sections.append(accuracy_section(run_accuracy(prometheus=True)))
+    print("accuracy: done")
     sections.append(nab_section(run_nab(nab_data_dir())))
     print("nab: done")
     commit = (
