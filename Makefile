@@ -40,7 +40,7 @@ lint: setup ## ruff (lint + format check) and mypy
 	$(BIN)/mypy
 
 .PHONY: crds
-crds: setup ## Regenerate crds/ and the chart's CRDs from the pydantic models
+crds: setup ## Regenerate crds/ and the chart's CRDs (charts/perfguard/files/crds) from the pydantic models
 	$(BIN)/perfguard crds
 
 .PHONY: unit

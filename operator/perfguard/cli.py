@@ -53,6 +53,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.peering:
         os.environ["PERFGUARD_PEERING"] = args.peering
     config = OperatorConfig.from_env()
+    # Kopf pauses every replica whose peering priority equals another's: each replica
+    # needs its own. Random unless given, so two pods of one Deployment differ.
+    priority = args.priority
+    if priority is None and os.environ.get("PERFGUARD_PEERING_PRIORITY"):
+        priority = int(os.environ["PERFGUARD_PEERING_PRIORITY"])
+    if priority is None:
+        import random
+
+        priority = random.randint(1, 32767)
 
     import perfguard.handlers  # noqa: F401 - registers the handlers
 
@@ -62,6 +71,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             namespaces=list(config.namespaces),
             standalone=config.standalone,
             peering_name=config.peering,
+            priority=priority,
         )
     )
     return 0
@@ -260,6 +270,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="port of /healthz, /readyz, /metrics [PERFGUARD_HTTP_PORT, 8080]",
     )
     run.add_argument(
+        "--priority",
+        type=int,
+        help="Kopf peering priority of this replica [PERFGUARD_PEERING_PRIORITY]; "
+        "random when not given, so replicas never tie",
+    )
+    run.add_argument(
         "--peering",
         help="Kopf peering name for an HA pair [PERFGUARD_PEERING]; standalone without it",
     )
@@ -332,7 +348,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if getattr(args, "output", "unset") is None:
-        args.output = ["crds", "charts/perfguard/crds"]
+        args.output = ["crds", "charts/perfguard/files/crds"]
     code: int = args.func(args)
     return code
 

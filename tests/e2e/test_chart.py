@@ -1,43 +1,689 @@
-"""The chart, as far as it goes today (CRDs), with the real helm binary."""
+"""The Helm chart with the real helm binary, and its RBAC and install against a real apiserver.
+
+What each test proves is in its name and docstring. Rendering tests need only helm; the RBAC
+and install tests use the session's kube-apiserver (RBAC enforced, no kubelet).
+"""
 
 from __future__ import annotations
 
+import json
+import re
+import shlex
 import subprocess
+import tempfile
+import uuid
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
 from perfguard.local.binaries import binary
+from tests.e2e.cluster import Cluster
 
 pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[2]
+CHART = REPO / "charts" / "perfguard"
+PEERING_CRDS = CHART / "charts" / "kopf-peering" / "crds" / "kopf.dev_peerings.yaml"
+ARGO_ROLLOUTS_CRD = REPO / "tests" / "e2e" / "manifests" / "argo-rollouts-crd.yaml"
+
+# Every optional feature on: what `helm lint` and `helm template` must also accept.
+EVERYTHING_ON: dict[str, Any] = {
+    "replicaCount": 2,
+    "watchNamespaces": [],
+    "envParity": {"compareSecrets": True},
+    "serviceMonitor": {"enabled": True, "labels": {"release": "kube-prometheus-stack"}},
+    "prometheusRule": {"enabled": True, "additionalAlertLabels": {"team": "platform"}},
+    "grafanaDashboard": {"enabled": True, "annotations": {"grafana_folder": "Platform"}},
+    "podDisruptionBudget": {"enabled": True},
+    "networkPolicy": {
+        "enabled": True,
+        "ingressFrom": [{"namespaceSelector": {"matchLabels": {"name": "monitoring"}}}],
+        "egress": [{}],
+    },
+    "argoRollouts": {"analysisTemplates": {"enabled": True}, "namespaces": ["ml-prod"]},
+}
 
 
-def helm(*args: str) -> subprocess.CompletedProcess[str]:
+def helm(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [str(binary("helm")), *args], capture_output=True, text=True, check=False, timeout=60
+        [str(binary("helm")), *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+        env=env,
     )
 
 
-def test_helm_lint_passes() -> None:
-    result = helm("lint", str(REPO / "charts" / "perfguard"))
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "0 chart(s) failed" in result.stdout
+def _values_file(values: dict[str, Any] | None) -> str:
+    handle = tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False)  # noqa: SIM115
+    with handle:
+        yaml.safe_dump(values or {}, handle)
+    return handle.name
 
 
-def test_chart_renders_exactly_the_generated_crds() -> None:
-    result = helm("template", "perfguard", str(REPO / "charts" / "perfguard"), "--include-crds")
+def render_text(
+    values: dict[str, Any] | None = None,
+    *,
+    release: str = "perfguard",
+    namespace: str = "perfguard-system",
+    extra: Iterable[str] = (),
+) -> str:
+    result = helm(
+        "template",
+        release,
+        str(CHART),
+        "--namespace",
+        namespace,
+        "-f",
+        _values_file(values),
+        *extra,
+    )
     assert result.returncode == 0, result.stderr
-    rendered = {d["metadata"]["name"]: d for d in yaml.safe_load_all(result.stdout) if d}
-    generated = {}
-    for path in (REPO / "crds").glob("*.yaml"):
-        doc = yaml.safe_load(path.read_text())
-        generated[doc["metadata"]["name"]] = doc
-    assert set(rendered) == {
-        "perfbaselines.perfguard.dev",
-        "envparities.perfguard.dev",
-        "capacityplans.perfguard.dev",
+    return result.stdout
+
+
+def render(values: dict[str, Any] | None = None, **kwargs: Any) -> list[dict[str, Any]]:
+    return [d for d in yaml.safe_load_all(render_text(values, **kwargs)) if d]
+
+
+def by_kind(docs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [d for d in docs if d["kind"] == kind]
+
+
+def one(docs: list[dict[str, Any]], kind: str, name: str | None = None) -> dict[str, Any]:
+    found = [d for d in by_kind(docs, kind) if name is None or d["metadata"]["name"] == name]
+    assert len(found) == 1, f"{len(found)} {kind} named {name}"
+    return found[0]
+
+
+def container(docs: list[dict[str, Any]]) -> dict[str, Any]:
+    deployment = one(docs, "Deployment")
+    containers: list[dict[str, Any]] = deployment["spec"]["template"]["spec"]["containers"]
+    assert len(containers) == 1
+    return containers[0]
+
+
+def env_of(docs: list[dict[str, Any]]) -> dict[str, Any]:
+    return {e["name"]: e.get("value", e.get("valueFrom")) for e in container(docs)["env"]}
+
+
+# ----------------------------------------------------------------- lint and render
+
+
+def test_helm_lint_passes_with_defaults_and_with_everything_on() -> None:
+    for values in ({}, EVERYTHING_ON):
+        result = helm("lint", str(CHART), "--strict", "-f", _values_file(values))
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "0 chart(s) failed" in result.stdout
+
+
+def test_defaults_render_the_operator_and_nothing_optional() -> None:
+    docs = render()
+    kinds = sorted(d["kind"] for d in docs)
+    assert kinds == sorted(
+        [
+            "ClusterRole",
+            "ClusterRoleBinding",
+            "CustomResourceDefinition",
+            "CustomResourceDefinition",
+            "CustomResourceDefinition",
+            "Deployment",
+            "Role",
+            "RoleBinding",
+            "Secret",
+            "Service",
+            "ServiceAccount",
+        ]
+    )
+    assert "PERFGUARD_PEERING" not in env_of(docs)
+
+
+def test_everything_on_renders_every_optional_object() -> None:
+    docs = render(EVERYTHING_ON)
+    kinds = {d["kind"] for d in docs}
+    for kind in (
+        "ServiceMonitor",
+        "PrometheusRule",
+        "ConfigMap",
+        "PodDisruptionBudget",
+        "NetworkPolicy",
+        "ClusterAnalysisTemplate",
+        "ClusterKopfPeering",
+    ):
+        assert kind in kinds, kind
+    dashboard = one(docs, "ConfigMap")
+    assert dashboard["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert json.loads(dashboard["data"]["perfguard.json"])["uid"] == "perfguard-overview"
+    monitor = one(docs, "ServiceMonitor")
+    assert monitor["spec"]["endpoints"][0] == {
+        "port": "http",
+        "path": "/metrics",
+        "interval": "30s",
+        "scrapeTimeout": "10s",
     }
-    assert rendered == generated
+    service = one(docs, "Service")
+    assert service["spec"]["ports"][0]["targetPort"] == "http"
+    assert (
+        monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    )
+    policy = one(docs, "NetworkPolicy")
+    assert policy["spec"]["ingress"][0]["ports"] == [{"port": "http", "protocol": "TCP"}]
+    assert policy["spec"]["policyTypes"] == ["Ingress", "Egress"]
+    assert one(docs, "PodDisruptionBudget")["spec"]["minAvailable"] == 1
+
+
+# ----------------------------------------------------------------- values and schema
+
+
+@pytest.mark.parametrize(
+    ("flag", "field"),
+    [
+        ("replicaCount=two", "replicaCount"),
+        ("envParity.compareSecrets=yes", "compareSecrets"),
+        ("crds.keep=sometimes", "keep"),
+        ("http.port=99999", "port"),
+        ("prometheus.url=prometheus:9090", "url"),
+        ("watchNamespaces[0]=Not_A_Namespace", "watchNamespaces"),
+        ("logging.level=LOUD", "level"),
+        ("replicaCoutn=2", "replicaCoutn"),
+        ("argoRollouts.analysisTemplates.count=0", "count"),
+    ],
+)
+def test_schema_rejects_wrong_values_with_a_clear_message(flag: str, field: str) -> None:
+    _, _, value = flag.partition("=")
+    option = "--set-string" if not value.isdigit() else "--set"
+    result = helm("template", "x", str(CHART), option, flag)
+    assert result.returncode != 0, f"{flag} was accepted"
+    assert "values don't meet the specifications of the schema" in result.stderr, result.stderr
+    assert field in result.stderr, result.stderr
+
+
+def _leaves(node: Any, path: tuple[str, ...] = ()) -> Iterable[tuple[str, ...]]:
+    if isinstance(node, dict) and node:
+        for key, value in node.items():
+            yield from _leaves(value, (*path, key))
+    else:
+        yield path
+
+
+def test_values_yaml_documents_every_value_in_a_comment_above_it() -> None:
+    lines = (CHART / "values.yaml").read_text().splitlines()
+    undocumented = []
+    for number, line in enumerate(lines):
+        if not re.match(r"^\s*[A-Za-z0-9_.-]+:", line):
+            continue
+        above = next((p for p in reversed(lines[:number]) if p.strip()), "")
+        if not above.strip().startswith("#"):
+            undocumented.append(f"{number + 1}: {line.strip()}")
+    assert not undocumented, "values without a comment above them:\n" + "\n".join(undocumented)
+
+
+def test_values_schema_describes_every_value() -> None:
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    for path in _leaves(values):
+        node = schema
+        for key in path:
+            if key in node.get("properties", {}):
+                node = node["properties"][key]
+            else:  # a free-form map (labels, annotations): its values' schema
+                assert isinstance(node.get("additionalProperties"), dict), ".".join(path)
+                node = node["additionalProperties"]
+        assert "type" in node, ".".join(path)
+
+
+# ----------------------------------------------------------------- CRDs
+
+
+def _generated_crds() -> dict[str, dict[str, Any]]:
+    found = {}
+    for path in sorted((REPO / "crds").glob("*.yaml")):
+        doc = yaml.safe_load(path.read_text())
+        found[doc["metadata"]["name"]] = doc
+    assert len(found) == 3
+    return found
+
+
+def test_templated_crds_equal_the_generated_ones_plus_the_keep_annotation() -> None:
+    rendered = {d["metadata"]["name"]: d for d in by_kind(render(), "CustomResourceDefinition")}
+    generated = _generated_crds()
+    assert set(rendered) == set(generated)
+    for name, crd in rendered.items():
+        annotations = crd["metadata"].pop("annotations")
+        assert annotations == {"helm.sh/resource-policy": "keep"}, name
+        assert crd == generated[name], f"{name} differs from crds/{name}"
+
+
+def test_crds_keep_false_drops_the_annotation_and_install_false_drops_the_crds() -> None:
+    rendered = by_kind(render({"crds": {"keep": False}}), "CustomResourceDefinition")
+    generated = _generated_crds()
+    assert {d["metadata"]["name"]: d for d in rendered} == generated
+    assert by_kind(render({"crds": {"install": False}}), "CustomResourceDefinition") == []
+
+
+def test_chart_copies_of_the_crds_are_byte_identical_to_the_generated_ones() -> None:
+    """files/crds/ is what the templates render: a stale copy is drift."""
+    copies = sorted(p.name for p in (CHART / "files" / "crds").glob("*.yaml"))
+    assert copies == sorted(p.name for p in (REPO / "crds").glob("*.yaml"))
+    for name in copies:
+        assert (CHART / "files" / "crds" / name).read_text() == (
+            REPO / "crds" / name
+        ).read_text(), f"charts/perfguard/files/crds/{name} is stale: run `make crds`"
+
+
+def test_perfguard_crds_are_not_also_in_helms_native_crds_folder() -> None:
+    """Helm installs crds/ before templates: the CRDs there would collide with templates/crds.yaml
+    on `helm install` (the kopf-peering subchart's crds/ holds Kopf's CRDs only)."""
+    assert not list((CHART / "crds").glob("perfguard.dev_*.yaml")), (
+        "charts/perfguard/crds/ still holds perfguard CRDs: the chart installs them from "
+        "templates/crds.yaml (files/crds/); remove charts/perfguard/crds/"
+    )
+
+
+def test_kopf_peering_crds_ship_in_the_subcharts_crds_folder() -> None:
+    docs = list(yaml.safe_load_all(PEERING_CRDS.read_text()))
+    crds = {d["metadata"]["name"]: d["spec"]["scope"] for d in docs if d}
+    assert crds == {
+        "clusterkopfpeerings.kopf.dev": "Cluster",
+        "kopfpeerings.kopf.dev": "Namespaced",
+    }
+    # Off: Helm drops a disabled dependency, its crds/ included.
+    result = helm(
+        "template", "x", str(CHART), "--include-crds", "--set", "kopfPeering.enabled=false"
+    )
+    assert result.returncode == 0, result.stderr
+    assert "kopf.dev" not in result.stdout.replace("kopf.dev/v1", "")
+
+
+# ----------------------------------------------------------------- Deployment
+
+
+def test_deployment_runs_perfguard_hardened_with_probes() -> None:
+    docs = render()
+    pod = one(docs, "Deployment")["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["runAsUser"] == 65532
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    main = container(docs)
+    assert "command" not in main and "args" not in main  # the image's ENTRYPOINT runs
+    security = main["securityContext"]
+    assert security["allowPrivilegeEscalation"] is False
+    assert security["readOnlyRootFilesystem"] is True
+    assert security["capabilities"] == {"drop": ["ALL"]}
+    assert security["runAsUser"] == 65532
+    assert security["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert main["ports"] == [{"name": "http", "containerPort": 8080, "protocol": "TCP"}]
+    assert main["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
+    assert main["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+    assert main["resources"]["requests"] == {"cpu": "100m", "memory": "256Mi"}
+    assert {"name": "tmp", "mountPath": "/tmp"} in main["volumeMounts"]
+    assert {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}} in pod["volumes"]
+    assert main["image"] == "ghcr.io/perfguard/perfguard:0.1.0"
+
+
+def test_environment_follows_the_values() -> None:
+    env = env_of(
+        render(
+            {
+                "prometheus": {"url": "http://thanos-query.monitoring:9090"},
+                "watchNamespaces": ["ml-prod", "ml-staging"],
+                "logging": {"level": "DEBUG", "json": False},
+                "http": {"port": 9000},
+                "envParity": {"compareSecrets": True},
+                "image": {"digest": "sha256:" + "a" * 64},
+            },
+            release="pg",
+            namespace="ops",
+        )
+    )
+    assert env["PERFGUARD_PROMETHEUS_URL"] == "http://thanos-query.monitoring:9090"
+    assert env["PERFGUARD_NAMESPACES"] == "ml-prod,ml-staging"
+    assert env["PERFGUARD_LOG_LEVEL"] == "DEBUG"
+    assert env["PERFGUARD_LOG_JSON"] == "false"
+    assert env["PERFGUARD_HTTP_PORT"] == "9000"
+    assert env["PERFGUARD_HASH_KEY_SECRET"] == "ops/pg-perfguard-hash-key"
+    assert env["PERFGUARD_COMPARE_SECRETS"] == "true"
+    assert env["POD_ID"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+    assert "PERFGUARD_PEERING" not in env
+
+
+def test_two_replicas_peer_cluster_wide() -> None:
+    docs = render({"replicaCount": 2})
+    assert env_of(docs)["PERFGUARD_PEERING"] == "perfguard"
+    peering = one(docs, "ClusterKopfPeering")
+    assert peering["apiVersion"] == "kopf.dev/v1"
+    assert peering["metadata"]["name"] == "perfguard"
+    rules = one(docs, "ClusterRole", "perfguard")["rules"]
+    assert {
+        "apiGroups": ["kopf.dev"],
+        "resources": ["clusterkopfpeerings"],
+        "verbs": ["get", "list", "watch", "patch"],
+    } in rules
+
+
+def test_two_replicas_limited_to_namespaces_peer_in_each_namespace() -> None:
+    docs = render({"replicaCount": 2, "watchNamespaces": ["a", "b"]})
+    peerings = by_kind(docs, "KopfPeering")
+    assert sorted(p["metadata"]["namespace"] for p in peerings) == ["a", "b"]
+    assert not by_kind(docs, "ClusterKopfPeering")
+    roles = [r for r in by_kind(docs, "Role") if r["metadata"]["name"] == "perfguard-peering"]
+    assert sorted(r["metadata"]["namespace"] for r in roles) == ["a", "b"]
+    assert all(r["rules"][0]["resources"] == ["kopfpeerings"] for r in roles)
+
+
+def test_hash_key_secret_is_random_kept_and_named_in_the_environment() -> None:
+    docs = render()
+    secret = one(docs, "Secret")
+    assert secret["metadata"]["name"] == "perfguard-hash-key"
+    assert secret["metadata"]["annotations"] == {"helm.sh/resource-policy": "keep"}
+    import base64
+
+    assert len(base64.b64decode(secret["data"]["key"])) == 32
+    assert one(render(), "Secret")["data"]["key"] != secret["data"]["key"]
+    existing = render({"envParity": {"hashKeySecret": {"existingSecret": "mine"}}})
+    assert not by_kind(existing, "Secret")
+    assert env_of(existing)["PERFGUARD_HASH_KEY_SECRET"] == "perfguard-system/mine"
+    role = one(existing, "Role", "perfguard-hash-key")
+    assert role["rules"][0]["resourceNames"] == ["mine"]
+
+
+# ----------------------------------------------------------------- RBAC
+
+
+def test_every_rbac_rule_says_why_it_is_there() -> None:
+    text = render_text(EVERYTHING_ON | {"watchNamespaces": ["a"]})
+    lines = text.splitlines()
+    rules = 0
+    for number, line in enumerate(lines):
+        if re.match(r"^\s*- apiGroups:", line):
+            rules += 1
+            assert lines[number - 1].strip().startswith("#"), f"uncommented rule: {line}"
+    assert rules >= 15
+
+
+# What the operator does, as (verb, resource[/name][#subresource], namespace or None for
+# every namespace), and what it must not be able to do.
+OPERATOR_CAN = [
+    ("list", "perfbaselines.perfguard.dev", None),
+    ("watch", "envparities.perfguard.dev", None),
+    ("get", "capacityplans.perfguard.dev", "ml-prod"),
+    ("patch", "perfbaselines.perfguard.dev", "ml-prod"),
+    ("patch", "perfbaselines.perfguard.dev#status", "ml-prod"),
+    ("patch", "envparities.perfguard.dev#status", "ml-prod"),
+    ("patch", "capacityplans.perfguard.dev#status", "ml-prod"),
+    ("create", "events", "ml-prod"),
+    ("list", "customresourcedefinitions.apiextensions.k8s.io", None),
+    ("watch", "customresourcedefinitions.apiextensions.k8s.io", None),
+    ("get", "namespaces", None),
+    ("list", "namespaces", None),
+    ("watch", "namespaces", None),
+    ("get", "deployments.apps", "ml-prod"),
+    ("list", "statefulsets.apps", None),
+    ("watch", "daemonsets.apps", None),
+    ("list", "replicasets.apps", "ml-prod"),
+    ("get", "rollouts.argoproj.io", "ml-prod"),
+    ("watch", "rollouts.argoproj.io", None),
+    ("list", "pods", "ml-staging"),
+    ("list", "configmaps", None),
+    ("watch", "configmaps", None),
+    ("list", "nodes", None),
+]
+OPERATOR_CANNOT = [
+    ("list", "secrets", "ml-prod"),
+    ("get", "secrets", "ml-prod"),
+    ("delete", "deployments.apps", "ml-prod"),
+    ("patch", "deployments.apps", "ml-prod"),
+    ("create", "pods", "ml-prod"),
+    ("get", "pods#log", "ml-prod"),
+    ("create", "pods#exec", "ml-prod"),
+    ("update", "configmaps", "ml-prod"),
+    ("delete", "perfbaselines.perfguard.dev", "ml-prod"),
+    ("create", "perfbaselines.perfguard.dev", "ml-prod"),
+    ("update", "customresourcedefinitions.apiextensions.k8s.io", None),
+    ("patch", "nodes", None),
+    ("create", "clusterroles.rbac.authorization.k8s.io", None),
+    ("patch", "clusterkopfpeerings.kopf.dev", None),
+]
+
+
+def can_i(cluster: Cluster, user: str, verb: str, resource: str, namespace: str | None) -> bool:
+    resource, _, subresource = resource.partition("#")
+    args = ["auth", "can-i", verb, resource, f"--as={user}"]
+    if subresource:
+        args.append(f"--subresource={subresource}")
+    args += ["-n", namespace] if namespace else ["--all-namespaces"]
+    result = cluster.kubectl(*args, check=False)
+    answer = result.stdout.strip()
+    assert answer in {"yes", "no"}, f"kubectl {shlex.join(args)}: {result.stdout}{result.stderr}"
+    return answer == "yes"
+
+
+def apply_rbac(
+    cluster: Cluster, docs: list[dict[str, Any]], namespaces: Iterable[str] = ()
+) -> None:
+    # kubectl auth can-i resolves resources through discovery: the CRDs of every resource
+    # asked about must exist (Argo Rollouts', Kopf's peering CRDs as the chart ships them).
+    cluster.kubectl("apply", "-f", str(ARGO_ROLLOUTS_CRD), "-f", str(PEERING_CRDS))
+    cluster.kubectl(
+        "wait", "--for=condition=Established", "--timeout=30s",
+        "crd/rollouts.argoproj.io", "crd/clusterkopfpeerings.kopf.dev", "crd/kopfpeerings.kopf.dev",
+    )  # fmt: skip
+    wanted = {"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"}
+    objects = [d for d in docs if d["kind"] in wanted]
+    for name in {*namespaces, *(d["metadata"].get("namespace") for d in objects)} - {None}:
+        cluster.kubectl("create", "namespace", str(name), check=False)
+    manifest = yaml.safe_dump_all(objects)
+    cluster.kubectl("apply", "-f", "-", input=manifest)
+
+
+def check_all(
+    cluster: Cluster, user: str, expected: list[tuple[tuple[str, str, str | None], bool]]
+) -> None:
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(pool.map(lambda e: can_i(cluster, user, *e[0]), expected))
+    wrong = [
+        f"{'cannot' if want else 'CAN'} {verb} {resource} in {ns or 'all namespaces'}"
+        for ((verb, resource, ns), want), got in zip(expected, answers, strict=True)
+        if got != want
+    ]
+    assert not wrong, f"{user}:\n" + "\n".join(wrong)
+
+
+def test_operator_rbac_is_sufficient_and_least_privilege_in_a_real_apiserver(
+    cluster: Cluster,
+) -> None:
+    """The rendered RBAC, applied to an RBAC-enforcing apiserver: kubectl auth can-i as the
+    operator's ServiceAccount allows each thing the operator does and nothing else we check;
+    Secrets stay unreadable except the one hash-key Secret, by name."""
+    release = f"rbac-{uuid.uuid4().hex[:6]}"
+    namespace = f"{release}-system"
+    docs = render(release=release, namespace=namespace)
+    apply_rbac(cluster, docs, [namespace])
+    user = f"system:serviceaccount:{namespace}:{release}-perfguard"
+    hash_key = ("get", f"secrets/{release}-perfguard-hash-key", namespace)
+    other_secret = ("get", "secrets/other", namespace)
+    check_all(
+        cluster,
+        user,
+        [(e, True) for e in OPERATOR_CAN]
+        + [(e, False) for e in OPERATOR_CANNOT]
+        + [(hash_key, True), (other_secret, False), (("list", "secrets", namespace), False)],
+    )
+
+
+def test_compare_secrets_grants_list_on_secrets_only_when_enabled(cluster: Cluster) -> None:
+    release = f"sec-{uuid.uuid4().hex[:6]}"
+    namespace = f"{release}-system"
+    docs = render(
+        {"envParity": {"compareSecrets": True}, "replicaCount": 2},
+        release=release,
+        namespace=namespace,
+    )
+    apply_rbac(cluster, docs, [namespace])
+    user = f"system:serviceaccount:{namespace}:{release}-perfguard"
+    check_all(
+        cluster,
+        user,
+        [
+            (("list", "secrets", "ml-prod"), True),
+            (("list", "secrets", None), True),
+            (("get", "secrets", "ml-prod"), False),
+            (("watch", "secrets", "ml-prod"), False),
+            (("patch", "clusterkopfpeerings.kopf.dev", None), True),
+            (("watch", "clusterkopfpeerings.kopf.dev", None), True),
+            (("create", "clusterkopfpeerings.kopf.dev", None), False),
+        ],
+    )
+
+
+def test_analysis_service_account_reads_only_verdicts_in_its_namespace(cluster: Cluster) -> None:
+    release = f"ana-{uuid.uuid4().hex[:6]}"
+    app_namespace = f"{release}-app"
+    docs = render(
+        {"argoRollouts": {"analysisTemplates": {"enabled": True}, "namespaces": [app_namespace]}},
+        release=release,
+        namespace=f"{release}-system",
+    )
+    apply_rbac(cluster, docs)
+    user = f"system:serviceaccount:{app_namespace}:perfguard-analysis"
+    check_all(
+        cluster,
+        user,
+        [
+            (("get", "perfbaselines.perfguard.dev", app_namespace), True),
+            (("get", "envparities.perfguard.dev", app_namespace), True),
+            (("get", "perfbaselines.perfguard.dev", "default"), False),
+            (("list", "perfbaselines.perfguard.dev", app_namespace), False),
+            (("get", "capacityplans.perfguard.dev", app_namespace), False),
+            (("patch", "perfbaselines.perfguard.dev#status", app_namespace), False),
+            (("get", "secrets", app_namespace), False),
+        ],
+    )
+
+
+# ----------------------------------------------------------------- install
+
+
+def _kubectl_json(cluster: Cluster, *args: str) -> dict[str, Any]:
+    out: dict[str, Any] = json.loads(cluster.kubectl(*args, "-o", "json").stdout)
+    return out
+
+
+def test_helm_install_creates_every_object_keeps_the_hash_key_and_peers(cluster: Cluster) -> None:
+    """helm install (no --wait: no kubelet) of an HA release into the real apiserver: every
+    object exists, the Kopf peering CRDs come from the subchart's crds/ so the peering object
+    is created in the same install, an upgrade keeps the hash key, uninstall leaves it."""
+    release = f"inst-{uuid.uuid4().hex[:6]}"
+    namespace = f"{release}-system"
+    env = cluster.env()
+    values = {
+        "replicaCount": 2,
+        # The session cluster's CRDs were applied by kubectl, not by a Helm release.
+        "crds": {"install": False},
+        "podDisruptionBudget": {"enabled": True},
+        "networkPolicy": {"enabled": True},
+        "grafanaDashboard": {"enabled": True},
+    }
+    values_file = _values_file(values)
+    result = helm(
+        "install", release, str(CHART), "-n", namespace, "--create-namespace", "-f", values_file,
+        env=env,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    # NOTES.txt: where the gates are, whether Secrets are read.
+    assert f"http://{release}-perfguard.{namespace}:8080/gates/flagger/" in result.stdout
+    assert "Kopf peering" in result.stdout and "compared by EnvParity: no" in result.stdout
+    try:
+        manifest = helm("get", "manifest", release, "-n", namespace, env=env).stdout
+        objects = [d for d in yaml.safe_load_all(manifest) if d]
+        assert {d["kind"] for d in objects} >= {
+            "Deployment",
+            "ServiceAccount",
+            "ClusterRole",
+            "ClusterRoleBinding",
+            "Role",
+            "RoleBinding",
+            "Service",
+            "Secret",
+            "ClusterKopfPeering",
+            "PodDisruptionBudget",
+            "NetworkPolicy",
+            "ConfigMap",
+        }
+        for obj in objects:
+            meta = obj["metadata"]
+            args = ["get", obj["kind"], meta["name"]]
+            if "namespace" in meta:
+                args += ["-n", meta["namespace"]]
+            assert cluster.kubectl(*args, check=False).returncode == 0, f"missing {args}"
+        secret = f"{release}-perfguard-hash-key"
+        key = _kubectl_json(cluster, "get", "secret", secret, "-n", namespace)["data"]["key"]
+        result = helm("upgrade", release, str(CHART), "-n", namespace, "-f", values_file, env=env)
+        assert result.returncode == 0, result.stderr
+        after = _kubectl_json(cluster, "get", "secret", secret, "-n", namespace)["data"]["key"]
+        assert after == key, "the HMAC key changed on upgrade: every fingerprint would change"
+    finally:
+        result = helm("uninstall", release, "-n", namespace, env=env)
+    assert result.returncode == 0, result.stderr
+    assert "hash-key" in result.stdout  # "These resources were kept due to the resource policy"
+    kept = _kubectl_json(cluster, "get", "secret", secret, "-n", namespace)["data"]["key"]
+    assert kept == key
+    cluster.kubectl("delete", "secret", secret, "-n", namespace)
+    cluster.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
+
+
+# ----------------------------------------------------------------- Dockerfile
+
+
+def test_dockerfile_matches_the_chart_defaults() -> None:
+    """The image cannot be built here; its contract with the chart is checked instead."""
+    dockerfile = (REPO / "Dockerfile").read_text()
+    instructions = [
+        line.strip()
+        for line in dockerfile.replace("\\\n", " ").splitlines()
+        if line.strip() and not line.strip().startswith("#")
+    ]
+    bases = [i.split()[1] for i in instructions if i.startswith("FROM ")]
+    args = dict(
+        i.split(None, 1)[1].split("=", 1) for i in instructions if i.startswith("ARG ") and "=" in i
+    )
+    resolved = [re.sub(r"\$\{(\w+)\}", lambda m: args[m.group(1)], b) for b in bases]
+    for base in resolved:
+        # Pinned: an exact patch version (a digest is better still), slim, Python 3.11.
+        assert re.fullmatch(r"python:3\.11\.\d+-slim(-\w+)?(@sha256:[0-9a-f]{64})?", base), (
+            f"unpinned base image {base}"
+        )
+    final_stage = instructions[max(i for i, x in enumerate(instructions) if x.startswith("FROM")) :]
+    users = [i.split()[1] for i in final_stage if i.startswith("USER ")]
+    assert users and users[-1] in {"65532", "65532:65532"}, users
+    entrypoint = next(i for i in final_stage if i.startswith("ENTRYPOINT "))
+    assert json.loads(entrypoint.removeprefix("ENTRYPOINT ")) == ["perfguard", "run"]
+    exposed = [i.split()[1] for i in final_stage if i.startswith("EXPOSE ")]
+    docs = render()
+    main = container(docs)
+    assert exposed == [str(main["ports"][0]["containerPort"])]
+    assert "PERFGUARD_HTTP_PORT=8080" in dockerfile
+    assert env_of(docs)["PERFGUARD_HTTP_PORT"] == "8080"
+    pod_user = one(docs, "Deployment")["spec"]["template"]["spec"]["securityContext"]["runAsUser"]
+    assert users[-1].split(":")[0] == str(pod_user)
+    # The console script the ENTRYPOINT names exists, and what the image copies exists.
+    pyproject = (REPO / "pyproject.toml").read_text()
+    assert 'perfguard = "perfguard.cli:main"' in pyproject
+    for instruction in instructions:
+        if instruction.startswith("COPY ") and "--from" not in instruction:
+            for source in instruction.split()[1:-1]:
+                assert (REPO / source).exists(), source
+    ignored = [
+        line.strip()
+        for line in (REPO / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    for needed in ("operator", "pyproject.toml", "README.md"):
+        assert needed not in ignored
+    for heavy in (".venv", ".cache", ".git"):
+        assert heavy in ignored

@@ -14,7 +14,7 @@ from perfguard.api.resources import RESOURCES
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.parametrize("folder", ["crds", "charts/perfguard/crds"])
+@pytest.mark.parametrize("folder", ["crds", "charts/perfguard/files/crds"])
 def test_committed_crds_match_the_models(folder: str) -> None:
     for name, text in render_all().items():
         path = REPO / folder / name

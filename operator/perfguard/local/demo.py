@@ -380,14 +380,14 @@ def run() -> int:
     )
     print(evaluate.stdout or evaluate.stderr)
     say(f"perfguard report -n {NAMESPACE}")
-    summary = subprocess.run(
+    fleet = subprocess.run(
         [sys.executable, "-m", "perfguard.cli", "report", "-n", NAMESPACE],
         env={**os.environ, "KUBECONFIG": str(kubeconfig)},
         capture_output=True,
         text=True,
         check=False,
     )
-    print(summary.stdout or summary.stderr)
+    print(fleet.stdout or fleet.stderr)
     say("the servers keep running so you can explore:")
     print(f"    export KUBECONFIG={kubeconfig}")
     print(f"    {binary('kubectl')} get perfguard -A")

@@ -1,0 +1,85 @@
+{{/*
+Names and labels shared by every template.
+*/}}
+
+{{- define "perfguard.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "perfguard.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "perfguard.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "perfguard.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "perfguard.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "perfguard.labels" -}}
+helm.sh/chart: {{ include "perfguard.chart" . }}
+{{ include "perfguard.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: perfguard
+{{- end }}
+
+{{- define "perfguard.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "perfguard.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- required "serviceAccount.name is required when serviceAccount.create is false" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/* The Secret holding EnvParity's HMAC key (data key `key`). */}}
+{{- define "perfguard.hashKeySecretName" -}}
+{{- if .Values.envParity.hashKeySecret.existingSecret }}
+{{- .Values.envParity.hashKeySecret.existingSecret }}
+{{- else }}
+{{- printf "%s-hash-key" (include "perfguard.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+
+{{/* Kopf peering is on when asked for, or whenever more than one replica runs. */}}
+{{- define "perfguard.peeringEnabled" -}}
+{{- if or .Values.peering.enabled (gt (int .Values.replicaCount) 1) }}true{{ end }}
+{{- end }}
+
+{{- define "perfguard.peeringName" -}}
+{{- default (include "perfguard.fullname" .) .Values.peering.name }}
+{{- end }}
+
+{{- define "perfguard.image" -}}
+{{- $tag := default .Chart.AppVersion .Values.image.tag }}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository $tag }}
+{{- end }}
+{{- end }}
+
+{{/* Label matchers selecting the operator's own scrape target in PromQL. */}}
+{{- define "perfguard.operatorSelector" -}}
+{{- if .Values.prometheusRule.operatorSelector }}
+{{- .Values.prometheusRule.operatorSelector }}
+{{- else }}
+{{- printf "job=%q, namespace=%q" (include "perfguard.fullname" .) .Release.Namespace }}
+{{- end }}
+{{- end }}
+
+{{- define "perfguard.analysisClusterRoleName" -}}
+{{- printf "%s-analysis-reader" (include "perfguard.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}

@@ -1,0 +1,336 @@
+"""The canary gates' decisions (perfguard.gates) and their HTTP layer (perfguard.webserver).
+
+The decisions are pure and table-tested here; tests/e2e/test_gates.py proves the same
+endpoints against a real kube-apiserver.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from perfguard.config import OperatorConfig
+from perfguard.gates import (
+    GateTarget,
+    PayloadError,
+    judge_envparity,
+    judge_perfbaseline,
+    judge_perfbaseline_rollback,
+    parse_flagger_payload,
+)
+from perfguard.handlers.runtime import Runtime
+from perfguard.observability import OperatorMetrics
+from perfguard.webserver import ObjectReadError, build_app
+
+PB = GateTarget(kind="PerfBaseline", namespace="ml-prod", name="resnet")
+
+
+def flagger(**extra: Any) -> dict[str, Any]:
+    """A payload as Flagger sends it (pkg/apis/flagger/v1beta1 CanaryWebhookPayload)."""
+    return {
+        "name": "resnet",
+        "namespace": "ml-prod",
+        "phase": "Progressing",
+        "checksum": "6b9bcd8f4d",
+        **extra,
+    }
+
+
+def pb(
+    verdict: str | None,
+    *,
+    identity: str | None = "abc123",
+    generation: int = 2,
+    observed: int | None = 2,
+    message: str | None = None,
+) -> dict[str, Any]:
+    status: dict[str, Any] = {}
+    if verdict is not None:
+        status["verdict"] = verdict
+    if identity is not None:
+        status["candidate"] = {"identity": identity, "source": "WorkloadRef"}
+    if observed is not None:
+        status["observedGeneration"] = observed
+    if message is not None:
+        status["message"] = message
+    return {
+        "metadata": {"name": "resnet", "namespace": "ml-prod", "generation": generation},
+        "status": status,
+    }
+
+
+# ----------------------------------------------------------------- payload
+
+
+def test_payload_defaults_to_the_canarys_name_and_namespace() -> None:
+    target = parse_flagger_payload(flagger(), "PerfBaseline")
+    assert (target.namespace, target.name, target.candidate) == ("ml-prod", "resnet", None)
+    assert target.canary == "ml-prod/resnet"
+    assert target.phase == "Progressing"
+    assert target.plural == "perfbaselines"
+
+
+@pytest.mark.parametrize(
+    ("metadata", "kind", "expected"),
+    [
+        ({"perfbaseline": "resnet-latency"}, "PerfBaseline", ("ml-prod", "resnet-latency")),
+        ({"perfbaseline": "perf/resnet"}, "PerfBaseline", ("perf", "resnet")),
+        ({"name": "other", "namespace": "perf"}, "PerfBaseline", ("perf", "other")),
+        ({"name": "other"}, "PerfBaseline", ("ml-prod", "other")),
+        ({"envparity": "ml-staging/inference"}, "EnvParity", ("ml-staging", "inference")),
+        # The PerfBaseline key does not name an EnvParity.
+        ({"perfbaseline": "x"}, "EnvParity", ("ml-prod", "resnet")),
+    ],
+)
+def test_metadata_names_the_resource(
+    metadata: dict[str, str], kind: Any, expected: tuple[str, str]
+) -> None:
+    target = parse_flagger_payload(flagger(metadata=metadata), kind)
+    assert (target.namespace, target.name) == expected
+    assert target.kind == kind
+
+
+def test_metadata_candidate_is_the_expected_identity() -> None:
+    target = parse_flagger_payload(flagger(metadata={"candidate": "7d9f8c6b5"}), "PerfBaseline")
+    assert target.candidate == "7d9f8c6b5"
+
+
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [
+        ([], "JSON object"),
+        (None, "JSON object"),
+        ({"namespace": "ml-prod"}, "name"),
+        ({"name": "resnet", "namespace": ""}, "namespace"),
+        ({"name": "resnet", "namespace": 3}, "namespace"),
+        (flagger(metadata=["a"]), "metadata"),
+        (flagger(metadata={"candidate": 7}), "metadata.candidate"),
+        (flagger(phase=1), "phase"),
+        (flagger(metadata={"perfbaseline": "../../secrets/x"}), "not a valid Kubernetes name"),
+        (flagger(metadata={"perfbaseline": "Resnet"}), "not a valid Kubernetes name"),
+        (flagger(metadata={"namespace": "a.b"}), "not a valid Kubernetes name"),
+    ],
+)
+def test_malformed_payloads_are_refused(payload: Any, message: str) -> None:
+    with pytest.raises(PayloadError, match=message):
+        parse_flagger_payload(payload, "PerfBaseline")
+
+
+# ----------------------------------------------------------------- PerfBaseline
+
+
+@pytest.mark.parametrize(
+    ("obj", "candidate", "status", "reason"),
+    [
+        (pb("Pass"), None, 200, "Passed"),
+        (pb("Pass"), "abc123", 200, "Passed"),
+        (pb("Pass"), "def456", 409, "StaleCandidate"),
+        (pb("Pass", identity=None), "abc123", 409, "StaleCandidate"),
+        (pb("Pass", observed=1), None, 409, "SpecNotEvaluated"),
+        (pb("Pass", observed=None), None, 409, "SpecNotEvaluated"),
+        (pb("Fail"), None, 412, "Regressed"),
+        (pb("Fail"), "abc123", 412, "Regressed"),
+        # A Fail about an older candidate says nothing about this one: not yet, not no.
+        (pb("Fail"), "def456", 409, "StaleCandidate"),
+        (pb("Inconclusive"), None, 409, "Inconclusive"),
+        (pb("Inconclusive"), "abc123", 409, "Inconclusive"),
+        (pb(None), None, 409, "NotEvaluated"),
+        ({"metadata": {"generation": 1}}, None, 409, "NotEvaluated"),
+        (pb("Sideways"), None, 409, "UnknownVerdict"),
+        (None, None, 404, "NotFound"),
+    ],
+)
+def test_perfbaseline_gate(
+    obj: dict[str, Any] | None, candidate: str | None, status: int, reason: str
+) -> None:
+    target = GateTarget("PerfBaseline", "ml-prod", "resnet", candidate=candidate)
+    decision = judge_perfbaseline(obj, target)
+    assert (decision.status, decision.reason) == (status, reason), decision
+    assert decision.allowed is (status == 200)
+    assert "\n" not in decision.line()
+    assert decision.line().startswith(f"{reason}: ")
+    assert "PerfBaseline ml-prod/resnet" in decision.message
+
+
+def test_refusals_carry_the_status_message_on_one_line() -> None:
+    obj = pb("Fail", message="latency p95 +12 ms\n(CI95 [8, 16] ms)   over 5 ms")
+    decision = judge_perfbaseline(obj, PB)
+    assert decision.status == 412
+    assert "latency p95 +12 ms (CI95 [8, 16] ms) over 5 ms" in decision.line()
+    assert "candidate abc123" in decision.line()
+    long = judge_perfbaseline(pb("Inconclusive", message="x" * 5000), PB)
+    assert len(long.line()) < 500
+
+
+def test_stale_candidate_names_both_candidates() -> None:
+    decision = judge_perfbaseline(pb("Pass"), GateTarget("PerfBaseline", "n", "x", "new1"))
+    assert "candidate abc123, not new1" in decision.message
+
+
+@pytest.mark.parametrize(
+    ("obj", "candidate", "status", "reason"),
+    [
+        (pb("Fail"), None, 200, "Regressed"),
+        (pb("Fail"), "abc123", 200, "Regressed"),
+        (pb("Fail"), "def456", 409, "StaleCandidate"),
+        (pb("Fail", observed=1), None, 409, "SpecNotEvaluated"),
+        (pb("Pass"), None, 409, "NoRegression"),
+        (pb("Inconclusive"), None, 409, "NoRegression"),
+        (pb(None), None, 409, "NotEvaluated"),
+        (None, None, 404, "NotFound"),
+    ],
+)
+def test_rollback_gate_answers_200_only_on_a_regression(
+    obj: dict[str, Any] | None, candidate: str | None, status: int, reason: str
+) -> None:
+    target = GateTarget("PerfBaseline", "ml-prod", "resnet", candidate=candidate)
+    decision = judge_perfbaseline_rollback(obj, target)
+    assert (decision.status, decision.reason) == (status, reason), decision
+
+
+# ----------------------------------------------------------------- EnvParity
+
+
+def envp(verdict: str | None, drift: float | None = 0.0, observed: int = 1) -> dict[str, Any]:
+    status: dict[str, Any] = {"observedGeneration": observed}
+    if verdict:
+        status["verdict"] = verdict
+    if drift is not None:
+        status["driftPercent"] = drift
+    return {"metadata": {"generation": 1}, "status": status}
+
+
+@pytest.mark.parametrize(
+    ("obj", "status", "reason"),
+    [
+        (envp("InSync"), 200, "InSync"),
+        (envp("Drifted", 12.5), 412, "Drifted"),
+        (envp("Unverified", None), 409, "Unverified"),
+        (envp("InSync", observed=0), 409, "SpecNotEvaluated"),
+        (envp(None), 409, "NotEvaluated"),
+        (None, 404, "NotFound"),
+    ],
+)
+def test_envparity_gate(obj: dict[str, Any] | None, status: int, reason: str) -> None:
+    target = GateTarget("EnvParity", "ml-prod", "inference")
+    decision = judge_envparity(obj, target)
+    assert (decision.status, decision.reason) == (status, reason), decision
+    if reason == "Drifted":
+        assert "drift 12.5%" in decision.message
+
+
+# ----------------------------------------------------------------- HTTP layer
+
+
+class FakeReader:
+    def __init__(self, objects: dict[tuple[str, str, str], dict[str, Any]]) -> None:
+        self.objects = objects
+        self.calls: list[tuple[str, str, str]] = []
+        self.fail = False
+
+    async def get(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
+        self.calls.append((plural, namespace, name))
+        if self.fail:
+            raise ObjectReadError("HTTP 403 Forbidden")
+        return self.objects.get((plural, namespace, name))
+
+
+def run_app(
+    reader: FakeReader, scenario: Callable[[TestClient[Any, Any], Runtime], Awaitable[None]]
+) -> None:
+    runtime = Runtime(config=OperatorConfig(), metrics=OperatorMetrics())
+
+    async def main() -> None:
+        async with TestClient(TestServer(build_app(runtime, reader))) as client:
+            await scenario(client, runtime)
+
+    asyncio.run(main())
+
+
+def test_http_gate_answers_with_the_decision_on_one_line() -> None:
+    reader = FakeReader(
+        {
+            ("perfbaselines", "ml-prod", "resnet"): pb("Pass"),
+            ("perfbaselines", "ml-prod", "bad"): pb("Fail", message="p95 +12 ms"),
+            ("envparities", "ml-prod", "inference"): envp("Drifted", 3.0),
+        }
+    )
+
+    async def scenario(client: TestClient[Any, Any], runtime: Runtime) -> None:
+        response = await client.post(
+            "/gates/flagger/perfbaseline", json=flagger(metadata={"candidate": "abc123"})
+        )
+        assert response.status == 200
+        assert await response.text() == (
+            "Passed: PerfBaseline ml-prod/resnet: Pass for candidate abc123\n"
+        )
+        response = await client.post(
+            "/gates/flagger/perfbaseline", json=flagger(metadata={"perfbaseline": "bad"})
+        )
+        assert response.status == 412
+        body = await response.text()
+        assert body.count("\n") == 1 and body.startswith("Regressed: ")
+        response = await client.post(
+            "/gates/flagger/perfbaseline/rollback", json=flagger(metadata={"perfbaseline": "bad"})
+        )
+        assert response.status == 200
+        response = await client.post(
+            "/gates/flagger/envparity", json=flagger(metadata={"envparity": "inference"})
+        )
+        assert response.status == 412
+        response = await client.post("/gates/flagger/perfbaseline", data=b"not json")
+        assert response.status == 400
+        assert (await response.text()).startswith("InvalidPayload: ")
+        response = await client.post("/gates/flagger/perfbaseline", data=b"x" * 70_000)
+        assert response.status == 400
+        response = await client.get("/gates/flagger/perfbaseline")
+        assert response.status == 405
+        response = await client.post(
+            "/gates/flagger/perfbaseline", json=flagger(metadata={"perfbaseline": "gone"})
+        )
+        assert response.status == 404
+        metrics = await (await client.get("/metrics")).text()
+        assert (
+            'perfguard_gate_decisions_total{code="200",gate="perfbaseline",reason="Passed"} 1.0'
+            in metrics
+        )
+        assert 'code="412",gate="envparity",reason="Drifted"' in metrics
+
+    run_app(reader, scenario)
+    # Invalid payloads never reach the API.
+    assert ("perfbaselines", "ml-prod", "resnet") in reader.calls
+    assert len(reader.calls) == 5
+
+
+def test_http_gate_reports_an_unreadable_api_as_502() -> None:
+    reader = FakeReader({})
+    reader.fail = True
+
+    async def scenario(client: TestClient[Any, Any], runtime: Runtime) -> None:
+        response = await client.post("/gates/flagger/perfbaseline", json=flagger())
+        assert response.status == 502
+        assert await response.text() == (
+            "ApiUnavailable: cannot read PerfBaseline ml-prod/resnet: HTTP 403 Forbidden\n"
+        )
+
+    run_app(reader, scenario)
+
+
+def test_health_endpoints() -> None:
+    async def scenario(client: TestClient[Any, Any], runtime: Runtime) -> None:
+        assert (await client.get("/healthz")).status == 200
+        assert (await client.get("/readyz")).status == 503
+        runtime.started = True
+        assert (await client.get("/readyz")).status == 200
+
+    run_app(FakeReader({}), scenario)
+
+
+def test_the_app_can_be_built_twice_on_one_registry() -> None:
+    runtime = Runtime(config=OperatorConfig(), metrics=OperatorMetrics())
+    build_app(runtime, FakeReader({}))
+    build_app(runtime, FakeReader({}))
