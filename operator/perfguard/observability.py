@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
@@ -104,6 +105,92 @@ class OperatorMetrics:
             registry=self.registry,
         )
 
+        self.metric_ci95 = Gauge(
+            "perfguard_metric_ci95",
+            "Bounds of the 95 % interval of perfguard_metric_delta (bound lo or hi).",
+            [*labels, "metric", "statistic", "comparison", "bound"],
+            registry=self.registry,
+        )
+        self.drift_percent = Gauge(
+            "perfguard_envparity_drift_percent",
+            "EnvParity: differing items / compared items × 100.",
+            ["namespace", "name"],
+            registry=self.registry,
+        )
+        self.utilisation = Gauge(
+            "perfguard_capacity_utilisation_percent",
+            "CapacityPlan: current fleet utilisation per resource (gpu, gpuMemory, cpu, memory).",
+            ["namespace", "name", "resource"],
+            registry=self.registry,
+        )
+        self.projected = Gauge(
+            "perfguard_capacity_projected_utilisation_percent",
+            "CapacityPlan: projected fleet utilisation per scenario and resource.",
+            ["namespace", "name", "scenario", "resource"],
+            registry=self.registry,
+        )
+        self.anomalies = Gauge(
+            "perfguard_capacity_anomalies",
+            "CapacityPlan: anomalies ongoing or ended within the last hour, by type.",
+            ["namespace", "name", "type"],
+            registry=self.registry,
+        )
+
+    def _replace(
+        self, gauge: Gauge, prefix: tuple[str, ...], rows: dict[tuple[str, ...], float]
+    ) -> None:
+        """Set a resource's series of `gauge` to exactly `rows` (label suffix -> value)."""
+        for labels in list(gauge._metrics):
+            if labels[: len(prefix)] == prefix and labels[len(prefix) :] not in rows:
+                gauge.remove(*labels)
+        for suffix, value in rows.items():
+            gauge.labels(*prefix, *suffix).set(value)
+
+    def export_status(
+        self, kind: str, namespace: str, name: str, fields: dict[str, Any], at: datetime
+    ) -> None:
+        """Kind-specific numbers of an evaluation's status fields, for alerts and dashboards."""
+        if kind == "PerfBaseline" and "metrics" in fields:
+            rows: dict[tuple[str, ...], float] = {}
+            for item in fields.get("metrics") or []:
+                ci = item.get("ci95") if isinstance(item, dict) else None
+                if ci and len(ci) == 2 and None not in ci:
+                    key = (
+                        item.get("name", ""),
+                        item.get("statistic", ""),
+                        item.get("comparison", ""),
+                    )
+                    rows[(*key, "lo")] = float(ci[0])
+                    rows[(*key, "hi")] = float(ci[1])
+            self._replace(self.metric_ci95, (kind, namespace, name), rows)
+        if kind == "EnvParity":
+            drift = fields.get("driftPercent")
+            self._replace(
+                self.drift_percent,
+                (namespace, name),
+                {(): float(drift)} if drift is not None and "compared" in fields else {},
+            )
+        if kind == "CapacityPlan":
+            current: dict[tuple[str, ...], float] = {
+                (c["resource"],): float(c["fleet"])
+                for c in fields.get("current") or []
+                if c.get("fleet") is not None
+            }
+            projected: dict[tuple[str, ...], float] = {
+                (p["scenario"], p["resource"]): float(p["projected"])
+                for p in fields.get("projections") or []
+                if p.get("projected") is not None
+            }
+            since = at - timedelta(hours=1)
+            active: dict[tuple[str, ...], float] = {}
+            for a in fields.get("anomalies") or []:
+                end = a.get("end")
+                if end is None or datetime.fromisoformat(str(end).replace("Z", "+00:00")) >= since:
+                    active[(a["type"],)] = active.get((a["type"],), 0.0) + 1.0
+            self._replace(self.utilisation, (namespace, name), current)
+            self._replace(self.projected, (namespace, name), projected)
+            self._replace(self.anomalies, (namespace, name), active)
+
     def set_verdict(
         self, kind: str, namespace: str, name: str, verdict: str, choices: tuple[str, ...]
     ) -> None:
@@ -112,7 +199,21 @@ class OperatorMetrics:
 
     def forget(self, kind: str, namespace: str, name: str) -> None:
         """Drop every series of a deleted resource so stale verdicts do not linger."""
-        for gauge in (self.verdict, self.ready, self.metric_delta, self.last_evaluation):
+        for gauge in (
+            self.verdict,
+            self.ready,
+            self.metric_delta,
+            self.last_evaluation,
+            self.metric_ci95,
+        ):
             for labels in list(gauge._metrics):  # prometheus_client lists no label sets
                 if labels[:3] == (kind, namespace, name):
+                    gauge.remove(*labels)
+        kind_gauges = {
+            "EnvParity": (self.drift_percent,),
+            "CapacityPlan": (self.utilisation, self.projected, self.anomalies),
+        }
+        for gauge in kind_gauges.get(kind, ()):
+            for labels in list(gauge._metrics):
+                if labels[:2] == (namespace, name):
                     gauge.remove(*labels)

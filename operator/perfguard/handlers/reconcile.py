@@ -202,6 +202,7 @@ class ResourceLoop:
                     item.get("statistic", ""),
                     item.get("comparison", ""),
                 ).set(float(item["delta"]))
+        runtime.metrics.export_status(kind, namespace, name, outcome.fields, at)
         if outcome.verdict is not None:
             runtime.metrics.set_verdict(kind, namespace, name, outcome.verdict, self.verdicts)
             runtime.metrics.last_evaluation.labels(kind, namespace, name).set(at.timestamp())

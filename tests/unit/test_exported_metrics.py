@@ -1,0 +1,69 @@
+"""The numbers alerts and dashboards read: exported per resource, replaced, forgotten."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from prometheus_client import generate_latest
+
+from perfguard.observability import OperatorMetrics
+
+AT = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+
+
+def text(metrics: OperatorMetrics) -> str:
+    return generate_latest(metrics.registry).decode()
+
+
+def test_capacity_numbers_and_active_anomalies() -> None:
+    metrics = OperatorMetrics()
+    fields = {
+        "current": [{"resource": "gpu", "fleet": 71.5}],
+        "projections": [{"scenario": "plus20", "resource": "gpu", "projected": 87.8}],
+        "anomalies": [
+            {"type": "XidError", "start": "2026-11-28T11:50:00Z"},  # ongoing
+            {"type": "XidError", "start": "2026-11-28T11:00:00Z", "end": "2026-11-28T11:30:00Z"},
+            {
+                "type": "ThermalThrottling",
+                "start": "2026-11-27T01:00:00Z",
+                "end": "2026-11-27T02:00:00Z",
+            },
+        ],
+    }
+    metrics.export_status("CapacityPlan", "ml", "fleet", fields, AT)
+    out = text(metrics)
+    assert (
+        'perfguard_capacity_utilisation_percent{name="fleet",namespace="ml",resource="gpu"} 71.5'
+        in out
+    )
+    assert 'scenario="plus20"' in out and "87.8" in out
+    assert 'perfguard_capacity_anomalies{name="fleet",namespace="ml",type="XidError"} 2.0' in out
+    assert "ThermalThrottling" not in out  # ended a day ago: not active
+    # The next evaluation replaces the set; forgetting drops it.
+    metrics.export_status("CapacityPlan", "ml", "fleet", {"current": [], "anomalies": []}, AT)
+    assert "perfguard_capacity_anomalies{" not in text(metrics)
+    metrics.export_status("CapacityPlan", "ml", "fleet", fields, AT)
+    metrics.forget("CapacityPlan", "ml", "fleet")
+    assert 'name="fleet"' not in text(metrics)
+
+
+def test_drift_and_ci_bounds() -> None:
+    metrics = OperatorMetrics()
+    metrics.export_status("EnvParity", "ml", "p", {"driftPercent": 12.5, "compared": 8}, AT)
+    pb = {
+        "metrics": [
+            {
+                "name": "latency",
+                "statistic": "p95",
+                "comparison": "Concurrent",
+                "ci95": [0.007, 0.009],
+            }
+        ]
+    }
+    metrics.export_status("PerfBaseline", "ml", "c", pb, AT)
+    out = text(metrics)
+    assert 'perfguard_envparity_drift_percent{name="p",namespace="ml"} 12.5' in out
+    assert 'bound="lo"' in out and "0.007" in out and 'bound="hi"' in out
+    # A read failure (no compared items) removes the drift figure rather than keep it.
+    metrics.export_status("EnvParity", "ml", "p", {"verdict": "Unverified"}, AT)
+    assert "perfguard_envparity_drift_percent{" not in text(metrics)
