@@ -52,7 +52,7 @@ integration: setup prometheus ## Tests against a real Prometheus with backfilled
 	$(BIN)/pytest tests/integration $(PYTEST_ARGS)
 
 .PHONY: e2e
-e2e: setup test-servers ## Tests against a real kube-apiserver + etcd (and kubectl, helm)
+e2e: setup test-servers prometheus ## Tests against a real kube-apiserver + etcd (and kubectl, helm)
 	$(BIN)/pytest tests/e2e $(PYTEST_ARGS)
 
 .PHONY: test
