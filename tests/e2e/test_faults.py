@@ -8,13 +8,16 @@ a fault proxy in front of it fails on command. Two PerfBaselines judge the same 
 
 from __future__ import annotations
 
+import itertools
 import time
+import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
 from perfguard.local.processes import free_port
 from perfguard.local.prometheus import LocalPrometheus, backfill
@@ -251,3 +254,111 @@ def test_label_values_cannot_inject_promql(
         ready = condition({"status": status}, "Ready")
         assert ready is not None and ready["reason"] != "InvalidQuery", ready
         assert status["verdict"] == "Inconclusive", status
+
+
+def _last_evaluations(port: str, namespace: str) -> dict[str, float]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+            text = response.read().decode()
+    except OSError:  # the operator's HTTP server is not up yet
+        return {}
+    found = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if (
+                sample.name == "perfguard_last_evaluation_timestamp_seconds"
+                and sample.labels.get("namespace") == namespace
+            ):
+                found[sample.labels["name"]] = sample.value
+    return found
+
+
+def test_broken_resources_do_not_slow_the_others(
+    cluster: Cluster,
+    namespace: str,
+    run_operator: object,
+    operator_env: dict[str, str],
+    regressed_prometheus: LocalPrometheus,
+) -> None:
+    healthy = [f"ok-{i:02d}" for i in range(45)]
+    with fault_proxy(regressed_prometheus.url) as hanging:
+        hanging.mode, hanging.delay_s = "delay", 60.0  # answers long after any timeout
+        docs = []
+        for name in healthy:
+            docs.append(
+                perfbaseline(
+                    name,
+                    namespace,
+                    regressed_prometheus.url,
+                    analysis={**ANALYSIS, "interval": "5s"},
+                    prometheus={"url": regressed_prometheus.url, "timeout": "3s"},
+                    **LABELS,
+                )
+            )
+        for i in range(3):
+            docs.append(
+                perfbaseline(
+                    f"hangs-{i}",
+                    namespace,
+                    hanging.url,
+                    analysis={**ANALYSIS, "interval": "5s"},
+                    prometheus={"url": hanging.url, "timeout": "3s"},
+                    **LABELS,
+                )
+            )
+        for i in range(2):
+            bad = perfbaseline(
+                f"badquery-{i}",
+                namespace,
+                regressed_prometheus.url,
+                analysis={**ANALYSIS, "interval": "5s"},
+                **LABELS,
+            )
+            bad["spec"]["metrics"] = [
+                {
+                    "name": "broken",
+                    "type": "Query",
+                    "query": "sum(rate(nonsense{ {{selector}} }[5m])) by (",
+                    "thresholds": {"value": {"maxIncrease": 1}},
+                }
+            ]
+            docs.append(bad)
+        cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(docs))
+        port = operator_env["PERFGUARD_HTTP_PORT"]
+        wait_for(
+            lambda: len(_last_evaluations(port, namespace)) == 50,
+            timeout=60,
+            what="every resource evaluated once",
+        )
+        history: dict[str, set[float]] = {}
+        deadline = time.monotonic() + 40
+        while time.monotonic() < deadline:
+            for name, stamp in _last_evaluations(port, namespace).items():
+                history.setdefault(name, set()).add(stamp)
+            time.sleep(0.5)
+        lags = []
+        for name in healthy:
+            stamps = sorted(history.get(name, ()))
+            assert len(stamps) >= 6, (name, stamps)
+            lags += [b - a - 5.0 for a, b in itertools.pairwise(stamps)]
+        lags.sort()
+        p99 = lags[min(len(lags) - 1, int(0.99 * len(lags)))]
+        print(
+            f"healthy evaluation lag over {len(lags)} gaps: p50 {lags[len(lags) // 2]:.2f}s, "
+            f"p99 {p99:.2f}s, max {lags[-1]:.2f}s"
+        )
+        # An evaluation itself takes time (queries, bootstrap) on 2 shared cores; what
+        # matters is that 3 s timeouts elsewhere do not add up here.
+        assert p99 < 2.5, f"healthy lag p99 {p99:.2f}s; all: {lags[-10:]}"
+        for name in ("hangs-0", "badquery-0"):
+            reason = ready_reason(cluster, namespace, name)
+            assert reason in {"False/PrometheusTimeout", "False/InvalidQuery"}, (name, reason)
+        assert ready_reason(cluster, namespace, "hangs-1") == "False/PrometheusTimeout"
+        assert ready_reason(cluster, namespace, "badquery-1") == "False/InvalidQuery"
+        for name in healthy[:3]:
+            assert verdicts_of(cluster, namespace, name) in {"Fail", "Inconclusive"}
+
+
+def verdicts_of(cluster: Cluster, namespace: str, name: str) -> str | None:
+    verdict = status_of(cluster, name, namespace).get("verdict")
+    return None if verdict is None else str(verdict)
