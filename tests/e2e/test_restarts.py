@@ -1,0 +1,209 @@
+"""Restarts on purpose: kube-apiserver, etcd, and the operator itself (SIGKILL).
+
+A dedicated control plane (so restarting it disturbs no other test) and a live Prometheus
+whose canary regressed. Throughout, a watcher records every verdict the PerfBaseline
+shows: once Fail, it must never read Pass; `breachSince` and the single
+`RegressionDetected` Event must survive every restart.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from perfguard.local.controlplane import ControlPlane
+from perfguard.local.processes import free_port
+from perfguard.local.prometheus import LocalPrometheus, backfill
+from perfguard.synthetic import Injection, InjectionKind, Scenario, SeriesFamily, generate_file
+from tests.e2e.cluster import Cluster, wait_for
+from tests.e2e.test_perfbaseline_operator import perfbaseline
+
+pytestmark = pytest.mark.e2e
+
+REPO = Path(__file__).resolve().parents[2]
+NAMESPACE = "restarts"
+
+
+@pytest.fixture(scope="module")
+def plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
+    try:
+        started = ControlPlane(workdir=tmp_path_factory.mktemp("restart-plane")).start()
+    except Exception as error:
+        pytest.fail(f"could not start a control plane: {error}", pytrace=False)
+    cluster = Cluster(started.kubeconfig)
+    cluster.kubectl("apply", "-f", str(REPO / "crds"))
+    cluster.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
+    cluster.kubectl("create", "namespace", NAMESPACE)
+    yield started
+    started.stop()
+
+
+@pytest.fixture(scope="module")
+def regressed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    work = tmp_path_factory.mktemp("restart-data")
+    now = datetime.now(UTC).replace(microsecond=0)
+    days = 0.05
+    scenario = Scenario(
+        service="live",
+        days=days,
+        end=now + timedelta(minutes=15),
+        step=timedelta(seconds=5),
+        seed=9,
+        canary_share=0.5,
+        include=frozenset({SeriesFamily.LATENCY, SeriesFamily.REQUESTS}),
+        injections=(
+            Injection(
+                InjectionKind.LATENCY_SHIFT,
+                start=timedelta(days=days) - timedelta(minutes=40),
+                magnitude=8.0,
+                track="canary",
+                stage="inference",
+            ),
+        ),
+    )
+    generate_file(scenario, work / "live.om")
+    backfill(work / "live.om", work / "data")
+    server = LocalPrometheus(work / "data")
+    try:
+        server.start()
+    except Exception as error:
+        pytest.fail(f"Prometheus did not start: {error}", pytrace=False)
+    yield server.url
+    server.stop()
+
+
+class Watcher:
+    """Polls the PerfBaseline's status in the background; tolerates API outages."""
+
+    def __init__(self, cluster: Cluster) -> None:
+        self.cluster = cluster
+        self.verdicts: list[str] = []
+        self.breaches: set[str] = set()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            result = self.cluster.kubectl(
+                "get", "pb", "strict", "-n", NAMESPACE, "-o", "yaml", check=False, timeout=10
+            )
+            if result.returncode == 0:
+                status = (yaml.safe_load(result.stdout) or {}).get("status") or {}
+                if status.get("verdict"):
+                    self.verdicts.append(status["verdict"])
+                for metric in status.get("metrics") or []:
+                    if metric.get("breachSince") and metric.get("comparison") == "Concurrent":
+                        self.breaches.add(metric["breachSince"])
+            time.sleep(0.3)
+
+    def __enter__(self) -> Watcher:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(15)
+
+
+def start_operator(plane: ControlPlane, log: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [
+            sys.executable, "-m", "perfguard.cli", "run", "--namespace", NAMESPACE,
+            "--http-port", str(free_port()),
+        ],
+        env={**plane.env(), "PERFGUARD_HTTP_HOST": "127.0.0.1", "PERFGUARD_LOG_JSON": "true"},
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+    )  # fmt: skip
+
+
+def detected(cluster: Cluster) -> int:
+    return sum(
+        1 for e in cluster.events(NAMESPACE, "strict") if e["reason"] == "RegressionDetected"
+    )
+
+
+def evaluated_after(cluster: Cluster, moment: datetime) -> bool:
+    status: dict[str, Any] = cluster.get("pb", "strict", NAMESPACE).get("status") or {}
+    stamp = status.get("lastEvaluationTime")
+    return bool(stamp) and datetime.fromisoformat(stamp.replace("Z", "+00:00")) > moment
+
+
+def test_restarts_lose_nothing_and_never_pass(
+    plane: ControlPlane, regressed: str, tmp_path: Path
+) -> None:
+    cluster = Cluster(plane.kubeconfig)
+    body = perfbaseline(
+        "strict",
+        NAMESPACE,
+        regressed,
+        analysis={
+            "interval": "2s",
+            "window": "90s",
+            "step": "5s",
+            "sustainFor": "4s",
+            "rateWindow": "10s",
+        },
+        candidate={"matchLabels": {"track": "canary"}},
+        stable={"matchLabels": {"track": "stable"}},
+    )
+    cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(body))
+    log = tmp_path / "operator.log"
+    operator = start_operator(plane, log)
+    try:
+        with Watcher(cluster) as watcher:
+            wait_for(lambda: "Fail" in watcher.verdicts, timeout=90, what="Fail")
+            assert detected(cluster) == 1
+            first_breach = set(watcher.breaches)
+            assert len(first_breach) == 1
+
+            # 1. The API server goes away and comes back.
+            plane.restart_apiserver()
+            moment = datetime.now(UTC)
+            wait_for(
+                lambda: evaluated_after(cluster, moment), timeout=90, what="evaluations resume"
+            )
+
+            # 2. etcd goes away and comes back (the API server stays up meanwhile).
+            plane.restart_etcd()
+            moment = datetime.now(UTC)
+            wait_for(
+                lambda: evaluated_after(cluster, moment), timeout=90, what="evaluations resume"
+            )
+
+            # 3. The operator is killed mid-flight and started again.
+            time.sleep(1.0)
+            operator.send_signal(signal.SIGKILL)
+            operator.wait(10)
+            operator = start_operator(plane, log)
+            moment = datetime.now(UTC)
+            wait_for(
+                lambda: evaluated_after(cluster, moment), timeout=90, what="evaluations resume"
+            )
+            time.sleep(3)
+
+        after_fail = watcher.verdicts[watcher.verdicts.index("Fail") :]
+        assert "Pass" not in after_fail, after_fail
+        assert after_fail[-1] == "Fail"
+        assert watcher.breaches == first_breach, "breachSince changed across restarts"
+        assert detected(cluster) == 1, "a transition already reported was reported again"
+    finally:
+        operator.send_signal(signal.SIGTERM)
+        try:
+            operator.wait(20)
+        except subprocess.TimeoutExpired:
+            operator.kill()
+        cluster.kubectl(
+            "patch", "pb", "strict", "-n", NAMESPACE, "--type=merge",
+            "-p", '{"metadata":{"finalizers":null}}', check=False,
+        )  # fmt: skip
