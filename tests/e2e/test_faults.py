@@ -362,3 +362,39 @@ def test_broken_resources_do_not_slow_the_others(
 def verdicts_of(cluster: Cluster, namespace: str, name: str) -> str | None:
     verdict = status_of(cluster, name, namespace).get("verdict")
     return None if verdict is None else str(verdict)
+
+
+def test_spec_edited_during_an_evaluation_is_judged_by_its_new_generation(
+    cluster: Cluster,
+    namespace: str,
+    run_operator: object,
+    regressed_prometheus: LocalPrometheus,
+) -> None:
+    with fault_proxy(regressed_prometheus.url) as slow:
+        slow.mode, slow.delay_s = "delay", 2.5  # each evaluation takes a few seconds
+        body = perfbaseline(
+            "edited",
+            namespace,
+            slow.url,
+            analysis={**ANALYSIS, "interval": "30s"},
+            prometheus={"url": slow.url, "timeout": "10s"},
+            **LABELS,
+        )
+        cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(body))
+        wait_for(lambda: len(slow.queries) >= 1, timeout=30, what="the first evaluation")
+        # Another writer changes the spec while that evaluation is waiting on Prometheus.
+        body["spec"]["metrics"][0]["thresholds"] = {"p95": {"maxIncrease": "50ms"}}
+        cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(body))
+        generation = cluster.get("pb", "edited", namespace)["metadata"]["generation"]
+        assert generation == 2
+
+        def judged_new_spec() -> dict[str, Any] | None:
+            status = status_of(cluster, "edited", namespace)
+            return status if status.get("observedGeneration") == 2 else None
+
+        # Well before the 30 s interval: the edit wakes the daemon.
+        status = wait_for(judged_new_spec, timeout=25, what="status for generation 2")
+        thresholds = {m.get("threshold") for m in status.get("metrics") or []}
+        assert thresholds == {"maxIncrease 50.00ms"}, thresholds
+        ready = condition({"status": status}, "Ready")
+        assert ready is not None and ready["observedGeneration"] == 2
