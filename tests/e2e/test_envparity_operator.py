@@ -150,11 +150,11 @@ def cases() -> dict[str, Case]:
         "configmap": Case(
             Side(
                 [deployment("api", app(pinned), volumes=config_volumes)],
-                config_maps={"settings": {"batch": "32"}},
+                config_maps={"settings": {"batch": "batch-size-32-staging"}},
             ),
             Side(
                 [deployment("api", app(pinned), volumes=config_volumes)],
-                config_maps={"settings": {"batch": "64"}},
+                config_maps={"settings": {"batch": "batch-size-64-production"}},
             ),
         ),
         "secret": Case(
@@ -427,7 +427,8 @@ def test_config_map_difference_is_shown_by_hash(world: World) -> None:
     (difference,) = status["differences"]
     assert difference["field"] == "configmap/settings"
     assert difference["reference"].startswith("hmac:") and difference["target"].startswith("hmac:")
-    assert "32" not in difference["reference"] + difference["target"]
+    shown = difference["reference"] + difference["target"]
+    assert "batch-size" not in shown  # hashes only, never the content
 
 
 def test_secret_difference_never_reveals_the_value(world: World) -> None:
