@@ -6,8 +6,13 @@ import argparse
 import sys
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from perfguard import __version__
+
+if TYPE_CHECKING:
+    from perfguard.api.perfbaseline import PrometheusRef
+    from perfguard.sources.prometheus import RequestOptions
 
 
 def _cmd_crds(args: argparse.Namespace) -> int:
@@ -130,6 +135,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         url = args.prometheus or (spec.prometheus.url if spec.prometheus else None)
         if not url:
             raise UsageError("give --prometheus URL (the spec names none)")
+        request = _request_options(args, spec.prometheus)
     except UsageError as error:
         print(f"perfguard evaluate: {error}", file=sys.stderr)
         return 3
@@ -141,15 +147,11 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         candidate_hash=args.candidate_hash,
         stable_hash=args.stable_hash,
         generation=int(metadata.get("generation") or 1),
+        request=request,
     )
     status = asyncio.run(replay_perfbaseline(spec, options))
     ready = next((c for c in status.get("conditions", []) if c["type"] == "Ready"), None)
-    if ready and ready["reason"] in {
-        "PrometheusUnreachable",
-        "PrometheusTimeout",
-        "PrometheusError",
-        "PrometheusBadResponse",
-    }:
+    if ready and ready["reason"] in _UNREACHABLE:
         print(f"perfguard evaluate: {ready['message']}", file=sys.stderr)
         return 4
     if args.output == "json":
@@ -174,11 +176,31 @@ def _evaluation_time(text: str | None) -> datetime:
     return at
 
 
+def _request_options(args: argparse.Namespace, ref: PrometheusRef | None) -> RequestOptions:
+    """Credentials and TLS trust for `perfguard evaluate`: from files, since the spec's
+    Secrets cannot be read without a cluster."""
+    from perfguard.sources.prometheus_auth import CredentialsError, offline_options
+
+    try:
+        return offline_options(
+            ref,
+            bearer_token_file=Path(args.bearer_token_file) if args.bearer_token_file else None,
+            ca_file=Path(args.ca_file) if args.ca_file else None,
+        )
+    except CredentialsError as error:
+        raise UsageError(error.message) from None
+
+
+# Ready reasons meaning Prometheus could not be asked (exit 4): unreachable, timed out,
+# erroring, refusing the credentials, failing TLS.
 _UNREACHABLE = {
     "PrometheusUnreachable",
     "PrometheusTimeout",
     "PrometheusError",
     "PrometheusBadResponse",
+    "PrometheusUnauthorized",
+    "PrometheusTLSError",
+    "PrometheusCredentialsUnavailable",
 }
 
 
@@ -205,6 +227,7 @@ def _evaluate_capacityplan(args: argparse.Namespace, doc: dict[str, object]) -> 
         url = args.prometheus or (spec.prometheus.url if spec.prometheus else None)
         if not url:
             raise UsageError("give --prometheus URL (the spec names none)")
+        request = _request_options(args, spec.prometheus)
     except UsageError as error:
         print(f"perfguard evaluate: {error}", file=sys.stderr)
         return 3
@@ -212,7 +235,7 @@ def _evaluate_capacityplan(args: argparse.Namespace, doc: dict[str, object]) -> 
     assert isinstance(metadata, dict)
     hosts = [h.strip() for h in args.nodes.split(",") if h.strip()] if args.nodes else None
     options = EvaluateOptions(
-        prometheus=url, at=at, generation=int(metadata.get("generation") or 1)
+        prometheus=url, at=at, generation=int(metadata.get("generation") or 1), request=request
     )
     status = asyncio.run(evaluate_capacityplan_offline(spec, options, hosts))
     ready = next((c for c in status.get("conditions", []) if c["type"] == "Ready"), None)
@@ -307,6 +330,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--nodes",
         help="CapacityPlan: comma-separated hosts to cover (default: every host the "
         "exporters report; offline there are no Node objects to select from)",
+    )
+    evaluate.add_argument(
+        "--bearer-token-file",
+        help="send `Authorization: Bearer` with the token in this file (the spec's "
+        "bearerTokenSecret cannot be read without a cluster)",
+    )
+    evaluate.add_argument(
+        "--ca-file",
+        help="verify the https:// Prometheus with this PEM CA bundle instead of the system roots",
     )
     evaluate.set_defaults(func=_cmd_evaluate)
 

@@ -24,6 +24,9 @@ class OperatorConfig:
     # key for config hashes, and whether Secrets' contents are compared at all.
     hash_key_secret: str | None = None
     compare_secrets: bool = False
+    # URL prefixes a resource's spec.prometheus.url must lie under (empty: any URL). The
+    # default URL is always allowed. See docs/security.md (SSRF).
+    prometheus_allowed_urls: tuple[str, ...] = field(default_factory=tuple)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> OperatorConfig:
@@ -41,4 +44,5 @@ class OperatorConfig:
             hash_key_secret=env.get("PERFGUARD_HASH_KEY_SECRET") or None,
             compare_secrets=env.get("PERFGUARD_COMPARE_SECRETS", "").lower()
             in {"1", "true", "yes"},
+            prometheus_allowed_urls=_split(env.get("PERFGUARD_PROMETHEUS_ALLOWED_URLS")),
         )

@@ -2,15 +2,29 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import ConfigDict, Field
+from pydantic import (
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    WithJsonSchema,
+    model_validator,
+)
 
 from perfguard.api.base import ApiModel
 from perfguard.api.conditions import ResourceStatus
-from perfguard.api.quantities import Amount, Duration, cel_duration
+from perfguard.api.quantities import (
+    Amount,
+    Duration,
+    cel_duration,
+    format_duration,
+    parse_duration,
+)
 
 LABEL_NAME = r"^[a-zA-Z_][a-zA-Z0-9_]*$"
 METRIC_NAME = r"^[a-zA-Z_:][a-zA-Z0-9_:]*$"
@@ -22,14 +36,166 @@ PromLabels = Annotated[
 ]
 
 
+# A Prometheus base URL: scheme, host (DNS name, IPv4 or [IPv6]), an optional port up to
+# 65535 and an optional path. No user info (credentials come from Secrets, never the URL,
+# which appears in status messages), no query or fragment (API paths are appended). Every
+# class is spelled out in ASCII so that the API server's RE2 and pydantic's regex engine
+# accept exactly the same strings.
+_HOST_LABEL = r"[A-Za-z0-9]([-A-Za-z0-9_]{0,61}[A-Za-z0-9])?"
+_PORT = r"(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3})"
+PROMETHEUS_URL = (
+    rf"^https?://({_HOST_LABEL}(\.{_HOST_LABEL})*|\[[0-9A-Fa-f:.]+\])(:{_PORT})?"
+    r"(/[-A-Za-z0-9._~!$&'()*+,;=:@%/]*)?$"
+)
+# Kubernetes object names (DNS subdomains) and Secret data keys.
+SECRET_NAME = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+SECRET_KEY = r"^[-._a-zA-Z0-9]+$"
+SERVER_NAME = rf"^{_HOST_LABEL}(\.{_HOST_LABEL})*$"
+# A query timeout: Go duration syntax, at most three parts of five digits, so that no
+# value overflows CEL's duration (int64 nanoseconds) and the range rule always evaluates.
+TIMEOUT_PATTERN = r"^([0-9]{1,5}(\.[0-9]{1,9})?(ns|us|µs|ms|s|m|h)){1,3}$"
+_TIMEOUT_RE = re.compile(TIMEOUT_PATTERN)
+MIN_TIMEOUT = timedelta(milliseconds=1)
+MAX_TIMEOUT = timedelta(minutes=5)
+
+
+def _parse_timeout(value: Any) -> timedelta:
+    if isinstance(value, str) and not _TIMEOUT_RE.match(value):
+        raise ValueError(
+            f"invalid timeout {value!r}: use a duration such as '10s', '500ms' or '1m30s'"
+        )
+    return parse_duration(value)
+
+
+Timeout = Annotated[
+    timedelta,
+    BeforeValidator(_parse_timeout),
+    PlainSerializer(format_duration, return_type=str),
+    WithJsonSchema({"type": "string", "pattern": TIMEOUT_PATTERN, "maxLength": 32}),
+]
+"""A per-query timeout between 1ms and 5m: `10s`, `500ms`, `1m30s`."""
+
+
+class SecretKeyRef(ApiModel):
+    """One key of a Secret in the resource's own namespace."""
+
+    name: str = Field(min_length=1, max_length=253, pattern=SECRET_NAME)
+    key: str = Field(min_length=1, max_length=253, pattern=SECRET_KEY)
+
+
+class SecretRef(ApiModel):
+    """A Secret in the resource's own namespace."""
+
+    name: str = Field(min_length=1, max_length=253, pattern=SECRET_NAME)
+
+
+class PrometheusTLS(ApiModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "!has(self.caSecret) || !has(self.insecureSkipVerify) || "
+                    "!self.insecureSkipVerify",
+                    "message": "insecureSkipVerify would ignore caSecret: give one of them",
+                    "fieldPath": ".insecureSkipVerify",
+                    "reason": "FieldValueForbidden",
+                },
+            ]
+        }
+    )
+
+    ca_secret: SecretKeyRef | None = Field(
+        default=None,
+        description="PEM CA bundle to verify the server with, instead of the system roots.",
+    )
+    server_name: str | None = Field(
+        default=None,
+        max_length=253,
+        pattern=SERVER_NAME,
+        description="Name to verify the server certificate against (and send as SNI), when "
+        "it differs from the URL's host.",
+    )
+    insecure_skip_verify: bool = Field(
+        default=False,
+        description="Do not verify the server certificate. For tests only: anyone on the "
+        "network path can then read the credentials.",
+    )
+
+    @model_validator(mode="after")
+    def _ca_or_insecure(self) -> PrometheusTLS:
+        if self.ca_secret is not None and self.insecure_skip_verify:
+            raise ValueError("insecureSkipVerify would ignore caSecret: give one of them")
+        return self
+
+
 class PrometheusRef(ApiModel):
+    """Where and how to query Prometheus (or any server with its HTTP API).
+
+    Credentials come from Secrets in the resource's namespace that carry the label
+    `perfguard.dev/prometheus-credentials: "true"`; see docs/security.md.
+    """
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "!has(self.timeout) || (duration(self.timeout) >= duration('1ms') "
+                    "&& duration(self.timeout) <= duration('5m'))",
+                    "message": "timeout must be between 1ms and 5m",
+                    "fieldPath": ".timeout",
+                    "reason": "FieldValueInvalid",
+                },
+                {
+                    "rule": "!has(self.bearerTokenSecret) || !has(self.basicAuthSecret)",
+                    "message": "give at most one of bearerTokenSecret and basicAuthSecret",
+                    "fieldPath": ".basicAuthSecret",
+                    "reason": "FieldValueForbidden",
+                },
+                {
+                    "rule": "!has(self.tls) || !has(self.url) || self.url.startsWith('https://')",
+                    "message": "tls needs an https:// url",
+                    "fieldPath": ".tls",
+                    "reason": "FieldValueInvalid",
+                },
+            ]
+        }
+    )
+
     url: str | None = Field(
         default=None,
-        description="Base URL of the Prometheus HTTP API; the operator's default otherwise.",
-        pattern=r"^https?://[^\s]+$",
+        description="Base URL of the Prometheus HTTP API; the operator's default otherwise. "
+        "The operator may restrict it to an allowlist (PERFGUARD_PROMETHEUS_ALLOWED_URLS).",
+        pattern=PROMETHEUS_URL,
         max_length=2048,
     )
-    timeout: Duration = Field(default=timedelta(seconds=10), description="Per-query timeout.")
+    timeout: Timeout = Field(
+        default=timedelta(seconds=10),
+        description="Per-query timeout (1ms to 5m).",
+        json_schema_extra={"default": "10s"},
+    )
+    bearer_token_secret: SecretKeyRef | None = Field(
+        default=None,
+        description="Send `Authorization: Bearer <token>` with the token from this Secret key.",
+    )
+    basic_auth_secret: SecretRef | None = Field(
+        default=None,
+        description="HTTP basic auth from this Secret's `username` and `password` keys "
+        "(the kubernetes.io/basic-auth type).",
+    )
+    tls: PrometheusTLS | None = Field(
+        default=None, description="TLS settings for an https:// url; verification is on."
+    )
+
+    @model_validator(mode="after")
+    def _coherent(self) -> PrometheusRef:
+        # The same rules as the CRD's CEL (for `perfguard evaluate`, which has no API server).
+        if not MIN_TIMEOUT <= self.timeout <= MAX_TIMEOUT:
+            raise ValueError("timeout must be between 1ms and 5m")
+        if self.bearer_token_secret is not None and self.basic_auth_secret is not None:
+            raise ValueError("give at most one of bearerTokenSecret and basicAuthSecret")
+        if self.tls is not None and self.url is not None and not self.url.startswith("https://"):
+            raise ValueError("tls needs an https:// url")
+        return self
 
 
 class WorkloadKind(StrEnum):

@@ -16,7 +16,7 @@ from perfguard.api.perfbaseline import PerfBaselineSpec
 from perfguard.engine.capacityplan import evaluate as evaluate_capacity
 from perfguard.engine.perfbaseline import evaluate
 from perfguard.engine.tracks import plan_tracks
-from perfguard.sources.prometheus import PrometheusClient
+from perfguard.sources.prometheus import NO_OPTIONS, PrometheusClient, RequestOptions
 from perfguard.sources.workloads import WorkloadHashes
 from perfguard.status import merge, parse_conditions, to_wire
 
@@ -28,6 +28,8 @@ class EvaluateOptions:
     candidate_hash: str | None = None
     stable_hash: str | None = None
     generation: int = 1
+    # Credentials and TLS trust (--bearer-token-file, --ca-file and the spec's tls).
+    request: RequestOptions = NO_OPTIONS
 
 
 def replay_times(spec: PerfBaselineSpec, at: datetime) -> list[datetime]:
@@ -43,7 +45,9 @@ async def replay_perfbaseline(spec: PerfBaselineSpec, options: EvaluateOptions) 
     plan = plan_tracks(spec, hashes)
     status: dict[str, Any] = {}
     timeout = spec.prometheus.timeout if spec.prometheus else timedelta(seconds=10)
-    async with PrometheusClient(options.prometheus, timeout=timeout) as client:
+    async with PrometheusClient(
+        options.prometheus, timeout=timeout, options=options.request
+    ) as client:
         for at in replay_times(spec, options.at):
             evaluation = await evaluate(spec, plan, status, at, client)
             conditions = merge(
@@ -66,7 +70,9 @@ async def evaluate_capacityplan_offline(
     """One CapacityPlan evaluation without a cluster: `hosts` None takes every host the
     exporters report (there are no Node objects to select from)."""
     timeout = spec.prometheus.timeout if spec.prometheus else timedelta(seconds=10)
-    async with PrometheusClient(options.prometheus, timeout=timeout) as client:
+    async with PrometheusClient(
+        options.prometheus, timeout=timeout, options=options.request
+    ) as client:
         outcome = await evaluate_capacity(spec, hosts, {}, options.at, client)
     conditions = merge([], outcome.conditions, generation=options.generation, at=options.at)
     return {

@@ -12,7 +12,7 @@ from perfguard.engine.capacityplan import evaluate, failed
 from perfguard.handlers.runtime import ResourceRef, get_runtime
 from perfguard.outcome import Outcome
 from perfguard.sources.nodes import NodeReadError
-from perfguard.sources.prometheus import PrometheusClient
+from perfguard.sources.prometheus_auth import client_for, default_reader
 
 
 async def evaluate_capacityplan(
@@ -25,12 +25,12 @@ async def evaluate_capacityplan(
         hosts = await runtime.nodes.names(spec.nodes.selector)
     except NodeReadError as error:
         return failed(error.reason, error.message, previous)
-    url = (
-        spec.prometheus.url
-        if spec.prometheus and spec.prometheus.url
-        else runtime.config.default_prometheus_url
+    client = await client_for(
+        spec.prometheus,
+        ref.namespace,
+        default_url=runtime.config.default_prometheus_url,
+        allowed_urls=runtime.config.prometheus_allowed_urls,
+        reader=default_reader(),
+        session=runtime.http,
     )
-    client = PrometheusClient(url, session=runtime.http)
-    if spec.prometheus and spec.prometheus.timeout is not None:
-        client.timeout = spec.prometheus.timeout
     return await evaluate(spec, hosts, previous, at, client)

@@ -12,7 +12,7 @@ from perfguard.engine.perfbaseline import evaluate
 from perfguard.engine.tracks import plan_tracks
 from perfguard.handlers.runtime import ResourceRef, get_runtime
 from perfguard.outcome import EventSpec, Outcome
-from perfguard.sources.prometheus import PrometheusClient
+from perfguard.sources.prometheus_auth import client_for, default_reader
 from perfguard.sources.workloads import WorkloadError, WorkloadHashes
 from perfguard.status import READY, false, parse_conditions, unknown
 
@@ -52,13 +52,12 @@ async def evaluate_perfbaseline(
                 events=events,
                 verdict="Inconclusive",
             )
-    url = (
-        spec.prometheus.url
-        if spec.prometheus and spec.prometheus.url
-        else runtime.config.default_prometheus_url
+    client = await client_for(
+        spec.prometheus,
+        namespace,
+        default_url=runtime.config.default_prometheus_url,
+        allowed_urls=runtime.config.prometheus_allowed_urls,
+        reader=default_reader(),
+        session=runtime.http,
     )
-    timeout = spec.prometheus.timeout if spec.prometheus else None
-    client = PrometheusClient(url, session=runtime.http)
-    if timeout is not None:
-        client.timeout = timeout
     return await evaluate(spec, plan_tracks(spec, hashes), previous, at, client)

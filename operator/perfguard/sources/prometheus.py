@@ -2,8 +2,14 @@
 
 Failures are told apart, because each means something different to the user:
 unreachable (connection refused, DNS), timeout, a query Prometheus rejected (its own
-error text is kept), an HTTP error, and an answer that is not what the API promises.
+error text is kept), an HTTP error, and an answer that is not what the API promises;
+refused credentials and a failed TLS handshake have reasons of their own.
 Prometheus may be any server that speaks its HTTP API (Thanos, Mimir, VictoriaMetrics).
+
+One aiohttp session serves every resource; what differs per resource (credentials,
+TLS trust) travels with each request (`RequestOptions`), never with the session.
+Credential values never enter an error message: every message the client builds is
+scrubbed of them, and the options' repr hides them.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import ssl
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -29,6 +36,10 @@ class FailureKind(StrEnum):
     INVALID_QUERY = "InvalidQuery"
     HTTP_ERROR = "PrometheusError"
     BAD_RESPONSE = "PrometheusBadResponse"
+    UNAUTHORIZED = "PrometheusUnauthorized"  # HTTP 401/403: credentials missing or refused
+    TLS_ERROR = "PrometheusTLSError"  # certificate not trusted, wrong name, bad CA bundle
+    CREDENTIALS_UNAVAILABLE = "PrometheusCredentialsUnavailable"  # the Secret cannot be used
+    URL_NOT_ALLOWED = "PrometheusURLNotAllowed"  # outside PERFGUARD_PROMETHEUS_ALLOWED_URLS
 
 
 class PrometheusError(Exception):
@@ -52,17 +63,46 @@ class RequestCounter:
     seconds: float = 0.0
 
 
+REDACTED = "[redacted]"
+
+
+@dataclass(frozen=True)
+class RequestOptions:
+    """What one resource's requests carry: credentials and TLS trust.
+
+    `secrets` lists every credential value (and encoded form) the headers hold, so that
+    no error message can repeat one. `repr` shows neither headers nor secrets.
+    """
+
+    headers: dict[str, str] = field(default_factory=dict, repr=False)
+    ssl: ssl.SSLContext | bool = True  # True: verify against the system roots
+    server_hostname: str | None = None
+    secrets: tuple[str, ...] = field(default=(), repr=False)
+
+    def redact(self, text: str) -> str:
+        for secret in sorted(self.secrets, key=len, reverse=True):
+            if secret:
+                text = text.replace(secret, REDACTED)
+        return text
+
+
+NO_OPTIONS = RequestOptions()
+
+
 @dataclass
 class PrometheusClient:
     url: str
     timeout: timedelta = timedelta(seconds=10)
-    headers: dict[str, str] = field(default_factory=dict)
+    options: RequestOptions = NO_OPTIONS
     counter: RequestCounter = field(default_factory=RequestCounter)
     session: aiohttp.ClientSession | None = None
+    # Set when the client cannot be used at all (credentials unreadable, URL not allowed):
+    # every query fails with it, so each engine reports it like any other outage.
+    failure: PrometheusError | None = None
 
     async def __aenter__(self) -> PrometheusClient:
         if self.session is None:
-            self.session = aiohttp.ClientSession(headers=self.headers)
+            self.session = aiohttp.ClientSession()
             self._own_session = True
         return self
 
@@ -124,15 +164,36 @@ class PrometheusClient:
         raise PrometheusError(FailureKind.BAD_RESPONSE, f"unexpected resultType {kind!r}", query)
 
     async def _post(self, path: str, form: dict[str, str], query: str) -> dict[str, Any]:
+        if self.failure is not None:
+            raise PrometheusError(self.failure.kind, self.failure.message, query)
         if self.session is None:
             raise RuntimeError("use `async with PrometheusClient(...)`")
+        try:
+            return await self._exchange(path, form, query)
+        except PrometheusError as error:
+            redacted = self.options.redact(error.message)
+            if redacted != error.message:
+                raise PrometheusError(error.kind, redacted, query) from None
+            raise
+
+    async def _exchange(self, path: str, form: dict[str, str], query: str) -> dict[str, Any]:
+        assert self.session is not None
         url = self.url.rstrip("/") + path
         loop = asyncio.get_running_loop()
         started = loop.time()
         self.counter.count += 1
+        options = self.options
         try:
             async with self.session.post(
-                url, data=form, timeout=aiohttp.ClientTimeout(total=self.timeout.total_seconds())
+                url,
+                data=form,
+                headers=options.headers,
+                ssl=options.ssl,
+                server_hostname=options.server_hostname,
+                # A redirect could carry the credentials elsewhere, or lead past the URL
+                # allowlist: the Prometheus API does not redirect, so neither do we.
+                allow_redirects=False,
+                timeout=aiohttp.ClientTimeout(total=self.timeout.total_seconds()),
             ) as response:
                 body = await response.read()
                 status = response.status
@@ -142,6 +203,10 @@ class PrometheusClient:
                 f"no answer from {self.url} within {self.timeout.total_seconds():g}s",
                 query,
             ) from error
+        except (aiohttp.ClientConnectorCertificateError, aiohttp.ClientSSLError) as error:
+            raise PrometheusError(
+                FailureKind.TLS_ERROR, f"TLS with {self.url} failed: {_tls_reason(error)}", query
+            ) from error
         except aiohttp.ClientConnectionError as error:
             raise PrometheusError(
                 FailureKind.UNREACHABLE, f"cannot reach {self.url}: {error}", query
@@ -150,8 +215,34 @@ class PrometheusClient:
             raise PrometheusError(
                 FailureKind.UNREACHABLE, f"request to {self.url} failed: {error}", query
             ) from error
+        except ssl.SSLError as error:
+            raise PrometheusError(
+                FailureKind.TLS_ERROR, f"TLS with {self.url} failed: {_tls_reason(error)}", query
+            ) from error
+        except ValueError as error:
+            # A URL the HTTP stack cannot use (the CRD's pattern keeps most out).
+            raise PrometheusError(
+                FailureKind.UNREACHABLE, f"cannot use the URL {self.url}: {error}", query
+            ) from error
         finally:
             self.counter.seconds += loop.time() - started
+        if status in {401, 403}:
+            # The body is not shown: a proxy's error page may echo request headers.
+            hint = (
+                "the credentials were refused"
+                if options.headers
+                else "it wants credentials: give prometheus.bearerTokenSecret or basicAuthSecret"
+            )
+            raise PrometheusError(
+                FailureKind.UNAUTHORIZED, f"HTTP {status} from {self.url}: {hint}", query
+            )
+        if 300 <= status < 400:
+            raise PrometheusError(
+                FailureKind.HTTP_ERROR,
+                f"HTTP {status} from {self.url}: redirects are not followed; give the final "
+                "URL of the Prometheus API",
+                query,
+            )
         try:
             payload = json.loads(body)
         except ValueError:
@@ -175,6 +266,25 @@ class PrometheusClient:
         if not isinstance(data, dict):
             raise PrometheusError(FailureKind.BAD_RESPONSE, "the answer has no data", query)
         return data
+
+
+def _tls_reason(error: BaseException) -> str:
+    """The TLS library's own words (e.g. 'certificate verify failed: unable to get local
+    issuer certificate'), without aiohttp's connection preamble."""
+    cause: BaseException | None = error
+    for _ in range(5):
+        if isinstance(cause, aiohttp.ClientConnectorCertificateError):
+            cause = cause.certificate_error
+        elif isinstance(cause, aiohttp.ClientConnectorError):
+            cause = cause.os_error
+        elif isinstance(cause, ssl.SSLError):
+            verify = getattr(cause, "verify_message", None)
+            if verify:
+                return f"certificate verify failed: {verify}"
+            return str(cause.reason or cause)
+        else:
+            break
+    return str(error)
 
 
 def _float(value: Any) -> float:
