@@ -118,7 +118,7 @@ def outage(
     seen: list[dict[str, str | None]],
 ) -> None:
     """Break the proxy; both verdicts go Inconclusive with `reason`, once; then heal."""
-    before = {n: event_count(cluster, namespace, n, "PrometheusUnreachable") for n in NAMES}
+    before = {n: event_count(cluster, namespace, n, reason) for n in NAMES}
     proxy.mode = mode
     for name in ("strict", "lenient"):
         wait_for(
@@ -132,8 +132,7 @@ def outage(
         time.sleep(0.5)
     assert verdicts(cluster, namespace) == {"strict": "Inconclusive", "lenient": "Inconclusive"}
     for name in NAMES:
-        # Data-source failures share one Event reason; the condition carries the cause.
-        after = event_count(cluster, namespace, name, "PrometheusUnreachable")
+        after = event_count(cluster, namespace, name, reason)
         assert after == before[name] + 1, "one Event per outage"
     proxy.mode = "pass"
     wait_for(

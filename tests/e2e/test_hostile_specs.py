@@ -161,32 +161,7 @@ _INTERVALS = {
     "CapacityPlan": "spec.interval",
 }
 
-KNOWN_BUGS = [
-    KnownBug(
-        "duration-overflow",
-        "a duration the CRD accepts (e.g. 999999999999h) makes the model raise OverflowError, "
-        "not ValidationError: the daemon fails instead of reporting InvalidSpec",
-        lambda kind, spec: any(v is None for _, v in _durations(spec)),
-    ),
-    KnownBug(
-        "interval-below-1s",
-        "the CRD accepts an evaluation interval of 0s (or 1ms): the daemon re-evaluates "
-        "without pause",
-        lambda kind, spec: any(
-            p == _INTERVALS[kind] and v is not None and v < MIN_INTERVAL
-            for p, v in _durations(spec)
-        ),
-    ),
-    KnownBug(
-        "capacityplan-zero-step",
-        "a CapacityPlan step of 0s is accepted and the engine divides by it "
-        "(ZeroDivisionError in capacityplan_fetch.points)",
-        lambda kind, spec: (
-            kind == "CapacityPlan"
-            and any(p == "spec.step" and v == timedelta(0) for p, v in _durations(spec))
-        ),
-    ),
-]
+KNOWN_BUGS: list[KnownBug] = []
 
 
 def examples(count: int) -> int:
@@ -968,35 +943,28 @@ def test_the_generators_reached_both_sides(harness: Harness) -> None:
         assert tally.accepted >= 5, (kind, tally)
 
 
-def _bug(raises: type[BaseException], reason: str) -> pytest.MarkDecorator:
-    return pytest.mark.xfail(strict=True, raises=raises, reason=reason)
-
-
-OVERFLOW = _bug(OverflowError, "duration-overflow: the model raises OverflowError")
-BUSY = _bug(AssertionError, "interval-below-1s: the daemon would not pause")
-KNOWN_BUG_CASES = [
-    pytest.param("PerfBaseline", "analysis.interval", "999999999999h", marks=OVERFLOW),
-    pytest.param("EnvParity", "interval", "999999999999h", marks=OVERFLOW),
-    pytest.param("CapacityPlan", "thresholds.sustained.for", "999999999999h", marks=OVERFLOW),
-    pytest.param("PerfBaseline", "analysis.interval", "0s", marks=BUSY),
-    pytest.param("EnvParity", "interval", "1ms", marks=BUSY),
-    pytest.param("CapacityPlan", "interval", "0s", marks=BUSY),
-    pytest.param(
-        "CapacityPlan",
-        "step",
-        "0s",
-        marks=_bug(ZeroDivisionError, "capacityplan-zero-step: the engine divides by step"),
-    ),
+# Bugs this module found, now fixed in the API: the schema refuses these values, naming
+# the field (they used to be accepted and then crash validation, spin a daemon, or divide
+# by zero). Kept as regression tests.
+FORMER_BUGS = [
+    ("PerfBaseline", "analysis.interval", "999999999999h"),
+    ("EnvParity", "interval", "999999999999h"),
+    ("CapacityPlan", "thresholds.sustained.for", "999999999999h"),
+    ("PerfBaseline", "analysis.interval", "0s"),
+    ("EnvParity", "interval", "1ms"),
+    ("CapacityPlan", "interval", "0s"),
+    ("CapacityPlan", "step", "0s"),
 ]
 
 
-@pytest.mark.parametrize(("kind", "path", "value"), KNOWN_BUG_CASES)
-def test_known_bugs_still_fail(harness: Harness, kind: str, path: str, value: str) -> None:
+@pytest.mark.parametrize(("kind", "path", "value"), FORMER_BUGS)
+def test_former_bugs_are_rejected_by_the_schema(
+    harness: Harness, kind: str, path: str, value: str
+) -> None:
     spec = copy.deepcopy(SAMPLES[kind])
     node = spec
     keys = path.split(".")
     for key in keys[:-1]:
         node = node[key]
     node[keys[-1]] = value
-    assert any(bug.applies(kind, spec) for bug in KNOWN_BUGS)
-    check(harness, kind, spec, skip_known=False)
+    assert check(harness, kind, spec, [f"spec.{path}"]) == "rejected"

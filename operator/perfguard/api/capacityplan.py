@@ -11,7 +11,7 @@ from pydantic import ConfigDict, Field
 from perfguard.api.base import ApiModel, LabelSelector
 from perfguard.api.conditions import ResourceStatus
 from perfguard.api.perfbaseline import PrometheusRef
-from perfguard.api.quantities import Duration, cel_duration
+from perfguard.api.quantities import Duration, Interval, cel_duration
 
 Percent = Annotated[float, Field(ge=0, le=100)]
 
@@ -83,7 +83,7 @@ class CapacityPlanSpec(ApiModel):
     nodes: NodesSpec = Field(default_factory=NodesSpec)
     traffic: TrafficSpec
     history: Duration = Field(default=timedelta(days=7))
-    step: Duration = Field(default=timedelta(minutes=5))
+    step: Interval = Field(default=timedelta(minutes=5))
     thresholds: CapacityThresholds = Field(default_factory=CapacityThresholds)
     scenarios: list[Scenario] = Field(
         default_factory=list,
@@ -92,7 +92,7 @@ class CapacityPlanSpec(ApiModel):
     )
     anomalies: AnomalySpec = Field(default_factory=AnomalySpec)
     queries: QueryOverrides | None = None
-    interval: Duration = Field(default=timedelta(minutes=5))
+    interval: Interval = Field(default=timedelta(minutes=5))
 
 
 class CapacityVerdict(StrEnum):

@@ -10,7 +10,7 @@ from pydantic import ConfigDict, Field
 
 from perfguard.api.base import ApiModel, LabelSelector
 from perfguard.api.conditions import ResourceStatus
-from perfguard.api.quantities import Duration
+from perfguard.api.quantities import Interval
 
 NAMESPACE = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 Namespace = Annotated[str, Field(min_length=1, max_length=63, pattern=NAMESPACE)]
@@ -100,7 +100,7 @@ class EnvParitySpec(ApiModel):
     compare: CompareSpec = Field(default_factory=CompareSpec)
     ignore: IgnoreSpec = Field(default_factory=IgnoreSpec)
     max_drift_percent: float = Field(default=0.0, ge=0, le=100)
-    interval: Duration = Field(default=timedelta(minutes=5))
+    interval: Interval = Field(default=timedelta(minutes=5))
 
 
 class ParityVerdict(StrEnum):

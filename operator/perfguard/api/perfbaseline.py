@@ -21,6 +21,7 @@ from perfguard.api.conditions import ResourceStatus
 from perfguard.api.quantities import (
     Amount,
     Duration,
+    Interval,
     cel_duration,
     format_duration,
     parse_duration,
@@ -250,9 +251,9 @@ class AnalysisSpec(ApiModel):
         }
     )
 
-    interval: Duration = Field(default=timedelta(minutes=1), description="How often to evaluate.")
+    interval: Interval = Field(default=timedelta(minutes=1), description="How often to evaluate.")
     window: Duration = Field(default=timedelta(minutes=10), description="Candidate window.")
-    step: Duration = Field(default=timedelta(seconds=30), description="One sample per step.")
+    step: Interval = Field(default=timedelta(seconds=30), description="One sample per step.")
     sustain_for: Duration = Field(
         default=timedelta(minutes=3), description="How long a breach must hold before it fails."
     )

@@ -13,7 +13,7 @@ import re
 from datetime import timedelta
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
+from pydantic import AfterValidator, BeforeValidator, PlainSerializer, WithJsonSchema
 
 _GO_UNIT_SECONDS = {
     "ns": 1e-9,
@@ -27,7 +27,9 @@ _GO_UNIT_SECONDS = {
 _DAY_UNIT_SECONDS = {"d": 86400.0, "w": 604800.0}
 
 # `1h30m`, `250ms`, `1.5s` (Go's time.ParseDuration, positive only) or a whole `7d` / `2w`.
-DURATION_PATTERN = r"^(([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+|[0-9]+(d|w))$"
+# At most 6 integer digits per part (999999h is 114 years) so no duration the schema
+# admits overflows a timedelta.
+DURATION_PATTERN = r"^(([0-9]{1,6}(\.[0-9]{1,9})?(ns|us|µs|ms|s|m|h))+|[0-9]{1,5}(d|w))$"
 _GO_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ns|us|µs|ms|s|m|h)")
 _DURATION_RE = re.compile(DURATION_PATTERN)
 
@@ -52,10 +54,13 @@ def parse_duration(value: Any) -> timedelta:
             f"invalid duration {value!r}: use a number with a unit, e.g. '30s', '5m', '1h30m', '7d'"
         )
     unit = value[-1]
-    if unit in _DAY_UNIT_SECONDS:
-        return timedelta(seconds=int(value[:-1]) * _DAY_UNIT_SECONDS[unit])
-    seconds = sum(float(num) * _GO_UNIT_SECONDS[u] for num, u in _GO_PART.findall(value))
-    return timedelta(seconds=seconds)
+    try:
+        if unit in _DAY_UNIT_SECONDS:
+            return timedelta(seconds=int(value[:-1]) * _DAY_UNIT_SECONDS[unit])
+        seconds = sum(float(num) * _GO_UNIT_SECONDS[u] for num, u in _GO_PART.findall(value))
+        return timedelta(seconds=seconds)
+    except OverflowError as error:
+        raise ValueError(f"duration {value!r} is too long") from error
 
 
 def format_duration(value: timedelta) -> str:
@@ -126,6 +131,32 @@ Duration = Annotated[
     ),
 ]
 """A positive duration: `30s`, `5m`, `1h30m`, `7d`."""
+
+
+def _at_least_one_second(value: timedelta) -> timedelta:
+    if value < timedelta(seconds=1):
+        raise ValueError(f"must be at least 1s, got {format_duration(value)}")
+    return value
+
+
+_INTERVAL_SCHEMA = {
+    "type": "string",
+    "pattern": DURATION_PATTERN,
+    "maxLength": 32,
+    "x-kubernetes-validations": [
+        {"rule": cel_duration("self") + " >= 1000", "message": "must be at least 1s"}
+    ],
+}
+Interval = Annotated[
+    timedelta,
+    BeforeValidator(parse_duration),
+    AfterValidator(_at_least_one_second),
+    PlainSerializer(format_duration, return_type=str),
+    WithJsonSchema(_INTERVAL_SCHEMA, mode="validation"),
+    WithJsonSchema(_INTERVAL_SCHEMA, mode="serialization"),
+]
+"""A duration of at least 1s: evaluation intervals and sample steps. Below that a daemon
+would re-evaluate without pause (or an engine divide by zero)."""
 
 Amount = Annotated[
     float,

@@ -274,12 +274,9 @@ def judge(
             message = failure.message
         events = []
         if previous_ready is None or previous_ready.reason != reason:
-            event_reason = (
-                "InvalidQuery"
-                if failure.kind == FailureKind.INVALID_QUERY
-                else "PrometheusUnreachable"
-            )
-            events.append(EventSpec("Warning", event_reason, message))
+            # The Event names the cause, as the Ready condition does: unreachable, timeout,
+            # unauthorised, TLS and bad answers need different fixes.
+            events.append(EventSpec("Warning", reason, message))
         # A regression already reported stays reported through the outage, so recovery
         # does not announce it a second time (and a Pass after it is a real transition).
         was_regressed = next((c for c in previous_conditions if c.type == "Regressed"), None)
