@@ -687,3 +687,28 @@ def test_dockerfile_matches_the_chart_defaults() -> None:
         assert needed not in ignored
     for heavy in (".venv", ".cache", ".git"):
         assert heavy in ignored
+
+
+def test_prometheus_credentials_and_allowlist_values() -> None:
+    default = render()
+    rules = [r for role in by_kind(default, "ClusterRole") for r in role.get("rules") or []]
+    assert not any("secrets" in r.get("resources", []) and "get" in r["verbs"] for r in rules)
+    assert "PERFGUARD_PROMETHEUS_ALLOWED_URLS" not in env_of(default)
+    opted = render(
+        {
+            "prometheus": {
+                "url": "http://prometheus.monitoring:9090",
+                "credentialsFromSecrets": True,
+                "allowedUrls": ["https://prom.example/", "http://prometheus.monitoring:9090/"],
+            }
+        }
+    )
+    rules = [r for role in by_kind(opted, "ClusterRole") for r in role.get("rules") or []]
+    assert any(
+        r.get("resources") == ["secrets"] and r["verbs"] == ["get"] and "resourceNames" not in r
+        for r in rules
+    )
+    assert (
+        env_of(opted)["PERFGUARD_PROMETHEUS_ALLOWED_URLS"]
+        == "https://prom.example/,http://prometheus.monitoring:9090/"
+    )
