@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import os
 import ssl
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -40,6 +41,14 @@ class FailureKind(StrEnum):
     TLS_ERROR = "PrometheusTLSError"  # certificate not trusted, wrong name, bad CA bundle
     CREDENTIALS_UNAVAILABLE = "PrometheusCredentialsUnavailable"  # the Secret cannot be used
     URL_NOT_ALLOWED = "PrometheusURLNotAllowed"  # outside PERFGUARD_PROMETHEUS_ALLOWED_URLS
+    TOO_LARGE = "PrometheusAnswerTooLarge"  # above max_answer_bytes: aggregate the query
+
+
+# The largest answer read from Prometheus. Parsed JSON takes several times its size in
+# Python objects, so this bounds an evaluation's memory: 64 MiB holds a 7-day, 5-minute
+# range query over 512 GPUs with room to spare; a Query returning 10,000 series over a
+# 10-minute window is a few MiB. Override with PERFGUARD_PROMETHEUS_MAX_ANSWER_BYTES.
+MAX_ANSWER_BYTES = int(os.environ.get("PERFGUARD_PROMETHEUS_MAX_ANSWER_BYTES", 64 * 2**20))
 
 
 class PrometheusError(Exception):
@@ -99,6 +108,7 @@ class PrometheusClient:
     # Set when the client cannot be used at all (credentials unreadable, URL not allowed):
     # every query fails with it, so each engine reports it like any other outage.
     failure: PrometheusError | None = None
+    max_answer_bytes: int = MAX_ANSWER_BYTES
 
     async def __aenter__(self) -> PrometheusClient:
         if self.session is None:
@@ -195,8 +205,8 @@ class PrometheusClient:
                 allow_redirects=False,
                 timeout=aiohttp.ClientTimeout(total=self.timeout.total_seconds()),
             ) as response:
-                body = await response.read()
                 status = response.status
+                body = await _read_bounded(response, self.max_answer_bytes, query)
         except TimeoutError as error:
             raise PrometheusError(
                 FailureKind.TIMEOUT,
@@ -285,6 +295,29 @@ def _tls_reason(error: BaseException) -> str:
         else:
             break
     return str(error)
+
+
+async def _read_bounded(response: aiohttp.ClientResponse, limit: int, query: str) -> bytes:
+    """The body, or PrometheusAnswerTooLarge as soon as it passes `limit` bytes (read in
+    chunks, so an enormous answer is never held whole)."""
+    declared = response.content_length
+    if declared is not None and declared > limit:
+        raise PrometheusError(FailureKind.TOO_LARGE, _too_large(declared, limit), query)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.content.iter_chunked(1 << 16):
+        size += len(chunk)
+        if size > limit:
+            raise PrometheusError(FailureKind.TOO_LARGE, _too_large(size, limit), query)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_large(size: int, limit: int) -> str:
+    return (
+        f"the answer is larger than {limit / 2**20:.0f} MiB (at least {size / 2**20:.1f} MiB): "
+        "aggregate the query (sum/avg by fewer labels) or shorten the window"
+    )
 
 
 def _float(value: Any) -> float:
