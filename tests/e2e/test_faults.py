@@ -397,3 +397,37 @@ def test_spec_edited_during_an_evaluation_is_judged_by_its_new_generation(
         assert thresholds == {"maxIncrease 50.00ms"}, thresholds
         ready = condition({"status": status}, "Ready")
         assert ready is not None and ready["observedGeneration"] == 2
+
+
+def test_query_templates_cannot_be_broken_out_of(
+    cluster: Cluster,
+    namespace: str,
+    run_operator: object,
+    regressed_prometheus: LocalPrometheus,
+) -> None:
+    hostile = 'live"}) or vector(1) #'
+    with fault_proxy(regressed_prometheus.url) as proxy:
+        body: dict[str, Any] = perfbaseline(
+            "templated", namespace, proxy.url, analysis=ANALYSIS, **LABELS
+        )
+        body["spec"]["selector"] = {"service": hostile}
+        body["spec"]["metrics"] = [
+            {
+                "name": "rps",
+                "type": "Query",
+                "query": "sum(rate(inference_requests_total{ {{selector}} }[1m]))",
+                "thresholds": {"value": {"maxDecreasePercent": 50}},
+            }
+        ]
+        cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(body))
+        wait_for(lambda: len(proxy.queries) >= 1, timeout=30, what="queries at the proxy")
+        for query in proxy.queries:
+            assert 'service="live\\"}) or vector(1) #"' in query, query
+        status = wait_for(
+            lambda: (s := status_of(cluster, "templated", namespace)).get("verdict") and s,
+            timeout=30,
+            what="a verdict",
+        )
+        ready = condition({"status": status}, "Ready")
+        assert ready is not None and ready["reason"] != "InvalidQuery", ready
+        assert status["verdict"] != "Pass"  # no data for that service: never a Pass
