@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -58,6 +59,14 @@ def _items(response: Any) -> list[dict[str, Any]]:
     return items
 
 
+# Lists are read in pages (the API server's chunking), and a namespace holding more
+# objects of one kind than MAX_OBJECTS is refused with a clear reason rather than read
+# whole: memory stays bounded whatever a namespace holds. Override with
+# PERFGUARD_ENVPARITY_MAX_OBJECTS.
+PAGE_SIZE = 500
+MAX_OBJECTS = int(os.environ.get("PERFGUARD_ENVPARITY_MAX_OBJECTS", "5000"))
+
+
 def _describe(error: ApiException, what: str) -> ParityReadError:
     if error.status == 403:
         return ParityReadError("Forbidden", f"not allowed to list {what}")
@@ -82,6 +91,27 @@ class ParityReader:
         self.requests.value += 1
         return await asyncio.to_thread(method, *args, _preload_content=False, **kwargs)
 
+    async def _list(
+        self, what: str, method: Any, *args: Any, **kwargs: Any
+    ) -> list[dict[str, Any]]:
+        """Every item of a list call, page by page, refusing more than MAX_OBJECTS."""
+        items: list[dict[str, Any]] = []
+        token: str | None = None
+        while True:
+            page = {"limit": PAGE_SIZE, **({"_continue": token} if token else {})}
+            response = await self._call(method, *args, **kwargs, **page)
+            data = json.loads(response.data)
+            items.extend(data.get("items") or [])
+            if len(items) > MAX_OBJECTS:
+                raise ParityReadError(
+                    "TooManyObjects",
+                    f"more than {MAX_OBJECTS} {what}: narrow spec.workloads.selector or "
+                    "raise PERFGUARD_ENVPARITY_MAX_OBJECTS",
+                )
+            token = (data.get("metadata") or {}).get("continue") or None
+            if not token:
+                return items
+
     async def namespaces(self, selector: LabelSelector) -> list[str]:
         try:
             response = await self._call(
@@ -102,9 +132,11 @@ class ParityReader:
             raise _describe(error, f"namespace {namespace}") from error
 
     async def _workloads(self, namespace: str, kind: str, selector: str) -> list[dict[str, Any]]:
+        what = f"{kind}s in {namespace}"
         try:
             if kind == "Rollout":
-                response = await self._call(
+                items = await self._list(
+                    what,
                     self._custom.list_namespaced_custom_object,
                     "argoproj.io",
                     "v1alpha1",
@@ -114,12 +146,11 @@ class ParityReader:
                 )
             else:
                 method = getattr(self._apps, _APPS_KINDS[kind])
-                response = await self._call(method, namespace, label_selector=selector)
+                items = await self._list(what, method, namespace, label_selector=selector)
         except ApiException as error:
             if kind == "Rollout" and error.status == 404:
                 return []  # the Argo Rollouts CRD is not installed: no Rollouts to compare
-            raise _describe(error, f"{kind}s in {namespace}") from error
-        items = _items(response)
+            raise _describe(error, what) from error
         for item in items:
             item["kind"] = kind
         return items
@@ -140,9 +171,13 @@ class ParityReader:
         )
         workloads = [item for group in listed for item in group]
         try:
-            pods = _items(await self._call(self._core.list_namespaced_pod, namespace))
+            pods = await self._list(
+                f"pods in {namespace}", self._core.list_namespaced_pod, namespace
+            )
             config_maps = (
-                _items(await self._call(self._core.list_namespaced_config_map, namespace))
+                await self._list(
+                    f"ConfigMaps in {namespace}", self._core.list_namespaced_config_map, namespace
+                )
                 if config
                 else []
             )
@@ -151,8 +186,8 @@ class ParityReader:
         secret_items: list[dict[str, Any]] | None = None
         if config and secrets:
             try:
-                secret_items = _items(
-                    await self._call(self._core.list_namespaced_secret, namespace)
+                secret_items = await self._list(
+                    f"Secrets in {namespace}", self._core.list_namespaced_secret, namespace
                 )
             except ApiException as error:
                 raise _describe(error, f"Secrets in {namespace}") from error
