@@ -6,6 +6,7 @@ import argparse
 import os
 import platform
 import subprocess
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,8 +16,11 @@ from bench.engine import engine_section, run_engine, run_requests
 from bench.envparity import envparity_section, run_envparity_scale
 from bench.nab import data_dir as nab_data_dir
 from bench.nab import nab_section, run_nab
+from bench.operator_scale import operator_scale_section, run_operator_scale
+from bench.time_to_detect import run_time_to_detect, time_to_detect_section
 
 DOC = Path("docs/benchmarks.md")
+CMD = "make bench"
 
 
 def machine() -> str:
@@ -53,15 +57,6 @@ def main() -> int:
         f"requests: {requests.requests_per_evaluation} per evaluation of "
         f"{requests.metrics} metrics ({requests.seconds_in_prometheus:.2f} s in Prometheus)"
     )
-    sections = [engine_section(engine, requests)]
-    sections.append(envparity_section(run_envparity_scale()))
-    print("envparity: done")
-    sections.append(capacity_section(run_capacity_scale()))
-    print("capacity: done")
-    sections.append(accuracy_section(run_accuracy(prometheus=True)))
-    print("accuracy: done")
-    sections.append(nab_section(run_nab(nab_data_dir())))
-    print("nab: done")
     commit = (
         subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
@@ -74,8 +69,26 @@ Measured by `make bench` (`python -m bench`) on {datetime.now(UTC):%Y-%m-%d}, co
 `{commit}`, on {machine()}. These are measurements, not tests: `make test` only checks
 that the harness runs (`python -m bench --quick`).
 """
-    DOC.write_text("\n".join([header, *sections]))
-
+    sections = [header, engine_section(engine, requests)]
+    steps: list[tuple[str, Callable[[], str]]] = [
+        ("envparity", lambda: envparity_section(run_envparity_scale())),
+        ("capacity", lambda: capacity_section(run_capacity_scale())),
+        ("accuracy", lambda: accuracy_section(run_accuracy(prometheus=True))),
+        ("nab", lambda: nab_section(run_nab(nab_data_dir()))),
+        (
+            "operator scale",
+            lambda: operator_scale_section(run_operator_scale(command="make bench")),
+        ),
+        (
+            "time to detect",
+            lambda: time_to_detect_section(run_time_to_detect(command="make bench")),
+        ),
+    ]
+    for name, step in steps:
+        sections.append(step())
+        # Written after every section, so a long run that fails late keeps what it measured.
+        DOC.write_text("\n".join(sections))
+        print(f"{name}: done")
     print(f"wrote {DOC}")
     return 0
 
