@@ -183,9 +183,11 @@ def test_gpu_memory_growth_is_found_with_its_onset(fleet: str) -> None:
     found = starts(outcome)
     key = ("GpuMemoryGrowth", "gpu-node-1", "0")
     assert key in found, sorted(found)
-    # The first steps of a leak hide in the noise; the onset is estimated from the run
-    # that gave it away (see capacity_anomalies.detect_memory_growth): ±3 steps.
-    assert abs(found[key] - injected_at(fleet_scenario(), LEAK)) <= 3 * STEP
+    # The onset is estimated from the run that gave the leak away (see
+    # capacity_anomalies.detect_memory_growth). On this history it lands within a step;
+    # across 32 seeds it was within -2..+3 steps (22 of 32 within one), see
+    # docs/capacityplan.md: the first steps of a leak hide in the noise.
+    assert abs(found[key] - injected_at(fleet_scenario(), LEAK)) <= STEP
     growth = next(a for a in outcome.fields["anomalies"] if a["type"] == "GpuMemoryGrowth")
     assert "end" not in growth, "the leak is ongoing"
     assert growth["value"] > 5
