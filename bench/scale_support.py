@@ -196,6 +196,7 @@ class OperatorProcess:
     log: Path
     port: int
     profile: Path | None = None
+    trace_memory: bool = False  # with `profile`: tracemalloc too (bench.scale_profiled)
     popen: subprocess.Popen[bytes] | None = field(default=None, init=False)
     started_at: float = field(default=0.0, init=False)
 
@@ -231,6 +232,8 @@ class OperatorProcess:
             "PERFGUARD_HTTP_HOST": "127.0.0.1",
             "PERFGUARD_LOG_JSON": "true",
         }
+        if self.profile is not None and self.trace_memory:
+            env["PERFGUARD_BENCH_TRACEMALLOC"] = "1"
         with self.log.open("ab") as handle:
             self.started_at = time.time()
             self.popen = subprocess.Popen(
@@ -347,6 +350,16 @@ def profile_tables(path: Path, limit: int = 15) -> tuple[str, str, float]:
             f"`{function}` ({where}:{line}) |"
         )
     return "\n".join(area_lines), "\n".join(lines), grand
+
+
+def memory_sites(path: Path, limit: int = 15) -> str:
+    """The file bench.scale_profiled writes from tracemalloc, as Markdown."""
+    lines = path.read_text().splitlines()
+    rows = ["| MiB | blocks | allocated at |", "|---:|---:|---|"]
+    for line in lines[1 : limit + 1]:
+        size, count, where = line.split("\t")
+        rows.append(f"| {size} | {int(count):,} | `{_short_path(where)}` |")
+    return f"{lines[0]}:\n\n" + "\n".join(rows)
 
 
 def _short_path(filename: str) -> str:

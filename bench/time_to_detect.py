@@ -80,6 +80,16 @@ class DetectConfig:
         return self.sustain_s + 2 * self.interval_s
 
     @property
+    def give_up_s(self) -> float:
+        """After the injection, when a detection that has not come counts as missed: the
+        target plus MISSED_AFTER_S, and never before the window, sustainFor and three
+        intervals have passed (a detection cannot come earlier than about the first two)."""
+        return max(
+            self.target_s + MISSED_AFTER_S,
+            self.window_s + self.sustain_s + 3 * self.interval_s,
+        )
+
+    @property
     def label(self) -> str:
         rate = f", rateWindow {_duration(self.rate_window_s)}" if self.rate_window_s else ""
         return (
@@ -382,8 +392,8 @@ async def _replay(
     url: str, config: DetectConfig, services: Sequence[Service], trace: bool
 ) -> tuple[ReplayRow, list[TraceRow]]:
     """Evaluate each service every interval from two intervals before its injection,
-    carrying the status forward as the operator does, until it fails or the target plus
-    MISSED_AFTER_S has passed."""
+    carrying the status forward as the operator does, until it fails or `give_up_s` has
+    passed."""
     from perfguard.api.perfbaseline import PerfBaselineSpec
     from perfguard.engine.perfbaseline import evaluate
     from perfguard.engine.tracks import plan_tracks
@@ -403,7 +413,7 @@ async def _replay(
             status: dict[str, Any] = {}
             fail = breach = None
             at = injected - timedelta(seconds=2 * config.interval_s)
-            limit = injected + timedelta(seconds=config.target_s + MISSED_AFTER_S)
+            limit = injected + timedelta(seconds=config.give_up_s)
             while at <= limit:
                 outcome = await evaluate(spec, plan, status, at, client)
                 old = parse_conditions(status.get("conditions"))
@@ -441,7 +451,7 @@ def run_time_to_detect(
 
     started = time.time()
     load_before = load_average()
-    longest = max(c.target_s for c in (*live, *replay)) + MISSED_AFTER_S
+    longest = max(c.give_up_s for c in (*live, *replay))
     notes: list[str] = []
     rows: list[ReplayRow] = []
     trace: list[TraceRow] = []
@@ -476,7 +486,7 @@ def run_time_to_detect(
                         service.name,
                         service.magnitude_ms,
                         service.injected_at,
-                        deadline=service.injected_at + config.target_s + MISSED_AFTER_S,
+                        deadline=service.injected_at + config.give_up_s,
                     )
             operator = OperatorProcess(
                 namespace=namespace,
@@ -565,7 +575,7 @@ def _reading(result: TimeToDetectResult) -> str:
             if math.isnan(fail):
                 lines.append(
                     f"- {config.key.upper()}, +{magnitude:g} ms: no Fail within "
-                    f"{config.target_s + MISSED_AFTER_S:.0f} s of the injection."
+                    f"{config.give_up_s:.0f} s of the injection."
                 )
                 continue
             lines.append(
@@ -721,7 +731,8 @@ Prometheus. Threshold: p95 `maxIncrease: {THRESHOLD_MS:g}ms`, comparison `Concur
 Times are from the injection; "Fail" is the start of the evaluation that first reported
 `verdict: Fail` (`status.lastEvaluationTime`), "Event" the `RegressionDetected` Event's own
 time (both whole seconds); the harness polled every {POLL_S:g} s. A measurement is missed
-when it did not come within the target plus {MISSED_AFTER_S:.0f} s.
+when it did not come within the target plus {MISSED_AFTER_S:.0f} s, or (if later) the
+window, `sustainFor` and three intervals.
 
 {live_table}
 

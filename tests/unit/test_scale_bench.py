@@ -109,6 +109,9 @@ def test_the_benchmarked_resources_are_valid_perfbaselines() -> None:
         assert config.window_s / config.step_s + 1 >= 10
     a = time_to_detect.LIVE[0]
     assert (a.interval_s, a.sustain_s, a.target_s) == (60, 180, 300)
+    assert a.give_up_s == 540  # window + sustainFor + 3 intervals > target + 3 min
+    assert time_to_detect.LIVE[1].give_up_s == 75 + 180
+    assert time_to_detect.REPLAY[-1].give_up_s == 600 + 180 + 180
 
 
 def _size(size: int, lags: tuple[float, ...], rss: float = 200.0) -> SizeResult:
@@ -141,6 +144,7 @@ def _size(size: int, lags: tuple[float, ...], rss: float = 200.0) -> SizeResult:
         scrapes=12,
         scrape_wall_s=0.6,
         load_end=(2.0, 2.0, 2.0),
+        object_kib=7.5,
     )
 
 
@@ -178,6 +182,7 @@ def test_scale_figures_targets_and_section(tmp_path: Path) -> None:
     assert "- 100: every target holds" in section
     assert "- 1,000: misses lag p99 12.0 s" in section
     assert "PATCH perfbaselines/status 16.67/s" in section
+    assert "| 7.5 KiB | 7.5 KiB |" in section
     assert "`python -m bench.operator_scale --sizes 100,1000`" in section
     saved = tmp_path / "scale.json"
     save_json(result, saved)
