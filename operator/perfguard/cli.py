@@ -102,7 +102,6 @@ def _load_resource(path: str) -> dict[str, object]:
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     import asyncio
     import json
-    from datetime import UTC, datetime
 
     from pydantic import ValidationError
 
@@ -124,14 +123,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
             from perfguard.handlers.reconcile import describe_validation_error
 
             raise UsageError(f"invalid spec: {describe_validation_error(error)}") from error
-        at = datetime.now(UTC).replace(microsecond=0)
-        if args.at:
-            try:
-                at = datetime.fromisoformat(args.at.replace("Z", "+00:00"))
-            except ValueError as error:
-                raise UsageError(f"--at {args.at!r} is not an RFC 3339 time") from error
-            if at.tzinfo is None:
-                raise UsageError("--at needs a time zone, e.g. 2026-11-28T10:00:00Z")
+        at = _evaluation_time(args.at)
         url = args.prometheus or (spec.prometheus.url if spec.prometheus else None)
         if not url:
             raise UsageError("give --prometheus URL (the spec names none)")
