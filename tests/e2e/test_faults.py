@@ -12,18 +12,16 @@ import itertools
 import time
 import urllib.request
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from perfguard.local.processes import free_port
-from perfguard.local.prometheus import LocalPrometheus, backfill
-from perfguard.synthetic import Injection, InjectionKind, Scenario, SeriesFamily, generate_file
+from perfguard.local.prometheus import LocalPrometheus
 from tests.e2e.cluster import Cluster, condition, wait_for
 from tests.e2e.faultproxy import FaultProxy, fault_proxy
+from tests.e2e.live_history import start_live_prometheus
 from tests.e2e.test_perfbaseline_operator import perfbaseline, status_of
 
 pytestmark = pytest.mark.e2e
@@ -45,33 +43,7 @@ ANALYSIS = {
 @pytest.fixture(scope="module")
 def regressed_prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPrometheus]:
     work = tmp_path_factory.mktemp("faults")
-    now = datetime.now(UTC).replace(microsecond=0)
-    days = 0.05
-    scenario = Scenario(
-        service="live",
-        days=days,
-        end=now + timedelta(minutes=15),
-        step=timedelta(seconds=5),
-        seed=5,
-        canary_share=0.5,
-        include=frozenset({SeriesFamily.LATENCY, SeriesFamily.REQUESTS}),
-        injections=(
-            Injection(
-                InjectionKind.LATENCY_SHIFT,
-                start=timedelta(days=days) - timedelta(minutes=40),
-                magnitude=8.0,
-                track="canary",
-                stage="inference",
-            ),
-        ),
-    )
-    generate_file(scenario, work / "live.om")
-    backfill(work / "live.om", work / "data")
-    server = LocalPrometheus(work / "data", port=free_port())
-    try:
-        server.start()
-    except Exception as error:
-        pytest.fail(f"Prometheus did not start: {error}", pytrace=False)
+    server = start_live_prometheus(work, seed=5)
     yield server
     server.stop()
 

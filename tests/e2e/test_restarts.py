@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +23,8 @@ import yaml
 
 from perfguard.local.controlplane import ControlPlane
 from perfguard.local.processes import free_port
-from perfguard.local.prometheus import LocalPrometheus, backfill
-from perfguard.synthetic import Injection, InjectionKind, Scenario, SeriesFamily, generate_file
 from tests.e2e.cluster import Cluster, wait_for
+from tests.e2e.live_history import start_live_prometheus
 from tests.e2e.test_perfbaseline_operator import perfbaseline
 
 pytestmark = pytest.mark.e2e
@@ -51,33 +50,7 @@ def plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
 @pytest.fixture(scope="module")
 def regressed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     work = tmp_path_factory.mktemp("restart-data")
-    now = datetime.now(UTC).replace(microsecond=0)
-    days = 0.05
-    scenario = Scenario(
-        service="live",
-        days=days,
-        end=now + timedelta(minutes=15),
-        step=timedelta(seconds=5),
-        seed=9,
-        canary_share=0.5,
-        include=frozenset({SeriesFamily.LATENCY, SeriesFamily.REQUESTS}),
-        injections=(
-            Injection(
-                InjectionKind.LATENCY_SHIFT,
-                start=timedelta(days=days) - timedelta(minutes=40),
-                magnitude=8.0,
-                track="canary",
-                stage="inference",
-            ),
-        ),
-    )
-    generate_file(scenario, work / "live.om")
-    backfill(work / "live.om", work / "data")
-    server = LocalPrometheus(work / "data")
-    try:
-        server.start()
-    except Exception as error:
-        pytest.fail(f"Prometheus did not start: {error}", pytrace=False)
+    server = start_live_prometheus(work, seed=9)
     yield server.url
     server.stop()
 
