@@ -20,16 +20,21 @@ t (the absolute limit, or percent / 100 * |baseline|). For ``max``, [L, H] is th
 the candidate's own value, the point is the candidate's value and t is the bound.
 
     4  percent limit and |baseline| ~ 0                    Inconclusive  BaselineNearZero
-    5  L > t and point > t   (interval beyond the limit)   Regressed     RegressionSignificant
+    5  L > 0 and point > t   (significant, beyond limit)   Regressed     RegressionSignificant
     6  H <= t and point <= t (interval within the limit)   Pass          WithinThreshold
-    7  otherwise: the interval contains t                  Inconclusive  IntervalStraddlesThreshold
+    7  otherwise                                           Inconclusive  IntervalStraddlesThreshold
 
-Rows 5-7 partition every interval (L <= H and the point inside it): exhaustive and mutually
-exclusive. Row 5 implies DESIGN's two conditions, as t >= 0 makes L > t exclude zero in the bad
-direction (a) and point >= L > t break the limit (b). The converse does not hold, on purpose: a
-significant change whose interval still contains the limit (point beyond t, 0 < L <= t)
-straddles the threshold and is Inconclusive, as DESIGN demands; so is a point beyond t whose
-interval contains 0 (not significant), and a point within t whose interval reaches beyond it.
+Row 5 is DESIGN's significance rule word for word: (a) the interval of the change excludes
+zero in the bad direction and (b) the point estimate breaks the limit. Row 6 needs the whole
+interval within the limit, so an interval that straddles the limit is never a Pass (DESIGN's
+verdict rule); it is Inconclusive (row 7) unless row 5 holds. Rows 5-7 are exclusive
+(row 5 needs point > t, row 6 point <= t) and exhaustive. For ``max`` the rule is stricter,
+as there is no "zero" for an absolute bound: Regressed needs the candidate's whole interval
+above the bound (L > t and point > t).
+
+(An earlier version demanded L > t for row 5 too. On the accuracy corpus of issue #7 that
+kept false positives at 0/480 but detected 44 % of regressions at or above the limit;
+DESIGN's rule detects more at the same 0/480, see docs/benchmarks.md.)
 
 The metric combines its limits: any Regressed -> Regressed (reason of the first); else any
 Inconclusive -> Inconclusive; else Pass, upgraded by
@@ -41,11 +46,17 @@ Inconclusive -> Inconclusive; else Pass, upgraded by
     9  as 8 but the improvement is below that minimum      Pass          WithinThreshold (+ note)
 
 Sustain (``apply_sustain``): a Regressed metric is a breach. The first breach stamps
-``breach_since = now``; later breaches keep it; any evaluation without a breach clears it. The
-breach is sustained once ``now - breach_since >= sustain_for``. A Regressed metric that is not
-yet sustained keeps the metric verdict Regressed (with ``breachSince``) so the evidence is
-visible, while the overall verdict becomes Inconclusive with reason BreachNotSustained: never
-Pass while a regression is pending, never Fail before it has held.
+``breach_since``: the first sample of the judged data that shows it (``held_since``: the
+window start, or the level shift the engine found inside the window) when the caller knows
+it, else ``now``; later breaches keep it. A Pass or Improved metric clears it (the breach is
+refuted); an Inconclusive or NoData one keeps it without extending anything (not refuted:
+one unanswered query or straddling interval does not restart the clock). The breach is
+sustained once ``now - breach_since >= sustain_for`` *and* the metric is Regressed now. So
+"held for sustainFor" is read from the data the verdict rests on, not only from how many
+evaluations happened to see it. A Regressed metric that is not yet sustained keeps the metric
+verdict Regressed (with ``breachSince``) so the evidence is visible, while the overall verdict
+becomes Inconclusive with reason BreachNotSustained: never Pass while a regression is pending,
+never Fail before it has held.
 
 Overall verdict (``overall_verdict``), first match wins. Non-critical metrics never change it,
 but their regressions are named in the message:
@@ -199,13 +210,13 @@ def _check_change_rule(
     bad_lo, bad_hi = sorted((direction * lo, direction * hi))
     word = "increase" if direction > 0 else "decrease"
     limit = f"{rule} {_v(allowed, unit)}"
-    if bad_lo > allowed and bad_point > allowed:
+    if bad_lo > 0.0 and bad_point > allowed:
         return RuleCheck(
             rule,
             MetricVerdict.REGRESSED,
             "RegressionSignificant",
-            f"{word} {_v(bad_point, unit)} breaks {limit} and the whole interval of the "
-            f"{word} [{_v(bad_lo, unit)}, {_v(bad_hi, unit)}] lies beyond it",
+            f"{word} {_v(bad_point, unit)} breaks {limit} and is significant: its interval "
+            f"[{_v(bad_lo, unit)}, {_v(bad_hi, unit)}] excludes 0",
         )
     if bad_hi <= allowed and bad_point <= allowed:
         return RuleCheck(
@@ -217,8 +228,6 @@ def _check_change_rule(
         )
     detail = (
         "breaks it but the change is not significant"
-        if bad_point > allowed and bad_lo <= 0.0
-        else "breaks it but the interval still reaches below it"
         if bad_point > allowed
         else "is within it but the interval reaches beyond it"
     )
@@ -438,19 +447,27 @@ def apply_sustain(
     breached: bool,
     now: datetime,
     sustain_for: timedelta,
+    *,
+    held_since: datetime | None = None,
+    refuted: bool = True,
 ) -> SustainState:
     """Advance the sustain window by one evaluation.
 
     ``previous_breach_since`` comes from status (``breachSince``), so a restart resumes the
-    window. A breach stamped in the future (clock skew between replicas) is pulled back to
-    ``now`` rather than trusted to postpone the failure indefinitely. Datetimes must be
+    window. ``held_since`` is when the judged data began to show the breach (the first sample
+    the verdict rests on); a new breach starts there instead of at ``now``. An evaluation
+    without a breach clears the window only when it ``refuted`` the breach (Pass, Improved);
+    otherwise the window is kept, not sustained. A breach stamped in the future (clock skew
+    between replicas, or data stamped ahead) is pulled back to ``now``. Datetimes must be
     timezone-aware and comparable.
     """
     if sustain_for < timedelta(0):
         raise ValueError(f"sustain_for must not be negative, got {sustain_for}")
     if not breached:
-        return SustainState(breach_since=None, sustained=False)
-    since = now if previous_breach_since is None else min(previous_breach_since, now)
+        kept = None if refuted or previous_breach_since is None else min(previous_breach_since, now)
+        return SustainState(breach_since=kept, sustained=False)
+    start = previous_breach_since if previous_breach_since is not None else held_since
+    since = now if start is None else min(start, now)
     return SustainState(breach_since=since, sustained=now - since >= sustain_for)
 
 
@@ -477,8 +494,18 @@ def with_sustain(
     previous_breach_since: datetime | None,
     now: datetime,
     sustain_for: timedelta,
+    *,
+    held_since: datetime | None = None,
 ) -> SustainedJudgement:
-    sustain = apply_sustain(previous_breach_since, judgement.breached, now, sustain_for)
+    refuted = judgement.verdict in (MetricVerdict.PASS, MetricVerdict.IMPROVED)
+    sustain = apply_sustain(
+        previous_breach_since,
+        judgement.breached,
+        now,
+        sustain_for,
+        held_since=held_since,
+        refuted=refuted,
+    )
     return SustainedJudgement(name, judgement, sustain)
 
 

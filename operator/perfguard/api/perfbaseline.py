@@ -492,6 +492,14 @@ class SecondOpinion(ApiModel):
     ci95: list[float] | None = Field(default=None, max_length=2)
 
 
+class LevelShiftStatus(ApiModel):
+    at: datetime = Field(description="First sample of the new level of candidate - stable.")
+    change: float = Field(description="New level minus old, in the metric's base unit.")
+    samples_before: int = 0
+    samples_after: int = Field(default=0, description="Samples since the shift: the judged ones.")
+    p_value: float | None = Field(default=None, description="Bonferroni-bounded over splits.")
+
+
 class MetricStatus(ApiModel):
     name: str
     statistic: str
@@ -506,7 +514,14 @@ class MetricStatus(ApiModel):
     verdict: MetricVerdict
     reason: str | None = None
     message: str | None = None
-    breach_since: datetime | None = None
+    breach_since: datetime | None = Field(
+        default=None,
+        description="First sample of the data that showed the breach, kept until a Pass.",
+    )
+    level_shift: LevelShiftStatus | None = Field(
+        default=None,
+        description="Set when the window held two levels; only the newer one was judged.",
+    )
     critical: bool = True
     samples: SampleCounts | None = None
     second_opinion: SecondOpinion | None = None

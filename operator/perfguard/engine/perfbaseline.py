@@ -7,14 +7,16 @@ thresholds, sustain, transitions) are tested without any server.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 
 from perfguard.analysis import judgement, seasonal, statistics
+from perfguard.analysis.level_shift import find_level_shift
 from perfguard.api.perfbaseline import (
     Comparison,
     MetricSpec,
@@ -32,7 +34,6 @@ from perfguard.engine.perfbaseline_fetch import (
     Windows,
     fetch_all,
     judged_on_workload,
-    paired,
     same_time_slices,
 )
 from perfguard.engine.tracks import TrackPlan
@@ -131,6 +132,30 @@ def _iso(at: datetime) -> str:
     return at.isoformat().replace("+00:00", "Z")
 
 
+def _utc(timestamp: float) -> datetime:
+    return datetime.fromtimestamp(timestamp, tz=UTC)
+
+
+def _paired(a: TimedSamples, b: TimedSamples) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Timestamps and values of `a` and `b` where both have a finite value, in time order."""
+    common, ia, ib = np.intersect1d(a.timestamps, b.timestamps, return_indices=True)
+    va, vb = a.values[ia], b.values[ib]
+    keep = np.isfinite(va) & np.isfinite(vb)
+    return common[keep], va[keep], vb[keep]
+
+
+def _after_shift(
+    verdict_of: judgement.MetricJudgement, shift: Mapping[str, Any], unit: str, factor: float
+) -> judgement.MetricJudgement:
+    """Say in the message that only the samples since a level shift were judged."""
+    note = (
+        f"the candidate-baseline difference changed level by "
+        f"{shift['change'] * factor:+.4g}{unit} at {shift['at']}; judged on the "
+        f"{shift['samplesAfter']} samples since"
+    )
+    return dataclasses.replace(verdict_of, message=f"{verdict_of.message} ({note})")
+
+
 def _judge_one(
     spec: PerfBaselineSpec,
     metric: MetricSpec,
@@ -144,12 +169,33 @@ def _judge_one(
     at: datetime,
     seed: int,
     segments: Sequence[np.ndarray] = (),
+    timestamps: np.ndarray | None = None,
 ) -> Judged:
+    """Judge one metric statistic; ``timestamps`` (paired samples only) enable the level-shift
+    split and let the sustain window start where the judged data begins."""
     rule = getattr(metric.thresholds, statistic)
     assert isinstance(rule, ThresholdRule)
     unit_of = UNITS[metric.type]
     factor, unit = unit_of.factor, unit_of.display
     cand, base = candidate * factor, baseline * factor
+    held_since: datetime | None = None
+    shift_status: dict[str, Any] | None = None
+    if paired_samples and timestamps is not None and timestamps.size == cand.size and cand.size:
+        # A window that holds two levels is judged on the newer one: the state the canary is
+        # in now, and since when (see perfguard.analysis.level_shift).
+        shift = find_level_shift(cand - base)
+        first = 0
+        if shift is not None:
+            first = shift.index
+            shift_status = {
+                "at": _iso(_utc(float(timestamps[first]))),
+                "change": shift.shift / factor,
+                "samplesBefore": shift.before,
+                "samplesAfter": shift.after,
+                "pValue": shift.p_value,
+            }
+            cand, base = cand[first:], base[first:]
+        held_since = _utc(float(timestamps[first]))
     improvement = None
     if (
         spec.improvement is not None
@@ -194,8 +240,15 @@ def _judge_one(
         unit=unit,
     )
     label = f"{metric.name} {statistic} ({comparison.value.lower()})"
+    if shift_status is not None:
+        verdict_of = _after_shift(verdict_of, shift_status, unit_of.display, factor)
     sustained = judgement.with_sustain(
-        label, verdict_of, previous_breach, at, spec.analysis.sustain_for
+        label,
+        verdict_of,
+        previous_breach,
+        at,
+        spec.analysis.sustain_for,
+        held_since=held_since,
     )
     status: dict[str, Any] = {
         "name": metric.name,
@@ -237,6 +290,8 @@ def _judge_one(
             "shift": rank.shift / factor,
             "ci95": [rank.shift_ci_low / factor, rank.shift_ci_high / factor],
         }
+    if shift_status is not None:
+        status["levelShift"] = shift_status
     breach_since = sustained.sustain.breach_since
     if breach_since is not None:
         status["breachSince"] = _iso(breach_since)
@@ -311,7 +366,7 @@ def judge(
             seed_here = seed + len(judged)
             if plan.concurrent and not on_workload:
                 stable = data.window.get(("stable", statistic), TimedSamples.empty())
-                cand, base = paired(current, stable)
+                times, cand, base = _paired(current, stable)
                 judged.append(
                     _judge_one(
                         spec,
@@ -324,6 +379,7 @@ def judge(
                         at=at,
                         seed=seed_here,
                         previous_breach=breaches.get((metric.name, statistic, "Concurrent")),
+                        timestamps=times,
                     )
                 )
             if plan.historical or on_workload:
