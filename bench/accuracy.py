@@ -51,13 +51,15 @@ from perfguard.analysis.seasonal import winsorize_pair
 from perfguard.engine.perfbaseline import SEED as PERFGUARD_SEED
 
 JUDGES: Final = ("perfguard", "kayenta", "fixed")
-EXTRA: Final = ("perfguard-sustained", "design-rule")
+EXTRA: Final = ("perfguard-sustained", "strict-rule")
 NAMES: Final = {
     "perfguard": "perfguard (final window)",
     "perfguard-sustained": "perfguard (sustainFor 3m, as deployed)",
     "kayenta": "Kayenta Mann-Whitney (reference)",
     "fixed": "fixed threshold (Argo AnalysisTemplate)",
-    "design-rule": "perfguard interval, DESIGN's literal rule (diagnostic)",
+    "strict-rule": (
+        "perfguard interval, whole interval beyond the limit (the rule until 2026-12; diagnostic)"
+    ),
 }
 COMMAND: Final = "python -m bench.accuracy"
 PROMETHEUS_PER_FAMILY: Final = 12
@@ -266,7 +268,7 @@ def _outcome(
         flagged={
             "perfguard": perfguard.regressed,
             "perfguard-sustained": perfguard.failed,
-            "design-rule": perfguard.design_rule,
+            "strict-rule": perfguard.strict_rule,
             "kayenta": kayenta.failed,
             "fixed": fixed.failed,
         },
@@ -559,7 +561,7 @@ def _misses(result: AccuracyResult) -> list[str]:
                 label,
                 str(len(group)),
                 result.rate("perfguard", group).short(),
-                result.rate("design-rule", group).short(),
+                result.rate("strict-rule", group).short(),
                 result.rate("kayenta", group).short(),
                 result.rate("fixed", group).short(),
             )
@@ -605,7 +607,7 @@ def _misses(result: AccuracyResult) -> list[str]:
                 "window",
                 "cases",
                 "perfguard",
-                "DESIGN's literal rule",
+                "the rule until 2026-12",
                 "Kayenta",
                 "fixed",
             ),
@@ -635,14 +637,14 @@ def _misses(result: AccuracyResult) -> list[str]:
         "assumes independent samples and these are autocorrelated, so its significance test "
         "fires too often; its false-positive rate stays low only because the effect-size gate "
         "(mean ratio beyond `allowedIncrease`) vetoes most of those, and the same "
-        "over-confident test is why it detects more. perfguard misses regressions because "
-        "its rule asks for the whole honest interval beyond the limit: a regression of "
-        "2-5x the limit is only called when the interval's half-width is below 1-4x the "
-        "limit. Median half-width of perfguard's interval in units of the limit on the "
-        "synthetic cases (quartiles): "
+        "over-confident test is why it detects more. perfguard misses regressions when its "
+        "honest interval still reaches 0: a regression of 2x the limit is only called when "
+        "the interval's half-width is below 2x the limit. Median half-width of perfguard's "
+        "interval in units of the limit on the synthetic cases (quartiles): "
         + "; ".join(widths)
-        + ". Exactly at the limit, a calibrated rule calls at most about 2.5 % (the chance "
-        "that the interval's lower bound lies above the true value). Detection is continuous "
+        + ". Exactly at the limit, a rule that needs the point estimate beyond the limit calls "
+        "at most about half the cases (the point lies above the true value half the time), "
+        "and less when the interval must also exclude 0. Detection is continuous "
         "in the size of the change, so a judge calling 95 % of changes exactly at the limit "
         "also calls nearly as many changes just inside it, which the limit allows: the "
         "at-the-limit half of the target contradicts the limit itself.",
@@ -702,7 +704,7 @@ def accuracy_section(result: AccuracyResult) -> str:
     judges_all = (*JUDGES, "perfguard-sustained")
     lines += ["", "### Headline", ""]
     rows: list[tuple[str, ...]] = []
-    for j in (*judges_all, "design-rule"):
+    for j in (*judges_all, "strict-rule"):
         rows.append(
             (
                 NAMES[j],
@@ -729,9 +731,9 @@ def accuracy_section(result: AccuracyResult) -> str:
         f"perfguard's final verdict was Inconclusive on {incon_null.text(ci=False)} of the "
         f"cases without regression and on {incon_reg.text(ci=False)} of the regressions of "
         "≥ 2x the threshold with ≥ 20 samples. Intervals are 95 % Wilson score intervals. "
-        "The last row is not a judge: it applies DESIGN's literal condition (the interval "
-        "excludes 0 and the point breaks the limit) to perfguard's own interval, where the "
-        "code demands the whole interval beyond the limit.",
+        "The last row is not a judge: it applies the rule perfguard used until 2026-12 (the "
+        "whole interval beyond the limit) to perfguard's own interval; the code now follows "
+        "DESIGN's rule (the interval excludes 0 and the point breaks the limit).",
         "",
         "### Targets",
         "",

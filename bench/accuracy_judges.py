@@ -114,7 +114,7 @@ class PerfguardVerdict:
     delta: float | None  # base units (seconds, requests/s, raw)
     ci: tuple[float, float] | None
     baseline: float | None
-    design_rule: bool  # the interval excludes 0 and the point breaks the limit
+    strict_rule: bool  # the rule before 2026-12: the whole interval beyond the limit
 
     @property
     def regressed(self) -> bool:
@@ -137,20 +137,20 @@ def verdict_of(status: dict[str, Any], family: Family) -> PerfguardVerdict:
     delta = metric.get("delta")
     ci = metric.get("ci95")
     baseline = metric.get("baseline")
-    design = False
+    strict = False
     if delta is not None and ci is not None and baseline is not None:
         allowed = allowed_change(family, baseline)
         if family.direction == "increase":
-            design = ci[0] > 0.0 and delta > allowed
+            strict = ci[0] > allowed and delta > allowed
         else:
-            design = ci[1] < 0.0 and -delta > allowed
+            strict = -ci[1] > allowed and -delta > allowed
     return PerfguardVerdict(
         metric_verdict=str(metric["verdict"]),
         verdict=str(status["verdict"]),
         delta=delta,
         ci=None if ci is None else (float(ci[0]), float(ci[1])),
         baseline=baseline,
-        design_rule=design,
+        strict_rule=strict,
     )
 
 

@@ -213,6 +213,7 @@ class TraceRow:
     delta_ms: float | None
     ci_ms: tuple[float, float] | None
     verdict: str
+    judged: str = "–"  # samples judged: the whole window, or those since a level shift
 
 
 @dataclass(frozen=True)
@@ -378,6 +379,11 @@ def _trace_row(offset: float, status: dict[str, Any]) -> TraceRow:
         return None if value is None else 1000 * float(value)
 
     ci = metric.get("ci95")
+    counts = metric.get("samples") or {}
+    shift = metric.get("levelShift")
+    judged = str(counts.get("candidate", "–"))
+    if shift:
+        judged += f" (since a level shift of {1000 * float(shift['change']):+.1f} ms)"
     return TraceRow(
         offset_s=offset,
         candidate_ms=ms("current"),
@@ -385,6 +391,7 @@ def _trace_row(offset: float, status: dict[str, Any]) -> TraceRow:
         delta_ms=ms("delta"),
         ci_ms=(1000 * ci[0], 1000 * ci[1]) if ci else None,
         verdict=f"{metric.get('verdict', '?')} → {status.get('verdict', '?')}",
+        judged=judged,
     )
 
 
@@ -579,7 +586,7 @@ def _reading(result: TimeToDetectResult) -> str:
                 )
                 continue
             lines.append(
-                f"- {config.key.upper()}, +{magnitude:g} ms: the breach was first seen a median "
+                f"- {config.key.upper()}, +{magnitude:g} ms: breachSince dated the breach a median "
                 f"{_s(breach)} after the injection (window {config.window_s:.0f} s), Fail a "
                 f"median {_s(fail)} after it (worst {_s(worst)}"
                 + (f", {missing} missed" if missing else "")
@@ -632,7 +639,7 @@ def time_to_detect_section(result: TimeToDetectResult) -> str:
             "PerfBaseline",
             "shift",
             "verdict before",
-            "breach seen (breachSince)",
+            "breach dated from (breachSince)",
             "Fail (evaluation start)",
             "Fail read by the harness",
             "RegressionDetected Event",
@@ -673,7 +680,7 @@ def time_to_detect_section(result: TimeToDetectResult) -> str:
             "shift",
             "to Fail, per service",
             "median / max",
-            "breach seen, median",
+            "breachSince, median",
             "median − window − sustainFor",
             "target",
             "holds",
@@ -688,6 +695,7 @@ def time_to_detect_section(result: TimeToDetectResult) -> str:
                 "candidate p95 (ms)",
                 "stable p95 (ms)",
                 "candidate − stable (ms)",
+                "samples judged",
                 "change judged (ms)",
                 "its 95 % interval (ms)",
                 "metric → overall verdict",
@@ -698,6 +706,7 @@ def time_to_detect_section(result: TimeToDetectResult) -> str:
                     _ms(r.candidate_ms),
                     _ms(r.baseline_ms),
                     _ms(_minus(r.candidate_ms, r.baseline_ms)),
+                    r.judged,
                     _ms(r.delta_ms),
                     "–" if r.ci_ms is None else f"[{r.ci_ms[0]:.1f}, {r.ci_ms[1]:.1f}]",
                     r.verdict,
@@ -707,12 +716,13 @@ def time_to_detect_section(result: TimeToDetectResult) -> str:
         )
         trace = f"""
 Evaluation by evaluation (the replay of {result.trace_config.label}, the first
-+{result.magnitudes_ms[0]:g} ms service): "candidate − stable" is the plain difference of
-the window means; "change judged" is the estimate the verdict rests on (after winsorising
-both series at the pooled median ± 3 robust SDs, `perfguard.analysis.seasonal.
-winsorize_pair`) with its block-bootstrap interval. A metric is Regressed only when the
-whole interval lies above {THRESHOLD_MS:g} ms, and the breach must then hold, evaluation
-after evaluation, for `sustainFor`.
++{result.magnitudes_ms[0]:g} ms service): candidate and stable p95 are the means over the
+samples judged, which are the whole window or, once the engine finds that candidate −
+stable changed level inside it (`perfguard.analysis.level_shift`), only the samples since;
+"change judged" is the estimate the verdict rests on (after winsorising at the pooled
+median ± 3 robust SDs) with its block-bootstrap interval. A metric is Regressed when that
+interval excludes 0 and the estimate is above {THRESHOLD_MS:g} ms; the verdict is Fail when
+the breach, dated from the first sample judged, has held `sustainFor`.
 
 {trace_table}
 """
@@ -751,16 +761,14 @@ What the figures say:
 
 {_reading(result)}
 
-Time to Fail is the time until the breach is first seen, plus `sustainFor`, plus up to
-one interval, where any evaluation that is not Regressed (an interval that touches the
-threshold is Inconclusive) clears `breachSince` and starts the sustain over. The breach
-is only seen once the shift has filled most of the candidate window: while the window
-mixes the old and the new level, the winsorising pulls the shifted samples back towards
-the pooled median and the level change inside the window widens the interval, so the
-verdict is Pass or Inconclusive. Time to detect is therefore at least about
-`analysis.window` + `sustainFor`, more when the effect is close to the threshold; the
-`sustainFor` + 2 × `interval` target would need a window of about one interval and an
-effect well clear of the threshold. Machine: {result.machine}; load average
+How detection works now: while the shift covers only part of the window, the engine
+splits the window at the level shift and judges the samples since; fewer than 10 of them
+are too few (Inconclusive, never Pass). From 10 on, the breach is dated from the shift
+(`breachSince`), and the verdict is Fail at the first evaluation where it is Regressed and
+has held `sustainFor` in the data. Time to Fail is therefore about the larger of
+`sustainFor` and 10 steps (plus the rate window's ramp), plus up to one interval for the
+evaluation to come round; an Inconclusive evaluation in between no longer restarts the
+clock (only a Pass does). Machine: {result.machine}; load average
 {load[0]:.1f} before the run.{notes}
 
 Command: `{result.command}` (wall time {result.wall_s / 60:.1f} min; the live part
