@@ -239,7 +239,7 @@ def test_time_to_detect_summary_and_section(tmp_path: Path) -> None:
     assert "371 s / 381 s" in section  # to Event
     assert "**no**" in section
     assert "780 s, 790 s, missed" in section and "(1 missed)" in section
-    assert "| +0 | 44.0 | 44.5 | -0.5 | -0.5 | [-1.0, 0.2] | Pass → Pass |" in section
+    assert "| +0 | 44.0 | 44.5 | -0.5 | – | -0.5 | [-1.0, 0.2] | Pass → Pass |" in section
     assert "Fail a median 370 s after it (worst 380 s; target 300 s)" in section
     saved = tmp_path / "ttd.json"
     save_json(result, saved)
