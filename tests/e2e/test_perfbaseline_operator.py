@@ -160,12 +160,12 @@ def test_regression_fails_survives_restart_and_clears(
         "candidate": {"matchLabels": {"track": "canary"}},
         "stable": {"matchLabels": {"track": "stable"}},
     }
-    cluster.kubectl(
-        "apply",
-        "-f",
-        "-",
-        input=yaml.safe_dump(perfbaseline("canary", namespace, live_prometheus.url, **labels)),
-    )
+    body = perfbaseline("canary", namespace, live_prometheus.url, **labels)
+    # A breach is dated from the first sample that shows it: here the start of the 90 s
+    # window, as the canary has regressed for longer. A sustainFor longer than the window
+    # leaves the first evaluations pending, so the restart has a running clock to keep.
+    body["spec"]["analysis"]["sustainFor"] = "2m"
+    cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(body))
 
     # 1. The operator sees the breach and records when it started...
     with KopfRunner(args, timeout=60) as first:
