@@ -175,3 +175,34 @@ def test_a_steady_window_is_judged_whole_without_a_shift() -> None:
     assert "levelShift" not in p95
     assert p95["samples"] == {"candidate": 21, "baseline": 21}
     assert p95["verdict"] in {"Pass", "Improved"}, p95["message"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Robust paired comparison: the difference is clipped around its own median.
+
+
+def test_winsorising_the_difference_keeps_a_regression_and_pulls_in_a_spike() -> None:
+    from perfguard.analysis.seasonal import winsorize_difference, winsorize_pair
+
+    rng = np.random.default_rng(11)
+    stable = 0.043 + ar1(rng, 40, 0.5, 0.001)
+    canary = stable + 0.010 + rng.normal(0.0, 0.0005, 40)  # +10 ms, every sample
+    canary[[7, 23]] += 0.080  # two spikes on the canary only
+    clipped, base = winsorize_difference(canary, stable)
+    assert np.array_equal(base, stable)
+    difference = clipped - base
+    assert 0.009 < float(np.median(difference)) < 0.011
+    # The spikes are pulled to within a few robust SDs of the +10 ms level...
+    assert float(difference.max()) < 0.013
+    # ...while clipping both series around their pooled median leaves them far out.
+    pooled_c, pooled_b = winsorize_pair(canary, stable)
+    assert float((pooled_c - pooled_b).max()) > 0.02
+
+
+def test_winsorising_the_difference_drops_unpaired_values_and_checks_lengths() -> None:
+    from perfguard.analysis.seasonal import winsorize_difference
+
+    c, b = winsorize_difference([1.0, np.nan, 3.0], [1.0, 2.0, np.inf])
+    assert c.tolist() == [1.0] and b.tolist() == [1.0]
+    with pytest.raises(ValueError):
+        winsorize_difference([1.0, 2.0], [1.0])

@@ -49,6 +49,35 @@ def winsorize_pair(
     return np.clip(c, lo, hi), np.clip(b, lo, hi)
 
 
+def winsorize_difference(
+    candidate: npt.ArrayLike, baseline: npt.ArrayLike, *, k: float = WINSOR_ROBUST_SDS
+) -> tuple[FloatArray, FloatArray]:
+    """For paired samples: clip the difference ``candidate - baseline`` at its own median
+    +/- k robust SDs, and return ``(baseline + clipped difference, baseline)``.
+
+    A regression moves every difference, so the median moves with it and nothing real is
+    clipped; a spike on one track is an outlier of the difference and is pulled in, and load
+    both tracks share cancels before any clipping. ``winsorize_pair`` clips both series
+    around their pooled median instead, which a regression drags to between the two levels,
+    so spikes on the candidate's new level survive it and widen the interval. Pairs with a
+    non-finite value on either side are dropped.
+    """
+    c = np.asarray(candidate, dtype=np.float64).ravel()
+    b = np.asarray(baseline, dtype=np.float64).ravel()
+    if c.shape != b.shape:
+        raise ValueError(f"paired series must have the same length, got {c.size} and {b.size}")
+    keep = np.isfinite(c) & np.isfinite(b)
+    c, b = c[keep], b[keep]
+    d = c - b
+    if d.size == 0:
+        return c, b
+    centre = float(np.median(d))
+    spread = 1.4826 * float(np.median(np.abs(d - centre)))
+    if not spread > 0:
+        return c, b
+    return b + np.clip(d, centre - k * spread, centre + k * spread), b
+
+
 def seasonal_difference_interval(
     candidate: npt.ArrayLike,
     segments: Sequence[npt.ArrayLike],

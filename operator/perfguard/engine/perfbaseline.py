@@ -213,8 +213,9 @@ def _judge_one(
             confidence=spec.analysis.confidence,
         )
     else:
+        robust = seasonal.winsorize_difference if paired_samples else seasonal.winsorize_pair
         interval = statistics.difference_interval(
-            *seasonal.winsorize_pair(cand, base),
+            *robust(cand, base),
             statistic=LOCATION,
             confidence=spec.analysis.confidence,
             paired=paired_samples,
