@@ -16,6 +16,7 @@ from bench.engine import engine_section, run_engine, run_requests
 from bench.envparity import envparity_section, run_envparity_scale
 from bench.nab import data_dir as nab_data_dir
 from bench.nab import nab_section, run_nab
+from bench.operator_kinds import operator_kinds_section, run_operator_kinds
 from bench.operator_scale import operator_scale_section, run_operator_scale
 from bench.time_to_detect import run_time_to_detect, time_to_detect_section
 
@@ -78,6 +79,10 @@ that the harness runs (`python -m bench --quick`).
         (
             "operator scale",
             lambda: operator_scale_section(run_operator_scale(command="make bench")),
+        ),
+        (
+            "operator kinds",
+            lambda: operator_kinds_section(run_operator_kinds(command="make bench")),
         ),
         (
             "time to detect",
