@@ -921,11 +921,13 @@ def operator_scale_section(result: OperatorScaleResult) -> str:
 The operator again, over the same resources, under cProfile (`python -m
 bench.scale_profiled`), profiled for {p.window_s:.0f} s once every resource had been
 evaluated once ({p.evaluations:,} evaluations, {_ms(per)} CPU each with the profiler's
-overhead; process CPU {p.operator_cpu_s:.0f} s). cProfile sees the event-loop thread only
-(status patches run in worker threads, `asyncio.to_thread` around the Kubernetes client)
-and times by the wall clock; with a thousand interleaved coroutines its totals exceed the
-wall time, so read the shares, not the seconds. Own time by area, waiting in epoll left
-out:
+overhead; process CPU {p.operator_cpu_s:.0f} s). Every thread is profiled: the event
+loop and the worker threads of `asyncio.to_thread` (the Kubernetes client's status
+patches, the /metrics page). cProfile times by the wall clock, and a thread waiting for
+the interpreter lock is charged to what it was running, so its totals exceed the process
+CPU: read the shares, not the seconds. Own time by area, waiting left out (in epoll, on an
+empty pool queue, on a lock, and a worker thread's blocking read of the API server's
+answer):
 
 {p.areas}
 
@@ -938,6 +940,8 @@ Functions with the most own time:
 Live allocations at the end of the profiled interval (tracemalloc, one frame; tracing
 makes the process larger and slower than in the table above), largest sites: {p.memory}
 """
+    from perfguard.handlers.lifecycle import EVALUATION_SLOTS
+
     load = result.load_before
     commands = (
         f"`{result.command}` (wall time {result.wall_s / 60:.1f} min, of which "
@@ -962,8 +966,9 @@ had been evaluated once. Lag = gap between two successive evaluation starts of a
 operator stamps evaluations to the whole second, so lags
 are ±1 s) minus the interval, over every gap that ended in the window; the gaps after a
 resource's first evaluation (the start-up burst) and the later ones are also shown
-apart. The daemon sleeps the interval
-*after* an evaluation ends, so the lag includes the evaluation's own wall time.
+apart. A resource is due an interval after its previous evaluation started (not after
+it ended); at most {EVALUATION_SLOTS} evaluations query and judge at once, so the lag is the
+wait for one of those slots and for the event loop.
 
 {table}
 

@@ -294,7 +294,18 @@ class OperatorProcess:
             process.wait(timeout=10)
 
 
-IDLE = "<method 'poll' of 'select.epoll' objects>"
+# Waiting, not working: the event loop in epoll, a pool thread on its empty queue, and a
+# worker thread blocked reading the Kubernetes API's answer (the event loop's own sockets
+# never block: it reads TLS through memory buffers, not an SSLSocket).
+IDLE = frozenset(
+    {
+        "<method 'poll' of 'select.epoll' objects>",
+        "<method 'get' of '_queue.SimpleQueue' objects>",
+        "<method 'acquire' of '_thread.lock' objects>",
+        "<method 'read' of '_ssl._SSLSocket' objects>",
+        "<method 'poll' of 'select.poll' objects>",
+    }
+)
 AREAS = (  # (where the time goes, markers in a cProfile filename or builtin's name)
     ("perfguard analysis (statistics)", ("perfguard/analysis/",)),
     ("perfguard engine", ("perfguard/engine/",)),
@@ -329,7 +340,7 @@ def profile_tables(path: Path, limit: int = 15) -> tuple[str, str, float]:
     raw: dict[tuple[str, int, str], tuple[int, int, float, float, object]] = getattr(
         stats, "stats", {}
     )
-    busy = {k: v for k, v in raw.items() if k[2] != IDLE}
+    busy = {k: v for k, v in raw.items() if k[2] not in IDLE}
     grand = sum(entry[2] for entry in busy.values()) or 1.0
     areas: dict[str, float] = {}
     for (filename, _, function), entry in busy.items():

@@ -8,7 +8,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.utils import floatToGoString
 
 
 def configure_logging(level: str = "INFO", *, json: bool | None = None) -> None:
@@ -229,3 +230,66 @@ class OperatorMetrics:
                 "CapacityPlan": (self.utilisation, self.projected, self.anomalies),
             }.get(kind, ()),
         )
+
+
+_EXPOSED_TYPES = {"counter": "counter", "gauge": "gauge", "histogram": "histogram"}
+_OPENMETRICS_ONLY = ("_created", "_gsum", "_gcount")
+
+
+def _label_value(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+class Exposition:
+    """The Prometheus text format of a registry, as prometheus_client's generate_latest
+    writes it, with each series' labels rendered once and remembered.
+
+    The operator exports about 20 series per PerfBaseline; at 1,000 resources a page is
+    20,000 lines, and generate_latest validates and escapes every label of every line on
+    every scrape (9 % of the operator's CPU at a 10 s scrape, bench/operator_scale).
+    """
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        self._rendered: dict[tuple[str, tuple[tuple[str, str], ...]], str] = {}
+
+    def render(self) -> bytes:
+        families = list(self.registry.collect())
+        if any(f.type not in _EXPOSED_TYPES for f in families):
+            return generate_latest(self.registry)  # kinds this renderer does not know
+        known, used = self._rendered, {}
+        out: list[str] = []
+        for family in families:
+            exposed = family.name + "_total" if family.type == "counter" else family.name
+            doc = family.documentation.replace("\\", "\\\\").replace("\n", "\\n")
+            out.append(f"# HELP {exposed} {doc}\n# TYPE {exposed} {family.type}\n")
+            extra: dict[str, list[str]] = {}
+            for sample in family.samples:
+                key = (sample.name, tuple(sample.labels.items()))
+                head = known.get(key)
+                if head is None:
+                    labels = ",".join(
+                        f'{k}="{_label_value(v)}"' for k, v in sorted(sample.labels.items())
+                    )
+                    head = f"{sample.name}{{{labels}}}" if labels else sample.name
+                used[key] = head
+                stamp = (
+                    f" {int(float(sample.timestamp) * 1000):d}"
+                    if sample.timestamp is not None
+                    else ""
+                )
+                value = floatToGoString(sample.value)  # type: ignore[no-untyped-call]
+                line = f"{head} {value}{stamp}\n"
+                suffix = next(
+                    (x for x in _OPENMETRICS_ONLY if sample.name == family.name + x), None
+                )
+                if suffix is None:
+                    out.append(line)
+                else:
+                    extra.setdefault(suffix, []).append(line)
+            for suffix, lines in sorted(extra.items()):
+                name = family.name + suffix
+                out.append(f"# HELP {name} {doc}\n# TYPE {name} gauge\n")
+                out.extend(lines)
+        self._rendered = used  # series of deleted resources are dropped here
+        return "".join(out).encode("utf-8")

@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter
 
 from perfguard import GROUP, VERSION
 from perfguard.gates import (
@@ -38,7 +38,7 @@ from perfguard.gates import (
     unavailable,
 )
 from perfguard.handlers.runtime import Runtime
-from perfguard.observability import resource_logger
+from perfguard.observability import Exposition, resource_logger
 
 Judge = Callable[[Mapping[str, Any] | None, GateTarget], Decision]
 
@@ -131,8 +131,12 @@ def build_app(runtime: Runtime, objects: ObjectReader | None = None) -> web.Appl
             return web.Response(status=503, text="starting\n")
         return web.Response(text="ready\n")
 
+    exposition = Exposition(runtime.metrics.registry)
+
     async def metrics(_: web.Request) -> web.Response:
-        body = generate_latest(runtime.metrics.registry)
+        # A large fleet's page (tens of thousands of series) takes a while: rendered in a
+        # worker thread, so the event loop serves the evaluations meanwhile.
+        body = await asyncio.to_thread(exposition.render)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     def gate(name: str, kind: Kind, judge: Judge) -> Callable[[web.Request], Any]:

@@ -67,3 +67,29 @@ def test_drift_and_ci_bounds() -> None:
     # A read failure (no compared items) removes the drift figure rather than keep it.
     metrics.export_status("EnvParity", "ml", "p", {"verdict": "Unverified"}, AT)
     assert "perfguard_envparity_drift_percent{" not in text(metrics)
+
+
+def test_the_cached_exposition_is_generate_latest_byte_for_byte() -> None:
+    """The operator's /metrics renders with perfguard.observability.Exposition (label sets
+    rendered once); its page must be exactly prometheus_client's, before and after the
+    series change."""
+    from perfguard.observability import Exposition
+
+    metrics = OperatorMetrics()
+    exposition = Exposition(metrics.registry)
+    for index in range(3):
+        name = f'pb-{index}"\\odd\nname'  # escaping
+        metrics.set_verdict("PerfBaseline", "ml", name, "Pass", ("Pass", "Fail"))
+        metrics.ready.labels("PerfBaseline", "ml", name).set(1)
+        metrics.last_evaluation.labels("PerfBaseline", "ml", name).set(AT.timestamp())
+        metrics.metric_delta.labels("PerfBaseline", "ml", name, "lat", "p95", "Concurrent").set(
+            -0.25 * index
+        )
+    metrics.evaluations.labels("PerfBaseline", "ok").inc(7)
+    metrics.evaluation_seconds.labels("PerfBaseline").observe(0.3)
+    metrics.status_patches.labels("PerfBaseline").inc()
+    assert exposition.render() == generate_latest(metrics.registry)
+    metrics.forget("PerfBaseline", "ml", 'pb-1"\\odd\nname')
+    metrics.set_verdict("PerfBaseline", "ml", 'pb-0"\\odd\nname', "Fail", ("Pass", "Fail"))
+    metrics.evaluation_seconds.labels("PerfBaseline").observe(12.0)
+    assert exposition.render() == generate_latest(metrics.registry)

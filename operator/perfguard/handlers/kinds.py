@@ -15,7 +15,6 @@ from perfguard.handlers.capacityplan import evaluate_capacityplan
 from perfguard.handlers.envparity import evaluate_envparity, forget, watched_object_changed
 from perfguard.handlers.perfbaseline import evaluate_perfbaseline
 from perfguard.handlers.reconcile import ResourceLoop, wake_on_change
-from perfguard.handlers.runtime import ResourceRef, get_runtime
 
 PERF_BASELINE_LOOP = ResourceLoop(
     PERF_BASELINE,
@@ -28,6 +27,7 @@ ENV_PARITY_LOOP = ResourceLoop(
     evaluate_envparity,
     tuple(v.value for v in ParityVerdict),
     lambda spec: spec.interval,
+    forget,
 )
 CAPACITY_PLAN_LOOP = ResourceLoop(
     CAPACITY_PLAN,
@@ -59,14 +59,9 @@ async def spec_changed(**kwargs: Any) -> None:
     await wake_on_change(**kwargs)
 
 
-@kopf.on.delete(GROUP, VERSION, PERF_BASELINE.plural, optional=True)
-@kopf.on.delete(GROUP, VERSION, ENV_PARITY.plural, optional=True)
-@kopf.on.delete(GROUP, VERSION, CAPACITY_PLAN.plural, optional=True)
-def forget_metrics(**kwargs: Any) -> None:
-    body: kopf.Body = kwargs["body"]
-    kind = str(body.get("kind"))
-    get_runtime().metrics.forget(kind, str(kwargs["namespace"]), kwargs["name"])
-    forget(ResourceRef(kind, str(kwargs["namespace"]), kwargs["name"]))
+# No on.delete handler: each daemon drops its resource's metrics when it is stopped for
+# the deletion (ResourceLoop.run). Kopf needs no diff-base annotation for daemons and
+# event handlers, so it patches an object once only, for the finalizer daemons require.
 
 
 # What EnvParity compares: a change to any of these in a compared namespace re-evaluates

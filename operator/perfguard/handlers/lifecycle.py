@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
 from typing import Any
 
 import aiohttp
@@ -19,6 +21,12 @@ from perfguard.sources.workloads import WorkloadReader
 from perfguard.webserver import start
 
 _http: web.AppRunner | None = None
+# Evaluations that may query and judge at once (PERFGUARD_EVALUATION_SLOTS; 0: no bound).
+# Without a bound the start-up burst of 1,000 PerfBaselines put 5,000 queries in the HTTP
+# pool's queue, whose wait counts against each query's 10 s timeout: 15 % of them ended
+# PrometheusTimeout (bench/operator_scale). 48 × 5 queries keep that wait short for a
+# 64-connection pool; 16 were all busy at 500 PerfBaselines (lag p99 8 s).
+EVALUATION_SLOTS = 48
 
 
 @kopf.on.login()
@@ -38,7 +46,8 @@ async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
     config = OperatorConfig.from_env()
     configure_logging(config.log_level, json=config.log_json)
     # Kopf's default keeps handler progress in status.kopf, which our structural schemas
-    # prune; annotations under our own prefix survive. Daemons need no diff-base.
+    # prune; annotations under our own prefix survive. Only change-detecting handlers
+    # (on.create/update/delete, of which there are none) use these two storages.
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="perfguard.dev")
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
         prefix="perfguard.dev", key="last-handled-configuration"
@@ -50,14 +59,16 @@ async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.watching.server_timeout = 300
     settings.networking.request_timeout = 30
     runtime = Runtime(config=config, metrics=OperatorMetrics())
+    slots = int(os.environ.get("PERFGUARD_EVALUATION_SLOTS", str(EVALUATION_SLOTS)))
+    runtime.evaluation_slots = asyncio.Semaphore(slots) if slots > 0 else None
     client = load_client()
     runtime.status_writer = StatusWriter(client)
     runtime.workloads = WorkloadReader(client)
     runtime.parity = ParityReader(client)
     runtime.nodes = NodeReader(client)
     # One pooled session for every Prometheus query: connections are reused across
-    # resources and evaluations.
-    runtime.http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=32))
+    # resources and evaluations (see EVALUATION_SLOTS for its size).
+    runtime.http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64))
     set_runtime(runtime)
     _http = await start(runtime)
     runtime.started = True

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -39,8 +40,16 @@ def describe_validation_error(error: ValidationError) -> str:
 
 
 def status_patch(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
-    """A merge patch turning `old` into `new`: keys that disappeared are set to null."""
-    patch: dict[str, Any] = dict(new)
+    """A merge patch turning `old` into `new`: every value of `new`, and null for the keys
+    that disappeared, in nested objects too (a merge patch merges objects key by key, so
+    a key left out of a nested object would stay)."""
+    patch: dict[str, Any] = {}
+    for key, value in new.items():
+        before = old.get(key)
+        if isinstance(value, Mapping) and isinstance(before, Mapping):
+            patch[key] = status_patch(before, value)
+        else:
+            patch[key] = value
     for key in old:
         if key not in new:
             patch[key] = None
@@ -56,6 +65,60 @@ def _comparable(status: Mapping[str, Any]) -> dict[str, Any]:
 
 WAKE = "perfguard-wake"
 EVALUATED_GENERATION = "perfguard-evaluated-generation"
+WRITTEN = "perfguard-written-status"
+STARTED = "perfguard-evaluation-started"  # event-loop time the last evaluation started
+
+
+@dataclass(frozen=True)
+class WrittenStatus:
+    """The status the server holds after this daemon's last evaluation, as far as the
+    daemon knows: the answer to its patch, or, when nothing changed, the status it compared
+    against. Kept in the daemon's memo."""
+
+    status: dict[str, Any]
+    resource_version: str | None  # of the object holding `status`, when known
+    read_version: str | None  # of the body the daemon had read for that evaluation
+
+
+def _evaluated_at(status: Mapping[str, Any]) -> datetime | None:
+    raw = status.get("lastEvaluationTime")
+    if not isinstance(raw, str):
+        return None
+    try:
+        return datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def previous_status(
+    body: Mapping[str, Any], written: WrittenStatus | None
+) -> tuple[dict[str, Any], str | None]:
+    """The status to diff an evaluation against, and the object version holding it (when
+    known): the body's, unless it is older than what this daemon last wrote.
+
+    Kopf refreshes a daemon's body from the watch stream, which under load (or while the
+    watch event of a status patch is still queued, or after a patch that failed) lags
+    behind the daemon's own writes. Diffing against such a stale copy re-announces
+    transitions (Events) and re-sends fields that did not change. The body wins when it
+    holds the written version, or a later evaluation (another replica's, after a
+    hand-over), or moved on since the daemon read it.
+    """
+    status: dict[str, Any] = dict(body.get("status") or {})
+    version = (body.get("metadata") or {}).get("resourceVersion")
+    if written is None:
+        return status, version
+    if written.resource_version is not None and version == written.resource_version:
+        return status, version
+    mine, theirs = _evaluated_at(written.status), _evaluated_at(status)
+    if mine is not None and (theirs is None or theirs < mine):
+        return dict(written.status), written.resource_version  # the body is behind
+    if mine is not None and theirs is not None and theirs > mine:
+        return status, version
+    # The same evaluation time (or none: invalid specs are not evaluated): stale only if
+    # the body has not moved since the daemon read it.
+    if version is not None and version == written.read_version:
+        return dict(written.status), written.resource_version
+    return status, version
 
 
 async def wake_on_change(*, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
@@ -70,6 +133,11 @@ async def wake_on_change(*, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
         wake.set()
 
 
+async def _wake_when_stopped(stopped: kopf.DaemonStopped, wake: asyncio.Event) -> None:
+    await stopped.wait()
+    wake.set()
+
+
 class ResourceLoop:
     def __init__(
         self,
@@ -77,11 +145,13 @@ class ResourceLoop:
         evaluator: Evaluator,
         verdicts: tuple[str, ...],
         interval_of: Callable[[Any], timedelta],
+        forget: Callable[[ResourceRef], None] | None = None,
     ) -> None:
         self.resource = resource
         self.evaluator = evaluator
         self.verdicts = verdicts
         self.interval_of = interval_of
+        self.forget = forget  # what the kind keeps per resource, dropped on deletion
 
     async def run(
         self,
@@ -97,50 +167,110 @@ class ResourceLoop:
         ref = ResourceRef(self.resource.kind, namespace, name)
         wakers = get_runtime().wakers
         wakers[ref] = wake
+        clock = asyncio.get_running_loop().time
+        # Stopping (deletion, the operator's exit) wakes the daemon, which then returns
+        # rather than waiting for Kopf to cancel it: a thousand of them stop at once.
+        relay = asyncio.create_task(_wake_when_stopped(stopped, wake))
         try:
             while not stopped:
                 wake.clear()
                 memo[EVALUATED_GENERATION] = body.metadata.get("generation")
-                interval = await self.reconcile(body=body, name=name, namespace=namespace)
-                # Sleep until the interval is up or something wakes us (a spec change, see
-                # wake_on_change, or a watched object); stopping cancels the daemon.
+                interval = await self.reconcile(
+                    body=body, name=name, namespace=namespace, memo=memo
+                )
+                # The next evaluation is due an interval after this one started (once it
+                # had a slot): its own wall time does not push the schedule back, and a
+                # burst of resources due at once (the operator's start) spreads itself
+                # over the interval instead of recurring. Something may wake us sooner (a
+                # spec change, see wake_on_change, or a watched object); stopping cancels
+                # the daemon.
+                remaining = interval.total_seconds() - (clock() - memo[STARTED])
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(wake.wait(), timeout=interval.total_seconds())
+                    await asyncio.wait_for(wake.wait(), timeout=max(0.0, remaining))
         finally:
+            relay.cancel()
             if wakers.get(ref) is wake:
                 del wakers[ref]
+            reason = stopped.reason
+            if reason is not None and reason & kopf.DaemonStoppingReason.RESOURCE_DELETED:
+                # Here rather than in an on.delete handler: a change-detecting handler
+                # makes Kopf keep a diff-base annotation on every object (one more patch
+                # each) and diff every watch event, status patches included.
+                get_runtime().metrics.forget(ref.kind, namespace, name)
+                if self.forget is not None:
+                    self.forget(ref)
 
-    async def reconcile(self, *, body: kopf.Body, name: str, namespace: str) -> timedelta:
+    async def reconcile(
+        self,
+        *,
+        body: kopf.Body,
+        name: str,
+        namespace: str,
+        memo: kopf.Memo | None = None,
+    ) -> timedelta:
+        """Evaluate once and write the outcome; the time until the next evaluation.
+
+        `memo` (the daemon's) remembers the status last written, see previous_status. The
+        evaluation waits for one of the runtime's evaluation slots, if bounded."""
+        runtime = get_runtime()
+        memo = memo if memo is not None else kopf.Memo()
+        slots = runtime.evaluation_slots
+        async with slots if slots is not None else contextlib.nullcontext():
+            # Read after the wait for a slot: the body may have moved on meanwhile.
+            written = memo.get(WRITTEN)
+            old_status, old_version = previous_status(
+                body, written if isinstance(written, WrittenStatus) else None
+            )
+            read_version = body.metadata.get("resourceVersion")
+            generation = int(body.metadata.get("generation") or 0)
+            old_conditions = parse_conditions(old_status.get("conditions"))
+            memo[STARTED] = asyncio.get_running_loop().time()
+            at = now()
+            outcome, interval = await self._evaluate(body, name, namespace, old_status, at)
+        memo[WRITTEN] = await self._write(
+            body,
+            name,
+            namespace,
+            generation,
+            old_status,
+            old_conditions,
+            outcome,
+            at,
+            versions=(old_version, read_version),
+        )
+        return interval
+
+    async def _evaluate(
+        self,
+        body: kopf.Body,
+        name: str,
+        namespace: str,
+        old_status: dict[str, Any],
+        at: datetime,
+    ) -> tuple[Outcome, timedelta]:
         runtime = get_runtime()
         kind = self.resource.kind
-        log = resource_logger(kind, namespace, name)
-        generation = int(body.metadata.get("generation") or 0)
-        old_status: dict[str, Any] = dict(body.get("status") or {})
-        old_conditions = parse_conditions(old_status.get("conditions"))
-        at = now()
-        started = time.perf_counter()
         try:
             spec = self.resource.spec.model_validate(dict(body.spec))
         except ValidationError as error:
             message = describe_validation_error(error)
-            log.warning("invalid spec", error=message)
+            resource_logger(kind, namespace, name).warning("invalid spec", error=message)
             runtime.metrics.evaluations.labels(kind, "invalid_spec").inc()
-            ready = next((c for c in old_conditions if c.type == READY), None)
+            conditions = parse_conditions(old_status.get("conditions"))
+            ready = next((c for c in conditions if c.type == READY), None)
             first = ready is None or ready.reason != "InvalidSpec" or ready.message != message
             outcome = Outcome(
                 fields={"reason": "InvalidSpec", "message": message},
                 conditions=[false(READY, "InvalidSpec", message)],
                 events=[EventSpec("Warning", "InvalidSpec", message)] if first else [],
             )
-            await self._write(
-                body, name, namespace, generation, old_status, old_conditions, outcome, at
-            )
-            return timedelta(minutes=5)
+            return outcome, timedelta(minutes=5)
+        started = time.perf_counter()
         try:
             outcome = await self.evaluator(spec, old_status, at, ResourceRef(kind, namespace, name))
             runtime.metrics.evaluations.labels(kind, "ok").inc()
         except Exception as error:  # one resource's failure must not stop the others
-            log.exception("evaluation failed")
+            resource_logger(kind, namespace, name).exception("evaluation failed")
             runtime.metrics.evaluations.labels(kind, "error").inc()
             outcome = Outcome(
                 fields={},
@@ -148,11 +278,8 @@ class ResourceLoop:
             )
         finally:
             runtime.metrics.evaluation_seconds.labels(kind).observe(time.perf_counter() - started)
-        await self._write(
-            body, name, namespace, generation, old_status, old_conditions, outcome, at
-        )
         interval: timedelta = self.interval_of(spec)
-        return interval
+        return outcome, interval
 
     async def _write(
         self,
@@ -164,7 +291,12 @@ class ResourceLoop:
         old_conditions: list[Condition],
         outcome: Outcome,
         at: datetime,
-    ) -> None:
+        *,
+        versions: tuple[str | None, str | None] = (None, None),
+    ) -> WrittenStatus:
+        """Patch the status if it changed, emit the Events, export the metrics. `versions`:
+        the object version holding `old_status` and the one of the body read; the result
+        is what the server holds now (see previous_status)."""
         runtime = get_runtime()
         kind = self.resource.kind
         conditions = merge(old_conditions, outcome.conditions, generation=generation, at=at)
@@ -182,10 +314,19 @@ class ResourceLoop:
             writer = runtime.status_writer
             if writer is None:
                 raise RuntimeError("no status writer configured")
-            await writer.patch_status(
+            patched = await writer.patch_status(
                 self.resource.plural, namespace, name, status_patch(old_status, new_status)
             )
             runtime.metrics.status_patches.labels(kind).inc()
+            held = patched.get("status") if isinstance(patched, Mapping) else None
+            metadata = patched.get("metadata") if isinstance(patched, Mapping) else None
+            written = WrittenStatus(
+                dict(held) if isinstance(held, Mapping) else new_status,
+                (metadata or {}).get("resourceVersion"),
+                versions[1],
+            )
+        else:
+            written = WrittenStatus(old_status, versions[0], versions[1])
         for event in outcome.events:
             kopf.event(body, type=event.type, reason=event.reason, message=event.message)
         ready = next((c for c in conditions if c.type == READY), None)
@@ -206,3 +347,4 @@ class ResourceLoop:
         if outcome.verdict is not None:
             runtime.metrics.set_verdict(kind, namespace, name, outcome.verdict, self.verdicts)
             runtime.metrics.last_evaluation.labels(kind, namespace, name).set(at.timestamp())
+        return written

@@ -32,6 +32,10 @@ class Runtime:
     nodes: NodeReader | None = None
     http: aiohttp.ClientSession | None = None
     started: bool = False
+    # At most this many evaluations query and judge at once (None: no bound). A burst of
+    # due resources (start-up, a stalled loop) waits here rather than in the HTTP pool,
+    # where the wait would count against each query's timeout.
+    evaluation_slots: asyncio.Semaphore | None = None
     # Each running daemon's wake-up event: set it to evaluate that resource now.
     wakers: dict[ResourceRef, asyncio.Event] = field(default_factory=dict)
 

@@ -25,13 +25,16 @@ def load_client() -> ApiClient:
 
 
 class StatusWriter:
-    def __init__(self, client: ApiClient) -> None:
+    def __init__(self, client: ApiClient, timeout: float = 30.0) -> None:
         self._custom = CustomObjectsApi(client)
+        # Without a timeout a lost answer would hold the resource's daemon forever.
+        self._timeout = timeout
 
     async def patch_status(
         self, plural: str, namespace: str, name: str, status: dict[str, Any]
-    ) -> None:
-        await asyncio.to_thread(
+    ) -> dict[str, Any]:
+        """Merge-patch the status subresource; the object as the server holds it after."""
+        patched: dict[str, Any] = await asyncio.to_thread(
             self._custom.patch_namespaced_custom_object_status,
             GROUP,
             VERSION,
@@ -39,7 +42,9 @@ class StatusWriter:
             plural,
             name,
             {"status": status},
+            _request_timeout=self._timeout,
         )
+        return patched
 
 
 class ReadError(Exception):

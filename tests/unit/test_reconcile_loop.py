@@ -1,0 +1,250 @@
+"""The shared daemon loop diffs against what it last wrote, not a stale body.
+
+Kopf refreshes a daemon's `body` from the watch stream. Under load (1,000 PerfBaselines
+on one core, bench/operator_scale) the watch event of the operator's own status patch can
+still be queued at the next evaluation; diffing against that stale copy re-announced
+every transition (BaselineEstablished, ImprovementConfirmed) and re-sent the status.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import itertools
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+import kopf
+import pytest
+
+from perfguard.api.base import ApiModel
+from perfguard.api.resources import PERF_BASELINE
+from perfguard.config import OperatorConfig
+from perfguard.handlers import reconcile
+from perfguard.handlers.reconcile import ResourceLoop, WrittenStatus, previous_status
+from perfguard.handlers.runtime import ResourceRef, Runtime, get_runtime, set_runtime
+from perfguard.observability import OperatorMetrics
+from perfguard.outcome import EventSpec, Outcome
+from perfguard.status import true
+
+SPEC: dict[str, Any] = {
+    "selector": {"service": "checkout"},
+    "metrics": [
+        {
+            "name": "latency",
+            "type": "Latency",
+            "histogram": "http_request_duration_seconds",
+            "thresholds": {"p95": {"maxIncrease": "5ms"}},
+        }
+    ],
+}
+
+
+class FakeServer:
+    """A status subresource: merge patches applied, a new resourceVersion per write."""
+
+    def __init__(self) -> None:
+        self.version = 1
+        self.status: dict[str, Any] = {}
+        self.patches: list[dict[str, Any]] = []
+
+    async def patch_status(
+        self, plural: str, namespace: str, name: str, status: dict[str, Any]
+    ) -> dict[str, Any]:
+        self.patches.append(status)
+        for key, value in status.items():
+            if value is None:
+                self.status.pop(key, None)
+            else:
+                self.status[key] = copy.deepcopy(value)
+        self.version += 1
+        return {"metadata": {"resourceVersion": str(self.version)}, "status": self.status}
+
+
+async def established_once(
+    spec: ApiModel, previous: Mapping[str, Any], at: datetime, ref: ResourceRef
+) -> Outcome:
+    """Like PerfBaseline's judge: the Event is posted on the transition to True only."""
+    before = {c.get("type"): c.get("status") for c in previous.get("conditions") or []}
+    events = (
+        []
+        if before.get("BaselineEstablished") == "True"
+        else [EventSpec("Normal", "BaselineEstablished", "enough samples")]
+    )
+    return Outcome(
+        fields={"verdict": "Pass", "reason": "WithinThresholds", "message": "ok"},
+        conditions=[true("BaselineEstablished", "BaselineEstablished", "enough samples")],
+        events=events,
+        verdict="Pass",
+    )
+
+
+@pytest.fixture
+def server(monkeypatch: pytest.MonkeyPatch) -> tuple[FakeServer, list[str]]:
+    found = FakeServer()
+    runtime = Runtime(config=OperatorConfig(), metrics=OperatorMetrics())
+    runtime.status_writer = found  # type: ignore[assignment]
+    set_runtime(runtime)
+    posted: list[str] = []
+    monkeypatch.setattr(
+        reconcile.kopf, "event", lambda body, *, type, reason, message: posted.append(reason)
+    )
+    return found, posted
+
+
+def stale_body() -> kopf.Body:
+    """The object as first listed: no status yet, and never refreshed afterwards."""
+    return kopf.Body(
+        {
+            "apiVersion": "perfguard.dev/v1alpha1",
+            "kind": "PerfBaseline",
+            "metadata": {
+                "name": "checkout",
+                "namespace": "shop",
+                "generation": 1,
+                "resourceVersion": "1",
+            },
+            "spec": SPEC,
+        }
+    )
+
+
+def test_a_stale_body_does_not_re_announce_transitions(
+    server: tuple[FakeServer, list[str]],
+) -> None:
+    fake, posted = server
+    loop = ResourceLoop(PERF_BASELINE, established_once, ("Pass",), lambda s: timedelta(0))
+    body, memo = stale_body(), kopf.Memo()
+
+    async def three_evaluations() -> None:
+        for _ in range(3):
+            await loop.reconcile(body=body, name="checkout", namespace="shop", memo=memo)
+            await asyncio.sleep(1.05)  # a new lastEvaluationTime (whole seconds)
+
+    asyncio.run(three_evaluations())
+    assert posted == ["BaselineEstablished"], "announced once, on the transition"
+    assert len(fake.patches) == 1, "nothing but lastEvaluationTime changed after the first"
+    assert fake.status["conditions"][0]["type"] == "BaselineEstablished"
+
+
+def test_the_body_wins_once_it_caught_up_or_is_newer() -> None:
+    mine = {"lastEvaluationTime": "2026-03-01T12:01:00Z", "verdict": "Pass"}
+    written = WrittenStatus(mine, resource_version="7", read_version="5")
+
+    def body(version: str, status: dict[str, Any] | None) -> dict[str, Any]:
+        return {"metadata": {"resourceVersion": version}, "status": status or {}}
+
+    # Behind: no status yet, or an older evaluation.
+    assert previous_status(body("5", None), written) == (mine, "7")
+    older = {"lastEvaluationTime": "2026-03-01T12:00:00Z", "verdict": "Fail"}
+    assert previous_status(body("6", older), written) == (mine, "7")
+    # Caught up: the written version itself (with whatever the server made of it).
+    caught_up = {**mine, "extra": 1}
+    assert previous_status(body("7", caught_up), written) == (caught_up, "7")
+    # A later evaluation than this daemon's last (another replica took over meanwhile).
+    later = {"lastEvaluationTime": "2026-03-01T12:02:00Z", "verdict": "Fail"}
+    assert previous_status(body("9", later), written) == (later, "9")
+    # No evaluation time on either side (invalid specs): stale while the body has not
+    # moved since it was read, the body's once it has.
+    invalid = WrittenStatus({"reason": "InvalidSpec"}, resource_version="7", read_version="5")
+    assert previous_status(body("5", {"reason": "Old"}), invalid) == (
+        {"reason": "InvalidSpec"},
+        "7",
+    )
+    assert previous_status(body("8", {"reason": "Other"}), invalid) == ({"reason": "Other"}, "8")
+    # Nothing written yet: the body.
+    assert previous_status(body("5", older), None) == (older, "5")
+
+
+def test_the_schedule_is_a_fixed_rate_and_deletion_forgets_the_metrics(
+    server: tuple[FakeServer, list[str]],
+) -> None:
+    """Evaluations start an interval apart, however long each took; a daemon stopped for
+    its resource's deletion drops the resource's series (there is no on.delete handler)."""
+    from kopf._cogs.aiokits.aioenums import FlagSetter
+
+    starts: list[float] = []
+    third = asyncio.Event()
+
+    async def slow(
+        spec: ApiModel, previous: Mapping[str, Any], at: datetime, ref: ResourceRef
+    ) -> Outcome:
+        starts.append(asyncio.get_running_loop().time())
+        if len(starts) == 3:
+            third.set()
+        await asyncio.sleep(0.3)
+        return await established_once(spec, previous, at, ref)
+
+    loop = ResourceLoop(PERF_BASELINE, slow, ("Pass",), lambda s: timedelta(seconds=0.5))
+    runtime = get_runtime()
+
+    def series() -> int:
+        page = runtime.metrics.registry.collect()
+        return sum(
+            1 for family in page for s in family.samples if s.labels.get("name") == "checkout"
+        )
+
+    async def scenario() -> int:
+        stopper: FlagSetter[kopf.DaemonStoppingReason] = FlagSetter()
+        daemon = asyncio.create_task(
+            loop.run(
+                body=stale_body(),
+                stopped=stopper.async_waiter,
+                memo=kopf.Memo(),
+                name="checkout",
+                namespace="shop",
+            )
+        )
+        await third.wait()
+        exported = series()
+        stopper.set(kopf.DaemonStoppingReason.RESOURCE_DELETED)
+        await asyncio.wait_for(daemon, timeout=2)  # returns by itself, not cancelled
+        return exported
+
+    exported = asyncio.run(scenario())
+    gaps = [b - a for a, b in itertools.pairwise(starts)]
+    assert all(0.45 < gap < 0.65 for gap in gaps), gaps  # not 0.8 (interval + 0.3 s)
+    assert exported > 0
+    assert series() == 0, "the deleted resource's series are gone"
+
+
+def test_evaluation_slots_bound_concurrent_evaluations(
+    server: tuple[FakeServer, list[str]],
+) -> None:
+    running, most = [0], [0]
+
+    async def busy(
+        spec: ApiModel, previous: Mapping[str, Any], at: datetime, ref: ResourceRef
+    ) -> Outcome:
+        running[0] += 1
+        most[0] = max(most[0], running[0])
+        await asyncio.sleep(0.05)
+        running[0] -= 1
+        return await established_once(spec, previous, at, ref)
+
+    loop = ResourceLoop(PERF_BASELINE, busy, ("Pass",), lambda s: timedelta(0))
+
+    async def burst() -> None:
+        get_runtime().evaluation_slots = asyncio.Semaphore(3)
+        await asyncio.gather(
+            *(
+                loop.reconcile(body=stale_body(), name=f"pb-{i}", namespace="shop")
+                for i in range(12)
+            )
+        )
+
+    asyncio.run(burst())
+    assert most[0] == 3
+
+
+def test_a_status_patch_removes_keys_nested_objects_lost() -> None:
+    from perfguard.handlers.reconcile import status_patch
+
+    old = {"summary": {"p95": "40ms", "deltaP95": "+1ms"}, "stages": [1], "reason": "A"}
+    new = {"summary": {"p95": "41ms"}, "reason": "B"}
+    assert status_patch(old, new) == {
+        "summary": {"p95": "41ms", "deltaP95": None},
+        "reason": "B",
+        "stages": None,
+    }
