@@ -34,6 +34,7 @@ from perfguard.engine.perfbaseline_fetch import (
     Windows,
     fetch_all,
     judged_on_workload,
+    paired_timed,
     same_time_slices,
 )
 from perfguard.engine.tracks import TrackPlan
@@ -134,14 +135,6 @@ def _iso(at: datetime) -> str:
 
 def _utc(timestamp: float) -> datetime:
     return datetime.fromtimestamp(timestamp, tz=UTC)
-
-
-def _paired(a: TimedSamples, b: TimedSamples) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Timestamps and values of `a` and `b` where both have a finite value, in time order."""
-    common, ia, ib = np.intersect1d(a.timestamps, b.timestamps, return_indices=True)
-    va, vb = a.values[ia], b.values[ib]
-    keep = np.isfinite(va) & np.isfinite(vb)
-    return common[keep], va[keep], vb[keep]
 
 
 def _after_shift(
@@ -367,7 +360,7 @@ def judge(
             seed_here = seed + len(judged)
             if plan.concurrent and not on_workload:
                 stable = data.window.get(("stable", statistic), TimedSamples.empty())
-                times, cand, base = _paired(current, stable)
+                times, cand, base = paired_timed(current, stable)
                 judged.append(
                     _judge_one(
                         spec,

@@ -163,12 +163,18 @@ async def fetch_all(
     return w, {m.name: f for m, f in zip(spec.metrics, fetched, strict=True)}
 
 
-def paired(a: TimedSamples, b: TimedSamples) -> tuple[FloatArray, FloatArray]:
-    """Values of `a` and `b` at the timestamps both have (finite in both)."""
-    _, ia, ib = np.intersect1d(a.timestamps, b.timestamps, return_indices=True)
+def paired_timed(a: TimedSamples, b: TimedSamples) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Timestamps and values of `a` and `b` where both have a finite value, in time order."""
+    common, ia, ib = np.intersect1d(a.timestamps, b.timestamps, return_indices=True)
     va, vb = a.values[ia], b.values[ib]
     keep = np.isfinite(va) & np.isfinite(vb)
-    return va[keep], vb[keep]
+    return common[keep], va[keep], vb[keep]
+
+
+def paired(a: TimedSamples, b: TimedSamples) -> tuple[FloatArray, FloatArray]:
+    """Values of `a` and `b` at the timestamps both have (finite in both)."""
+    _, va, vb = paired_timed(a, b)
+    return va, vb
 
 
 def same_time_slices(baseline: TimedSamples, start: datetime, end: datetime) -> list[FloatArray]:
