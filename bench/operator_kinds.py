@@ -278,7 +278,11 @@ class KindResult:
     scrape_every_s: float
     load_end: tuple[float, float, float]
     outcomes: Tally = ()  # "verdict, Ready status" of each evaluation started in the window
-    warmup_lags: tuple[float, ...] = ()  # gaps between the start-up evaluations, minus the interval
+    # Gaps between the start-up evaluations (before the window), minus the interval.
+    warmup_lags: tuple[float, ...] = ()
+    # How far the wall clock moved against the monotonic clock during the window: a step
+    # (the VM's clock being corrected) shifts the evaluation times the lags come from.
+    clock_step_s: float = 0.0
     status: tuple[tuple[str, str], ...] = ()  # selected status fields at the end
     # Wall time of each of the harness' /metrics scrapes in the window: the page is served
     # on the operator's event loop, so a slow scrape is a loop busy with something else.
@@ -336,12 +340,13 @@ class OperatorKindsResult:
 
 @dataclass
 class Snapshot:
-    at: float
+    at: float  # wall clock, comparable with the operator's and the audit log's times
     operator_cpu: float
     operator: list[Sample]
     prometheus: list[Sample]
     apiserver: list[Sample]
     etcd_cpu: float
+    mono: float = math.nan  # monotonic clock: the window's length even if the wall clock steps
 
 
 def audit_breakdown(lines: Iterable[str], since: float, until: float) -> Tally:
@@ -419,7 +424,11 @@ def kind_result(
         interval_s=interval_s,
         setup=tuple(setup),
         startup_s=startup_s,
-        window_s=after.at - before.at,
+        window_s=(
+            after.mono - before.mono
+            if math.isfinite(after.mono - before.mono)
+            else after.at - before.at
+        ),
         evaluations=int(ok + errors),
         errors=int(errors),
         operator_cpu_s=after.operator_cpu - before.operator_cpu,
@@ -558,7 +567,7 @@ class _Bench:
         return parse_metrics(fetch(operator.metrics_url), OPERATOR_SERIES)
 
     def snapshot(self, operator: OperatorProcess) -> Snapshot:
-        at = time.time()
+        at, mono = time.time(), time.monotonic()
         cpu = proc_cpu_seconds(operator.pid)
         return Snapshot(
             at,
@@ -578,6 +587,7 @@ class _Bench:
                 ),
                 "process_cpu_seconds_total",
             ),
+            mono,
         )
 
     def _prometheus(self) -> list[Sample]:
@@ -702,6 +712,8 @@ class _Bench:
             end = before.at + (sizes.window_intervals + 2) * interval
             boundary = _last_evaluation_due(before.operator, kind, outcomes, wanted, interval)
             walls: list[float] = []
+            offsets = [time.time() - time.monotonic()]
+            counted_at: tuple[float, int] | None = None
             while time.time() < end:
                 now = time.time()
                 # Every scrape_every_s, as a Prometheus would; often once the last evaluation
@@ -714,10 +726,19 @@ class _Bench:
                 time.sleep(max(0.0, min(pause, end - now)))
                 samples, took = self._observe(operator, kind, outcomes)
                 walls.append(took)
-                if evaluated(samples) >= wanted and in_window() >= sizes.window_intervals:
-                    break
+                offsets.append(time.time() - time.monotonic())
+                if evaluated(samples) >= wanted:
+                    # Counted before it is written: the end is once its start time shows
+                    # (see _record), or a few seconds later if it never does.
+                    if in_window() >= sizes.window_intervals:
+                        break
+                    if counted_at is None:
+                        counted_at = (time.monotonic(), len(outcomes))
+                    elif len(outcomes) > counted_at[1] or time.monotonic() > counted_at[0] + 10:
+                        break
                 boundary = _last_evaluation_due(samples, kind, outcomes, wanted, interval)
             after = self.snapshot(operator)
+            offsets.append(time.time() - time.monotonic())
             self.progress("the window ends")
             current, peak = proc_memory_mib(operator.pid)
             _record(after.operator, kind, outcomes)
@@ -739,6 +760,7 @@ class _Bench:
                 scrape_every_s=sizes.scrape_every_s,
                 load_end=load_average(),
             )
+            result = dataclasses.replace(result, clock_step_s=max(offsets) - min(offsets))
         finally:
             operator.stop()
             self.progress("operator stopped")
@@ -946,6 +968,10 @@ def kind_table(k: KindResult) -> str:
             f"{seconds(k.lag_p50_s, 0)} / {seconds(k.lag_p99_s, 0)} ({len(k.lags)})",
         ],
         ["every lag, in order of the gaps' ends", _lags(k.lags)],
+        [
+            "wall clock moved against the monotonic clock in the window (a step shifts lags)",
+            f"{k.clock_step_s:.1f} s",
+        ],
         ["operator start → first evaluation started", seconds(k.startup_s)],
         [
             "before the window (start-up): gaps between evaluations minus the interval",
@@ -1084,27 +1110,34 @@ log; the harness requests no resource then): {api or "none"}.
 
 Each kind against **one operator process** (`python -m perfguard.cli run --namespace NS
 ...`, measured through /proc), a real kube-apiserver + etcd and a real
-{result.prometheus_version}, all on this machine, one kind after the other (the section
-"Operator scale" does this for PerfBaseline; "EnvParity at scale" and "CapacityPlan at
-scale" time the evaluation functions alone). The resource exists before the operator
-starts; once it has been evaluated {WARMUP_EVALUATIONS} times (the start-up: an EnvParity
-operator's watches list every Deployment and ConfigMap of the compared namespaces as they
-start, which wakes the EnvParity again a few seconds after its first evaluation), the
-window runs until it has been evaluated a few more times. `spec.interval` is
-{result.kinds[0].interval_s:g} s for both kinds
-(CapacityPlan's default is 5 minutes) so that several evaluations fit, and the
-CapacityPlan's `spec.prometheus.timeout` is {CAPACITY_QUERY_TIMEOUT} (bench/capacity.py's;
-the default, 10 s per query, is sized for PerfBaseline's small queries). The EnvParity
-operator watches both compared namespaces (their Deployments and ConfigMaps: the prompt
-re-evaluation path) and the CapacityPlan operator its own namespace; the CapacityPlan's
-hosts are Node objects created in the API server, its history ends in the near future so
-that an evaluation at wall-clock now has data. Lag = gap between two successive
-evaluation starts (the operator's `perfguard_last_evaluation_timestamp_seconds`, whole
-seconds, scraped every {result.kinds[0].scrape_every_s:g} s and every {BOUNDARY_POLL_S:g} s
-around the window's ends, so that it ends right after an evaluation) minus the interval;
-with one resource per kind there are only a few gaps, so p99 is their maximum. CPU per
-evaluation is the process' CPU over the window divided by the evaluations in it: what
-the operator spends between evaluations (watches, the /metrics scrapes) is included.{quick}
+{result.prometheus_version} on this machine, one kind after the other. ("Operator scale"
+does this for PerfBaseline; "EnvParity at scale" and "CapacityPlan at scale" time the
+evaluation functions alone.)
+
+- `spec.interval` is {result.kinds[0].interval_s:g} s for both kinds (CapacityPlan's
+  default is 5 minutes), so that several evaluations fit; the CapacityPlan's
+  `spec.prometheus.timeout` is `{CAPACITY_QUERY_TIMEOUT}`, bench/capacity.py's (the default,
+  10 s per query, is sized for PerfBaseline's small queries).
+- The EnvParity operator watches both compared namespaces (their Deployments and
+  ConfigMaps: the prompt re-evaluation path), the CapacityPlan operator its own namespace.
+  The CapacityPlan's hosts are Node objects in the API server; its history ends in the
+  near future, so that an evaluation at wall-clock now has data.
+- The resource exists before the operator starts. The window begins once it has been
+  evaluated {WARMUP_EVALUATIONS} times (the start-up: the EnvParity operator's watches list
+  every Deployment and ConfigMap of the compared namespaces as they start, which wakes the
+  EnvParity again a few seconds after its first evaluation) and ends right after a few
+  more evaluations (counted in the table).
+- CPU per evaluation is the process' CPU over the window divided by the evaluations in it:
+  what the operator spends between evaluations (watches, the /metrics scrapes) is
+  included.
+- Lag is the gap between two successive evaluation starts minus the interval, from the
+  operator's `perfguard_last_evaluation_timestamp_seconds` (whole seconds), scraped every
+  {result.kinds[0].scrape_every_s:g} s as a Prometheus would (every {BOUNDARY_POLL_S:g} s
+  around the window's ends). With one resource per kind there are only a few gaps, so p99
+  is their maximum.
+- API requests are the operator's, from kube-apiserver's audit log (kube-apiserver's own
+  informers restart their watches every few minutes; `apiserver_request_total` would
+  count those too).{quick}
 
 {chr(10).join(parts)}
 Machine: {result.machine}; the cores are shared with the control plane, Prometheus and

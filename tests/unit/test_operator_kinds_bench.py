@@ -162,6 +162,12 @@ def test_the_window_figures_come_from_the_snapshots() -> None:
     assert k.lag_p50_s == 0.0 and k.lag_p99_s == 1.0
     assert k.outcomes == (("Sufficient, Ready True", 4), ("Unverified, Ready False", 1))
     assert k.warmup_lags == ()  # no gap ended before the window
+    # The window's length comes from the monotonic clock when the snapshots carry it.
+    stepped = _capacity(
+        dataclasses.replace(_snapshot(10.0, 1), mono=5.0),
+        dataclasses.replace(_snapshot(310.0, 6), mono=275.0),
+    )
+    assert stepped.window_s == 270.0
     later = _capacity(_snapshot(130.0, 3), _snapshot(310.0, 6))
     assert later.warmup_lags == (1.0, -1.0) and later.lags == (1.0, -1.0, 0.0)
 
