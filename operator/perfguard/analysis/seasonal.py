@@ -25,6 +25,17 @@ FloatArray = npt.NDArray[np.float64]
 WINSOR_ROBUST_SDS: Final = 3.0
 
 
+def _robust_bounds(x: FloatArray, k: float) -> tuple[float, float] | None:
+    """median(x) +/- k robust SDs (1.4826 * MAD); None when x is empty or has no spread."""
+    if x.size == 0:
+        return None
+    centre = float(np.median(x))
+    spread = 1.4826 * float(np.median(np.abs(x - centre)))
+    if not spread > 0:
+        return None
+    return centre - k * spread, centre + k * spread
+
+
 def winsorize_pair(
     candidate: npt.ArrayLike, baseline: npt.ArrayLike, *, k: float = WINSOR_ROBUST_SDS
 ) -> tuple[FloatArray, FloatArray]:
@@ -38,14 +49,10 @@ def winsorize_pair(
     (MAD 0, e.g. an error ratio that is zero most of the time) nothing is clipped.
     """
     c, b = finite_values(candidate), finite_values(baseline)
-    pooled = np.concatenate([c, b])
-    if pooled.size == 0:
+    bounds = _robust_bounds(np.concatenate([c, b]), k)
+    if bounds is None:
         return c, b
-    centre = float(np.median(pooled))
-    spread = 1.4826 * float(np.median(np.abs(pooled - centre)))
-    if not spread > 0:
-        return c, b
-    lo, hi = centre - k * spread, centre + k * spread
+    lo, hi = bounds
     return np.clip(c, lo, hi), np.clip(b, lo, hi)
 
 
@@ -68,14 +75,10 @@ def winsorize_difference(
         raise ValueError(f"paired series must have the same length, got {c.size} and {b.size}")
     keep = np.isfinite(c) & np.isfinite(b)
     c, b = c[keep], b[keep]
-    d = c - b
-    if d.size == 0:
+    bounds = _robust_bounds(c - b, k)
+    if bounds is None:
         return c, b
-    centre = float(np.median(d))
-    spread = 1.4826 * float(np.median(np.abs(d - centre)))
-    if not spread > 0:
-        return c, b
-    return b + np.clip(d, centre - k * spread, centre + k * spread), b
+    return b + np.clip(c - b, *bounds), b
 
 
 def seasonal_difference_interval(
