@@ -372,6 +372,32 @@ def test_exact_u_distribution_reproduces_scipy_exact_p_values(n_c: int, n_b: int
     assert ours == pytest.approx(reference.pvalue, rel=1e-9)
 
 
+def _rank_test_cases() -> list[tuple[str, FloatArray, FloatArray]]:
+    rng = np.random.default_rng(21)
+    cases = []
+    # Both sides of scipy's method switch (exact when a side has <= 8 samples and no ties).
+    for n_c, n_b in [(1, 1), (1, 30), (3, 3), (8, 8), (8, 9), (9, 9), (21, 21), (8, 200)]:
+        c, b = rng.normal(0.4, 1.0, n_c), rng.normal(0.0, 1.0, n_b)
+        cases.append((f"continuous-{n_c}x{n_b}", c, b))
+    for n_c, n_b in [(5, 6), (21, 21), (60, 40)]:  # ties: always the normal approximation
+        c, b = np.round(rng.normal(0.3, 1.0, n_c)), np.round(rng.normal(0.0, 1.0, n_b))
+        cases.append((f"ties-{n_c}x{n_b}", c, b))
+    cases.append(("all-equal", np.full(7, 2.0), np.full(9, 2.0)))
+    cases.append(("separated", np.arange(10.0, 15.0), np.arange(5.0)))
+    cases.append(("week", rng.normal(0.1, 1.0, 21), rng.normal(0.0, 1.0, 10_080)))
+    return cases
+
+
+@pytest.mark.parametrize(("case", "c", "b"), _rank_test_cases(), ids=lambda v: str(v)[:20])
+def test_rank_test_u_and_p_value_are_scipys(case: str, c: FloatArray, b: FloatArray) -> None:
+    """The rank test is computed here (scipy's wrapper cost more than the test); its U and
+    two-sided p-value must stay those of scipy.stats.mannwhitneyu with its default method."""
+    reference = stats.mannwhitneyu(c, b, alternative="two-sided")
+    result = mann_whitney_hodges_lehmann(c, b)
+    assert result.u_statistic == float(reference.statistic), case
+    assert result.p_value == pytest.approx(float(reference.pvalue), rel=1e-9, abs=1e-15), case
+
+
 def test_rank_test_p_value_and_moses_interval() -> None:
     rng = np.random.default_rng(11)
     c = rng.normal(1.0, 1.0, 30)

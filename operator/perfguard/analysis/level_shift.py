@@ -26,7 +26,7 @@ from typing import Final
 
 import numpy as np
 import numpy.typing as npt
-from scipy import stats
+from scipy import special
 
 from perfguard.analysis.statistics import finite_values
 
@@ -134,7 +134,7 @@ def find_level_shift(
     inflation = (1.0 + rho) / (1.0 - rho)
     statistic = float(t[best]) / math.sqrt(inflation)
     dof = max(n / inflation - 2.0, 1.0)
-    p_value = min(1.0, 2.0 * float(stats.t.sf(abs(statistic), dof)) * int(splits.size))
+    p_value = min(1.0, 2.0 * float(special.stdtr(dof, -abs(statistic))) * int(splits.size))
     if p_value >= alpha:
         return None
     return LevelShift(

@@ -13,7 +13,7 @@ from typing import Final
 
 import numpy as np
 import numpy.typing as npt
-from scipy import stats
+from scipy import special
 
 from perfguard.analysis.statistics import DifferenceInterval, finite_values, summarize
 
@@ -110,7 +110,7 @@ def seasonal_difference_interval(
     spread = float(np.var(means, ddof=1)) * (1.0 + 1.0 / days)
     scale = math.sqrt(spread + candidate_var)
     point = own.mean - float(np.mean(means))
-    half = float(stats.t.ppf(0.5 + confidence / 2.0, days - 1)) * scale
+    half = float(special.stdtrit(days - 1, 0.5 + confidence / 2.0)) * scale
     return DifferenceInterval(
         point=point,
         lo=point - half,

@@ -18,6 +18,7 @@ noise into "regressions". Two mechanisms keep the intervals honest here:
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ from typing import Final, Literal
 
 import numpy as np
 import numpy.typing as npt
-from scipy import stats
+from scipy import special
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.intp]
@@ -226,7 +227,8 @@ def summarize(samples: npt.ArrayLike) -> SampleSummary:
     rho = float(_lag1_autocorrelation(x))
     var_mean, inflation = _variance_of_mean(x)
     effective_n = n / float(inflation)
-    t_quantile = float(stats.t.ppf(0.975, max(effective_n - 1.0, 1.0)))
+    # special.stdtrit is what stats.t.ppf evaluates, without its per-call argument checks.
+    t_quantile = float(special.stdtrit(max(effective_n - 1.0, 1.0), 0.975))
     half_width = t_quantile * math.sqrt(float(var_mean))
     return SampleSummary(
         n=n,
@@ -653,6 +655,54 @@ def _u_null_distribution(m: int, n: int) -> FloatArray:
     return np.asarray(counts / total, dtype=np.float64)
 
 
+def _u_null_cdf(m: int, n: int) -> FloatArray:
+    """P(U <= u), u = 0..m*n. The same few window sizes come back every evaluation, so up
+    to 50 x 50 it is built once per (m, n) and kept (at most 20 kB each)."""
+    if max(m, n) <= _EXACT_RANK_MAX_N:
+        return _u_null_cdf_kept(min(m, n), max(m, n))
+    return np.cumsum(_u_null_distribution(m, n))
+
+
+@functools.lru_cache(maxsize=256)
+def _u_null_cdf_kept(m: int, n: int) -> FloatArray:
+    cdf = np.cumsum(_u_null_distribution(m, n))
+    cdf.setflags(write=False)
+    return cdf
+
+
+def _average_ranks(pooled: FloatArray) -> tuple[FloatArray, IntArray]:
+    """Ranks 1..N with ties given their average rank, and the size of every tie group."""
+    order = np.argsort(pooled, kind="mergesort")
+    ordered = pooled[order]
+    starts = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1])))
+    sizes = np.diff(np.append(starts, ordered.size))
+    # A group covering sorted positions s..s+k-1 has ranks s+1..s+k, averaging s + (k+1)/2.
+    averaged = np.repeat(starts + (sizes + 1) / 2.0, sizes)
+    ranks = np.empty(pooled.size, dtype=np.float64)
+    ranks[order] = averaged
+    return ranks, sizes
+
+
+def _mann_whitney_u(c: FloatArray, b: FloatArray) -> tuple[float, float, IntArray]:
+    """U of `c` and the two-sided p-value, as ``scipy.stats.mannwhitneyu(c, b)`` computes them
+    (method "auto": exact when a side has at most 8 samples and nothing is tied, else the
+    normal approximation with tie and continuity corrections), without its array-API and
+    axis machinery, which cost more than the test at these sizes. Also the tie-group sizes."""
+    n_c, n_b = int(c.size), int(b.size)
+    ranks, ties = _average_ranks(np.concatenate([c, b]))
+    u_c = float(ranks[:n_c].sum()) - n_c * (n_c + 1) / 2.0
+    u = max(u_c, n_c * n_b - u_c)
+    if (n_c <= 8 or n_b <= 8) and ties.max() == 1:
+        # P(U >= u) = P(U <= mn - u) by symmetry: a small tail sum, no cancellation.
+        p = 2.0 * float(_u_null_cdf(n_c, n_b)[round(n_c * n_b - u)])
+    else:
+        n = n_c + n_b
+        tie_term = float(np.sum(ties.astype(np.float64) ** 3 - ties))
+        s = math.sqrt(n_c * n_b / 12.0 * ((n + 1) - tie_term / (n * (n - 1))))
+        p = 2.0 * float(special.ndtr(-(u - n_c * n_b / 2.0 - 0.5) / s)) if s > 0.0 else 1.0
+    return u_c, min(max(p, 0.0), 1.0), ties
+
+
 def _count_pairs_at_most(c: FloatArray, b_sorted: FloatArray, t: float) -> int:
     """#{(i, j): c_i - b_j <= t}, i.e. #{b_j >= c_i - t} per i, in O(n_c log n_b)."""
     return int(np.sum(b_sorted.size - np.searchsorted(b_sorted, c - t, side="left")))
@@ -718,7 +768,8 @@ def mann_whitney_hodges_lehmann(
     interval are too optimistic; the verdict is driven by ``difference_interval`` and this result
     is reported alongside, never used alone.
 
-    * U and the two-sided p-value come from ``scipy.stats.mannwhitneyu``.
+    * U and the two-sided p-value are ``scipy.stats.mannwhitneyu``'s (same method, same
+      numbers: tests/unit/test_statistics.py compares them).
     * The shift is the median of all n_c * n_b differences candidate_i - baseline_j.
     * The interval is [D_(k), D_(N-k+1)] of the sorted differences, k the alpha/2 quantile of
       the null distribution of U (Moses 1953; Bauer 1972): exact when both sides have at most
@@ -737,28 +788,27 @@ def mann_whitney_hodges_lehmann(
         return RankTestResult(
             nan, nan, nan, nan, nan, confidence, nan, "normal", "materialised", n_c, n_b
         )
-    test = stats.mannwhitneyu(c, b, alternative="two-sided")
+    u_statistic, p_value, tie_counts = _mann_whitney_u(c, b)
     n_pairs = n_c * n_b
     alpha = 1.0 - confidence
-    pooled = np.concatenate([c, b])
-    has_ties = np.unique(pooled).size < pooled.size
+    has_ties = bool(tie_counts.max() > 1)
     ci_method: Literal["exact", "normal"]
     if max(n_c, n_b) <= _EXACT_RANK_MAX_N and not has_ties:
         ci_method = "exact"
-        cdf = np.cumsum(_u_null_distribution(n_c, n_b))
+        cdf = _u_null_cdf(n_c, n_b)
         # Smallest k with P(U <= k) >= alpha/2 (R's qwilcox), then P(U <= k-1) < alpha/2.
         k = max(int(np.searchsorted(cdf, alpha / 2.0 - 1e-12, side="left")), 1)
         achieved = 1.0 - 2.0 * float(cdf[k - 1])
     else:
         ci_method = "normal"
-        _, tie_counts = np.unique(pooled, return_counts=True)
         n_total = n_c + n_b
-        tie_term = float(np.sum(tie_counts**3 - tie_counts)) / (n_total * (n_total - 1))
+        ties = tie_counts.astype(np.float64)
+        tie_term = float(np.sum(ties**3 - ties)) / (n_total * (n_total - 1))
         sigma = math.sqrt(n_c * n_b / 12.0 * ((n_total + 1) - tie_term))
-        z = float(stats.norm.ppf(1.0 - alpha / 2.0))
+        z = float(special.ndtri(1.0 - alpha / 2.0))
         k = max(math.ceil(n_pairs / 2.0 - 0.5 - z * sigma), 1)
         achieved = (
-            1.0 - 2.0 * float(stats.norm.cdf((k - 1 + 0.5 - n_pairs / 2.0) / sigma))
+            1.0 - 2.0 * float(special.ndtr((k - 1 + 0.5 - n_pairs / 2.0) / sigma))
             if sigma > 0.0
             else 0.0
         )
@@ -769,8 +819,8 @@ def mann_whitney_hodges_lehmann(
     values, pairwise = _pairwise_order_statistics(c, b, ranks)
     shift = float(values[: len(median_ranks)].mean())
     return RankTestResult(
-        u_statistic=float(test.statistic),
-        p_value=float(test.pvalue),
+        u_statistic=u_statistic,
+        p_value=p_value,
         shift=shift,
         shift_ci_low=float(values[-2]),
         shift_ci_high=float(values[-1]),
