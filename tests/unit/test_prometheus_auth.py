@@ -13,7 +13,7 @@ import json
 import secrets
 import ssl
 import subprocess
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -465,23 +465,6 @@ def test_secret_reader_errors(status: int, fragment: str) -> None:
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 SUCCESS = {"status": "success", "data": {"resultType": "vector", "result": []}}
-
-
-@pytest.fixture
-def serve() -> Iterator[Callable[..., Awaitable[tuple[web.AppRunner, str]]]]:
-    async def start(
-        handler: Handler, tls: ssl.SSLContext | None = None
-    ) -> tuple[web.AppRunner, str]:
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", handler)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=tls)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        return runner, f"{'https' if tls else 'http'}://127.0.0.1:{port}"
-
-    yield start
 
 
 def _require_token(token: str) -> Handler:

@@ -15,6 +15,7 @@ where scenarios ask for one, the verdict is Unverified: never Sufficient by defa
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -675,4 +676,6 @@ async def evaluate(
         data = await fetch_capacity(client, spec, hosts, at)
     except PrometheusError as error:
         return failed(error.kind.value, error.message, previous)
-    return judge(spec, data, previous, at)
+    # The analysis of a fleet is seconds of CPU (64 nodes x 8 GPUs: ~15 s, docs/benchmarks.md);
+    # on a worker thread the event loop keeps serving the other resources and /metrics.
+    return await asyncio.to_thread(judge, spec, data, previous, at)

@@ -22,7 +22,7 @@ import ssl
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, Final
 
 import aiohttp
 import numpy as np
@@ -141,7 +141,7 @@ class PrometheusClient:
                 f"expected a matrix, got {data.get('resultType')!r}",
                 query,
             )
-        return [_series(item, query) for item in data.get("result") or []]
+        return await _matrix(data.get("result") or [], query)
 
     async def query(self, query: str, at: datetime) -> list[Series]:
         data = await self._post(
@@ -170,7 +170,7 @@ class PrometheusClient:
             ts, value = data["result"]
             return [Series({}, np.array([float(ts)]), np.array([_float(value)]))]
         if kind == "matrix":
-            return [_series(item, query) for item in data.get("result") or []]
+            return await _matrix(data.get("result") or [], query)
         raise PrometheusError(FailureKind.BAD_RESPONSE, f"unexpected resultType {kind!r}", query)
 
     async def _post(self, path: str, form: dict[str, str], query: str) -> dict[str, Any]:
@@ -253,10 +253,7 @@ class PrometheusClient:
                 "URL of the Prometheus API",
                 query,
             )
-        try:
-            payload = json.loads(body)
-        except ValueError:
-            payload = None
+        payload = await _parse_json(body)
         if isinstance(payload, dict) and payload.get("status") == "error":
             error_type = str(payload.get("errorType", ""))
             text = str(payload.get("error", "")) or f"HTTP {status}"
@@ -318,6 +315,40 @@ def _too_large(size: int, limit: int) -> str:
         f"the answer is larger than {limit / 2**20:.0f} MiB (at least {size / 2**20:.1f} MiB): "
         "aggregate the query (sum/avg by fewer labels) or shorten the window"
     )
+
+
+# Answers at least this large are decoded on a worker thread: a CapacityPlan over 512 GPUs
+# brings tens of MB of JSON and millions of samples, whose decoding would hold the event
+# loop (every other resource's evaluation, /metrics, the probes) for seconds. Small answers,
+# the common case, stay on the loop: a thread hand-off costs more than decoding them.
+DECODE_IN_THREAD_BYTES: Final = 1 << 20
+DECODE_IN_THREAD_SAMPLES: Final = 100_000
+
+
+def _json_or_none(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except ValueError:
+        return None
+
+
+async def _parse_json(body: bytes) -> Any:
+    if len(body) < DECODE_IN_THREAD_BYTES:
+        return _json_or_none(body)
+    return await asyncio.to_thread(_json_or_none, body)
+
+
+def _series_list(items: list[Any], query: str) -> list[Series]:
+    return [_series(item, query) for item in items]
+
+
+async def _matrix(items: Any, query: str) -> list[Series]:
+    if not isinstance(items, list):
+        raise PrometheusError(FailureKind.BAD_RESPONSE, "the result is not a list", query)
+    samples = sum(len(item.get("values") or ()) for item in items if isinstance(item, dict))
+    if samples < DECODE_IN_THREAD_SAMPLES:
+        return _series_list(items, query)
+    return await asyncio.to_thread(_series_list, items, query)
 
 
 def _float(value: Any) -> float:

@@ -1,0 +1,147 @@
+"""Seconds of CPU stay off the operator's event loop.
+
+One event loop serves every resource's evaluation, the status patches, /metrics and the
+probes. A CapacityPlan over a fleet decodes tens of MB of JSON and analyses hundreds of
+GPUs (docs/benchmarks.md: ~15 s CPU at 64 nodes x 8 GPUs); done on the loop, that froze
+everything else for as long. These tests record which thread each heavy step ran on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import aiohttp
+import numpy as np
+import pytest
+from aiohttp import web
+
+from perfguard.api.capacityplan import CapacityPlanSpec
+from perfguard.engine import capacityplan, capacityplan_fetch
+from perfguard.sources import prometheus
+from perfguard.sources.prometheus import PrometheusClient, Series
+
+AT = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+
+
+def recording(monkeypatch: pytest.MonkeyPatch, module: Any, name: str, threads: list[str]) -> None:
+    """Replace module.name by a wrapper that notes the thread it runs on."""
+    original: Callable[..., Any] = getattr(module, name)
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        threads.append(threading.current_thread().name)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, wrapper)
+
+
+def matrix_answer(series: int, points: int) -> bytes:
+    result = [
+        {
+            "metric": {"Hostname": f"node-{i}", "gpu": "0"},
+            "values": [[1_700_000_000 + 60 * t, str(float(i + t))] for t in range(points)],
+        }
+        for i in range(series)
+    ]
+    return json.dumps(
+        {"status": "success", "data": {"resultType": "matrix", "result": result}}
+    ).encode()
+
+
+@pytest.mark.parametrize(
+    ("series", "points", "off_loop"),
+    [(2, 10, False), (200, 1_000, True)],  # 128 bytes vs 6 MB; 20 vs 200,000 samples
+)
+def test_large_prometheus_answers_are_decoded_on_a_worker_thread(
+    monkeypatch: pytest.MonkeyPatch, serve: Any, series: int, points: int, off_loop: bool
+) -> None:
+    body = matrix_answer(series, points)
+    assert (len(body) >= prometheus.DECODE_IN_THREAD_BYTES) is off_loop
+    threads: list[str] = []
+    recording(monkeypatch, prometheus, "_json_or_none", threads)
+    recording(monkeypatch, prometheus, "_series_list", threads)
+
+    async def handler(_: web.Request) -> web.StreamResponse:
+        return web.Response(body=body, content_type="application/json")
+
+    async def scenario() -> tuple[str, list[Series]]:
+        runner, url = await serve(handler)
+        try:
+            async with aiohttp.ClientSession() as session:
+                client = PrometheusClient(url, session=session)
+                found = await client.query_range(
+                    "up", AT - timedelta(hours=1), AT, timedelta(minutes=1)
+                )
+        finally:
+            await runner.cleanup()
+        return threading.current_thread().name, found
+
+    loop_thread, found = asyncio.run(scenario())
+    assert len(threads) == 2
+    assert all((t != loop_thread) is off_loop for t in threads), (loop_thread, threads)
+    # Decoded the same wherever it ran.
+    assert len(found) == series
+    assert found[-1].labels == {"Hostname": f"node-{series - 1}", "gpu": "0"}
+    np.testing.assert_array_equal(found[-1].values, series - 1 + np.arange(points, dtype=float))
+    assert found[0].timestamps[1] - found[0].timestamps[0] == 60.0
+
+
+class FleetPrometheus:
+    """Answers every CapacityPlan query from generated series (no I/O): 2 nodes x 2 GPUs."""
+
+    def __init__(self, times: np.ndarray) -> None:
+        self.times = times
+        self.queries: list[str] = []
+
+    async def query_range(
+        self, query: str, start: datetime, end: datetime, step: timedelta
+    ) -> list[Series]:
+        self.queries.append(query)
+        load = 100.0 + 10.0 * np.sin(self.times / 3600.0)
+        if "requests_total" in query:
+            return [Series({}, self.times, load)]
+        return [
+            Series({"Hostname": node, "gpu": gpu}, self.times, 0.4 * load)
+            for node in ("node-a", "node-b")
+            for gpu in ("0", "1")
+        ]
+
+
+def test_capacityplan_aligns_and_judges_on_a_worker_thread(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    spec = CapacityPlanSpec.model_validate(
+        {
+            "traffic": {"query": "sum(rate(requests_total[5m]))"},
+            "history": "1d",
+            "step": "5m",
+            "scenarios": [{"name": "plus20", "growthPercent": 20}],
+        }
+    )
+    step = spec.step.total_seconds()
+    end = step * np.floor(AT.timestamp() / step)
+    times = np.arange(end - spec.history.total_seconds(), end + step / 2, step)
+    source = FleetPrometheus(times)
+    threads: list[str] = []
+    recording(monkeypatch, capacityplan_fetch, "assemble", threads)
+    recording(monkeypatch, capacityplan, "judge", threads)
+
+    async def scenario() -> tuple[str, Any]:
+        outcome = await capacityplan.evaluate(spec, None, {}, AT, source)  # type: ignore[arg-type]
+        return threading.current_thread().name, outcome
+
+    loop_thread, outcome = asyncio.run(scenario())
+    assert source.queries, "no query was asked"
+    assert len(threads) == 2
+    assert loop_thread not in threads, (loop_thread, threads)
+    # The analysis ran on the data: 4 GPUs at 0.4 x the traffic, the same on every node.
+    assert outcome.verdict == "Sufficient", outcome.fields.get("message")
+    gpu = next(c for c in outcome.fields["current"] if c["resource"] == "gpu")
+    assert {(t["node"], t["gpu"]) for t in gpu["top"]} == {
+        (node, g) for node in ("node-a", "node-b") for g in ("0", "1")
+    }
+    assert gpu["fleet"] == pytest.approx(0.4 * (100.0 + 10.0 * np.sin(end / 3600.0)), abs=1.0)
