@@ -30,6 +30,7 @@ from aiohttp import web
 from perfguard.local.prometheus import LocalPrometheus
 from perfguard.sources.prometheus_auth import CREDENTIALS_LABEL
 from tests.e2e.cluster import Cluster, condition, wait_for
+from tests.local_http import start_server
 from tests.unit.test_prometheus_auth import Certificates, issue_certificates
 
 pytestmark = pytest.mark.e2e
@@ -104,14 +105,8 @@ class Proxy:
         return web.json_response({"status": "success", "data": {}})
 
     async def _serve(self, handler: Any, tls: Any) -> str:
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", handler)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=tls)
-        await site.start()
+        runner, port = await start_server(handler, tls)
         self._runners.append(runner)
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         return f"{'https://localhost' if tls else 'http://127.0.0.1'}:{port}"
 
     def start(self) -> None:

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable, Iterator
 import pytest
 from aiohttp import web
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+from tests.local_http import Handler, start_server
 
 
 @pytest.fixture
@@ -19,13 +19,7 @@ def serve() -> Iterator[Callable[..., Awaitable[tuple[web.AppRunner, str]]]]:
     async def start(
         handler: Handler, tls: ssl.SSLContext | None = None
     ) -> tuple[web.AppRunner, str]:
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", handler)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=tls)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        runner, port = await start_server(handler, tls)
         return runner, f"{'https' if tls else 'http'}://127.0.0.1:{port}"
 
     yield start
