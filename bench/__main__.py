@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import subprocess
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -18,24 +16,11 @@ from bench.nab import data_dir as nab_data_dir
 from bench.nab import nab_section, run_nab
 from bench.operator_kinds import operator_kinds_section, run_operator_kinds
 from bench.operator_scale import operator_scale_section, run_operator_scale
+from bench.scale_support import machine
 from bench.time_to_detect import run_time_to_detect, time_to_detect_section
 
 DOC = Path("docs/benchmarks.md")
 CMD = "make bench"
-
-
-def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return (
-        f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, {platform.system()}"
-    )
 
 
 def main() -> int:

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
-import platform
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -47,6 +45,7 @@ from bench.accuracy_judges import (
     threshold_rule,
 )
 from bench.accuracy_kayenta import CONFIDENCE, TOLERANCE, KayentaResult
+from bench.scale_support import machine
 from perfguard.analysis.seasonal import winsorize_pair
 from perfguard.engine.perfbaseline import SEED as PERFGUARD_SEED
 
@@ -300,18 +299,6 @@ def judge_case(case: Case, timings: dict[str, float] | None = None) -> Outcome:
         spiked=None if spiked is None else spiked > 0,
         capped=rho_capped(case),
     )
-
-
-def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}"
 
 
 def _nab_dir(nab_dir: Path | None) -> tuple[Path | None, str]:
