@@ -19,6 +19,7 @@ import tracemalloc
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 NODES = 64
 GPUS = 8
@@ -45,29 +46,21 @@ class CapacityScaleResult:
     prometheus_sequential_s: float
 
 
-def run_capacity_scale(iterations: int = 5) -> CapacityScaleResult:
-    from perfguard.api.capacityplan import CapacityPlanSpec
-    from perfguard.engine.capacityplan import evaluate, judge
-    from perfguard.engine.capacityplan_fetch import fetch_capacity
-    from perfguard.local.prometheus import LocalPrometheus, backfill
-    from perfguard.sources.prometheus import PrometheusClient
-    from perfguard.synthetic import (
-        Injection,
-        InjectionKind,
-        Scenario,
-        SeriesFamily,
-        generate_file,
-    )
+def fleet_scenario(nodes: int, gpus: int, end: datetime, *, days: float) -> Any:
+    """The benchmark fleet: DCGM, node and request series of `nodes` x `gpus` at a 5-minute
+    step for `days` up to `end` (seed 64), with one thermal-throttling episode and one XID
+    error (on gpu-node-17 GPU 3 and gpu-node-40 GPU 5 when the fleet is that large)."""
+    from perfguard.synthetic import Injection, InjectionKind, Scenario, SeriesFamily
+    from perfguard.synthetic.scenario import node_name
 
-    end = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
-    scenario = Scenario(
+    return Scenario(
         service="resnet",
-        days=7,
+        days=days,
         end=end,
         step=timedelta(minutes=5),
         seed=64,
-        nodes=NODES,
-        gpus_per_node=GPUS,
+        nodes=nodes,
+        gpus_per_node=gpus,
         cpus_per_node=8,
         host_label="hostname",
         include=frozenset({SeriesFamily.DCGM, SeriesFamily.NODE, SeriesFamily.REQUESTS}),
@@ -77,19 +70,31 @@ def run_capacity_scale(iterations: int = 5) -> CapacityScaleResult:
                 start=timedelta(days=5),
                 duration=timedelta(hours=2),
                 magnitude=20,
-                node="gpu-node-17",
-                gpu=3,
+                node=node_name(min(16, nodes - 1)),
+                gpu=min(3, gpus - 1),
             ),
             Injection(
                 InjectionKind.XID_ERROR,
                 start=timedelta(days=6),
                 duration=timedelta(minutes=30),
-                node="gpu-node-40",
-                gpu=5,
+                node=node_name(min(39, nodes - 1)),
+                gpu=min(5, gpus - 1),
                 code=79,
             ),
         ),
     )
+
+
+def run_capacity_scale(iterations: int = 5) -> CapacityScaleResult:
+    from perfguard.api.capacityplan import CapacityPlanSpec
+    from perfguard.engine.capacityplan import evaluate, judge
+    from perfguard.engine.capacityplan_fetch import fetch_capacity
+    from perfguard.local.prometheus import LocalPrometheus, backfill
+    from perfguard.sources.prometheus import PrometheusClient
+    from perfguard.synthetic import generate_file
+
+    end = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+    scenario = fleet_scenario(NODES, GPUS, end, days=7)
     spec = CapacityPlanSpec.model_validate(
         {
             "traffic": {"query": 'sum(rate(inference_requests_total{service="resnet"}[5m]))'},

@@ -61,7 +61,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import envparity as envparity_bench
-from bench.capacity import GPUS, NODES
+from bench.capacity import GPUS, NODES, fleet_scenario
 from bench.operator_scale import APISERVER_SERIES, PROMETHEUS_SERIES, _delta
 from bench.scale_support import (
     OperatorProcess,
@@ -190,45 +190,6 @@ def capacityplan(namespace: str, interval_s: float) -> dict[str, Any]:
             "interval": f"{interval_s:g}s",
         },
     }
-
-
-def fleet_scenario(nodes: int, gpus: int, end: datetime) -> Any:
-    """bench/capacity.py's fleet (seed, families, a throttling and an XID episode), ending
-    at `end` and holding HISTORY_DAYS days before the start of the run."""
-    from perfguard.synthetic import Injection, InjectionKind, Scenario, SeriesFamily
-    from perfguard.synthetic.scenario import node_name
-
-    now = datetime.now(UTC)
-    return Scenario(
-        service="resnet",
-        days=HISTORY_DAYS + (end - now) / timedelta(days=1) + 1 / 24,
-        end=end,
-        step=timedelta(minutes=5),
-        seed=64,
-        nodes=nodes,
-        gpus_per_node=gpus,
-        cpus_per_node=8,
-        host_label="hostname",
-        include=frozenset({SeriesFamily.DCGM, SeriesFamily.NODE, SeriesFamily.REQUESTS}),
-        injections=(
-            Injection(
-                InjectionKind.THERMAL_THROTTLING,
-                start=timedelta(days=5),
-                duration=timedelta(hours=2),
-                magnitude=20,
-                node=node_name(min(16, nodes - 1)),
-                gpu=min(3, gpus - 1),
-            ),
-            Injection(
-                InjectionKind.XID_ERROR,
-                start=timedelta(days=6),
-                duration=timedelta(minutes=30),
-                node=node_name(min(39, nodes - 1)),
-                gpu=min(5, gpus - 1),
-                code=79,
-            ),
-        ),
-    )
 
 
 @contextlib.contextmanager
@@ -530,9 +491,10 @@ class _Bench:
         self.api = kube_client(self.plane.kubeconfig)
         self.progress("control plane up, CRDs applied")
         sizes = self.sizes
-        scenario = fleet_scenario(
-            sizes.nodes, sizes.gpus_per_node, datetime.now(UTC) + sizes.horizon
-        )
+        # HISTORY_DAYS before the start of the run, and on to the end of the horizon.
+        end = datetime.now(UTC) + sizes.horizon
+        days = HISTORY_DAYS + sizes.horizon / timedelta(days=1) + 1 / 24
+        scenario = fleet_scenario(sizes.nodes, sizes.gpus_per_node, end, days=days)
         self.hosts = list(scenario.node_names)
         history = self.work / "history.om"
         started = time.perf_counter()
