@@ -192,6 +192,14 @@ def capacityplan(namespace: str, interval_s: float) -> dict[str, Any]:
     }
 
 
+def fleet(sizes: Sizes) -> Any:
+    """bench/capacity.py's fleet at `sizes`, from HISTORY_DAYS before the start of the run
+    to the end of its horizon."""
+    end = datetime.now(UTC) + sizes.horizon
+    days = HISTORY_DAYS + sizes.horizon / timedelta(days=1) + 1 / 24
+    return fleet_scenario(sizes.nodes, sizes.gpus_per_node, end, days=days)
+
+
 @contextlib.contextmanager
 def _workloads(count: int) -> Iterator[None]:
     """bench/envparity.py's `_populate` creates envparity.WORKLOADS workloads: this many."""
@@ -491,10 +499,7 @@ class _Bench:
         self.api = kube_client(self.plane.kubeconfig)
         self.progress("control plane up, CRDs applied")
         sizes = self.sizes
-        # HISTORY_DAYS before the start of the run, and on to the end of the horizon.
-        end = datetime.now(UTC) + sizes.horizon
-        days = HISTORY_DAYS + sizes.horizon / timedelta(days=1) + 1 / 24
-        scenario = fleet_scenario(sizes.nodes, sizes.gpus_per_node, end, days=days)
+        scenario = fleet(sizes)
         self.hosts = list(scenario.node_names)
         history = self.work / "history.om"
         started = time.perf_counter()

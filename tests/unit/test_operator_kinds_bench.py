@@ -21,7 +21,7 @@ from bench.operator_kinds import (
     audit_breakdown,
     capacityplan,
     envparity,
-    fleet_scenario,
+    fleet,
     kind_result,
     operator_kinds_section,
     outcome_of,
@@ -45,12 +45,11 @@ def test_the_resources_are_valid_and_evaluated_every_interval() -> None:
 
 
 def test_the_fleet_is_bench_capacitys_and_reaches_past_now() -> None:
-    end = datetime.now(UTC) + FULL.horizon
-    full = fleet_scenario(FULL.nodes, FULL.gpus_per_node, end)
+    full = fleet(FULL)
     assert (full.nodes, full.gpus_per_node) == (64, 8)
     assert [(i.node, i.gpu) for i in full.injections] == [("gpu-node-17", 3), ("gpu-node-40", 5)]
     assert full.start < datetime.now(UTC) - timedelta(days=7) and full.end > datetime.now(UTC)
-    quick = fleet_scenario(QUICK.nodes, QUICK.gpus_per_node, end)
+    quick = fleet(QUICK)
     assert quick.node_names == ("gpu-node-1", "gpu-node-2")
     assert {i.node for i in quick.injections} <= set(quick.node_names)
 
