@@ -9,8 +9,10 @@ everything else for as long. These tests record which thread each heavy step ran
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -83,11 +85,56 @@ def test_large_prometheus_answers_are_decoded_on_a_worker_thread(
     loop_thread, found = asyncio.run(scenario())
     assert len(threads) == 2
     assert all((t != loop_thread) is off_loop for t in threads), (loop_thread, threads)
+    if off_loop:
+        assert all(t.startswith("perfguard-decode") for t in threads), threads
     # Decoded the same wherever it ran.
     assert len(found) == series
     assert found[-1].labels == {"Hostname": f"node-{series - 1}", "gpu": "0"}
     np.testing.assert_array_equal(found[-1].values, series - 1 + np.arange(points, dtype=float))
     assert found[0].timestamps[1] - found[0].timestamps[0] == 60.0
+
+
+def test_large_answers_are_decoded_one_after_another(
+    monkeypatch: pytest.MonkeyPatch, serve: Any
+) -> None:
+    """Nine answers of a CapacityPlan arrive together; decoding them side by side would hold
+    nine parsed trees at once. Each decode (JSON to arrays) must end before the next starts."""
+    body = matrix_answer(200, 1_000)
+    spans: list[tuple[float, float]] = []
+    original = prometheus._decode_large
+
+    def timed(*args: Any) -> Any:
+        started = time.monotonic()
+        try:
+            return original(*args)
+        finally:
+            spans.append((started, time.monotonic()))
+
+    monkeypatch.setattr(prometheus, "_decode_large", timed)
+
+    async def handler(_: web.Request) -> web.StreamResponse:
+        return web.Response(body=body, content_type="application/json")
+
+    async def scenario() -> list[list[Series]]:
+        runner, url = await serve(handler)
+        try:
+            async with aiohttp.ClientSession() as session:
+                client = PrometheusClient(url, session=session)
+                return await asyncio.gather(
+                    *(
+                        client.query_range("up", AT - timedelta(hours=1), AT, timedelta(minutes=1))
+                        for _ in range(4)
+                    )
+                )
+        finally:
+            await runner.cleanup()
+
+    answers = asyncio.run(scenario())
+    assert [len(a) for a in answers] == [200] * 4
+    assert len(spans) == 4
+    ordered = sorted(spans)
+    for (_, end), (start, _) in itertools.pairwise(ordered):
+        assert end <= start, ordered
 
 
 class FleetPrometheus:
