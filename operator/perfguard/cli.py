@@ -100,29 +100,43 @@ def _load_resource(path: str) -> dict[str, object]:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
+    """One evaluation of a PerfBaseline or CapacityPlan file against Prometheus.
+
+    PerfBaseline: exit 0 Pass, 1 Fail, 2 Inconclusive. CapacityPlan: 0 Sufficient,
+    1 Insufficient, 2 NearLimit or Unverified. Both: 3 bad input, 4 no Prometheus.
+    """
     import asyncio
     import json
 
-    from pydantic import ValidationError
+    from pydantic import BaseModel, ValidationError
 
+    from perfguard.api.capacityplan import CapacityPlanSpec
     from perfguard.api.perfbaseline import PerfBaselineSpec
-    from perfguard.engine.offline import EvaluateOptions, replay_perfbaseline
-    from perfguard.render import perfbaseline
+    from perfguard.engine.offline import (
+        EvaluateOptions,
+        evaluate_capacityplan_offline,
+        replay_perfbaseline,
+    )
+    from perfguard.render import capacityplan, perfbaseline
 
+    models: dict[str, type[BaseModel]] = {
+        "PerfBaseline": PerfBaselineSpec,
+        "CapacityPlan": CapacityPlanSpec,
+    }
     try:
         doc = _load_resource(args.file)
-        if doc["kind"] == "CapacityPlan":
-            return _evaluate_capacityplan(args, doc)
-        if doc["kind"] != "PerfBaseline":
+        model = models.get(str(doc["kind"]))
+        if model is None:
             raise UsageError(
                 f"perfguard evaluate takes a PerfBaseline or a CapacityPlan, not {doc['kind']}"
             )
         try:
-            spec = PerfBaselineSpec.model_validate(doc.get("spec") or {})
+            spec = model.model_validate(doc.get("spec") or {})
         except ValidationError as error:
             from perfguard.handlers.reconcile import describe_validation_error
 
             raise UsageError(f"invalid spec: {describe_validation_error(error)}") from error
+        assert isinstance(spec, PerfBaselineSpec | CapacityPlanSpec)
         at = _evaluation_time(args.at)
         url = args.prometheus or (spec.prometheus.url if spec.prometheus else None)
         if not url:
@@ -133,15 +147,23 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         return 3
     metadata = doc.get("metadata") or {}
     assert isinstance(metadata, dict)
-    options = EvaluateOptions(
-        prometheus=url,
-        at=at,
-        candidate_hash=args.candidate_hash,
-        stable_hash=args.stable_hash,
-        generation=int(metadata.get("generation") or 1),
-        request=request,
-    )
-    status = asyncio.run(replay_perfbaseline(spec, options))
+    generation = int(metadata.get("generation") or 1)
+    if isinstance(spec, PerfBaselineSpec):
+        options = EvaluateOptions(
+            prometheus=url,
+            at=at,
+            candidate_hash=args.candidate_hash,
+            stable_hash=args.stable_hash,
+            generation=generation,
+            request=request,
+        )
+        status = asyncio.run(replay_perfbaseline(spec, options))
+        render, exits = perfbaseline, {"Pass": 0, "Fail": 1}
+    else:
+        hosts = [h.strip() for h in args.nodes.split(",") if h.strip()] if args.nodes else None
+        options = EvaluateOptions(prometheus=url, at=at, generation=generation, request=request)
+        status = asyncio.run(evaluate_capacityplan_offline(spec, options, hosts))
+        render, exits = capacityplan, {"Sufficient": 0, "Insufficient": 1}
     ready = next((c for c in status.get("conditions", []) if c["type"] == "Ready"), None)
     if ready and ready["reason"] in _UNREACHABLE:
         print(f"perfguard evaluate: {ready['message']}", file=sys.stderr)
@@ -150,8 +172,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         print(json.dumps(status, indent=2))
     else:
         name = f"{metadata.get('namespace', 'default')}/{metadata.get('name', '?')}"
-        print(perfbaseline(name, status))
-    return {"Pass": 0, "Fail": 1}.get(str(status.get("verdict")), 2)
+        print(render(name, status))
+    return exits.get(str(status.get("verdict")), 2)
 
 
 def _evaluation_time(text: str | None) -> datetime:
@@ -194,52 +216,6 @@ _UNREACHABLE = {
     "PrometheusTLSError",
     "PrometheusCredentialsUnavailable",
 }
-
-
-def _evaluate_capacityplan(args: argparse.Namespace, doc: dict[str, object]) -> int:
-    """Exit 0 Sufficient, 1 Insufficient, 2 NearLimit or Unverified, 3 bad input, 4 no
-    Prometheus."""
-    import asyncio
-    import json
-
-    from pydantic import ValidationError
-
-    from perfguard.api.capacityplan import CapacityPlanSpec
-    from perfguard.engine.offline import EvaluateOptions, evaluate_capacityplan_offline
-    from perfguard.render import capacityplan
-
-    try:
-        try:
-            spec = CapacityPlanSpec.model_validate(doc.get("spec") or {})
-        except ValidationError as error:
-            from perfguard.handlers.reconcile import describe_validation_error
-
-            raise UsageError(f"invalid spec: {describe_validation_error(error)}") from error
-        at = _evaluation_time(args.at)
-        url = args.prometheus or (spec.prometheus.url if spec.prometheus else None)
-        if not url:
-            raise UsageError("give --prometheus URL (the spec names none)")
-        request = _request_options(args, spec.prometheus)
-    except UsageError as error:
-        print(f"perfguard evaluate: {error}", file=sys.stderr)
-        return 3
-    metadata = doc.get("metadata") or {}
-    assert isinstance(metadata, dict)
-    hosts = [h.strip() for h in args.nodes.split(",") if h.strip()] if args.nodes else None
-    options = EvaluateOptions(
-        prometheus=url, at=at, generation=int(metadata.get("generation") or 1), request=request
-    )
-    status = asyncio.run(evaluate_capacityplan_offline(spec, options, hosts))
-    ready = next((c for c in status.get("conditions", []) if c["type"] == "Ready"), None)
-    if ready and ready["reason"] in _UNREACHABLE:
-        print(f"perfguard evaluate: {ready['message']}", file=sys.stderr)
-        return 4
-    if args.output == "json":
-        print(json.dumps(status, indent=2))
-    else:
-        name = f"{metadata.get('namespace', 'default')}/{metadata.get('name', '?')}"
-        print(capacityplan(name, status))
-    return {"Sufficient": 0, "Insufficient": 1}.get(str(status.get("verdict")), 2)
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
