@@ -19,6 +19,7 @@ import concurrent.futures
 import json
 import math
 import os
+import re
 import ssl
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -339,8 +340,65 @@ def _json_or_none(body: bytes) -> Any:
         return None
 
 
+# How Prometheus writes a matrix answer, up to its first series. Whatever differs (another
+# key order, an error, a vector) is decoded whole.
+_JSON_SPACE = "[ \t\n\r]*"
+_MATRIX_HEAD = re.compile(
+    (
+        r"\A"
+        + _JSON_SPACE
+        + _JSON_SPACE.join(
+            [
+                *(r"\{", '"status"', ":", '"success"', ",", '"data"', ":", r"\{"),
+                *('"resultType"', ":", '"matrix"', ",", '"result"', ":", r"\["),
+            ]
+        )
+    ).encode()
+)
+_SPACE = re.compile(_JSON_SPACE)
+
+
+def _decode_matrix_by_series(text: str, start: int, query: str) -> dict[str, Any]:
+    """A matrix answer decoded one series at a time from `start` (just inside the result
+    list). json.loads holds the interpreter lock for the whole text (seconds for a fleet's
+    answer: the event loop stalls) and builds the whole tree (several times the text);
+    here the lock is free between series and one series' tree exists at a time. Raises
+    ValueError when the text is not valid JSON of that shape."""
+    decoder = json.JSONDecoder()
+    series: list[Series] = []
+    at = _SPACE.match(text, start).end()  # type: ignore[union-attr]
+    if text.startswith("]", at):
+        at += 1
+    else:
+        while True:
+            item, at = decoder.raw_decode(text, at)
+            series.append(_series(item, query))
+            at = _SPACE.match(text, at).end()  # type: ignore[union-attr]
+            if text.startswith(",", at):
+                at = _SPACE.match(text, at + 1).end()  # type: ignore[union-attr]
+            elif text.startswith("]", at):
+                at += 1
+                break
+            else:
+                raise ValueError(f"expected ',' or ']' at {at}")
+    # The rest closes `data` and the answer, maybe after other keys (warnings, stats): check
+    # it by decoding it with an empty result in front.
+    rest = json.loads('{"data":{"result":[]' + text[at:])
+    if not isinstance(rest, dict) or not isinstance(rest.get("data"), dict):
+        raise ValueError("unexpected end of the answer")
+    data = {**rest["data"], "resultType": "matrix", "result": series}
+    return {**rest, "status": "success", "data": data}
+
+
 def _decode_large(body: bytes, query: str) -> Any:
     """The answer's JSON with a matrix result already turned into Series."""
+    head = _MATRIX_HEAD.match(body)
+    if head is not None:
+        try:
+            # The head is ASCII, so its end is the same index in the text.
+            return _decode_matrix_by_series(body.decode(), head.end(), query)
+        except ValueError:
+            pass  # not quite the usual layout: decode it whole, as any other answer
     payload = _json_or_none(body)
     data = payload.get("data") if isinstance(payload, dict) else None
     if (
