@@ -326,10 +326,11 @@ def _too_large(size: int, limit: int) -> str:
 DECODE_IN_THREAD_BYTES: Final = 1 << 20
 
 # One thread decodes the large answers, one after another, each in one job from the JSON
-# text to the arrays: the parsed tree is several times the answer's size, and decoding a
-# CapacityPlan's nine answers side by side doubled the operator's peak memory (bench:
-# 579 -> 1,040 MiB at 64 nodes x 8 GPUs). Its own thread, so that waiting for it never
-# holds up the default pool, which carries the Kubernetes client's calls.
+# text to the arrays: decoding a CapacityPlan's nine answers side by side, each parsed whole,
+# held nine trees at once (bench, 64 nodes x 8 GPUs: operator peak RSS 1,040 MiB; one at a
+# time and series by series, see _decode_matrix_by_series: 541 MiB). Its own thread, so
+# that waiting for it never holds up the default pool, which carries the Kubernetes
+# client's calls.
 _DECODER = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="perfguard-decode")
 
 
