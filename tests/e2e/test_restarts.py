@@ -62,14 +62,28 @@ class Watcher:
         self.cluster = cluster
         self.verdicts: list[str] = []
         self.breaches: set[str] = set()
+        self.timeouts = 0
+        self.failure: BaseException | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
+        try:
+            self._watch()
+        except BaseException as error:  # reported by __exit__: an unwatched test proves nothing
+            self.failure = error
+
+    def _watch(self) -> None:
         while not self._stop.is_set():
-            result = self.cluster.kubectl(
-                "get", "pb", "strict", "-n", NAMESPACE, "-o", "yaml", check=False, timeout=10
-            )
+            try:
+                result = self.cluster.kubectl(
+                    "get", "pb", "strict", "-n", NAMESPACE, "-o", "yaml", check=False, timeout=10
+                )
+            except subprocess.TimeoutExpired:
+                # The API server being restarted can leave a request hanging: an outage like
+                # a refused one. (Uncaught, it ended the watch and the test went on unwatched.)
+                self.timeouts += 1
+                continue
             if result.returncode == 0:
                 status = (yaml.safe_load(result.stdout) or {}).get("status") or {}
                 if status.get("verdict"):
@@ -86,6 +100,8 @@ class Watcher:
     def __exit__(self, *_: object) -> None:
         self._stop.set()
         self._thread.join(15)
+        assert not self._thread.is_alive(), "the status watcher did not stop"
+        assert self.failure is None, f"the status watcher failed: {self.failure!r}"
 
 
 def start_operator(plane: ControlPlane, log: Path) -> subprocess.Popen[bytes]:
