@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from perfguard.analysis.judgement import (
@@ -18,6 +18,7 @@ from perfguard.analysis.judgement import (
     Threshold,
     Verdict,
     apply_sustain,
+    decision_points,
     decompose_stages,
     judge_metric,
     overall_verdict,
@@ -374,6 +375,60 @@ def test_threshold_rejects_negative_and_infinite_limits() -> None:
 
 
 bounded = st.floats(min_value=-100, max_value=100, allow_nan=False)
+
+
+limit_values = st.floats(min_value=0, max_value=50, allow_nan=False)
+thresholds = st.builds(
+    Threshold,
+    max_increase=st.none() | limit_values,
+    max_increase_percent=st.none() | limit_values,
+    max_decrease=st.none() | limit_values,
+    max_decrease_percent=st.none() | limit_values,
+    max=st.none() | st.floats(min_value=0, max_value=200, allow_nan=False),
+).filter(lambda t: t.configured)
+
+
+def _same_cell(
+    data: st.DataObject, end: float, points: tuple[float, ...], low: float, high: float
+) -> float:
+    """Another end between the decision points around ``end`` (and within [low, high]).
+
+    Both ends keep a hair's breadth from every point: the rules compare baseline + end with a
+    bound, and the rounding of that sum may put an end one ulp from a point on either side.
+    """
+    margins = [1e-9 * (1.0 + abs(p)) for p in points]
+    assume(all(abs(end - p) > m for p, m in zip(points, margins, strict=True)))
+    below = max((p + m for p, m in zip(points, margins, strict=True) if p < end), default=-math.inf)
+    above = min((p - m for p, m in zip(points, margins, strict=True) if p > end), default=math.inf)
+    return data.draw(
+        st.floats(min_value=max(below, low), max_value=min(above, high), allow_nan=False)
+    )
+
+
+@settings(max_examples=400)
+@given(data=st.data(), threshold=thresholds, baseline=bounded, a=bounded, b=bounded, c=bounded)
+def test_interval_ends_moving_between_decision_points_keep_the_verdict(
+    data: st.DataObject, threshold: Threshold, baseline: float, a: float, b: float, c: float
+) -> None:
+    """decision_points is complete: the bootstrap may stop early when its ends are far from all
+    of them (statistics.difference_interval's settle_at), which is only sound if nothing else
+    about the ends matters to the verdict."""
+    lo, point, hi = sorted((a, b, c))
+    points = decision_points(threshold, baseline)
+    other_lo = _same_cell(data, lo, points, -100.0, point)
+    other_hi = _same_cell(data, hi, points, point, 100.0)
+    before = judge_metric(interval(point, lo, hi), baseline, baseline + point, threshold)
+    after = judge_metric(interval(point, other_lo, other_hi), baseline, baseline + point, threshold)
+    assert (after.verdict, after.reason) == (before.verdict, before.reason)
+
+
+def test_decision_points_are_zero_the_signed_limits_and_the_bound() -> None:
+    threshold = Threshold(
+        max_increase=5.0, max_decrease_percent=10.0, max=120.0, max_increase_percent=1.0
+    )
+    assert decision_points(threshold, 100.0) == (-10.0, 0.0, 1.0, 5.0, 20.0)
+    # A percent limit against a baseline of 0 has no point (the rule is Inconclusive anyway).
+    assert decision_points(Threshold(max_increase_percent=5.0), 0.0) == (0.0,)
 
 
 @given(a=bounded, b=bounded, c=bounded, limit=st.floats(min_value=0, max_value=50))

@@ -99,6 +99,7 @@ __all__ = [
     "Threshold",
     "Verdict",
     "apply_sustain",
+    "decision_points",
     "decompose_stages",
     "judge_metric",
     "overall_verdict",
@@ -270,6 +271,48 @@ def _check_bound_rule(
     )
 
 
+def _change_limits(
+    threshold: Threshold, baseline_value: float
+) -> list[tuple[str, float, float, float | None]]:
+    """(rule, bad direction, configured limit, allowed change in the base unit) per change
+    limit; the allowed change is None for a percent limit against a baseline near 0."""
+    base_is_zero = abs(baseline_value) <= _ZERO_TOLERANCE
+    out: list[tuple[str, float, float, float | None]] = []
+    for rule, direction, limit, relative in (
+        ("maxIncrease", 1.0, threshold.max_increase, False),
+        ("maxIncreasePercent", 1.0, threshold.max_increase_percent, True),
+        ("maxDecrease", -1.0, threshold.max_decrease, False),
+        ("maxDecreasePercent", -1.0, threshold.max_decrease_percent, True),
+    ):
+        if limit is None:
+            continue
+        if relative and base_is_zero:
+            out.append((rule, direction, limit, None))
+        else:
+            out.append(
+                (rule, direction, limit, limit / 100.0 * abs(baseline_value) if relative else limit)
+            )
+    return out
+
+
+def decision_points(threshold: Threshold, baseline_value: float) -> tuple[float, ...]:
+    """The values of the change at which ``judge_metric``'s verdict can change when an end of
+    the change interval crosses them (point, samples and candidate interval held fixed): 0,
+    each change limit with its sign, and ``max`` minus the baseline (the borrowed interval).
+
+    Between two of them an end of the interval may move without changing the verdict (a test
+    checks it for every kind of limit), so a bootstrap whose ends are far from all of them
+    already has its verdict (see ``statistics.difference_interval``'s ``settle_at``).
+    """
+    points = {0.0}
+    for _, direction, _, allowed in _change_limits(threshold, baseline_value):
+        if allowed is not None:
+            points.add(direction * allowed)
+    if threshold.max is not None and math.isfinite(baseline_value):
+        points.add(threshold.max - baseline_value)
+    return tuple(sorted(points))
+
+
 def judge_metric(
     interval: DifferenceInterval,
     baseline_value: float,
@@ -355,18 +398,9 @@ def judge_metric(
     # Rows 4-7, one check per configured limit.
     checks: list[RuleCheck] = []
     directions: set[float] = set()
-    base_is_zero = abs(baseline_value) <= _ZERO_TOLERANCE
-    change_rules = [
-        ("maxIncrease", 1.0, threshold.max_increase, False),
-        ("maxIncreasePercent", 1.0, threshold.max_increase_percent, True),
-        ("maxDecrease", -1.0, threshold.max_decrease, False),
-        ("maxDecreasePercent", -1.0, threshold.max_decrease_percent, True),
-    ]
-    for rule, direction, limit, relative in change_rules:
-        if limit is None:
-            continue
+    for rule, direction, limit, allowed in _change_limits(threshold, baseline_value):
         directions.add(direction)
-        if relative and base_is_zero:
+        if allowed is None:
             checks.append(
                 RuleCheck(
                     rule,
@@ -377,7 +411,6 @@ def judge_metric(
                 )
             )
             continue
-        allowed = limit / 100.0 * abs(baseline_value) if relative else limit
         checks.append(_check_change_rule(rule, direction, allowed, point, lo, hi, unit))
     if threshold.max is not None:
         directions.add(1.0)

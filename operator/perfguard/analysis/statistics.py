@@ -526,6 +526,7 @@ def difference_interval(
     statistic: Statistic = "mean",
     n_boot: int = 2000,
     rng: np.random.Generator,
+    settle_at: Sequence[float] = (),
 ) -> DifferenceInterval:
     """Confidence interval for ``stat(candidate) - stat(baseline)`` under autocorrelation.
 
@@ -557,6 +558,15 @@ def difference_interval(
     sampling error comes from 16 batch statistics instead (see ``_batch_side``), which keeps the
     cost independent of the history length; ``block_length`` then reports the batch length if
     no side was bootstrapped. Fewer than 8 samples on a side give NaN bounds.
+
+    ``settle_at``: values of the change where the caller's decision turns (for the verdict
+    rules, ``judgement.decision_points``). With them the bootstrap runs in two halves and stops
+    after the first when none of these values lies within the Monte Carlo uncertainty of
+    either end: the band of t-quantiles an n_boot/2 run could have given, ±3 binomial standard
+    deviations of the order statistic around each quantile. A decision then rests on the same
+    side of every such value as with n_boot replicates (unless the bootstrap quantile itself
+    is 3 standard deviations off) at half the cost; an end near a decision value gets all
+    n_boot. ``n_boot`` of the result says how many were used.
 
     The returned interval always contains ``point`` (a bootstrap-t interval almost always does;
     the guard makes it a guarantee for the verdict rules). Deterministic for a given ``rng``
@@ -615,23 +625,64 @@ def difference_interval(
             point, point, point, confidence, statistic, paired, method, n_c, n_b, block, n_boot
         )
 
-    replicate_stat = np.zeros(n_boot, dtype=np.float64)
-    replicate_var = np.zeros(n_boot, dtype=np.float64)
-    for sign, side in sides:
-        stat, var = side.replicate(rng, n_boot)
-        replicate_stat += sign * stat
-        replicate_var += var
-    # A replicate whose series came out constant has zero spread; flooring its standard error
-    # keeps its t-statistic finite (and very large, which is what it is).
-    replicate_se = np.maximum(np.sqrt(np.maximum(replicate_var, 0.0)), se * 1e-9)
-    t_stats = (replicate_stat - point) / replicate_se
+    def t_statistics(size: int) -> FloatArray:
+        replicate_stat = np.zeros(size, dtype=np.float64)
+        replicate_var = np.zeros(size, dtype=np.float64)
+        for sign, side in sides:
+            stat, var = side.replicate(rng, size)
+            replicate_stat += sign * stat
+            replicate_var += var
+        # A replicate whose series came out constant has zero spread; flooring its standard
+        # error keeps its t-statistic finite (and very large, which is what it is).
+        replicate_se = np.maximum(np.sqrt(np.maximum(replicate_var, 0.0)), se * 1e-9)
+        return np.asarray((replicate_stat - point) / replicate_se, dtype=np.float64)
+
     alpha = 1.0 - confidence
-    q_lo, q_hi = (float(q) for q in np.quantile(t_stats, [alpha / 2.0, 1.0 - alpha / 2.0]))
+    levels = (alpha / 2.0, 1.0 - alpha / 2.0)
+    used = n_boot // 2 if settle_at else n_boot
+    t_stats = t_statistics(used)
+    if used < n_boot and not _settled(t_stats, levels, point, se, settle_at):
+        t_stats = np.concatenate([t_stats, t_statistics(n_boot - used)])
+        used = n_boot
+    q_lo, q_hi = (float(q) for q in np.quantile(t_stats, levels))
     lo = min(point - q_hi * se, point)
     hi = max(point - q_lo * se, point)
     return DifferenceInterval(
-        point, lo, hi, confidence, statistic, paired, method, n_c, n_b, block, n_boot
+        point, lo, hi, confidence, statistic, paired, method, n_c, n_b, block, used
     )
+
+
+# Half-width, in binomial standard deviations, of the Monte Carlo band around a bootstrap
+# quantile within which a decision value makes difference_interval run all its replicates.
+_SETTLE_SDS: Final = 3.0
+
+
+def _settled(
+    t_stats: FloatArray,
+    levels: tuple[float, float],
+    point: float,
+    se: float,
+    decision_values: Sequence[float],
+) -> bool:
+    """Whether no decision value lies within the Monte Carlo band of either interval end.
+
+    The q-quantile of B replicates is near the order statistic of rank q * B, which varies
+    from run to run with sd sqrt(B q (1 - q)) ranks; the band spans the order statistics
+    _SETTLE_SDS of those sds either side. An end is point - t * se for the other end's t.
+    """
+    size = t_stats.size
+    ordered = np.sort(t_stats)
+    for level, clamp in ((levels[0], max), (levels[1], min)):
+        # The low t-quantile gives the upper end (clamped to at least the point, as the
+        # reported interval is), the high one the lower end (at most the point).
+        spread = _SETTLE_SDS * math.sqrt(size * level * (1.0 - level))
+        low = int(max(math.floor(level * (size - 1) - spread), 0))
+        high = int(min(math.ceil(level * (size - 1) + spread), size - 1))
+        first = clamp(point - float(ordered[high]) * se, point)
+        last = clamp(point - float(ordered[low]) * se, point)
+        if any(first <= value <= last for value in decision_values):
+            return False
+    return True
 
 
 def _u_null_distribution(m: int, n: int) -> FloatArray:

@@ -197,6 +197,9 @@ def _judge_one(
         and statistic == "p95"
     ):
         improvement = spec.improvement.min_p95_reduction * factor
+    base_value = float(np.mean(base)) if base.size else float("nan")
+    cand_value = float(np.mean(cand)) if cand.size else float("nan")
+    threshold = _threshold(rule, factor)
     if len(segments) >= MIN_SEASONAL_DAYS and cand.size >= 2:
         # Days are the unit of replication for a historical comparison (see
         # seasonal_difference_interval); within a day the block bootstrap below is right.
@@ -213,18 +216,17 @@ def _judge_one(
             confidence=spec.analysis.confidence,
             paired=paired_samples,
             rng=np.random.default_rng(seed),
+            settle_at=judgement.decision_points(threshold, base_value),
         )
     candidate_interval = None
     if rule.max is not None and cand.size >= 2 and spec.analysis.confidence == 0.95:
         own = statistics.summarize(cand)
         candidate_interval = (own.ci95_low, own.ci95_high)
-    base_value = float(np.mean(base)) if base.size else float("nan")
-    cand_value = float(np.mean(cand)) if cand.size else float("nan")
     verdict_of = judgement.judge_metric(
         interval,
         baseline_value=base_value,
         candidate_value=cand_value,
-        threshold=_threshold(rule, factor),
+        threshold=threshold,
         min_candidate_samples=MIN_CANDIDATE_SAMPLES,
         # Concurrent pairs are as many as the candidate window holds; minSamples is about
         # the historical baseline.
