@@ -518,6 +518,13 @@ class MetricStatus(ApiModel):
         default=None,
         description="First sample of the data that showed the breach, kept until a Pass.",
     )
+    improved_since: datetime | None = Field(
+        default=None,
+        description=(
+            "When this candidate was first judged Improved on this metric (the "
+            "ImprovementConfirmed Event); kept until a regression or a new candidate."
+        ),
+    )
     level_shift: LevelShiftStatus | None = Field(
         default=None,
         description="Set when the window held two levels; only the newer one was judged.",

@@ -1,0 +1,116 @@
+"""ImprovementConfirmed is announced once per candidate and metric, not on every return to
+Improved (perfguard.engine.perfbaseline._improvements), through the pure judge: each
+evaluation sees the status the one before wrote."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+
+from perfguard.api.perfbaseline import PerfBaselineSpec
+from perfguard.engine.perfbaseline import judge
+from perfguard.engine.perfbaseline_fetch import MetricSamples, TimedSamples, windows
+from perfguard.engine.tracks import TrackPlan, plan_tracks
+
+SPEC = PerfBaselineSpec.model_validate(
+    {
+        "selector": {"service": "api"},
+        "candidate": {"matchLabels": {"track": "canary"}},
+        "stable": {"matchLabels": {"track": "stable"}},
+        "comparison": "Concurrent",
+        "analysis": {"interval": "1m", "window": "10m", "step": "30s", "sustainFor": "3m"},
+        "metrics": [
+            {
+                "name": "gpu",
+                "type": "Query",
+                "query": "avg(gpu_util{ {{selector}} })",
+                "thresholds": {"value": {"maxIncreasePercent": 10}},
+            }
+        ],
+    }
+)
+START = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
+
+
+def _samples(at: datetime, change: float, seed: int) -> dict[str, MetricSamples]:
+    """Stable at 50 with small independent noise; the canary ``change`` (relative) away."""
+    rng = np.random.default_rng(seed)
+    w = windows(SPEC, at)
+    ts = np.arange(w.start.timestamp(), w.end.timestamp() + 1, 30.0)
+    stable = 50.0 + rng.normal(0.0, 0.2, ts.size)
+    canary = 50.0 * (1.0 + change) + rng.normal(0.0, 0.2, ts.size)
+    data = MetricSamples()
+    data.window[("candidate", "value")] = TimedSamples(ts, canary)
+    data.window[("stable", "value")] = TimedSamples(ts, stable)
+    return {"gpu": data}
+
+
+class Run:
+    def __init__(self) -> None:
+        self.status: dict[str, Any] = {}
+        self.at = START
+        self.plan: TrackPlan = plan_tracks(SPEC, None)
+
+    def evaluate(self, change: float) -> tuple[str, list[str], str | None]:
+        """(metric verdict, Event reasons, improvedSince) of one evaluation."""
+        self.at += timedelta(minutes=1)
+        outcome = judge(
+            SPEC,
+            self.plan,
+            windows(SPEC, self.at),
+            _samples(self.at, change, seed=int(self.at.timestamp())),
+            self.status,
+            self.at,
+        )
+        self.status = {**self.status, **outcome.fields}
+        (metric,) = outcome.fields["metrics"]
+        return metric["verdict"], [e.reason for e in outcome.events], metric.get("improvedSince")
+
+
+def test_a_candidate_improving_on_and_off_is_announced_once() -> None:
+    run = Run()
+    verdict, events, since = run.evaluate(-0.2)
+    assert verdict == "Improved"
+    assert events.count("ImprovementConfirmed") == 1
+    first = since
+    assert first == "2026-12-03T12:01:00Z"
+    # Slightly worse but within the limit (Pass), then improved again: the same candidate, no new Event.
+    verdict, events, since = run.evaluate(0.02)
+    assert verdict == "Pass"
+    assert "ImprovementConfirmed" not in events
+    assert since == first
+    verdict, events, since = run.evaluate(-0.2)
+    assert verdict == "Improved"
+    assert "ImprovementConfirmed" not in events
+    assert since == first
+
+
+def test_a_regression_or_a_new_candidate_rearms_the_announcement() -> None:
+    run = Run()
+    assert "ImprovementConfirmed" in run.evaluate(-0.2)[1]
+    verdict, _, since = run.evaluate(0.5)
+    assert verdict == "Regressed"
+    assert since is None
+    verdict, events, since = run.evaluate(-0.2)
+    assert verdict == "Improved"
+    assert "ImprovementConfirmed" in events
+    assert since == "2026-12-03T12:03:00Z"
+    # A new candidate (another pod-template hash) is a new claim.
+    run.plan = replace(run.plan, identity="another-candidate")
+    verdict, events, since = run.evaluate(-0.2)
+    assert "ImprovementConfirmed" in events
+    assert since == "2026-12-03T12:04:00Z"
+
+
+def test_a_status_written_before_the_stamp_is_not_announced_again() -> None:
+    run = Run()
+    run.evaluate(-0.2)
+    for metric in run.status["metrics"]:
+        del metric["improvedSince"]  # as an older operator wrote it: verdict Improved only
+    verdict, events, since = run.evaluate(-0.2)
+    assert verdict == "Improved"
+    assert "ImprovementConfirmed" not in events
+    assert since == "2026-12-03T12:01:00Z"  # the evaluation that announced it
