@@ -350,6 +350,14 @@ def test_settle_band_is_the_order_statistics_around_each_quantile() -> None:
     assert not statistics._settled(t, levels, 0.0, 1.0, (-2.8,))
     assert not statistics._settled(t, levels, 0.0, 1.0, (2.9,))  # the upper end's band
     assert statistics._settled(t, levels, 0.0, 1.0, (0.0, 1.0, -3.5))
+    # The reported ends always contain the point: with every t above 0 the upper end is the
+    # point itself, so a value just above it is within that end's band.
+    positive = np.linspace(1.0, 4.0, 1001)
+    assert not statistics._settled(positive, levels, 0.0, 1.0, (0.0,))
+    assert statistics._settled(positive, levels, 0.0, 1.0, (0.5,))
+    # At confidence 0.999 the band around the 0.05 % quantile reaches past the smallest of
+    # 1,000 replicates: never settled, however far the values.
+    assert not statistics._settled(t, (0.0005, 0.9995), 0.0, 1.0, (100.0,))
 
 
 def test_paired_block_bootstrap_covers_the_true_shift() -> None:

@@ -669,6 +669,8 @@ def _settled(
     The q-quantile of B replicates is near the order statistic of rank q * B, which varies
     from run to run with sd sqrt(B q (1 - q)) ranks; the band spans the order statistics
     _SETTLE_SDS of those sds either side. An end is point - t * se for the other end's t.
+    A band reaching past the smallest or largest replicate never settles (at confidence
+    0.95 and 1,000 replicates it spans ranks 10-40 and 959-989).
     """
     size = t_stats.size
     ordered = np.sort(t_stats)
@@ -676,8 +678,12 @@ def _settled(
         # The low t-quantile gives the upper end (clamped to at least the point, as the
         # reported interval is), the high one the lower end (at most the point).
         spread = _SETTLE_SDS * math.sqrt(size * level * (1.0 - level))
-        low = int(max(math.floor(level * (size - 1) - spread), 0))
-        high = int(min(math.ceil(level * (size - 1) + spread), size - 1))
+        low = math.floor(level * (size - 1) - spread)
+        high = math.ceil(level * (size - 1) + spread)
+        if low < 0 or high > size - 1:
+            # The band does not fit in these replicates (a confidence close to 1): the
+            # extreme replicate says nothing about how far the quantile may be.
+            return False
         first = clamp(point - float(ordered[high]) * se, point)
         last = clamp(point - float(ordered[low]) * se, point)
         if any(first <= value <= last for value in decision_values):
