@@ -1,6 +1,9 @@
 """ImprovementConfirmed is announced once per candidate and metric, not on every return to
 Improved (perfguard.engine.perfbaseline._improvements), through the pure judge: each
-evaluation sees the status the one before wrote."""
+evaluation sees the status the one before wrote, merged as the operator merges it.
+
+sustainFor is 15 minutes: a regression over the whole 10-minute window is a breach dated
+from the window's start, pending for five more evaluations before it fails the verdict."""
 
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ from perfguard.api.perfbaseline import PerfBaselineSpec
 from perfguard.engine.perfbaseline import judge
 from perfguard.engine.perfbaseline_fetch import MetricSamples, TimedSamples, windows
 from perfguard.engine.tracks import TrackPlan, plan_tracks
+from perfguard.sources.prometheus import FailureKind, PrometheusError
 
 SPEC = PerfBaselineSpec.model_validate(
     {
@@ -21,7 +25,7 @@ SPEC = PerfBaselineSpec.model_validate(
         "candidate": {"matchLabels": {"track": "canary"}},
         "stable": {"matchLabels": {"track": "stable"}},
         "comparison": "Concurrent",
-        "analysis": {"interval": "1m", "window": "10m", "step": "30s", "sustainFor": "3m"},
+        "analysis": {"interval": "1m", "window": "10m", "step": "30s", "sustainFor": "15m"},
         "metrics": [
             {
                 "name": "gpu",
@@ -54,20 +58,19 @@ class Run:
         self.at = START
         self.plan: TrackPlan = plan_tracks(SPEC, None)
 
-    def evaluate(self, change: float) -> tuple[str, list[str], str | None]:
-        """(metric verdict, Event reasons, improvedSince) of one evaluation."""
+    def evaluate(self, change: float | None) -> tuple[str, list[str], str | None]:
+        """(metric verdict, Event reasons, improvedSince) of one evaluation; ``change`` None:
+        Prometheus unreachable (the status keeps the metrics the evaluation before wrote)."""
         self.at += timedelta(minutes=1)
-        outcome = judge(
-            SPEC,
-            self.plan,
-            windows(SPEC, self.at),
-            _samples(self.at, change, seed=int(self.at.timestamp())),
-            self.status,
-            self.at,
-        )
+        if change is None:
+            samples = {"gpu": MetricSamples(error=PrometheusError(FailureKind.UNREACHABLE, "down"))}
+        else:
+            samples = _samples(self.at, change, seed=int(self.at.timestamp()))
+        outcome = judge(SPEC, self.plan, windows(SPEC, self.at), samples, self.status, self.at)
         self.status = {**self.status, **outcome.fields}
-        (metric,) = outcome.fields["metrics"]
-        return metric["verdict"], [e.reason for e in outcome.events], metric.get("improvedSince")
+        (metric,) = self.status["metrics"]
+        events = [e.reason for e in outcome.events]
+        return metric["verdict"], events, metric.get("improvedSince")
 
 
 def test_a_candidate_improving_on_and_off_is_announced_once() -> None:
@@ -77,7 +80,8 @@ def test_a_candidate_improving_on_and_off_is_announced_once() -> None:
     assert events.count("ImprovementConfirmed") == 1
     first = since
     assert first == "2026-12-03T12:01:00Z"
-    # Slightly worse but within the limit (Pass), then improved again: the same candidate, no new Event.
+    # Slightly worse but within the limit (Pass), then improved again: the same
+    # candidate, no new Event.
     verdict, events, since = run.evaluate(0.02)
     assert verdict == "Pass"
     assert "ImprovementConfirmed" not in events
@@ -88,21 +92,37 @@ def test_a_candidate_improving_on_and_off_is_announced_once() -> None:
     assert since == first
 
 
-def test_a_regression_or_a_new_candidate_rearms_the_announcement() -> None:
+def test_a_pending_breach_and_an_outage_keep_the_stamp() -> None:
+    run = Run()
+    first = run.evaluate(-0.2)[2]
+    verdict, events, since = run.evaluate(0.5)
+    assert verdict == "Regressed"  # a breach, held 10 of the 15 minutes: not failed yet
+    assert run.status["verdict"] == "Inconclusive"
+    assert since == first
+    assert run.evaluate(None)[1:] == (["PrometheusUnreachable"], first)
+    verdict, events, since = run.evaluate(-0.2)
+    assert verdict == "Improved"
+    assert "ImprovementConfirmed" not in events
+    assert since == first
+
+
+def test_a_sustained_regression_or_a_new_candidate_rearms_the_announcement() -> None:
     run = Run()
     assert "ImprovementConfirmed" in run.evaluate(-0.2)[1]
-    verdict, _, since = run.evaluate(0.5)
+    for _ in range(6):  # the breach dated from the window's start: 10, 11, ... 15 minutes
+        verdict, _, since = run.evaluate(0.5)
     assert verdict == "Regressed"
+    assert run.status["verdict"] == "Fail"
     assert since is None
     verdict, events, since = run.evaluate(-0.2)
     assert verdict == "Improved"
     assert "ImprovementConfirmed" in events
-    assert since == "2026-12-03T12:03:00Z"
+    assert since == "2026-12-03T12:08:00Z"
     # A new candidate (another pod-template hash) is a new claim.
     run.plan = replace(run.plan, identity="another-candidate")
     verdict, events, since = run.evaluate(-0.2)
     assert "ImprovementConfirmed" in events
-    assert since == "2026-12-03T12:04:00Z"
+    assert since == "2026-12-03T12:09:00Z"
 
 
 def test_a_status_written_before_the_stamp_is_not_announced_again() -> None:

@@ -522,7 +522,8 @@ class MetricStatus(ApiModel):
         default=None,
         description=(
             "When this candidate was first judged Improved on this metric (the "
-            "ImprovementConfirmed Event); kept until a regression or a new candidate."
+            "ImprovementConfirmed Event); kept until a sustained regression or a new "
+            "candidate."
         ),
     )
     level_shift: LevelShiftStatus | None = Field(

@@ -431,8 +431,10 @@ def _improvements(
     evaluation to the next. Announcing every return put 2,025 ImprovementConfirmed Events on
     1,000 unchanged PerfBaselines in about four evaluations each (bench/operator_scale, where
     canary and stable wander apart by a percent or two). The stamp is kept through Pass,
-    Inconclusive and NoData for the same candidate and dropped by a regression or a new
-    candidate: the Event says "this candidate is better on this metric", once.
+    Inconclusive, NoData and a breach not yet held for sustainFor, for the same candidate;
+    a sustained regression (the metric fails the verdict) or a new candidate drops it: the
+    Event says "this candidate is better on this metric", once. A metric that leaves the
+    spec loses its stamp with its status entry.
     """
     same_candidate = (previous.get("candidate") or {}).get("identity") == identity
     stamped: dict[tuple[str, str, str], str] = {}
@@ -447,7 +449,7 @@ def _improvements(
     events: list[EventSpec] = []
     for j in judged:
         since = stamped.get((j.metric.name, j.statistic, j.comparison.value))
-        if j.verdict == MetricVerdict.REGRESSED:
+        if j.sustained.failed:
             since = None
         elif j.verdict == MetricVerdict.IMPROVED and since is None:
             since = _iso(at)
