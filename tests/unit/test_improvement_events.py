@@ -73,6 +73,13 @@ class Run:
         return metric["verdict"], events, metric.get("improvedSince")
 
 
+def _unannounced(run: Run, change: float, verdict: str, since: str | None) -> None:
+    """One evaluation with this metric verdict and stamp, and no ImprovementConfirmed."""
+    got_verdict, events, got_since = run.evaluate(change)
+    assert (got_verdict, got_since) == (verdict, since)
+    assert "ImprovementConfirmed" not in events
+
+
 def test_a_candidate_improving_on_and_off_is_announced_once() -> None:
     run = Run()
     verdict, events, since = run.evaluate(-0.2)
@@ -82,28 +89,19 @@ def test_a_candidate_improving_on_and_off_is_announced_once() -> None:
     assert first == "2026-12-03T12:01:00Z"
     # Slightly worse but within the limit (Pass), then improved again: the same
     # candidate, no new Event.
-    verdict, events, since = run.evaluate(0.02)
-    assert verdict == "Pass"
-    assert "ImprovementConfirmed" not in events
-    assert since == first
-    verdict, events, since = run.evaluate(-0.2)
-    assert verdict == "Improved"
-    assert "ImprovementConfirmed" not in events
-    assert since == first
+    _unannounced(run, 0.02, "Pass", first)
+    _unannounced(run, -0.2, "Improved", first)
 
 
 def test_a_pending_breach_and_an_outage_keep_the_stamp() -> None:
     run = Run()
     first = run.evaluate(-0.2)[2]
-    verdict, events, since = run.evaluate(0.5)
+    verdict, _, since = run.evaluate(0.5)
     assert verdict == "Regressed"  # a breach, held 10 of the 15 minutes: not failed yet
     assert run.status["verdict"] == "Inconclusive"
     assert since == first
     assert run.evaluate(None)[1:] == (["PrometheusUnreachable"], first)
-    verdict, events, since = run.evaluate(-0.2)
-    assert verdict == "Improved"
-    assert "ImprovementConfirmed" not in events
-    assert since == first
+    _unannounced(run, -0.2, "Improved", first)
 
 
 def test_a_sustained_regression_or_a_new_candidate_rearms_the_announcement() -> None:
