@@ -429,8 +429,9 @@ def _improvements(
 
     A metric at the edge of significance goes Improved, Pass, Improved... from one
     evaluation to the next. Announcing every return put 2,025 ImprovementConfirmed Events on
-    1,000 unchanged PerfBaselines in about four evaluations each (bench/operator_scale, where
-    canary and stable wander apart by a percent or two). The stamp is kept through Pass,
+    1,000 unchanged PerfBaselines in fewer than three evaluations each (bench/operator_scale:
+    1,000 first evaluations and 1,665 in the window; canary and stable wander apart by a
+    percent or two). The stamp is kept through Pass,
     Inconclusive, NoData and a breach not yet held for sustainFor, for the same candidate;
     a sustained regression (the metric fails the verdict) or a new candidate drops it: the
     Event says "this candidate is better on this metric", once. A metric that leaves the
