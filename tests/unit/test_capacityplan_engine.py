@@ -148,3 +148,19 @@ def test_xid_anomaly_event_once() -> None:
     assert conditions(first)["AnomalyDetected"][0] == "True"
     second = judge(spec(), history, status(first), AT + timedelta(minutes=5))
     assert second.events == []
+
+
+def test_current_window_ends_at_the_grid_not_the_clock() -> None:
+    # The fetch floors the grid to the step; "current" must count the same grid points
+    # whatever minute between two steps the evaluation runs at (the last 15 minutes of a
+    # 5m grid: its last four points, 15 minutes back inclusive).
+    stepped = data(40.0)
+    for signals in stepped.gpus.values():
+        signals[Signal.GPU_UTIL][-4:] = [10.0, 20.0, 30.0, 40.0]
+    figures = {
+        judge(spec(scenarios=[]), stepped, {}, AT + timedelta(seconds=s)).fields["current"][0][
+            "fleet"
+        ]
+        for s in (0, 60, 150, 299)
+    }
+    assert figures == {25.0}

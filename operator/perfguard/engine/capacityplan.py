@@ -223,7 +223,11 @@ def analyse(spec: CapacityPlanSpec, data: CapacityData, at: datetime) -> Analysi
     node_names = {n for n, _ in data.gpus} | set(data.nodes)
     results: list[ResourceResult] = []
     projections: list[ProjectionResult] = []
-    since = at.timestamp() - CURRENT_WINDOW.total_seconds()
+    # "Current" ends at the grid's last point (the fetch floors it to a multiple of the step),
+    # not at the clock: otherwise a 10m step puts one or two points in the window depending
+    # on the minute the evaluation ran, and the figure jumps between evaluations.
+    last = float(times[-1]) if times.size else at.timestamp()
+    since = last - CURRENT_WINDOW.total_seconds()
     sustained_for = spec.thresholds.sustained.for_.total_seconds()
     for series in resource_series(spec, data):
         if series.matrix.shape[0] == 0:
