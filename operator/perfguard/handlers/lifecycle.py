@@ -12,6 +12,7 @@ import kopf
 from aiohttp import web
 
 from perfguard.config import OperatorConfig
+from perfguard.handlers.diffbase import LeanAnnotationsDiffBaseStorage
 from perfguard.handlers.runtime import Runtime, get_runtime, set_runtime
 from perfguard.observability import OperatorMetrics, configure_logging
 from perfguard.sources.envparity_reader import ParityReader
@@ -47,9 +48,10 @@ async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
     configure_logging(config.log_level, json=config.log_json)
     # Kopf's default keeps handler progress in status.kopf, which our structural schemas
     # prune; annotations under our own prefix survive. Only change-detecting handlers
-    # (on.create/update/delete, of which there are none) use these two storages.
+    # (on.create/update/delete, of which there are none) read these two storages, but Kopf
+    # builds the diff-base on every watch event: the lean one skips copying the status.
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="perfguard.dev")
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+    settings.persistence.diffbase_storage = LeanAnnotationsDiffBaseStorage(
         prefix="perfguard.dev", key="last-handled-configuration"
     )
     settings.persistence.finalizer = "perfguard.dev/finalizer"
