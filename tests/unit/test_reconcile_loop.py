@@ -12,7 +12,7 @@ import asyncio
 import copy
 import itertools
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import kopf
@@ -248,3 +248,85 @@ def test_a_status_patch_removes_keys_nested_objects_lost() -> None:
         "reason": "B",
         "stages": None,
     }
+
+
+def evaluated_body(last: datetime, *, observed: int = 1, generation: int = 1) -> kopf.Body:
+    raw = dict(stale_body())
+    raw["metadata"] = {**raw["metadata"], "generation": generation}
+    raw["status"] = {
+        "verdict": "Pass",
+        "observedGeneration": observed,
+        "lastEvaluationTime": last.isoformat().replace("+00:00", "Z"),
+    }
+    return kopf.Body(raw)
+
+
+def test_resume_delay_keeps_the_schedule_the_status_records() -> None:
+    at = datetime(2026, 12, 3, 12, 0, 0, tzinfo=UTC)
+    minute = timedelta(minutes=1)
+    assert reconcile.resume_delay(evaluated_body(at - timedelta(seconds=20)), minute, at) == 40
+    # Overdue, never evaluated, or the spec changed since: at once.
+    assert reconcile.resume_delay(evaluated_body(at - timedelta(seconds=70)), minute, at) == 0
+    assert reconcile.resume_delay(stale_body(), minute, at) == 0
+    changed = evaluated_body(at - timedelta(seconds=20), observed=1, generation=2)
+    assert reconcile.resume_delay(changed, minute, at) == 0
+    # A stamp further ahead than an interval (another clock): at once, not a long sleep.
+    ahead = evaluated_body(at + timedelta(seconds=5), observed=1)
+    assert reconcile.resume_delay(ahead, minute, at) == 0
+    unreadable = kopf.Body(
+        {**dict(evaluated_body(at)), "status": {"observedGeneration": 1, "lastEvaluationTime": "x"}}
+    )
+    assert reconcile.resume_delay(unreadable, minute, at) == 0
+
+
+def test_a_restarted_daemon_waits_out_the_interval_unless_the_spec_changes(
+    server: tuple[FakeServer, list[str]],
+) -> None:
+    starts: list[float] = []
+    evaluated: list[asyncio.Event] = []  # one per asyncio.run
+
+    async def record(
+        spec: ApiModel, previous: Mapping[str, Any], at: datetime, ref: ResourceRef
+    ) -> Outcome:
+        starts.append(asyncio.get_running_loop().time())
+        evaluated[-1].set()
+        return await established_once(spec, previous, at, ref)
+
+    loop = ResourceLoop(PERF_BASELINE, record, ("Pass",), lambda s: timedelta(seconds=3))
+
+    async def first_start(body: kopf.Body, change_after: float | None = None) -> float:
+        from kopf._cogs.aiokits.aioenums import FlagSetter
+
+        starts.clear()
+        evaluated.append(asyncio.Event())
+        memo = kopf.Memo()
+        stopper: FlagSetter[kopf.DaemonStoppingReason] = FlagSetter()
+        began = asyncio.get_running_loop().time()
+        daemon = asyncio.create_task(
+            loop.run(
+                body=body, stopped=stopper.async_waiter, memo=memo, name="checkout",
+                namespace="shop",
+            )
+        )  # fmt: skip
+        if change_after is not None:
+            await asyncio.sleep(change_after)
+            # A listing event of the same generation does not wake it; a spec change does.
+            await reconcile.wake_on_change(body=body, memo=memo)
+            await asyncio.sleep(0.2)
+            assert not starts, "woken by an event that changed nothing"
+            changed = dict(body)
+            changed["metadata"] = {**changed["metadata"], "generation": 2}
+            await reconcile.wake_on_change(body=kopf.Body(changed), memo=memo)
+        await asyncio.wait_for(evaluated[-1].wait(), timeout=10)
+        stopper.set(kopf.DaemonStoppingReason.OPERATOR_EXITING)
+        await asyncio.wait_for(daemon, timeout=2)
+        return starts[0] - began
+
+    now_ = datetime.now(UTC)
+    # Evaluated a moment ago (whole-second stamp): due 2-3 s from now.
+    resumed = asyncio.run(first_start(evaluated_body(now_)))
+    assert 1.8 < resumed < 3.3, resumed
+    fresh = asyncio.run(first_start(stale_body()))
+    assert fresh < 0.5, fresh
+    woken = asyncio.run(first_start(evaluated_body(datetime.now(UTC)), change_after=0.3))
+    assert woken < 1.0, woken
