@@ -35,7 +35,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -196,6 +196,14 @@ class SizeResult:
     events: tuple[tuple[str, int], ...] = ()  # Events on the resources, by reason, whole run
     marks: tuple[tuple[str, int], ...] = ()  # finalizers and annotations on the resources
     object_kib: float = math.nan  # mean size of a PerfBaseline as JSON, at the end
+    # The operator stopped and started again over the same resources (see _measure_restart):
+    # lags of the gaps that ended after the restart; the first is the old operator's last
+    # evaluation (status.lastEvaluationTime) to the new one's first.
+    restart_lag_first: tuple[float, ...] = ()
+    restart_lag_steady: tuple[float, ...] = ()
+    restart_window_s: float = math.nan  # new operator start -> end of its window
+    restart_down_s: float = math.nan  # old operator asked to stop -> new one launched
+    restart_evaluated: int = 0  # resources the new operator evaluated in its window
 
     @property
     def cpu_ms_per_evaluation(self) -> float:
@@ -229,6 +237,14 @@ class SizeResult:
     @property
     def lag_max_s(self) -> float:
         return max(self.lags) if self.lags else math.nan
+
+    @property
+    def restart_lags(self) -> tuple[float, ...]:
+        return self.restart_lag_first + self.restart_lag_steady
+
+    @property
+    def restart_lag_p99_s(self) -> float:
+        return percentile(self.restart_lags, 99)
 
     @property
     def patches_per_evaluation(self) -> float:
@@ -372,9 +388,56 @@ class _Bench:
         operator = self.operator(namespace, str(size))
         operator.start()
         try:
-            return self._measure(operator, size, window_intervals, create_s)
+            fresh = self._measure(operator, size, window_intervals, create_s)
+        finally:
+            stopping = time.time()
+            operator.stop()
+        return self._measure_restart(fresh, namespace, window_intervals, stopping)
+
+    def last_evaluations(self, namespace: str) -> dict[str, float]:
+        """Each resource's status.lastEvaluationTime (Unix seconds): where a restarted
+        operator picks up its schedule."""
+        import kubernetes
+
+        custom = kubernetes.client.CustomObjectsApi(self.api)
+        items = custom.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)["items"]
+        out: dict[str, float] = {}
+        for item in items:
+            stamp = (item.get("status") or {}).get("lastEvaluationTime")
+            if isinstance(stamp, str):
+                parsed = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+                out[item["metadata"]["name"]] = parsed.timestamp()
+        return out
+
+    def _measure_restart(
+        self, fresh: SizeResult, namespace: str, window_intervals: float, stopping: float
+    ) -> SizeResult:
+        """The operator stopped (SIGTERM) and a new one started over the same resources:
+        the gaps between the old operator's last evaluation of each resource (from its
+        status, which the new operator resumes from) and the new one's evaluations, over
+        `window_intervals` intervals from the new operator's start."""
+        starts: dict[str, set[float]] = defaultdict(set)
+        for name, at in self.last_evaluations(namespace).items():
+            starts[name].add(at)
+        operator = self.operator(namespace, f"{fresh.size}-restart")
+        operator.start()
+        try:
+            end = operator.started_at + window_intervals * self.interval_s
+            while time.time() < end:
+                time.sleep(max(0.0, min(self.scrape_every_s, end - time.time())))
+                self._observe(operator, starts)
         finally:
             operator.stop()
+        lags = evaluation_lags(starts, self.interval_s, stopping, end)
+        evaluated = sum(1 for times in starts.values() if any(t > stopping for t in times))
+        return replace(
+            fresh,
+            restart_lag_first=lags.first,
+            restart_lag_steady=lags.steady,
+            restart_window_s=end - operator.started_at,
+            restart_down_s=operator.started_at - stopping,
+            restart_evaluated=evaluated,
+        )
 
     def _observe(
         self, operator: OperatorProcess, starts: dict[str, set[float]]
@@ -628,7 +691,7 @@ def _live_prometheus(work: Path, horizon: timedelta) -> Any:
 
 def _horizon(sizes: Sequence[int], interval_s: float, window_intervals: float) -> timedelta:
     per_size = sum(
-        3 * interval_s + window_intervals * interval_s + 0.1 * size + 60 for size in sizes
+        3 * interval_s + 2 * window_intervals * interval_s + 0.1 * size + 120 for size in sizes
     )
     profile = 3 * interval_s + 0.1 * max(sizes, default=0)
     return timedelta(seconds=per_size + profile + 600)
@@ -644,6 +707,11 @@ def misses(size: SizeResult) -> list[str]:
         out.append(f"peak RSS {size.peak_rss_mib:.0f} MiB (target < {TARGET_RSS_MIB:.0f} MiB)")
     if not size.cpu_cores < 1.0:
         out.append(f"operator CPU {size.cpu_cores:.2f} cores (target: one core)")
+    if size.restart_lags and not size.restart_lag_p99_s < TARGET_LAG_P99_S:
+        out.append(
+            f"lag p99 after a restart {seconds(size.restart_lag_p99_s)} "
+            f"(target < {TARGET_LAG_P99_S:.0f} s)"
+        )
     if size.errors:
         out.append(f"{size.errors} evaluations failed")
     return out
@@ -712,7 +780,8 @@ def _one_line(size: SizeResult) -> str:
         f"{size.evaluations} evaluations in {size.window_s:.0f} s, "
         f"{size.cpu_ms_per_evaluation:.0f} ms CPU each ({size.cpu_cores:.2f} cores), "
         f"peak RSS {size.peak_rss_mib:.0f} MiB, lag p50/p99 {seconds(size.lag_p50_s)}/"
-        f"{seconds(size.lag_p99_s)}, {size.prometheus_rps:.1f} Prometheus req/s, "
+        f"{seconds(size.lag_p99_s)} (after a restart {seconds(size.restart_lag_p99_s)}), "
+        f"{size.prometheus_rps:.1f} Prometheus req/s, "
         f"{size.api_rps:.1f} API req/s, {size.status_patches} patches"
     )
 
@@ -788,6 +857,27 @@ def operator_scale_section(result: OperatorScaleResult) -> str:
         row(
             "of which later (steady): p99; count",
             [f"{seconds(percentile(s.lag_steady, 99))}; {len(s.lag_steady):,}" for s in sizes],
+        ),
+        row(
+            "after a restart: lag p50 / p99; gaps counted",
+            [
+                f"{seconds(percentile(s.restart_lags, 50))} / {seconds(s.restart_lag_p99_s)}; "
+                f"{len(s.restart_lags):,}"
+                for s in sizes
+            ],
+            f"p99 < {TARGET_LAG_P99_S:.0f} s at 1,000",
+        ),
+        row(
+            "of which old operator's last evaluation → new one's first: p99; max",
+            [
+                f"{seconds(percentile(s.restart_lag_first, 99))}; "
+                f"{seconds(max(s.restart_lag_first, default=math.nan))}"
+                for s in sizes
+            ],
+        ),
+        row(
+            "restart: stop → new operator launched; resources it evaluated in its window",
+            [f"{seconds(s.restart_down_s)}; {s.restart_evaluated:,}" for s in sizes],
         ),
         row(
             "operator start → every resource evaluated once",
@@ -958,17 +1048,22 @@ mean with 3 stages; throughput; error ratio; a Query for p99), **comparison
 (one per metric, plus the throughput metric's own 1-hour history, which throughput is
 always judged against). The resources spread over {result.services} generated services
 whose history reaches past the end of the run, so every evaluation at wall-clock now has
-data. They exist before the operator starts (its first round is the burst a restart
-sees); measured over {result.window_intervals:g} intervals from the moment every resource
-had been evaluated once. Lag = gap between two successive evaluation starts of a resource
-(from the operator's `perfguard_last_evaluation_timestamp_seconds`, scraped every
-{result.scrape_every_s:g} s, as a Prometheus would, whose cost the operator's CPU includes; the
-operator stamps evaluations to the whole second, so lags
-are ±1 s) minus the interval, over every gap that ended in the window; the gaps after a
-resource's first evaluation (the start-up burst) and the later ones are also shown
-apart. A resource is due an interval after its previous evaluation started (not after
-it ended); at most {EVALUATION_SLOTS} evaluations query and judge at once, so the lag is the
-wait for one of those slots and for the event loop.
+data. They exist before the operator starts and have never been evaluated (as when
+perfguard is first installed on a cluster that holds them): its first round is a burst of
+every resource at once; measured over {result.window_intervals:g} intervals from the moment
+every resource had been evaluated once. Then the operator is stopped (SIGTERM) and a new
+one started over the same resources, as on an upgrade or a crash: it resumes each
+resource's schedule from `status.lastEvaluationTime` (docs/reliability.md), measured over
+{result.window_intervals:g} intervals from its start, the first gap counted from the old
+operator's last evaluation of each resource. Lag = gap between two successive evaluation
+starts of a resource (from the operator's `perfguard_last_evaluation_timestamp_seconds`,
+scraped every {result.scrape_every_s:g} s, as a Prometheus would, whose cost the operator's
+CPU includes; the operator stamps evaluations to the whole second, so lags are ±1 s) minus
+the interval, over every gap that ended in the window; the gaps after a resource's first
+evaluation (the start-up burst) and the later ones are also shown apart. A resource is due
+an interval after its previous evaluation started (not after it ended); at most
+{EVALUATION_SLOTS} evaluations query and judge at once, so the lag is the wait for one of
+those slots and for the event loop.
 
 {table}
 
@@ -1042,6 +1137,9 @@ def main(argv: list[str] | None = None) -> int:
         command=command.strip(),
         budget_s=args.budget,
         profile_memory=args.profile_memory,
+        # A scrape sees only each resource's latest start: at least three per interval, or
+        # two evaluations between scrapes read as one gap of two intervals (--quick's 15 s).
+        scrape_every_s=min(SCRAPE_EVERY_S, interval / 3),
     )
     if args.save:
         save_json(result, args.save)

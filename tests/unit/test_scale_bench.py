@@ -114,7 +114,12 @@ def test_the_benchmarked_resources_are_valid_perfbaselines() -> None:
     assert time_to_detect.REPLAY[-1].give_up_s == 600 + 180 + 180
 
 
-def _size(size: int, lags: tuple[float, ...], rss: float = 200.0) -> SizeResult:
+def _size(
+    size: int,
+    lags: tuple[float, ...],
+    rss: float = 200.0,
+    restart: tuple[float, ...] = (1.0,) * 10,
+) -> SizeResult:
     return SizeResult(
         size=size,
         create_s=1.0,
@@ -145,6 +150,11 @@ def _size(size: int, lags: tuple[float, ...], rss: float = 200.0) -> SizeResult:
         scrape_wall_s=0.6,
         load_end=(2.0, 2.0, 2.0),
         object_kib=7.5,
+        restart_lag_first=restart,
+        restart_lag_steady=(0.0,) * 10,
+        restart_window_s=120.0,
+        restart_down_s=2.0,
+        restart_evaluated=size,
     )
 
 
@@ -155,8 +165,9 @@ def test_scale_figures_targets_and_section(tmp_path: Path) -> None:
     assert fine.prometheus_rps == pytest.approx(1000 / 120)
     assert fine.evaluations_per_s == pytest.approx(200 / 120)
     assert fine.lag_p50_s == 1.0 and fine.lag_p99_s == 2.0 and fine.lag_max_s == 2.0
-    late = _size(1000, (*[1.0] * 98, 12.0, 30.0), rss=640.0)
+    late = _size(1000, (*[1.0] * 98, 12.0, 30.0), rss=640.0, restart=(2.0,) * 80 + (15.0,) * 10)
     assert late.lag_p99_s == 12.0
+    assert late.restart_lag_p99_s == 15.0 and fine.restart_lag_p99_s == 1.0
     result = OperatorScaleResult(
         sizes=(fine, late),
         interval_s=60.0,
@@ -173,6 +184,7 @@ def test_scale_figures_targets_and_section(tmp_path: Path) -> None:
     missed = misses(late)
     assert any("lag p99 12.0 s" in m for m in missed)
     assert any("peak RSS 640 MiB" in m for m in missed)
+    assert any("lag p99 after a restart 15.0 s" in m for m in missed)
     section = operator_scale_section(result)
     assert section.startswith("## Operator scale")
     assert "| 100 PB | 1,000 PB |" in section
@@ -183,6 +195,10 @@ def test_scale_figures_targets_and_section(tmp_path: Path) -> None:
     assert "- 1,000: misses lag p99 12.0 s" in section
     assert "PATCH perfbaselines/status 16.67/s" in section
     assert "| 7.5 KiB | 7.5 KiB |" in section
+    assert (
+        "| after a restart: lag p50 / p99; gaps counted | 0.0 s / 1.0 s; 20 | 2.0 s / 15.0 s; 100 |"
+        in section
+    )
     assert "`python -m bench.operator_scale --sizes 100,1000`" in section
     saved = tmp_path / "scale.json"
     save_json(result, saved)
