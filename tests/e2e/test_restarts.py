@@ -196,3 +196,55 @@ def test_restarts_lose_nothing_and_never_pass(
             "patch", "pb", "strict", "-n", NAMESPACE, "--type=merge",
             "-p", '{"metadata":{"finalizers":null}}', check=False,
         )  # fmt: skip
+
+
+def evaluated_at(cluster: Cluster, name: str) -> datetime | None:
+    status: dict[str, Any] = cluster.get("pb", name, NAMESPACE).get("status") or {}
+    stamp = status.get("lastEvaluationTime")
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")) if stamp else None
+
+
+def test_a_restarted_operator_keeps_each_resources_schedule(
+    plane: ControlPlane, regressed: str, tmp_path: Path
+) -> None:
+    """The restarted operator's first evaluation is due an interval after the last one the
+    status records, not at its start (docs/reliability.md)."""
+    cluster = Cluster(plane.kubeconfig)
+    interval = 20
+    body = perfbaseline(
+        "paced",
+        NAMESPACE,
+        regressed,
+        analysis={"interval": f"{interval}s", "window": "90s", "step": "5s", "rateWindow": "10s"},
+        candidate={"matchLabels": {"track": "canary"}},
+        stable={"matchLabels": {"track": "stable"}},
+    )
+    cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(body))
+    log = tmp_path / "operator.log"
+    operator = start_operator(plane, log)
+    try:
+        first = wait_for(lambda: evaluated_at(cluster, "paced"), timeout=60, what="an evaluation")
+        operator.send_signal(signal.SIGTERM)
+        operator.wait(30)
+        operator = start_operator(plane, log)
+        restarted = datetime.now(UTC)
+        second = wait_for(
+            lambda: (at := evaluated_at(cluster, "paced")) != first and at,
+            timeout=60,
+            what="an evaluation by the restarted operator",
+        )
+        # The restart came well before the resource was due, so an operator that evaluated
+        # everything at start would have stamped about `restarted`.
+        assert (restarted - first).total_seconds() < interval - 5, (first, restarted)
+        gap = (second - first).total_seconds()
+        assert interval - 1 <= gap <= interval + 10, (first, restarted, second)
+    finally:
+        operator.send_signal(signal.SIGTERM)
+        try:
+            operator.wait(20)
+        except subprocess.TimeoutExpired:
+            operator.kill()
+        cluster.kubectl(
+            "patch", "pb", "paced", "-n", NAMESPACE, "--type=merge",
+            "-p", '{"metadata":{"finalizers":null}}', check=False,
+        )  # fmt: skip
