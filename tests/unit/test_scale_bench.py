@@ -281,3 +281,30 @@ def test_profile_tables_group_own_time_by_area(tmp_path: Path) -> None:
 
 def test_markdown_table_shape() -> None:
     assert markdown_table(["a", "b"], [["1", "2"]]) == "| a | b |\n|---|---|\n| 1 | 2 |"
+
+
+def test_renice_reaches_every_thread() -> None:
+    import subprocess
+    import sys
+
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import threading, time\n"
+            "for _ in range(3):\n"
+            "    threading.Thread(target=time.sleep, args=(30,), daemon=True).start()\n"
+            "print('up', flush=True); time.sleep(30)",
+        ],
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert child.stdout is not None and child.stdout.readline() == b"up\n"
+        assert operator_scale.renice(child.pid, 7) == 4
+        tasks = list(Path(f"/proc/{child.pid}/task").iterdir())
+        # Field 19 of /proc/.../stat is the niceness (after the parenthesised command).
+        nices = {int(t.joinpath("stat").read_text().rsplit(")", 1)[1].split()[16]) for t in tasks}
+        assert nices == {7}
+    finally:
+        child.kill()
+        child.wait()

@@ -311,6 +311,10 @@ class ControlPlane:
         """Environment for child processes (kubectl, helm, the operator) to use this cluster."""
         return {**os.environ, "KUBECONFIG": str(self.kubeconfig)}
 
+    def pids(self) -> list[int]:
+        """The running etcd and kube-apiserver processes (benchmarks renice them)."""
+        return [p.popen.pid for p in self._processes if p.popen is not None and p.alive()]
+
     def stop(self) -> None:
         for process in reversed(self._processes):
             process.stop()

@@ -134,6 +134,10 @@ class LocalPrometheus:
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self.running() and self._process is not None else None
+
     def start(self, timeout: float = 60) -> None:
         """Start the server and wait until it answers /-/ready."""
         if self.running():
