@@ -270,9 +270,12 @@ def test_resume_delay_keeps_the_schedule_the_status_records() -> None:
     assert reconcile.resume_delay(stale_body(), minute, at) == 0
     changed = evaluated_body(at - timedelta(seconds=20), observed=1, generation=2)
     assert reconcile.resume_delay(changed, minute, at) == 0
-    # A stamp further ahead than an interval (another clock): at once, not a long sleep.
+    # A stamp a little ahead (another replica's clock) waits one interval at most; one
+    # further ahead than an interval is not believed: at once, not a long sleep.
     ahead = evaluated_body(at + timedelta(seconds=5), observed=1)
-    assert reconcile.resume_delay(ahead, minute, at) == 0
+    assert reconcile.resume_delay(ahead, minute, at) == 60
+    far = evaluated_body(at + timedelta(seconds=70), observed=1)
+    assert reconcile.resume_delay(far, minute, at) == 0
     unreadable = kopf.Body(
         {**dict(evaluated_body(at)), "status": {"observedGeneration": 1, "lastEvaluationTime": "x"}}
     )
@@ -292,9 +295,16 @@ def test_a_restarted_daemon_waits_out_the_interval_unless_the_spec_changes(
         evaluated[-1].set()
         return await established_once(spec, previous, at, ref)
 
-    loop = ResourceLoop(PERF_BASELINE, record, ("Pass",), lambda s: timedelta(seconds=3))
+    loops = {
+        resume: ResourceLoop(
+            PERF_BASELINE, record, ("Pass",), lambda s: timedelta(seconds=4), resume=resume
+        )
+        for resume in (True, False)
+    }
 
-    async def first_start(body: kopf.Body, change_after: float | None = None) -> float:
+    async def first_start(
+        body: kopf.Body, change_after: float | None = None, *, resume: bool = True
+    ) -> float:
         from kopf._cogs.aiokits.aioenums import FlagSetter
 
         starts.clear()
@@ -303,7 +313,7 @@ def test_a_restarted_daemon_waits_out_the_interval_unless_the_spec_changes(
         stopper: FlagSetter[kopf.DaemonStoppingReason] = FlagSetter()
         began = asyncio.get_running_loop().time()
         daemon = asyncio.create_task(
-            loop.run(
+            loops[resume].run(
                 body=body, stopped=stopper.async_waiter, memo=memo, name="checkout",
                 namespace="shop",
             )
@@ -322,11 +332,22 @@ def test_a_restarted_daemon_waits_out_the_interval_unless_the_spec_changes(
         await asyncio.wait_for(daemon, timeout=2)
         return starts[0] - began
 
-    now_ = datetime.now(UTC)
-    # Evaluated a moment ago (whole-second stamp): due 2-3 s from now.
-    resumed = asyncio.run(first_start(evaluated_body(now_)))
-    assert 1.8 < resumed < 3.3, resumed
+    # Evaluated a moment ago, stamped to the whole second as the operator does: due 3-4 s
+    # from now. The bounds leave room for a loaded machine; what the others would do
+    # instead (start at once) is well below them.
+    resumed = asyncio.run(first_start(evaluated_body(datetime.now(UTC).replace(microsecond=0))))
+    assert 2.5 < resumed < 6.0, resumed
     fresh = asyncio.run(first_start(stale_body()))
-    assert fresh < 0.5, fresh
+    assert fresh < 1.5, fresh
     woken = asyncio.run(first_start(evaluated_body(datetime.now(UTC)), change_after=0.3))
-    assert woken < 1.0, woken
+    assert woken < 2.0, woken
+    # A kind that does not resume (EnvParity) starts at once on an evaluated resource.
+    unresumed = asyncio.run(first_start(evaluated_body(datetime.now(UTC)), resume=False))
+    assert unresumed < 1.5, unresumed
+
+
+def test_envparity_starts_at_once_the_others_resume() -> None:
+    from perfguard.handlers.kinds import CAPACITY_PLAN_LOOP, ENV_PARITY_LOOP, PERF_BASELINE_LOOP
+
+    assert PERF_BASELINE_LOOP.resume and CAPACITY_PLAN_LOOP.resume
+    assert not ENV_PARITY_LOOP.resume  # learns what to watch by evaluating

@@ -3,6 +3,7 @@ parsing and rendering on inputs with known answers (the figures come from `make 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 from pathlib import Path
@@ -185,6 +186,10 @@ def test_scale_figures_targets_and_section(tmp_path: Path) -> None:
     assert any("lag p99 12.0 s" in m for m in missed)
     assert any("peak RSS 640 MiB" in m for m in missed)
     assert any("lag p99 after a restart 15.0 s" in m for m in missed)
+    partial = dataclasses.replace(fine, restart_evaluated=50)
+    assert misses(partial) == [
+        "after a restart only 50 of 100 resources were evaluated in the window"
+    ]
     section = operator_scale_section(result)
     assert section.startswith("## Operator scale")
     assert "| 100 PB | 1,000 PB |" in section

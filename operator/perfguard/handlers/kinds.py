@@ -28,6 +28,9 @@ ENV_PARITY_LOOP = ResourceLoop(
     tuple(v.value for v in ParityVerdict),
     lambda spec: spec.interval,
     forget,
+    # It learns which namespaces' workloads wake it by evaluating (handlers/envparity.py):
+    # waiting out the interval after a restart would miss changes made meanwhile.
+    resume=False,
 )
 CAPACITY_PLAN_LOOP = ResourceLoop(
     CAPACITY_PLAN,
