@@ -8,7 +8,8 @@ its Events: every refusal is therefore a distinct status code with a one-line re
     400  the payload is not a Flagger webhook payload
     404  the named PerfBaseline / EnvParity does not exist
     409  not yet: Inconclusive, Unverified, no verdict yet, spec changed since the verdict,
-         or the verdict is about another candidate (Flagger asks again at its next check)
+         the verdict is about another candidate, or the latest evaluation failed (its
+         verdict is an earlier one's) (Flagger asks again at its next check)
     412  no: PerfBaseline Fail / EnvParity Drifted, the precondition of promotion failed
     502  the Kubernetes API could not be read
 
@@ -165,6 +166,26 @@ def _unevaluated(obj: Mapping[str, Any], target: GateTarget) -> Decision | None:
     return None
 
 
+def _failed_evaluation(status: Mapping[str, Any], target: GateTarget) -> Decision | None:
+    """A refusal when the latest evaluation raised: the status then still holds the verdict
+    of an earlier one (with the current observedGeneration), which must not promote."""
+    for condition in status.get("conditions") or []:
+        if (
+            isinstance(condition, Mapping)
+            and condition.get("type") == "Ready"
+            and condition.get("status") == "False"
+            and condition.get("reason") == "EvaluationError"
+        ):
+            return Decision(
+                NOT_YET,
+                "EvaluationFailed",
+                f"{target.ref}: the latest evaluation failed "
+                f"({_one_line(str(condition.get('message') or ''))}); the verdict "
+                f"{status.get('verdict')} is from an earlier one",
+            )
+    return None
+
+
 def _judged_candidate(status: Mapping[str, Any]) -> str | None:
     candidate = status.get("candidate")
     if isinstance(candidate, Mapping):
@@ -203,7 +224,7 @@ def judge_perfbaseline(obj: Mapping[str, Any] | None, target: GateTarget) -> Dec
     if refusal is not None:
         return refusal
     status: Mapping[str, Any] = obj.get("status") or {}
-    refusal = _stale(status, target)
+    refusal = _stale(status, target) or _failed_evaluation(status, target)
     if refusal is not None:
         return refusal
     verdict = status.get("verdict")
@@ -253,6 +274,9 @@ def judge_envparity(obj: Mapping[str, Any] | None, target: GateTarget) -> Decisi
     if refusal is not None:
         return refusal
     status: Mapping[str, Any] = obj.get("status") or {}
+    refusal = _failed_evaluation(status, target)
+    if refusal is not None:
+        return refusal
     verdict = status.get("verdict")
     drift = status.get("driftPercent")
     numbers = f" (drift {drift}%)" if isinstance(drift, int | float) else ""

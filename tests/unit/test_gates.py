@@ -40,6 +40,16 @@ def flagger(**extra: Any) -> dict[str, Any]:
     }
 
 
+# What the reconcile loop writes when an evaluation raises: the verdict field is left as the
+# previous evaluation wrote it.
+EVALUATION_ERROR = {
+    "type": "Ready",
+    "status": "False",
+    "reason": "EvaluationError",
+    "message": "KeyError: 'p95'",
+}
+
+
 def pb(
     verdict: str | None,
     *,
@@ -47,6 +57,7 @@ def pb(
     generation: int = 2,
     observed: int | None = 2,
     message: str | None = None,
+    error: bool = False,
 ) -> dict[str, Any]:
     status: dict[str, Any] = {}
     if verdict is not None:
@@ -57,6 +68,8 @@ def pb(
         status["observedGeneration"] = observed
     if message is not None:
         status["message"] = message
+    if error:
+        status["conditions"] = [EVALUATION_ERROR]
     return {
         "metadata": {"name": "resnet", "namespace": "ml-prod", "generation": generation},
         "status": status,
@@ -141,6 +154,9 @@ def test_malformed_payloads_are_refused(payload: Any, message: str) -> None:
         (pb(None), None, 409, "NotEvaluated"),
         ({"metadata": {"generation": 1}}, None, 409, "NotEvaluated"),
         (pb("Sideways"), None, 409, "UnknownVerdict"),
+        # The latest evaluation raised: an earlier Pass does not promote; a Fail still stops.
+        (pb("Pass", error=True), None, 409, "EvaluationFailed"),
+        (pb("Pass", error=True), "abc123", 409, "EvaluationFailed"),
         (None, None, 404, "NotFound"),
     ],
 )
@@ -180,6 +196,8 @@ def test_stale_candidate_names_both_candidates() -> None:
         (pb("Fail", observed=1), None, 409, "SpecNotEvaluated"),
         (pb("Pass"), None, 409, "NoRegression"),
         (pb("Inconclusive"), None, 409, "NoRegression"),
+        # A failed evaluation after a Fail keeps rolling back (the safe direction).
+        (pb("Fail", error=True), None, 200, "Regressed"),
         (pb(None), None, 409, "NotEvaluated"),
         (None, None, 404, "NotFound"),
     ],
@@ -195,8 +213,12 @@ def test_rollback_gate_answers_200_only_on_a_regression(
 # ----------------------------------------------------------------- EnvParity
 
 
-def envp(verdict: str | None, drift: float | None = 0.0, observed: int = 1) -> dict[str, Any]:
+def envp(
+    verdict: str | None, drift: float | None = 0.0, observed: int = 1, error: bool = False
+) -> dict[str, Any]:
     status: dict[str, Any] = {"observedGeneration": observed}
+    if error:
+        status["conditions"] = [EVALUATION_ERROR]
     if verdict:
         status["verdict"] = verdict
     if drift is not None:
@@ -212,6 +234,7 @@ def envp(verdict: str | None, drift: float | None = 0.0, observed: int = 1) -> d
         (envp("Unverified", None), 409, "Unverified"),
         (envp("InSync", observed=0), 409, "SpecNotEvaluated"),
         (envp(None), 409, "NotEvaluated"),
+        (envp("InSync", error=True), 409, "EvaluationFailed"),
         (None, 404, "NotFound"),
     ],
 )
