@@ -206,15 +206,19 @@ class ResourceLoop:
         # rather than waiting for Kopf to cancel it: a thousand of them stop at once.
         relay = asyncio.create_task(_wake_when_stopped(stopped, wake))
         try:
-            # Set before waiting, so the watch events of the start-up listing do not read
-            # as a spec change (see wake_on_change).
+            # Noted before the first wait, so the watch events of the start-up listing do
+            # not read as a spec change (see wake_on_change); and a memo kept across a
+            # pause still holds the stop's wake-up.
             memo[EVALUATED_GENERATION] = body.metadata.get("generation")
-            wake.clear()  # a memo kept across a pause still holds the stop's wake-up
+            wake.clear()
+            # The first evaluation is due at once, or where the status says the resource's
+            # schedule stood (resume_delay).
             delay = self._resume_delay(body) if self.resume else 0.0
-            if delay > 0.0:
+            while True:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(wake.wait(), timeout=delay)
-            while not stopped:
+                    await asyncio.wait_for(wake.wait(), timeout=max(0.0, delay))
+                if stopped:
+                    break
                 wake.clear()
                 memo[EVALUATED_GENERATION] = body.metadata.get("generation")
                 interval = await self.reconcile(
@@ -226,9 +230,7 @@ class ResourceLoop:
                 # over the interval instead of recurring. Something may wake us sooner (a
                 # spec change, see wake_on_change, or a watched object); stopping cancels
                 # the daemon.
-                remaining = interval.total_seconds() - (clock() - memo[STARTED])
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(wake.wait(), timeout=max(0.0, remaining))
+                delay = interval.total_seconds() - (clock() - memo[STARTED])
         finally:
             relay.cancel()
             if wakers.get(ref) is wake:
