@@ -33,6 +33,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
+from perfguard.api.conditions import ConditionStatus
+from perfguard.status import EVALUATION_ERROR, READY
+
 Kind = Literal["PerfBaseline", "EnvParity"]
 
 PLURALS: Final[dict[str, str]] = {"PerfBaseline": "perfbaselines", "EnvParity": "envparities"}
@@ -169,12 +172,14 @@ def _unevaluated(obj: Mapping[str, Any], target: GateTarget) -> Decision | None:
 def _failed_evaluation(status: Mapping[str, Any], target: GateTarget) -> Decision | None:
     """A refusal when the latest evaluation raised: the status then still holds the verdict
     of an earlier one (with the current observedGeneration), which must not promote."""
+    # Read from the raw entries, not through the Condition model: an entry the model would
+    # skip as malformed must still stop a promotion.
     for condition in status.get("conditions") or []:
         if (
             isinstance(condition, Mapping)
-            and condition.get("type") == "Ready"
-            and condition.get("status") == "False"
-            and condition.get("reason") == "EvaluationError"
+            and condition.get("type") == READY
+            and condition.get("status") == ConditionStatus.FALSE.value
+            and condition.get("reason") == EVALUATION_ERROR
         ):
             return Decision(
                 NOT_YET,

@@ -16,6 +16,8 @@ from typing import Any
 from perfguard.api.conditions import Condition, ConditionStatus
 
 READY = "Ready"
+# Ready's reason when an evaluation raised; the status keeps the previous verdict.
+EVALUATION_ERROR = "EvaluationError"
 
 
 @dataclass(frozen=True)

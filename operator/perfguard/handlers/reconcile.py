@@ -26,7 +26,7 @@ from perfguard.api.resources import Resource
 from perfguard.handlers.runtime import ResourceRef, get_runtime
 from perfguard.observability import resource_logger
 from perfguard.outcome import EventSpec, Outcome
-from perfguard.status import READY, false, merge, now, parse_conditions, to_wire
+from perfguard.status import EVALUATION_ERROR, READY, false, merge, now, parse_conditions, to_wire
 
 Evaluator = Callable[[ApiModel, Mapping[str, Any], datetime, ResourceRef], Awaitable[Outcome]]
 """(validated spec, previous status, now, resource) -> Outcome. Must not raise for bad data."""
@@ -325,7 +325,7 @@ class ResourceLoop:
             runtime.metrics.evaluations.labels(kind, "error").inc()
             outcome = Outcome(
                 fields={},
-                conditions=[false(READY, "EvaluationError", f"{type(error).__name__}: {error}")],
+                conditions=[false(READY, EVALUATION_ERROR, f"{type(error).__name__}: {error}")],
             )
         finally:
             runtime.metrics.evaluation_seconds.labels(kind).observe(time.perf_counter() - started)
