@@ -116,6 +116,19 @@ def start_operator(plane: ControlPlane, log: Path) -> subprocess.Popen[bytes]:
     )  # fmt: skip
 
 
+def stop_and_release(operator: subprocess.Popen[bytes], cluster: Cluster, name: str) -> None:
+    """Stop the operator and lift its finalizer, so the PerfBaseline can go with the plane."""
+    operator.send_signal(signal.SIGTERM)
+    try:
+        operator.wait(20)
+    except subprocess.TimeoutExpired:
+        operator.kill()
+    cluster.kubectl(
+        "patch", "pb", name, "-n", NAMESPACE, "--type=merge",
+        "-p", '{"metadata":{"finalizers":null}}', check=False,
+    )  # fmt: skip
+
+
 def detected(cluster: Cluster) -> int:
     return sum(
         1 for e in cluster.events(NAMESPACE, "strict") if e["reason"] == "RegressionDetected"
@@ -187,15 +200,7 @@ def test_restarts_lose_nothing_and_never_pass(
         assert watcher.breaches == first_breach, "breachSince changed across restarts"
         assert detected(cluster) == 1, "a transition already reported was reported again"
     finally:
-        operator.send_signal(signal.SIGTERM)
-        try:
-            operator.wait(20)
-        except subprocess.TimeoutExpired:
-            operator.kill()
-        cluster.kubectl(
-            "patch", "pb", "strict", "-n", NAMESPACE, "--type=merge",
-            "-p", '{"metadata":{"finalizers":null}}', check=False,
-        )  # fmt: skip
+        stop_and_release(operator, cluster, "strict")
 
 
 def evaluated_at(cluster: Cluster, name: str) -> datetime | None:
@@ -239,12 +244,4 @@ def test_a_restarted_operator_keeps_each_resources_schedule(
         gap = (second - first).total_seconds()
         assert interval - 1 <= gap <= interval + 10, (first, restarted, second)
     finally:
-        operator.send_signal(signal.SIGTERM)
-        try:
-            operator.wait(20)
-        except subprocess.TimeoutExpired:
-            operator.kill()
-        cluster.kubectl(
-            "patch", "pb", "paced", "-n", NAMESPACE, "--type=merge",
-            "-p", '{"metadata":{"finalizers":null}}', check=False,
-        )  # fmt: skip
+        stop_and_release(operator, cluster, "paced")
