@@ -17,6 +17,7 @@ from typing import Any
 
 import kopf
 import pytest
+from kopf._cogs.aiokits.aioenums import FlagSetter
 
 from perfguard.api.base import ApiModel
 from perfguard.api.resources import PERF_BASELINE
@@ -93,6 +94,19 @@ def server(monkeypatch: pytest.MonkeyPatch) -> tuple[FakeServer, list[str]]:
     return found, posted
 
 
+def start_daemon(
+    loop: ResourceLoop, body: kopf.Body, memo: kopf.Memo
+) -> tuple[asyncio.Task[None], FlagSetter[kopf.DaemonStoppingReason]]:
+    """The resource's daemon as Kopf runs it, and the flag that stops it."""
+    stopper: FlagSetter[kopf.DaemonStoppingReason] = FlagSetter()
+    daemon = asyncio.create_task(
+        loop.run(
+            body=body, stopped=stopper.async_waiter, memo=memo, name="checkout", namespace="shop"
+        )
+    )
+    return daemon, stopper
+
+
 def stale_body() -> kopf.Body:
     """The object as first listed: no status yet, and never refreshed afterwards."""
     return kopf.Body(
@@ -162,8 +176,6 @@ def test_the_schedule_is_a_fixed_rate_and_deletion_forgets_the_metrics(
 ) -> None:
     """Evaluations start an interval apart, however long each took; a daemon stopped for
     its resource's deletion drops the resource's series (there is no on.delete handler)."""
-    from kopf._cogs.aiokits.aioenums import FlagSetter
-
     starts: list[float] = []
     third = asyncio.Event()
 
@@ -186,16 +198,7 @@ def test_the_schedule_is_a_fixed_rate_and_deletion_forgets_the_metrics(
         )
 
     async def scenario() -> int:
-        stopper: FlagSetter[kopf.DaemonStoppingReason] = FlagSetter()
-        daemon = asyncio.create_task(
-            loop.run(
-                body=stale_body(),
-                stopped=stopper.async_waiter,
-                memo=kopf.Memo(),
-                name="checkout",
-                namespace="shop",
-            )
-        )
+        daemon, stopper = start_daemon(loop, stale_body(), kopf.Memo())
         await third.wait()
         exported = series()
         stopper.set(kopf.DaemonStoppingReason.RESOURCE_DELETED)
@@ -305,19 +308,11 @@ def test_a_restarted_daemon_waits_out_the_interval_unless_the_spec_changes(
     async def first_start(
         body: kopf.Body, change_after: float | None = None, *, resume: bool = True
     ) -> float:
-        from kopf._cogs.aiokits.aioenums import FlagSetter
-
         starts.clear()
         evaluated.append(asyncio.Event())
         memo = kopf.Memo()
-        stopper: FlagSetter[kopf.DaemonStoppingReason] = FlagSetter()
         began = asyncio.get_running_loop().time()
-        daemon = asyncio.create_task(
-            loops[resume].run(
-                body=body, stopped=stopper.async_waiter, memo=memo, name="checkout",
-                namespace="shop",
-            )
-        )  # fmt: skip
+        daemon, stopper = start_daemon(loops[resume], body, memo)
         if change_after is not None:
             await asyncio.sleep(change_after)
             # A listing event of the same generation does not wake it; a spec change does.
