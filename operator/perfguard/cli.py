@@ -57,7 +57,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
         os.environ["PERFGUARD_NAMESPACES"] = ",".join(args.namespace)
     if args.peering:
         os.environ["PERFGUARD_PEERING"] = args.peering
-    config = OperatorConfig.from_env()
+    try:
+        config = OperatorConfig.from_env()
+    except ValueError as error:
+        print(f"perfguard run: {error}", file=sys.stderr)
+        return 2
     # Kopf pauses every replica whose peering priority equals another's: each replica
     # needs its own. Random unless given, so two pods of one Deployment differ.
     priority = args.priority

@@ -4,10 +4,22 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from datetime import timedelta
+
+from perfguard.api.quantities import parse_duration
 
 
 def _split(value: str | None) -> tuple[str, ...]:
     return tuple(p.strip() for p in (value or "").split(",") if p.strip())
+
+
+def _refresh(value: str | None) -> timedelta:
+    if value is None or not value.strip():
+        return OperatorConfig.status_refresh
+    try:
+        return parse_duration(value.strip())
+    except ValueError as error:
+        raise ValueError(f"PERFGUARD_STATUS_REFRESH: {error}") from None
 
 
 @dataclass(frozen=True)
@@ -27,6 +39,11 @@ class OperatorConfig:
     # URL prefixes a resource's spec.prometheus.url must lie under (empty: any URL). The
     # default URL is always allowed. See docs/security.md (SSRF).
     prometheus_allowed_urls: tuple[str, ...] = field(default_factory=tuple)
+    # A status whose news did not change (verdict, reasons, conditions' status, metric
+    # verdicts, breach stamps) is rewritten with its current readings (numbers,
+    # lastEvaluationTime) once this much time has passed since the last write; 0s writes
+    # every evaluation. See engine/status_news.py and docs/reliability.md.
+    status_refresh: timedelta = timedelta(minutes=5)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> OperatorConfig:
@@ -45,4 +62,5 @@ class OperatorConfig:
             compare_secrets=env.get("PERFGUARD_COMPARE_SECRETS", "").lower()
             in {"1", "true", "yes"},
             prometheus_allowed_urls=_split(env.get("PERFGUARD_PROMETHEUS_ALLOWED_URLS")),
+            status_refresh=_refresh(env.get("PERFGUARD_STATUS_REFRESH")),
         )

@@ -190,6 +190,7 @@ def test_everything_on_renders_every_optional_object() -> None:
         ("prometheus.url=prometheus:9090", "url"),
         ("watchNamespaces[0]=Not_A_Namespace", "watchNamespaces"),
         ("logging.level=LOUD", "level"),
+        ("statusRefresh=5 minutes", "statusRefresh"),
         ("replicaCoutn=2", "replicaCoutn"),
         ("argoRollouts.analysisTemplates.count=0", "count"),
     ],
@@ -336,6 +337,7 @@ def test_environment_follows_the_values() -> None:
                 "http": {"port": 9000},
                 "envParity": {"compareSecrets": True},
                 "image": {"digest": "sha256:" + "a" * 64},
+                "statusRefresh": "2m",
             },
             release="pg",
             namespace="ops",
@@ -348,6 +350,7 @@ def test_environment_follows_the_values() -> None:
     assert env["PERFGUARD_HTTP_PORT"] == "9000"
     assert env["PERFGUARD_HASH_KEY_SECRET"] == "ops/pg-perfguard-hash-key"
     assert env["PERFGUARD_COMPARE_SECRETS"] == "true"
+    assert env["PERFGUARD_STATUS_REFRESH"] == "2m"
     assert env["POD_ID"] == {"fieldRef": {"fieldPath": "metadata.name"}}
     assert "PERFGUARD_PEERING" not in env
 

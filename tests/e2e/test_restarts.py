@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,6 +21,7 @@ from typing import Any
 
 import pytest
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
 from perfguard.local.controlplane import ControlPlane
 from perfguard.local.processes import free_port
@@ -104,13 +106,23 @@ class Watcher:
         assert self.failure is None, f"the status watcher failed: {self.failure!r}"
 
 
-def start_operator(plane: ControlPlane, log: Path) -> subprocess.Popen[bytes]:
+def start_operator(
+    plane: ControlPlane, log: Path, *, refresh: str = "0s", port: int | None = None
+) -> subprocess.Popen[bytes]:
+    """The operator as a process. `refresh` (PERFGUARD_STATUS_REFRESH) is 0s unless a test
+    says otherwise: these tests read `status.lastEvaluationTime` to see evaluations resume,
+    which with the default 5m would move only on news or every five minutes."""
     return subprocess.Popen(
         [
             sys.executable, "-m", "perfguard.cli", "run", "--namespace", NAMESPACE,
-            "--http-port", str(free_port()),
+            "--http-port", str(port or free_port()),
         ],
-        env={**plane.env(), "PERFGUARD_HTTP_HOST": "127.0.0.1", "PERFGUARD_LOG_JSON": "true"},
+        env={
+            **plane.env(),
+            "PERFGUARD_HTTP_HOST": "127.0.0.1",
+            "PERFGUARD_LOG_JSON": "true",
+            "PERFGUARD_STATUS_REFRESH": refresh,
+        },
         stdout=log.open("ab"),
         stderr=subprocess.STDOUT,
     )  # fmt: skip
@@ -245,3 +257,73 @@ def test_a_restarted_operator_keeps_each_resources_schedule(
         assert interval - 1 <= gap <= interval + 10, (first, restarted, second)
     finally:
         stop_and_release(operator, cluster, "paced")
+
+
+def operator_counts(port: int) -> dict[str, float]:
+    """The operator's PerfBaseline evaluations and status patches so far (its /metrics)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as answer:
+        text = answer.read().decode()
+    counts = {"evaluations": 0.0, "patches": 0.0}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.labels.get("kind") != "PerfBaseline":
+                continue
+            if sample.name == "perfguard_evaluations_total":
+                counts["evaluations"] += sample.value
+            elif sample.name == "perfguard_status_patches_total":
+                counts["patches"] += sample.value
+    return counts
+
+
+def test_a_steady_status_is_written_on_news_and_every_refresh(
+    plane: ControlPlane, regressed: str, tmp_path: Path
+) -> None:
+    """Evaluated every 2 s with statusRefresh 12s: once the verdict holds still, the status
+    is patched about every 12 s (docs/perfbaseline.md), not at every evaluation, and what
+    it shows is at most a refresh and an interval old."""
+    cluster = Cluster(plane.kubeconfig)
+    body = perfbaseline(
+        "steady",
+        NAMESPACE,
+        regressed,
+        analysis={
+            "interval": "2s",
+            "window": "90s",
+            "step": "5s",
+            "sustainFor": "4s",
+            "rateWindow": "10s",
+        },
+        candidate={"matchLabels": {"track": "canary"}},
+        stable={"matchLabels": {"track": "stable"}},
+    )
+    cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(body))
+    port = free_port()
+    operator = start_operator(plane, tmp_path / "operator.log", refresh="12s", port=port)
+    try:
+        wait_for(
+            lambda: (
+                (cluster.get("pb", "steady", NAMESPACE).get("status") or {}).get("verdict")
+                == "Fail"
+            ),
+            timeout=90,
+            what="Fail",
+        )
+        before = operator_counts(port)
+        stamps: set[datetime] = set()
+        end = time.time() + 36
+        while time.time() < end:
+            stamp = evaluated_at(cluster, "steady")
+            if stamp is not None:
+                stamps.add(stamp)
+            time.sleep(0.5)
+        after = operator_counts(port)
+        evaluations = after["evaluations"] - before["evaluations"]
+        patches = after["patches"] - before["patches"]
+        assert evaluations >= 12, (before, after)
+        assert 2 <= patches <= evaluations / 3, (before, after)
+        assert len(stamps) >= 2, "the numbers were refreshed"
+        age = (datetime.now(UTC) - max(stamps)).total_seconds()
+        assert age <= 12 + 2 + 6, f"the status is {age:.0f} s old"
+        assert (cluster.get("pb", "steady", NAMESPACE).get("status") or {})["verdict"] == "Fail"
+    finally:
+        stop_and_release(operator, cluster, "steady")

@@ -22,6 +22,7 @@ from kopf._cogs.aiokits.aioenums import FlagSetter
 from perfguard.api.base import ApiModel
 from perfguard.api.resources import PERF_BASELINE
 from perfguard.config import OperatorConfig
+from perfguard.engine.status_news import perfbaseline_news
 from perfguard.handlers import reconcile
 from perfguard.handlers.reconcile import ResourceLoop, WrittenStatus, previous_status
 from perfguard.handlers.runtime import ResourceRef, Runtime, get_runtime, set_runtime
@@ -346,3 +347,113 @@ def test_envparity_starts_at_once_the_others_resume() -> None:
 
     assert PERF_BASELINE_LOOP.resume and CAPACITY_PLAN_LOOP.resume
     assert not ENV_PARITY_LOOP.resume  # learns what to watch by evaluating
+
+
+def test_should_write_news_at_once_readings_every_refresh() -> None:
+    at = datetime(2026, 12, 3, 12, 0, 0, tzinfo=UTC)
+
+    def stamped(seconds_ago: float, **fields: Any) -> dict[str, Any]:
+        stamp = (at - timedelta(seconds=seconds_ago)).isoformat().replace("+00:00", "Z")
+        return {"verdict": "Pass", "p95": 41.0, **fields, "lastEvaluationTime": stamp}
+
+    def numbers_are_readings(status: Mapping[str, Any]) -> Any:
+        return {k: v for k, v in status.items() if k not in {"p95", "lastEvaluationTime"}}
+
+    def write(old: dict[str, Any], new: dict[str, Any], refresh: float = 300) -> bool:
+        return reconcile.should_write(
+            old, new, news=numbers_are_readings, refresh=timedelta(seconds=refresh), at=at
+        )
+
+    now_measured = stamped(0, p95=43.0)
+    assert not write(stamped(60), now_measured), "only readings moved, within refresh"
+    assert write(stamped(300), now_measured), "refresh is due"
+    assert write(stamped(60), now_measured, refresh=0), "0s writes every evaluation"
+    assert write(stamped(60), stamped(0, verdict="Fail")), "news goes out at once"
+    assert write({"verdict": "Pass", "p95": 41.0}, now_measured), "no stamp on the server"
+    assert write(stamped(400, p95=43.0), stamped(0, p95=43.0)), "a heartbeat when nothing moved"
+    assert write(stamped(-400), now_measured), "a stamp far ahead (another clock) is replaced"
+    # Nothing measured (an invalid spec keeps the old stamp): written only if it changed.
+    old = stamped(900)
+    assert not write(old, dict(old))
+    assert write(old, {**old, "extra": "InvalidSpec"})
+
+
+def test_a_steady_status_is_patched_on_news_and_every_refresh(
+    server: tuple[FakeServer, list[str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The real loop with PerfBaseline's news: numbers that move every evaluation do not
+    patch the status until a verdict changes or statusRefresh has passed."""
+    fake, _ = server
+    get_runtime().config = OperatorConfig(status_refresh=timedelta(minutes=5))
+    clock = [datetime(2026, 12, 3, 12, 0, 0, tzinfo=UTC)]
+    monkeypatch.setattr(reconcile, "now", lambda: clock[0])
+    verdicts = iter(["Pass", "Pass", "Fail", "Fail", "Fail", "Fail", "Fail", "Fail"])
+    p95 = itertools.count(40)
+
+    async def measuring(
+        spec: ApiModel, previous: Mapping[str, Any], at: datetime, ref: ResourceRef
+    ) -> Outcome:
+        verdict, value = next(verdicts), float(next(p95))
+        return Outcome(
+            fields={
+                "verdict": verdict,
+                "message": f"p95 {value} ms",
+                "metrics": [{"name": "latency", "verdict": verdict, "current": value}],
+                "summary": {"p95": f"{value}ms"},
+            },
+            conditions=[true("Ready", "Evaluated", f"p95 {value} ms")],
+            verdict=verdict,
+        )
+
+    loop = ResourceLoop(
+        PERF_BASELINE,
+        measuring,
+        ("Pass", "Fail"),
+        lambda s: timedelta(minutes=1),
+        news=perfbaseline_news,
+    )
+    body, memo = stale_body(), kopf.Memo()
+    written_at: list[int] = []
+
+    async def evaluations() -> None:
+        for minute in range(8):
+            before = len(fake.patches)
+            await loop.reconcile(body=body, name="checkout", namespace="shop", memo=memo)
+            if len(fake.patches) > before:
+                written_at.append(minute)
+            clock[0] += timedelta(minutes=1)
+
+    asyncio.run(evaluations())
+    # 0: first status; 2: Pass -> Fail; 7: five minutes after the last write.
+    assert written_at == [0, 2, 7]
+    assert fake.status["summary"] == {"p95": "47.0ms"}, "a refresh writes the current numbers"
+    assert fake.status["lastEvaluationTime"] == "2026-12-03T12:07:00Z"
+
+
+def test_resume_delay_follows_the_schedule_between_refreshes() -> None:
+    """With statusRefresh 5m, evaluations between writes kept to whole intervals after the
+    stamp; a stamp older than refresh + interval means the operator was down: at once."""
+    at = datetime(2026, 12, 3, 12, 0, 0, tzinfo=UTC)
+    minute, five = timedelta(minutes=1), timedelta(minutes=5)
+    body = evaluated_body(at - timedelta(seconds=130))
+    assert reconcile.resume_delay(body, minute, at, five) == 50
+    assert (
+        reconcile.resume_delay(evaluated_body(at - timedelta(seconds=20)), minute, at, five) == 40
+    )
+    assert (
+        reconcile.resume_delay(evaluated_body(at - timedelta(seconds=361)), minute, at, five) == 0
+    )
+    # Written every evaluation (refresh no longer than the interval): overdue after one.
+    assert reconcile.resume_delay(body, minute, at, timedelta(0)) == 0
+    assert reconcile.resume_delay(body, minute, at, minute) == 0
+
+
+def test_status_refresh_comes_from_the_environment() -> None:
+    assert OperatorConfig.from_env({}).status_refresh == timedelta(minutes=5)
+    env = {"PERFGUARD_STATUS_REFRESH": "90s"}
+    assert OperatorConfig.from_env(env).status_refresh == timedelta(seconds=90)
+    assert OperatorConfig.from_env({"PERFGUARD_STATUS_REFRESH": "0s"}).status_refresh == timedelta(
+        0
+    )
+    with pytest.raises(ValueError, match=r"PERFGUARD_STATUS_REFRESH.*'5 minutes'"):
+        OperatorConfig.from_env({"PERFGUARD_STATUS_REFRESH": "5 minutes"})

@@ -11,6 +11,7 @@ from perfguard.api.capacityplan import CapacityVerdict
 from perfguard.api.envparity import ParityVerdict
 from perfguard.api.perfbaseline import Verdict
 from perfguard.api.resources import CAPACITY_PLAN, ENV_PARITY, PERF_BASELINE
+from perfguard.engine.status_news import perfbaseline_news
 from perfguard.handlers.capacityplan import evaluate_capacityplan
 from perfguard.handlers.envparity import evaluate_envparity, forget, watched_object_changed
 from perfguard.handlers.perfbaseline import evaluate_perfbaseline
@@ -21,6 +22,8 @@ PERF_BASELINE_LOOP = ResourceLoop(
     evaluate_perfbaseline,
     tuple(v.value for v in Verdict),
     lambda spec: spec.analysis.interval,
+    # Its numbers move every evaluation; they are written with news or every statusRefresh.
+    news=perfbaseline_news,
 )
 ENV_PARITY_LOOP = ResourceLoop(
     ENV_PARITY,

@@ -2,9 +2,10 @@
 
 Each resource gets one Kopf daemon: it evaluates at the spec's interval and wakes early
 when the spec changes. A daemon started on a resource evaluated before (the operator's
-restart) keeps the schedule its status records (resume_delay). Status is patched only
-when its content changed (timestamps of the evaluation aside), so an idle fleet does not
-churn etcd and watchers.
+restart) keeps the schedule its status records (resume_delay). Status is patched when
+its news changed (verdict, reasons, conditions, breaches: engine/status_news.py), and
+otherwise with fresh readings every statusRefresh (should_write), so a steady fleet does
+not churn etcd and watchers.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pydantic import ValidationError
 from perfguard.api.base import ApiModel
 from perfguard.api.conditions import Condition, ConditionStatus
 from perfguard.api.resources import Resource
+from perfguard.engine.status_news import all_but_stamp
 from perfguard.handlers.runtime import ResourceRef, get_runtime
 from perfguard.observability import resource_logger
 from perfguard.outcome import EventSpec, Outcome
@@ -58,11 +60,37 @@ def status_patch(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, An
     return patch
 
 
-_VOLATILE = ("lastEvaluationTime",)
+News = Callable[[Mapping[str, Any]], Any]
 
 
-def _comparable(status: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in status.items() if k not in _VOLATILE}
+def should_write(
+    old: Mapping[str, Any],
+    new: Mapping[str, Any],
+    *,
+    news: News,
+    refresh: timedelta,
+    at: datetime,
+) -> bool:
+    """Whether an evaluation's status is patched: when its news changed (see
+    engine/status_news.py), or when this evaluation measured (a new `lastEvaluationTime`)
+    and the status on the server was measured `refresh` or longer before (or holds no
+    readable evaluation time).
+
+    So a status whose news holds still is rewritten every `refresh` (at the first
+    evaluation due after it), with its numbers and `lastEvaluationTime` as measured then:
+    `lastEvaluationTime` says when the numbers shown were measured, and while the operator
+    keeps up it is at most `refresh` plus an interval old. An outcome that measured nothing
+    (an invalid spec, an evaluation that raised) is written only when it changed the
+    status.
+    """
+    if news(new) != news(old):
+        return True
+    if new.get("lastEvaluationTime") == old.get("lastEvaluationTime"):
+        return dict(new) != dict(old)  # not measured now: written only if it changed
+    last = _evaluated_at(old)
+    if last is None or last.tzinfo is None:
+        return True
+    return abs(at - last) >= refresh
 
 
 WAKE = "perfguard-wake"
@@ -123,19 +151,27 @@ def previous_status(
     return status, version
 
 
-def resume_delay(body: Mapping[str, Any], interval: timedelta, now: datetime) -> float:
+def resume_delay(
+    body: Mapping[str, Any],
+    interval: timedelta,
+    now: datetime,
+    refresh: timedelta = timedelta(0),
+) -> float:
     """Seconds a daemon starting on an existing resource (the operator's start, a new
-    leader) waits before its first evaluation: the rest of the interval since the last
-    evaluation its status records, when that evaluation judged the current spec.
+    leader) waits before its first evaluation: to the next point of the schedule its
+    status records, when that status judged the current spec.
 
     Without it, every resource is due at once when the operator starts (at 500
     PerfBaselines all were re-evaluated right after a restart, 6-11 s before they were
     due, bench/operator_scale).
-    The stamp is the last evaluation that wrote the status (one whose status did not change
-    is not written), so a resource whose status has been steady for an interval is due at
-    once, as before. A spec changed meanwhile, a status without an evaluation time, or one
-    more than an interval ahead (another clock) is evaluated at once; a stamp a little
-    ahead waits one interval at most.
+    The stamp (`lastEvaluationTime`) is the last evaluation written, and evaluations
+    since then, not written (see should_write), kept to the same schedule: whole
+    intervals after it. A status is written at least every `refresh` (every evaluation
+    when that is no longer than the interval), so a stamp older than that plus an interval
+    means the operator stopped for a while: the resource is overdue and evaluated at once.
+    So are a spec changed meanwhile, a status without an evaluation time, and one more
+    than an interval ahead (another clock); a stamp a little ahead waits one interval at
+    most.
     """
     status = body.get("status") or {}
     generation = (body.get("metadata") or {}).get("generation")
@@ -146,8 +182,14 @@ def resume_delay(body: Mapping[str, Any], interval: timedelta, now: datetime) ->
         return 0.0
     if last > now + interval:
         return 0.0
-    remaining = (last + interval - now).total_seconds()
-    return min(max(remaining, 0.0), interval.total_seconds())
+    step = interval.total_seconds()
+    age = (now - last).total_seconds()
+    if age < 0:
+        return step
+    written_within = (refresh + interval if refresh > interval else interval).total_seconds()
+    if age >= written_within or step <= 0:
+        return 0.0
+    return step - age % step
 
 
 async def wake_on_change(*, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
@@ -177,6 +219,7 @@ class ResourceLoop:
         forget: Callable[[ResourceRef], None] | None = None,
         *,
         resume: bool = True,
+        news: News = all_but_stamp,
     ) -> None:
         self.resource = resource
         self.evaluator = evaluator
@@ -186,6 +229,9 @@ class ResourceLoop:
         # Whether a daemon started on an evaluated resource waits out its interval (see
         # resume_delay). Not for a kind that learns what to watch by evaluating.
         self.resume = resume
+        # What in its status is written at once when it changes (the rest every
+        # statusRefresh, see should_write).
+        self.news = news
 
     async def run(
         self,
@@ -249,7 +295,8 @@ class ResourceLoop:
             spec = self.resource.spec.model_validate(dict(body.spec))
         except ValidationError:
             return 0.0  # reported by the first evaluation, at once
-        return resume_delay(body, self.interval_of(spec), datetime.now(UTC))
+        refresh = get_runtime().config.status_refresh
+        return resume_delay(body, self.interval_of(spec), datetime.now(UTC), refresh)
 
     async def reconcile(
         self,
@@ -361,7 +408,13 @@ class ResourceLoop:
         new_status = {k: v for k, v in merged.items() if v is not None}
         if "lastEvaluationTime" not in outcome.fields and outcome.verdict is not None:
             new_status["lastEvaluationTime"] = at.isoformat().replace("+00:00", "Z")
-        if _comparable(new_status) != _comparable(old_status):
+        if should_write(
+            old_status,
+            new_status,
+            news=self.news,
+            refresh=runtime.config.status_refresh,
+            at=at,
+        ):
             writer = runtime.status_writer
             if writer is None:
                 raise RuntimeError("no status writer configured")

@@ -1,0 +1,81 @@
+"""What in a status is news (written at once) and what is a reading (written at most
+every `statusRefresh`, see handlers/reconcile.py).
+
+A PerfBaseline evaluated every minute measures new numbers every minute: the window's
+p95, the delta and its interval, the baseline's time range. Writing them each time made
+every evaluation a status PATCH (at 1,000 PerfBaselines, 13.8 PATCHes/s and about half a
+core of kube-apiserver and etcd, docs/benchmarks.md), and each PATCH comes back to the
+operator as a watch event. News is what a reader acts on, or what the next evaluation
+reads back: the verdict and reasons, each condition's status and reason, each metric's
+verdict and its breach and improvement stamps, the candidate judged, and the spec's
+generation. Those are written as soon as they change, together with the current readings.
+
+Both functions are pure: they take a status (a mapping as on the wire) and return its
+news, to compare with `==`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+# A PerfBaseline metric entry's keys that are news; every other key (baseline, current,
+# delta, deltaPercent, ci95, samples, message, secondOpinion, levelShift) is a reading.
+_METRIC_NEWS = (
+    "name",
+    "statistic",
+    "comparison",
+    "unit",
+    "threshold",
+    "critical",
+    "verdict",
+    "reason",
+    "breachSince",
+    "improvedSince",
+)
+# Top-level PerfBaseline keys that are readings. `message` carries the numbers of the
+# metric it names; its reason is news.
+_PERFBASELINE_READINGS = frozenset(
+    {"lastEvaluationTime", "message", "baseline", "summary", "stages", "stagesSummary"}
+)
+
+
+def _conditions(raw: Any) -> Any:
+    """Conditions without their messages (which carry numbers); a malformed list as is."""
+    if not isinstance(raw, list):
+        return raw
+    return [
+        {k: v for k, v in item.items() if k != "message"} if isinstance(item, Mapping) else item
+        for item in raw
+    ]
+
+
+def all_but_stamp(status: Mapping[str, Any]) -> dict[str, Any]:
+    """Every field but the evaluation time: for kinds whose every field is news."""
+    return {k: v for k, v in status.items() if k != "lastEvaluationTime"}
+
+
+def perfbaseline_news(status: Mapping[str, Any]) -> dict[str, Any]:
+    """A PerfBaseline status without its readings."""
+    news: dict[str, Any] = {
+        k: v for k, v in status.items() if k not in _PERFBASELINE_READINGS and k != "conditions"
+    }
+    news["conditions"] = _conditions(status.get("conditions"))
+    metrics = status.get("metrics")
+    if isinstance(metrics, list):
+        news["metrics"] = [
+            {k: item.get(k) for k in _METRIC_NEWS} if isinstance(item, Mapping) else item
+            for item in metrics
+        ]
+    stages_summary = status.get("stagesSummary")
+    if isinstance(stages_summary, Mapping):
+        news["unattributedFlagged"] = stages_summary.get("unattributedFlagged")
+    stages = status.get("stages")
+    if isinstance(stages, list):
+        # Which stages there are is news (a new stage appeared); their numbers are not.
+        news["stages"] = sorted(
+            (str(row.get("metric")), str(row.get("stage")))
+            for row in stages
+            if isinstance(row, Mapping)
+        )
+    return news

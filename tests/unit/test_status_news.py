@@ -1,0 +1,105 @@
+"""What in a PerfBaseline status is news (patched at once) and what is a reading (patched
+every statusRefresh), on statuses the real judge writes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+
+from perfguard.api.perfbaseline import PerfBaselineSpec
+from perfguard.engine.perfbaseline import judge
+from perfguard.engine.perfbaseline_fetch import MetricSamples, TimedSamples, windows
+from perfguard.engine.status_news import all_but_stamp, perfbaseline_news
+from perfguard.engine.tracks import plan_tracks
+from perfguard.status import merge, parse_conditions, to_wire
+
+SPEC = PerfBaselineSpec.model_validate(
+    {
+        "selector": {"service": "api"},
+        "candidate": {"matchLabels": {"track": "canary"}},
+        "stable": {"matchLabels": {"track": "stable"}},
+        "comparison": "Concurrent",
+        "analysis": {"interval": "1m", "window": "10m", "step": "30s", "sustainFor": "3m"},
+        "metrics": [
+            {
+                "name": "gpu",
+                "type": "Query",
+                "query": "avg(gpu_util{ {{selector}} })",
+                "thresholds": {"value": {"maxIncreasePercent": 10}},
+            }
+        ],
+    }
+)
+START = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
+
+
+def evaluate(status: dict[str, Any], at: datetime, change: float) -> dict[str, Any]:
+    """One evaluation merged into the status as the operator merges it."""
+    w = windows(SPEC, at)
+    rng = np.random.default_rng(int(at.timestamp()))
+    ts = np.arange(w.start.timestamp(), w.end.timestamp() + 1, 30.0)
+    data = MetricSamples()
+    data.window[("stable", "value")] = TimedSamples(ts, 50.0 + rng.normal(0, 0.5, ts.size))
+    canary = 50.0 * (1 + change) + rng.normal(0, 0.5, ts.size)
+    data.window[("candidate", "value")] = TimedSamples(ts, canary)
+    outcome = judge(SPEC, plan_tracks(SPEC, None), w, {"gpu": data}, status, at)
+    conditions = merge(
+        parse_conditions(status.get("conditions")), outcome.conditions, generation=1, at=at
+    )
+    return {**status, **outcome.fields, "conditions": to_wire(conditions), "observedGeneration": 1}
+
+
+def test_new_numbers_alone_are_not_news() -> None:
+    first = evaluate({}, START, 0.0)
+    second = evaluate(first, START + timedelta(minutes=1), 0.0)
+    assert first["verdict"] == second["verdict"] == "Pass"
+    assert first["metrics"][0]["current"] != second["metrics"][0]["current"]
+    assert (
+        first["baseline"] != second["baseline"]
+        or first["lastEvaluationTime"] != second["lastEvaluationTime"]
+    )
+    assert all_but_stamp(first) != all_but_stamp(second), "every field would be written"
+    assert perfbaseline_news(first) == perfbaseline_news(second)
+
+
+def test_a_breach_and_its_verdict_are_news() -> None:
+    steady = evaluate({}, START, 0.0)
+    # A regression over the whole window: dated from the window's start, held for
+    # sustainFor already, so the verdict fails at once.
+    breach = evaluate(steady, START + timedelta(minutes=1), 0.5)
+    assert (steady["verdict"], breach["verdict"]) == ("Pass", "Fail")
+    assert breach["metrics"][0]["breachSince"] == "2026-12-03T11:51:00Z"
+    assert perfbaseline_news(breach) != perfbaseline_news(steady)
+    # Still failing: only numbers and the message's figures move.
+    held = evaluate(breach, START + timedelta(minutes=2), 0.5)
+    assert held["message"] != breach["message"] or held["metrics"] != breach["metrics"]
+    assert perfbaseline_news(held) == perfbaseline_news(breach)
+    recovered = evaluate(held, START + timedelta(minutes=3), 0.0)
+    assert recovered["verdict"] == "Pass"
+    assert perfbaseline_news(recovered) != perfbaseline_news(held)
+
+
+def test_condition_status_and_reason_are_news_their_message_is_not() -> None:
+    condition = {"type": "Regressed", "status": "True", "reason": "RegressionDetected"}
+    one = {"conditions": [{**condition, "message": "p95 +7.1 ms"}]}
+    two = {"conditions": [{**condition, "message": "p95 +7.4 ms"}]}
+    assert perfbaseline_news(one) == perfbaseline_news(two)
+    cleared = {"conditions": [{**condition, "status": "False", "message": "p95 +7.4 ms"}]}
+    assert perfbaseline_news(cleared) != perfbaseline_news(two)
+
+
+def test_a_new_stage_or_its_flag_is_news_its_numbers_are_not() -> None:
+    def status(stages: list[tuple[str, float]], flagged: bool) -> dict[str, Any]:
+        return {
+            "stages": [{"metric": "latency", "stage": s, "mean": m} for s, m in stages],
+            "stagesSummary": {"unattributedShare": 0.05, "unattributedFlagged": flagged},
+        }
+
+    base = status([("decode", 1.0)], False)
+    assert perfbaseline_news(base) == perfbaseline_news(status([("decode", 1.2)], False))
+    assert perfbaseline_news(base) != perfbaseline_news(status([("decode", 1.0)], True))
+    assert perfbaseline_news(base) != perfbaseline_news(
+        status([("decode", 1.0), ("infer", 2.0)], False)
+    )
