@@ -35,7 +35,7 @@ import sys
 import tempfile
 import time
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -200,7 +200,8 @@ class SizeResult:
     object_kib: float = math.nan  # mean size of a PerfBaseline as JSON, at the end
     # The operator stopped and started again over the same resources (see _measure_restart):
     # lags of the gaps that ended after the restart; the first is the old operator's last
-    # evaluation (status.lastEvaluationTime) to the new one's first.
+    # evaluation (its /metrics just before the stop, or status.lastEvaluationTime if later)
+    # to the new one's first.
     restart_lag_first: tuple[float, ...] = ()
     restart_lag_steady: tuple[float, ...] = ()
     restart_window_s: float = math.nan  # new operator start -> end of its window
@@ -416,13 +417,17 @@ class _Bench:
         self.yield_to_the_operator()  # threads the servers started since
         operator = self.operator(namespace, str(size))
         operator.start()
+        starts: dict[str, set[float]] = defaultdict(set)
         try:
-            fresh = self._measure(operator, size, window_intervals, create_s)
+            fresh = self._measure(operator, size, window_intervals, create_s, starts)
+            # The old operator's last evaluations, read just before it is stopped: the
+            # status holds only the last one written (statusRefresh), not the last one.
+            self._observe(operator, starts)
         finally:
             stopping = time.time()
             operator.stop()
             stopped = time.time()
-        return self._measure_restart(fresh, namespace, window_intervals, stopping, stopped)
+        return self._measure_restart(fresh, namespace, window_intervals, stopping, stopped, starts)
 
     def last_evaluations(self, namespace: str) -> dict[str, float]:
         """Each resource's status.lastEvaluationTime (Unix seconds): where a restarted
@@ -446,12 +451,19 @@ class _Bench:
         window_intervals: float,
         stopping: float,
         stopped: float,
+        old_starts: Mapping[str, set[float]],
     ) -> SizeResult:
         """The operator stopped (SIGTERM) and a new one started over the same resources:
-        the gaps between the old operator's last evaluation of each resource (from its
-        status, which the new operator resumes from) and the new one's evaluations, over
-        `window_intervals` intervals from the new operator's start."""
+        the gaps between the old operator's last evaluation of each resource and the new
+        one's evaluations, over `window_intervals` intervals from the new operator's start.
+        The old operator's last evaluation is the later of what its /metrics last showed
+        (`old_starts`) and the status' `lastEvaluationTime` (the last one written, which
+        the new operator resumes from)."""
         starts: dict[str, set[float]] = defaultdict(set)
+        for name, times in old_starts.items():
+            before = [t for t in times if t <= stopping]
+            if before:
+                starts[name].add(max(before))
         for name, at in self.last_evaluations(namespace).items():
             starts[name].add(at)
         operator = self.operator(namespace, f"{fresh.size}-restart")
@@ -489,9 +501,14 @@ class _Bench:
         return samples, took
 
     def _measure(
-        self, operator: OperatorProcess, size: int, window_intervals: float, create_s: float
+        self,
+        operator: OperatorProcess,
+        size: int,
+        window_intervals: float,
+        create_s: float,
+        starts: dict[str, set[float]],
     ) -> SizeResult:
-        starts: dict[str, set[float]] = defaultdict(set)
+        """The fresh start: `starts` collects each resource's evaluation start times."""
         startup_deadline = time.time() + max(3 * self.interval_s, 120.0)
         while len(starts) < size and time.time() < startup_deadline:
             self._observe(operator, starts)
@@ -853,8 +870,12 @@ def _ratio(numerator: float, denominator: float) -> str:
 
 
 def operator_scale_section(result: OperatorScaleResult) -> str:
+    from perfguard.api.quantities import format_duration
+    from perfguard.config import OperatorConfig
+
     sizes = result.sizes
     header = ["measure", *(f"{s.size:,} PB" for s in sizes), "target"]
+    refresh = format_duration(OperatorConfig().status_refresh)
     interval = result.interval_s
 
     def row(label: str, cells: Sequence[str], target: str = "") -> list[str]:
@@ -1109,15 +1130,16 @@ every resource had been evaluated once. Then the operator is stopped (SIGTERM) a
 one started over the same resources, as on an upgrade or a crash: it resumes each
 resource's schedule from `status.lastEvaluationTime` (docs/reliability.md), measured over
 {result.window_intervals:g} intervals from its start, the first gap counted from the old
-operator's last evaluation of each resource. Lag = gap between two successive evaluation
-starts of a resource (from the operator's `perfguard_last_evaluation_timestamp_seconds`,
-scraped every {result.scrape_every_s:g} s, as a Prometheus would, whose cost the operator's
-CPU includes; the operator stamps evaluations to the whole second, so lags are ±1 s) minus
-the interval, over every gap that ended in the window; the gaps after a resource's first
-evaluation (the start-up burst) and the later ones are also shown apart. A resource is due
-an interval after its previous evaluation started (not after it ended); at most
-{EVALUATION_SLOTS} evaluations query and judge at once, so the lag is the wait for one of
-those slots and for the event loop.
+operator's last evaluation of each resource (its /metrics read just before the stop: with
+`statusRefresh` the status holds the last evaluation written, not the last one). Lag = gap
+between two successive evaluation starts of a resource (from the operator's
+`perfguard_last_evaluation_timestamp_seconds`, scraped every {result.scrape_every_s:g} s,
+as a Prometheus would, whose cost the operator's CPU includes; the operator stamps
+evaluations to the whole second, so lags are ±1 s) minus the interval, over every gap that
+ended in the window; the gaps after a resource's first evaluation (the start-up burst) and
+the later ones are also shown apart. A resource is due an interval after its previous
+evaluation started (not after it ended); at most {EVALUATION_SLOTS} evaluations query and
+judge at once, so the lag is the wait for one of those slots and for the event loop.
 
 {table}
 
@@ -1130,12 +1152,12 @@ kube-apiserver's requests to itself for its lease and endpoints are left out):
 
 {chr(10).join(api_lines)}
 
-Status patches: the operator skips the patch when nothing but `lastEvaluationTime`
-changed. With live data every conclusive evaluation moves `baseline.from/to`, the
-candidate window's numbers and the second opinion's p-value, so one patch per evaluation
-is what "only when something changed" means here; fewer patches than evaluations are
-evaluations that ended exactly as the one before (e.g. the same Prometheus timeout
-twice). Machine: {result.machine}; the cores are shared with the
+Status patches: the operator patches a status when its news changed (verdict, reasons,
+conditions' status, metric verdicts, breach and improvement stamps, the candidate;
+`perfguard.engine.status_news`), and otherwise rewrites the numbers, which move at every
+evaluation, once `statusRefresh` ({refresh}, the default) has passed since the last write.
+So patches per evaluation are the share of evaluations with news plus about one interval
+in `statusRefresh`. Machine: {result.machine}; the cores are shared with the
 control plane, Prometheus and other work (load average {load[0]:.1f} before the run).{nice}
 {profile}
 Command: {commands}.
