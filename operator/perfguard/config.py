@@ -42,7 +42,7 @@ class OperatorConfig:
     # A status whose news did not change (verdict, reasons, conditions' status, metric
     # verdicts, breach stamps) is rewritten with its current readings (numbers,
     # lastEvaluationTime) once this much time has passed since the last write; 0s writes
-    # every evaluation. See engine/status_news.py and docs/reliability.md.
+    # every evaluation. See engine/status_news.py and docs/perfbaseline.md.
     status_refresh: timedelta = timedelta(minutes=5)
 
     @classmethod

@@ -101,7 +101,7 @@ class OperatorMetrics:
         )
         self.status_patches = Counter(
             "perfguard_status_patches_total",
-            "Status patches written (skipped when nothing changed).",
+            "Status patches written (on news, else every statusRefresh; see should_write).",
             ["kind"],
             registry=self.registry,
         )

@@ -446,6 +446,14 @@ def test_resume_delay_follows_the_schedule_between_refreshes() -> None:
     # Written every evaluation (refresh no longer than the interval): overdue after one.
     assert reconcile.resume_delay(body, minute, at, timedelta(0)) == 0
     assert reconcile.resume_delay(body, minute, at, minute) == 0
+    # The schedule's latest point (10 s ago) within the time the restart took: it may have
+    # come while no operator ran, so at once; outside it, the next point.
+    grace = timedelta(seconds=15)
+    assert reconcile.resume_delay(body, minute, at, five, grace) == 0
+    assert reconcile.resume_delay(body, minute, at, five, timedelta(seconds=5)) == 50
+    # The stamp itself within the last interval: that evaluation happened; the next waits.
+    recent = evaluated_body(at - timedelta(seconds=5))
+    assert reconcile.resume_delay(recent, minute, at, five, grace) == 55
 
 
 def test_status_refresh_comes_from_the_environment() -> None:

@@ -1,4 +1,4 @@
-"""The loop every kind shares: validate, evaluate, write status if changed, emit Events.
+"""The loop every kind shares: validate, evaluate, write status when due, emit Events.
 
 Each resource gets one Kopf daemon: it evaluates at the spec's interval and wakes early
 when the spec changes. A daemon started on a resource evaluated before (the operator's
@@ -102,7 +102,7 @@ STARTED = "perfguard-evaluation-started"  # event-loop time the last evaluation 
 @dataclass(frozen=True)
 class WrittenStatus:
     """The status the server holds after this daemon's last evaluation, as far as the
-    daemon knows: the answer to its patch, or, when nothing changed, the status it compared
+    daemon knows: the answer to its patch, or, when nothing was written, the status it compared
     against. Kept in the daemon's memo."""
 
     status: dict[str, Any]
@@ -151,11 +151,17 @@ def previous_status(
     return status, version
 
 
+# How long a stopped operator takes to go (SIGTERM: in-flight evaluations finish, Kopf
+# cancels daemons after 5 s). A resource that came due meanwhile is evaluated at once.
+STOP_ALLOWANCE = timedelta(seconds=10)
+
+
 def resume_delay(
     body: Mapping[str, Any],
     interval: timedelta,
     now: datetime,
     refresh: timedelta = timedelta(0),
+    grace: timedelta = timedelta(0),
 ) -> float:
     """Seconds a daemon starting on an existing resource (the operator's start, a new
     leader) waits before its first evaluation: to the next point of the schedule its
@@ -164,14 +170,17 @@ def resume_delay(
     Without it, every resource is due at once when the operator starts (at 500
     PerfBaselines all were re-evaluated right after a restart, 6-11 s before they were
     due, bench/operator_scale).
-    The stamp (`lastEvaluationTime`) is the last evaluation written, and evaluations
-    since then, not written (see should_write), kept to the same schedule: whole
-    intervals after it. A status is written at least every `refresh` (every evaluation
-    when that is no longer than the interval), so a stamp older than that plus an interval
-    means the operator stopped for a while: the resource is overdue and evaluated at once.
-    So are a spec changed meanwhile, a status without an evaluation time, and one more
-    than an interval ahead (another clock); a stamp a little ahead waits one interval at
-    most.
+
+    The stamp (`lastEvaluationTime`) is the last evaluation written. The evaluations after
+    it that were not written (see should_write) came about whole intervals after it:
+    each is due an interval after the one before started, so under load the schedule
+    drifts later by the waits, and this is an estimate. A point of that schedule less
+    than `grace` ago (the time the restart took) may have come while no operator ran: the
+    resource is evaluated at once. A status is written at least every `refresh` (every
+    evaluation when that is no longer than the interval), so a stamp older than that plus
+    an interval means the operator stopped for a while: at once too. So are a spec changed
+    meanwhile, a status without an evaluation time, and one more than an interval ahead
+    (another clock); a stamp a little ahead waits one interval at most.
     """
     status = body.get("status") or {}
     generation = (body.get("metadata") or {}).get("generation")
@@ -189,7 +198,10 @@ def resume_delay(
     written_within = (refresh + interval if refresh > interval else interval).total_seconds()
     if age >= written_within or step <= 0:
         return 0.0
-    return step - age % step
+    since_due = age % step  # since the schedule's latest point (the stamp, within a step)
+    if age >= step and since_due <= grace.total_seconds():
+        return 0.0
+    return step - since_due
 
 
 async def wake_on_change(*, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
@@ -295,8 +307,17 @@ class ResourceLoop:
             spec = self.resource.spec.model_validate(dict(body.spec))
         except ValidationError:
             return 0.0  # reported by the first evaluation, at once
-        refresh = get_runtime().config.status_refresh
-        return resume_delay(body, self.interval_of(spec), datetime.now(UTC), refresh)
+        runtime = get_runtime()
+        interval = self.interval_of(spec)
+        # The restart took this process' own start-up so far plus the old one's stop.
+        grace = timedelta(seconds=time.monotonic() - runtime.started_at) + STOP_ALLOWANCE
+        return resume_delay(
+            body,
+            interval,
+            datetime.now(UTC),
+            runtime.config.status_refresh,
+            min(grace, interval),
+        )
 
     async def reconcile(
         self,
@@ -392,9 +413,9 @@ class ResourceLoop:
         *,
         versions: tuple[str | None, str | None] = (None, None),
     ) -> WrittenStatus:
-        """Patch the status if it changed, emit the Events, export the metrics. `versions`:
-        the object version holding `old_status` and the one of the body read; the result
-        is what the server holds now (see previous_status)."""
+        """Patch the status when due (should_write), emit the Events, export the metrics.
+        `versions`: the object version holding `old_status` and the one of the body read;
+        the result is what the server holds now (see previous_status)."""
         runtime = get_runtime()
         kind = self.resource.kind
         conditions = merge(old_conditions, outcome.conditions, generation=generation, at=at)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass, field
 
 import aiohttp
@@ -32,6 +33,8 @@ class Runtime:
     nodes: NodeReader | None = None
     http: aiohttp.ClientSession | None = None
     started: bool = False
+    # time.monotonic() when the runtime was made (the operator's start-up handler).
+    started_at: float = field(default_factory=time.monotonic)
     # At most this many evaluations query and judge at once (None: no bound). A burst of
     # due resources (start-up, a stalled loop) waits here rather than in the HTTP pool,
     # where the wait would count against each query's timeout.
