@@ -606,7 +606,7 @@ class _Bench:
         operator.trace_memory = memory
         operator.start(timeout=120)
         try:
-            result = self._measure(operator, size, 1.0, 0.0)
+            result = self._measure(operator, size, 1.0, 0.0, defaultdict(set))
         finally:
             operator.stop()
         areas, table, busy = (
