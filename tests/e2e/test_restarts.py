@@ -153,12 +153,10 @@ def evaluated_after(cluster: Cluster, moment: datetime) -> bool:
     return bool(stamp) and datetime.fromisoformat(stamp.replace("Z", "+00:00")) > moment
 
 
-def test_restarts_lose_nothing_and_never_pass(
-    plane: ControlPlane, regressed: str, tmp_path: Path
-) -> None:
-    cluster = Cluster(plane.kubeconfig)
+def apply_fast(cluster: Cluster, name: str, regressed: str) -> None:
+    """A PerfBaseline evaluated every 2 s that fails 4 s into the canary's regression."""
     body = perfbaseline(
-        "strict",
+        name,
         NAMESPACE,
         regressed,
         analysis={
@@ -172,6 +170,13 @@ def test_restarts_lose_nothing_and_never_pass(
         stable={"matchLabels": {"track": "stable"}},
     )
     cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(body))
+
+
+def test_restarts_lose_nothing_and_never_pass(
+    plane: ControlPlane, regressed: str, tmp_path: Path
+) -> None:
+    cluster = Cluster(plane.kubeconfig)
+    apply_fast(cluster, "strict", regressed)
     log = tmp_path / "operator.log"
     operator = start_operator(plane, log)
     try:
@@ -280,21 +285,7 @@ def test_a_steady_status_is_written_on_news_and_every_refresh(
     is patched about every 12 s (docs/perfbaseline.md), not at every evaluation, and what
     it shows is at most a refresh and an interval old."""
     cluster = Cluster(plane.kubeconfig)
-    body = perfbaseline(
-        "steady",
-        NAMESPACE,
-        regressed,
-        analysis={
-            "interval": "2s",
-            "window": "90s",
-            "step": "5s",
-            "sustainFor": "4s",
-            "rateWindow": "10s",
-        },
-        candidate={"matchLabels": {"track": "canary"}},
-        stable={"matchLabels": {"track": "stable"}},
-    )
-    cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(body))
+    apply_fast(cluster, "steady", regressed)
     port = free_port()
     operator = start_operator(plane, tmp_path / "operator.log", refresh="12s", port=port)
     try:

@@ -6,45 +6,26 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import numpy as np
-
-from perfguard.api.perfbaseline import PerfBaselineSpec
 from perfguard.engine.perfbaseline import judge
-from perfguard.engine.perfbaseline_fetch import MetricSamples, TimedSamples, windows
+from perfguard.engine.perfbaseline_fetch import windows
 from perfguard.engine.status_news import all_but_stamp, perfbaseline_news
 from perfguard.engine.tracks import plan_tracks
 from perfguard.status import merge, parse_conditions, to_wire
+from tests.unit.test_improvement_events import SPEC as BASE
+from tests.unit.test_improvement_events import _samples
 
-SPEC = PerfBaselineSpec.model_validate(
-    {
-        "selector": {"service": "api"},
-        "candidate": {"matchLabels": {"track": "canary"}},
-        "stable": {"matchLabels": {"track": "stable"}},
-        "comparison": "Concurrent",
-        "analysis": {"interval": "1m", "window": "10m", "step": "30s", "sustainFor": "3m"},
-        "metrics": [
-            {
-                "name": "gpu",
-                "type": "Query",
-                "query": "avg(gpu_util{ {{selector}} })",
-                "thresholds": {"value": {"maxIncreasePercent": 10}},
-            }
-        ],
-    }
+# test_improvement_events' canary-vs-stable Query metric, with a sustainFor shorter than
+# its window, and its generated samples.
+SPEC = BASE.model_copy(
+    update={"analysis": BASE.analysis.model_copy(update={"sustain_for": timedelta(minutes=3)})}
 )
 START = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
 
 
 def evaluate(status: dict[str, Any], at: datetime, change: float) -> dict[str, Any]:
     """One evaluation merged into the status as the operator merges it."""
-    w = windows(SPEC, at)
-    rng = np.random.default_rng(int(at.timestamp()))
-    ts = np.arange(w.start.timestamp(), w.end.timestamp() + 1, 30.0)
-    data = MetricSamples()
-    data.window[("stable", "value")] = TimedSamples(ts, 50.0 + rng.normal(0, 0.5, ts.size))
-    canary = 50.0 * (1 + change) + rng.normal(0, 0.5, ts.size)
-    data.window[("candidate", "value")] = TimedSamples(ts, canary)
-    outcome = judge(SPEC, plan_tracks(SPEC, None), w, {"gpu": data}, status, at)
+    samples = _samples(at, change, seed=int(at.timestamp()))
+    outcome = judge(SPEC, plan_tracks(SPEC, None), windows(SPEC, at), samples, status, at)
     conditions = merge(
         parse_conditions(status.get("conditions")), outcome.conditions, generation=1, at=at
     )
