@@ -31,6 +31,7 @@ import json
 import math
 import os
 import shlex
+import shutil
 import sys
 import tempfile
 import time
@@ -324,9 +325,16 @@ def renice(pid: int, niceness: int) -> int:
 
 class _Bench:
     def __init__(
-        self, work: Path, interval_s: float, scrape_every_s: float, counterparts_nice: int = 0
+        self,
+        work: Path,
+        interval_s: float,
+        scrape_every_s: float,
+        counterparts_nice: int = 0,
+        trace: Path | None = None,
     ) -> None:
         self.work = work
+        # Where each restart's per-resource evaluation times and the operators' logs go.
+        self.trace = trace
         self.interval_s = interval_s
         self.scrape_every_s = scrape_every_s
         self.counterparts_nice = counterparts_nice
@@ -473,9 +481,11 @@ class _Bench:
             before = [t for t in times if t <= stopping]
             if before:
                 starts[name].add(max(before))
-        for name, at in self.last_evaluations(namespace).items():
+        stamps = self.last_evaluations(namespace)
+        for name, at in stamps.items():
             starts[name].add(at)
         due = {name for name, times in starts.items() if max(times) <= stopping - self.interval_s}
+        before_restart = {name: sorted(times) for name, times in starts.items()}
         operator = self.operator(namespace, f"{fresh.size}-restart")
         operator.start()
         try:
@@ -493,6 +503,10 @@ class _Bench:
         # (an old stamp in that same second would count too; stopping takes longer).
         launched = math.floor(operator.started_at)
         evaluated = sum(1 for times in starts.values() if any(t >= launched for t in times))
+        if self.trace is not None:
+            self._write_trace(
+                fresh.size, before_restart, stamps, starts, (stopping, stopped), operator
+            )
         return replace(
             fresh,
             restart_lag_first=lags.first,
@@ -503,6 +517,38 @@ class _Bench:
             restart_due_at_stop=len(due),
             restart_lag_first_clear=clear.first,
         )
+
+    def _write_trace(
+        self,
+        size: int,
+        before: Mapping[str, list[float]],
+        stamps: Mapping[str, float],
+        starts: Mapping[str, set[float]],
+        stop: tuple[float, float],
+        operator: OperatorProcess,
+    ) -> None:
+        """Per resource, the evaluation starts known before the restart (the old
+        operator's as scraped, and the status stamp), the stamp, and all of them, with the
+        restart's times: what a restart lag is made of."""
+        assert self.trace is not None
+        self.trace.mkdir(parents=True, exist_ok=True)
+        trace = {
+            "interval_s": self.interval_s,
+            "stopping": stop[0],
+            "stopped": stop[1],
+            "new_started_at": operator.started_at,
+            "resources": {
+                name: {
+                    "before": before.get(name, []),
+                    "stamp": stamps.get(name),
+                    "all": sorted(times),
+                }
+                for name, times in starts.items()
+            },
+        }
+        (self.trace / f"restart-{size}.json").write_text(json.dumps(trace))
+        for log in self.work.glob(f"operator-{size}*.log"):
+            shutil.copy(log, self.trace / log.name)
 
     def _observe(
         self, operator: OperatorProcess, starts: dict[str, set[float]]
@@ -803,6 +849,7 @@ def run_operator_scale(
     budget_s: float | None = None,
     profile_memory: bool = False,
     counterparts_nice: int = 0,
+    trace: Path | None = None,
 ) -> OperatorScaleResult:
     """Measure each size in turn (smallest first) with fresh operator processes on one
     control plane and one Prometheus. `profile`: "auto" runs a cProfile pass at the
@@ -815,7 +862,7 @@ def run_operator_scale(
     not_run: list[str] = []
     profiled: ProfileResult | None = None
     with tempfile.TemporaryDirectory(prefix="perfguard-scale-") as tmp:
-        bench = _Bench(Path(tmp), interval_s, scrape_every_s, counterparts_nice)
+        bench = _Bench(Path(tmp), interval_s, scrape_every_s, counterparts_nice, trace)
         try:
             bench.start(_horizon(sizes, interval_s, window_intervals))
             setup_s = time.time() - started
@@ -1225,6 +1272,11 @@ def main(argv: list[str] | None = None) -> int:
         help="run Prometheus, kube-apiserver and etcd at this niceness (the operator at 0)",
     )
     parser.add_argument("--save", type=Path, help="also write the result as JSON here")
+    parser.add_argument(
+        "--trace",
+        type=Path,
+        help="write each restart's per-resource evaluation times and the operator logs here",
+    )
     parser.add_argument("--render", type=Path, help="print the section of a saved result")
     args = parser.parse_args(argv)
     if args.render:
@@ -1252,6 +1304,7 @@ def main(argv: list[str] | None = None) -> int:
         # two evaluations between scrapes read as one gap of two intervals (--quick's 15 s).
         scrape_every_s=min(SCRAPE_EVERY_S, interval / 3),
         counterparts_nice=args.counterparts_nice,
+        trace=args.trace,
     )
     if args.save:
         save_json(result, args.save)
