@@ -342,6 +342,80 @@ def test_a_restarted_daemon_waits_out_the_interval_unless_the_spec_changes(
     assert unresumed < 1.5, unresumed
 
 
+def test_at_the_stop_queued_evaluations_do_not_start_and_in_flight_ones_are_written(
+    server: tuple[FakeServer, list[str]],
+) -> None:
+    """SIGTERM with the evaluation slots full: the daemon queued for a slot returns
+    without evaluating, and the one in flight writes its measurement though nothing but
+    numbers moved and statusRefresh has not passed, so the next operator resumes from it."""
+    fake, _ = server
+    runtime = get_runtime()
+    runtime.config = OperatorConfig(status_refresh=timedelta(minutes=5))
+    runtime.evaluation_slots = asyncio.Semaphore(1)
+    evaluated: dict[str, int] = {"first": 0, "queued": 0}
+    p95 = itertools.count(40)
+    gates: dict[int, asyncio.Event] = {}
+
+    async def measuring(
+        spec: ApiModel, previous: Mapping[str, Any], at: datetime, ref: ResourceRef
+    ) -> Outcome:
+        evaluated[ref.name] += 1
+        gate = gates.get(evaluated[ref.name]) if ref.name == "first" else None
+        if gate is not None:
+            gates[0].set()  # in flight, holding the only slot
+            await gate.wait()
+        value = float(next(p95))
+        return Outcome(
+            fields={"verdict": "Pass", "summary": {"p95": f"{value}ms"}},
+            conditions=[true("Ready", "Evaluated", "ok")],
+            verdict="Pass",
+        )
+
+    loop = ResourceLoop(
+        PERF_BASELINE,
+        measuring,
+        ("Pass",),
+        lambda s: timedelta(seconds=0.2),
+        news=perfbaseline_news,
+        resume=False,
+    )
+
+    async def scenario() -> None:
+        gates[0], gates[2] = asyncio.Event(), asyncio.Event()
+        first, stop_first = start_daemon_named(loop, "first")
+        await asyncio.wait_for(gates[0].wait(), timeout=5)  # its second evaluation runs
+        queued, stop_queued = start_daemon_named(loop, "queued")
+        await asyncio.sleep(0.1)
+        patches = len(fake.patches)
+        for stopper in (stop_first, stop_queued):
+            stopper.set(kopf.DaemonStoppingReason.OPERATOR_EXITING)
+        gates[2].set()
+        await asyncio.wait_for(asyncio.gather(first, queued), timeout=5)
+        assert len(fake.patches) == patches + 1, "the evaluation in flight was written"
+        assert fake.patches[-1]["summary"] == {"p95": "41.0ms"}
+
+    asyncio.run(scenario())
+    assert evaluated == {"first": 2, "queued": 0}
+
+
+def start_daemon_named(
+    loop: ResourceLoop, name: str
+) -> tuple[asyncio.Task[None], FlagSetter[kopf.DaemonStoppingReason]]:
+    body = dict(stale_body())
+    body["metadata"] = {**body["metadata"], "name": name}
+    stopper: FlagSetter[kopf.DaemonStoppingReason] = FlagSetter()
+    daemon = asyncio.create_task(
+        loop.run(
+            body=kopf.Body(body),
+            stopped=stopper.async_waiter,
+            memo=kopf.Memo(),
+            name=name,
+            namespace="shop",
+        )
+    )
+    return daemon, stopper
+
+
 def test_envparity_starts_at_once_the_others_resume() -> None:
     from perfguard.handlers.kinds import CAPACITY_PLAN_LOOP, ENV_PARITY_LOOP, PERF_BASELINE_LOOP
 
@@ -359,9 +433,20 @@ def test_should_write_news_at_once_readings_every_refresh() -> None:
     def numbers_are_readings(status: Mapping[str, Any]) -> Any:
         return {k: v for k, v in status.items() if k not in {"p95", "lastEvaluationTime"}}
 
-    def write(old: dict[str, Any], new: dict[str, Any], refresh: float = 300) -> bool:
+    def write(
+        old: dict[str, Any],
+        new: dict[str, Any],
+        refresh: float = 300,
+        *,
+        handing_over: bool = False,
+    ) -> bool:
         return reconcile.should_write(
-            old, new, news=numbers_are_readings, refresh=timedelta(seconds=refresh), at=at
+            old,
+            new,
+            news=numbers_are_readings,
+            refresh=timedelta(seconds=refresh),
+            at=at,
+            handing_over=handing_over,
         )
 
     now_measured = stamped(0, p95=43.0)
@@ -376,6 +461,10 @@ def test_should_write_news_at_once_readings_every_refresh() -> None:
     old = stamped(900)
     assert not write(old, dict(old))
     assert write(old, {**old, "extra": "InvalidSpec"})
+    # At the operator's stop, a measurement goes out so the next operator resumes from it;
+    # an outcome that measured nothing still only if it changed.
+    assert write(stamped(60), now_measured, handing_over=True)
+    assert not write(old, dict(old), handing_over=True)
 
 
 def test_a_steady_status_is_patched_on_news_and_every_refresh(

@@ -70,6 +70,7 @@ def should_write(
     news: News,
     refresh: timedelta,
     at: datetime,
+    handing_over: bool = False,
 ) -> bool:
     """Whether an evaluation's status is patched: when its news changed (see
     engine/status_news.py), or when this evaluation measured (a new `lastEvaluationTime`)
@@ -82,11 +83,19 @@ def should_write(
     keeps up it is at most `refresh` plus an interval old. An outcome that measured nothing
     (an invalid spec, an evaluation that raised) is written only when it changed the
     status.
+
+    `handing_over`: the operator is stopping (or pausing for a peer), so the next one
+    resumes the resource's schedule from this status (resume_delay). A measurement it
+    finished meanwhile is written, or the next would take this evaluation's schedule
+    point for one never run, or the other way round. At most the evaluations in flight
+    at the stop (the evaluation slots) are written so.
     """
     if news(new) != news(old):
         return True
     if new.get("lastEvaluationTime") == old.get("lastEvaluationTime"):
         return dict(new) != dict(old)  # not measured now: written only if it changed
+    if handing_over:
+        return True
     last = _evaluated_at(old)
     if last is None or last.tzinfo is None:
         return True
@@ -154,6 +163,8 @@ def previous_status(
 # How long a stopped operator takes to go (SIGTERM: in-flight evaluations finish, Kopf
 # cancels daemons after 5 s). A resource that came due meanwhile is evaluated at once.
 STOP_ALLOWANCE = timedelta(seconds=10)
+# Stops after which another operator process takes the resources over (see should_write).
+HAND_OVER = kopf.DaemonStoppingReason.OPERATOR_EXITING | kopf.DaemonStoppingReason.OPERATOR_PAUSING
 
 
 def resume_delay(
@@ -280,8 +291,10 @@ class ResourceLoop:
                 wake.clear()
                 memo[EVALUATED_GENERATION] = body.metadata.get("generation")
                 interval = await self.reconcile(
-                    body=body, name=name, namespace=namespace, memo=memo
+                    body=body, name=name, namespace=namespace, memo=memo, stopped=stopped
                 )
+                if interval is None:
+                    break  # stopped while it waited for an evaluation slot
                 # The next evaluation is due an interval after this one started (once it
                 # had a slot): its own wall time does not push the schedule back, and a
                 # burst of resources due at once (the operator's start) spreads itself
@@ -326,15 +339,22 @@ class ResourceLoop:
         name: str,
         namespace: str,
         memo: kopf.Memo | None = None,
-    ) -> timedelta:
+        stopped: kopf.DaemonStopped | None = None,
+    ) -> timedelta | None:
         """Evaluate once and write the outcome; the time until the next evaluation.
 
         `memo` (the daemon's) remembers the status last written, see previous_status. The
-        evaluation waits for one of the runtime's evaluation slots, if bounded."""
+        evaluation waits for one of the runtime's evaluation slots, if bounded. A daemon
+        `stopped` meanwhile does not start it (None): at the operator's stop, the queue for
+        the slots would otherwise hold the exit up for evaluations whose results the
+        cancellation (Kopf's, 5 s) loses; the next operator finds them due (resume_delay).
+        """
         runtime = get_runtime()
         memo = memo if memo is not None else kopf.Memo()
         slots = runtime.evaluation_slots
         async with slots if slots is not None else contextlib.nullcontext():
+            if stopped is not None and stopped:
+                return None
             # Read after the wait for a slot: the body may have moved on meanwhile.
             written = memo.get(WRITTEN)
             old_status, old_version = previous_status(
@@ -346,6 +366,8 @@ class ResourceLoop:
             memo[STARTED] = asyncio.get_running_loop().time()
             at = now()
             outcome, interval = await self._evaluate(body, name, namespace, old_status, at)
+        reason = stopped.reason if stopped is not None else None
+        handing_over = reason is not None and bool(reason & HAND_OVER)
         memo[WRITTEN] = await self._write(
             body,
             name,
@@ -356,6 +378,7 @@ class ResourceLoop:
             outcome,
             at,
             versions=(old_version, read_version),
+            handing_over=handing_over,
         )
         return interval
 
@@ -412,6 +435,7 @@ class ResourceLoop:
         at: datetime,
         *,
         versions: tuple[str | None, str | None] = (None, None),
+        handing_over: bool = False,
     ) -> WrittenStatus:
         """Patch the status when due (should_write), emit the Events, export the metrics.
         `versions`: the object version holding `old_status` and the one of the body read;
@@ -435,6 +459,7 @@ class ResourceLoop:
             news=self.news,
             refresh=runtime.config.status_refresh,
             at=at,
+            handing_over=handing_over,
         ):
             writer = runtime.status_writer
             if writer is None:
