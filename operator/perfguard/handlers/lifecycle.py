@@ -11,6 +11,7 @@ import aiohttp
 import kopf
 from aiohttp import web
 
+from perfguard import IMPORTED_AT
 from perfguard.config import OperatorConfig
 from perfguard.handlers.diffbase import LeanAnnotationsDiffBaseStorage
 from perfguard.handlers.runtime import Runtime, get_runtime, set_runtime
@@ -60,7 +61,7 @@ async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.posting.level = logging.ERROR
     settings.watching.server_timeout = 300
     settings.networking.request_timeout = 30
-    runtime = Runtime(config=config, metrics=OperatorMetrics())
+    runtime = Runtime(config=config, metrics=OperatorMetrics(), started_at=IMPORTED_AT)
     slots = int(os.environ.get("PERFGUARD_EVALUATION_SLOTS", str(EVALUATION_SLOTS)))
     runtime.evaluation_slots = asyncio.Semaphore(slots) if slots > 0 else None
     client = load_client()

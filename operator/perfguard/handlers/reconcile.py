@@ -160,9 +160,13 @@ def previous_status(
     return status, version
 
 
-# How long a stopped operator takes to go (SIGTERM: in-flight evaluations finish, Kopf
-# cancels daemons after 5 s). A resource that came due meanwhile is evaluated at once.
-STOP_ALLOWANCE = timedelta(seconds=10)
+# The restart before the new process started: how long the old operator was behind at
+# the stop (resources queued for a slot are dropped then), its stop, and the start of the
+# new process (a new pod on Kubernetes). A resource that came due meanwhile is evaluated
+# at once. At 1,000 PerfBaselines (bench/operator_scale) the stop took 2.7-11 s, largely
+# Kopf's wait of up to 5 s for its tasks, and resources due up to 4-5 s before it were
+# still queued; with 10 s, 73 and 155 of the 1,000 waited a whole interval more.
+STOP_ALLOWANCE = timedelta(seconds=20)
 # Stops after which another operator process takes the resources over (see should_write).
 HAND_OVER = kopf.DaemonStoppingReason.OPERATOR_EXITING | kopf.DaemonStoppingReason.OPERATOR_PAUSING
 
@@ -322,7 +326,8 @@ class ResourceLoop:
             return 0.0  # reported by the first evaluation, at once
         runtime = get_runtime()
         interval = self.interval_of(spec)
-        # The restart took this process' own start-up so far plus the old one's stop.
+        # The restart took this process' own start-up so far (from its first import)
+        # plus what came before it.
         grace = timedelta(seconds=time.monotonic() - runtime.started_at) + STOP_ALLOWANCE
         return resume_delay(
             body,

@@ -33,7 +33,8 @@ class Runtime:
     nodes: NodeReader | None = None
     http: aiohttp.ClientSession | None = None
     started: bool = False
-    # time.monotonic() when the runtime was made (the operator's start-up handler).
+    # time.monotonic() when the operator process started (perfguard.IMPORTED_AT; by
+    # default, when the runtime was made).
     started_at: float = field(default_factory=time.monotonic)
     # At most this many evaluations query and judge at once (None: no bound). A burst of
     # due resources (start-up, a stalled loop) waits here rather than in the HTTP pool,
