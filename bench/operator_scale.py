@@ -51,6 +51,7 @@ from bench.scale_support import (
     fetch,
     histogram_quantile_bound,
     kube_client,
+    lags_due_after,
     load_average,
     machine,
     markdown_table,
@@ -60,6 +61,7 @@ from bench.scale_support import (
     proc_cpu_seconds,
     proc_memory_mib,
     profile_tables,
+    restart_lags,
     save_json,
     seconds,
     total,
@@ -217,6 +219,10 @@ class SizeResult:
     # the others, which are exact:
     restart_due_at_stop: int = 0
     restart_lag_first_clear: tuple[float, ...] = ()
+    # SIGTERM to the new operator's first evaluation start, and the lags of the gaps that
+    # came due after that (what the restart's downtime is not part of).
+    restart_first_evaluation_s: float = math.nan
+    restart_lag_due_after: tuple[float, ...] = ()
 
     @property
     def cpu_ms_per_evaluation(self) -> float:
@@ -495,14 +501,15 @@ class _Bench:
                 self._observe(operator, starts)
         finally:
             operator.stop()
-        lags = evaluation_lags(starts, self.interval_s, stopping, end)
-        clear = evaluation_lags(
+        lags = restart_lags(starts, self.interval_s, stopping, end)
+        clear = restart_lags(
             {n: t for n, t in starts.items() if n not in due}, self.interval_s, stopping, end
         )
         # Whole-second stamps: the new operator's start floored, so none of its own is missed
         # (an old stamp in that same second would count too; stopping takes longer).
         launched = math.floor(operator.started_at)
         evaluated = sum(1 for times in starts.values() if any(t >= launched for t in times))
+        resumed = min((t for times in starts.values() for t in times if t >= launched), default=end)
         if self.trace is not None:
             self._write_trace(
                 fresh.size, before_restart, stamps, starts, (stopping, stopped), operator
@@ -516,6 +523,8 @@ class _Bench:
             restart_evaluated=evaluated,
             restart_due_at_stop=len(due),
             restart_lag_first_clear=clear.first,
+            restart_first_evaluation_s=resumed - stopping,
+            restart_lag_due_after=lags_due_after(starts, self.interval_s, stopping, end, resumed),
         )
 
     def _write_trace(
@@ -1010,6 +1019,15 @@ def operator_scale_section(result: OperatorScaleResult) -> str:
             "p99 of the others' first gaps",
             [
                 f"{s.restart_due_at_stop:,}; {seconds(percentile(s.restart_lag_first_clear, 99))}"
+                for s in sizes
+            ],
+        ),
+        row(
+            "of which came due after the new operator's first evaluation (SIGTERM → it): "
+            "p99; count",
+            [
+                f"{seconds(percentile(s.restart_lag_due_after, 99))}; "
+                f"{len(s.restart_lag_due_after):,} ({seconds(s.restart_first_evaluation_s)})"
                 for s in sizes
             ],
         ),

@@ -181,6 +181,40 @@ def evaluation_lags(
     return Lags(tuple(steady), tuple(first))
 
 
+def restart_lags(
+    starts: Mapping[str, Iterable[float]], interval_s: float, stopped_at: float, until: float
+) -> Lags:
+    """Lags of the evaluations that started in (stopped_at, until]: `first` is each
+    resource's first gap ending after the stop (the old operator's last evaluation to the
+    new one's first), `steady` the later ones."""
+    steady: list[float] = []
+    first: list[float] = []
+    for times in starts.values():
+        ordered = sorted(set(times))
+        spanned = False
+        for index in range(1, len(ordered)):
+            if not stopped_at < ordered[index] <= until:
+                continue
+            lag = ordered[index] - ordered[index - 1] - interval_s
+            (steady if spanned else first).append(lag)
+            spanned = True
+    return Lags(tuple(steady), tuple(first))
+
+
+def lags_due_after(
+    starts: Mapping[str, Iterable[float]], interval_s: float, since: float, until: float, at: float
+) -> tuple[float, ...]:
+    """Lags of the gaps ending in (since, until] whose evaluation came due after `at`."""
+    out: list[float] = []
+    for times in starts.values():
+        ordered = sorted(set(times))
+        for index in range(1, len(ordered)):
+            due = ordered[index - 1] + interval_s
+            if since < ordered[index] <= until and due > at:
+                out.append(ordered[index] - due)
+    return tuple(out)
+
+
 # ------------------------------------------------------------------ the operator process
 
 

@@ -14,12 +14,14 @@ from bench.operator_scale import OperatorScaleResult, SizeResult, misses, operat
 from bench.scale_support import (
     evaluation_lags,
     histogram_quantile_bound,
+    lags_due_after,
     markdown_table,
     parse_metrics,
     percentile,
     proc_cpu_seconds,
     proc_memory_mib,
     profile_tables,
+    restart_lags,
     save_json,
     total,
 )
@@ -54,6 +56,17 @@ def test_lags_are_gaps_minus_the_interval_split_at_the_first_evaluation() -> Non
     later = evaluation_lags(starts, 60.0, since=100.0, until=200.0)
     assert later.first == () and sorted(later.steady) == [1.0, 3.0]
     assert evaluation_lags(starts, 60.0, since=130.0, until=180.0).steady == ()
+
+
+def test_restart_lags_start_at_the_first_gap_after_the_stop() -> None:
+    """The old operator's /metrics and the status stamp may both be known before the
+    stop: the gap spanning it is `first` however many starts came before."""
+    starts = {"a": [10.0, 70.0, 135.0, 195.0], "b": [50.0, 112.0]}
+    lags = restart_lags(starts, 60.0, stopped_at=100.0, until=200.0)
+    assert sorted(lags.first) == [2.0, 5.0]  # b: 112 - 50 - 60; a: 135 - 70 - 60
+    assert lags.steady == (0.0,)  # a: 195 - 135 - 60
+    # Came due after the new operator's first evaluation (112): a's 130 and 195; b's 110 not.
+    assert sorted(lags_due_after(starts, 60.0, 100.0, 200.0, at=112.0)) == [0.0, 5.0]
 
 
 def test_exposition_parsing_keeps_only_the_named_series() -> None:
@@ -156,6 +169,8 @@ def _size(
         restart_window_s=120.0,
         restart_down_s=2.0,
         restart_evaluated=size,
+        restart_first_evaluation_s=6.0,
+        restart_lag_due_after=(0.0, 1.0),
     )
 
 
@@ -196,6 +211,7 @@ def test_scale_figures_targets_and_section(tmp_path: Path) -> None:
     assert "50 ms" in section  # CPU per evaluation
     assert "1.0 s / 12.0 s" in section  # lag p50 / p99 at 1,000
     assert "≤ 0.1 s / > 10 s" in section  # evaluation wall time from the histogram
+    assert "| 1.0 s; 2 (6.0 s) |" in section  # restart: due after the new first evaluation
     assert "- 100: every target holds" in section
     assert "- 1,000: misses lag p99 12.0 s" in section
     assert "PATCH perfbaselines/status 16.67/s" in section
