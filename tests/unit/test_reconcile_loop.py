@@ -11,12 +11,15 @@ from __future__ import annotations
 import asyncio
 import copy
 import itertools
+import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import kopf
 import pytest
+import yaml
 from kopf._cogs.aiokits.aioenums import FlagSetter
 
 from perfguard.api.base import ApiModel
@@ -29,6 +32,8 @@ from perfguard.handlers.runtime import ResourceRef, Runtime, get_runtime, set_ru
 from perfguard.observability import OperatorMetrics
 from perfguard.outcome import EventSpec, Outcome
 from perfguard.status import true
+
+CHART_VALUES = Path(__file__).parents[2] / "charts" / "perfguard" / "values.yaml"
 
 SPEC: dict[str, Any] = {
     "selector": {"service": "checkout"},
@@ -342,19 +347,37 @@ def test_a_restarted_daemon_waits_out_the_interval_unless_the_spec_changes(
     assert unresumed < 1.5, unresumed
 
 
+@pytest.mark.parametrize("deleted", [False, True], ids=["exiting", "deleted-while-exiting"])
 def test_at_the_stop_queued_evaluations_do_not_start_and_in_flight_ones_are_written(
-    server: tuple[FakeServer, list[str]],
+    server: tuple[FakeServer, list[str]], deleted: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """SIGTERM with the evaluation slots full: the daemon queued for a slot returns
-    without evaluating, and the one in flight writes its measurement though nothing but
-    numbers moved and statusRefresh has not passed, so the next operator resumes from it."""
+    """SIGTERM with the evaluation slots full, stopped by Kopf's own stop_daemon with the
+    registered PerfBaseline daemon's timings: the daemon queued for a slot returns without
+    evaluating, and the one in flight finishes (it is not cancelled) and writes its
+    measurement though nothing but numbers moved and statusRefresh has not passed, so the
+    next operator resumes from it. Not when its resource is being deleted as well."""
+    from kopf._cogs.configs.configuration import OperatorSettings
+    from kopf._core.engines import daemons as kopf_daemons
+
+    from perfguard.handlers import kinds
+
     fake, _ = server
     runtime = get_runtime()
     runtime.config = OperatorConfig(status_refresh=timedelta(minutes=5))
     runtime.evaluation_slots = asyncio.Semaphore(1)
+    # A minute between evaluations (stamps are whole seconds): the second measured anew,
+    # within statusRefresh of the first.
+    minutes = itertools.count()
+    start = datetime(2026, 12, 3, 12, 0, 0, tzinfo=UTC)
+    monkeypatch.setattr(reconcile, "now", lambda: start + timedelta(minutes=next(minutes)))
     evaluated: dict[str, int] = {"first": 0, "queued": 0}
     p95 = itertools.count(40)
     gates: dict[int, asyncio.Event] = {}
+    handler = next(
+        h
+        for h in kopf.get_default_registry()._spawning.get_all_handlers()
+        if h.fn is kinds.perfbaseline_daemon
+    )
 
     async def measuring(
         spec: ApiModel, previous: Mapping[str, Any], at: datetime, ref: ResourceRef
@@ -387,15 +410,64 @@ def test_at_the_stop_queued_evaluations_do_not_start_and_in_flight_ones_are_writ
         queued, stop_queued = start_daemon_named(loop, "queued")
         await asyncio.sleep(0.1)
         patches = len(fake.patches)
-        for stopper in (stop_first, stop_queued):
-            stopper.set(kopf.DaemonStoppingReason.OPERATOR_EXITING)
-        gates[2].set()
-        await asyncio.wait_for(asyncio.gather(first, queued), timeout=5)
-        assert len(fake.patches) == patches + 1, "the evaluation in flight was written"
-        assert fake.patches[-1]["summary"] == {"p95": "41.0ms"}
+        if deleted:
+            stop_first.set(kopf.DaemonStoppingReason.RESOURCE_DELETED)
+        # The evaluation in flight takes another 0.5 s: well within the daemon's backoff.
+        asyncio.get_running_loop().call_later(0.5, gates[2].set)
+        await asyncio.gather(
+            *(
+                kopf_daemons.stop_daemon(
+                    settings=OperatorSettings(),
+                    daemon=kopf_daemons.Daemon(
+                        task=task, logger=logging.getLogger("test"), handler=handler, stopper=stop
+                    ),
+                    reason=kopf.DaemonStoppingReason.OPERATOR_EXITING,
+                )
+                for task, stop in ((first, stop_first), (queued, stop_queued))
+            )
+        )
+        assert not first.cancelled(), "Kopf cancelled the evaluation in flight"
+        assert len(fake.patches) == patches + (0 if deleted else 1)
+        if not deleted:
+            assert fake.patches[-1]["summary"] == {"p95": "41.0ms"}
 
     asyncio.run(scenario())
     assert evaluated == {"first": 2, "queued": 0}
+
+
+def test_the_restart_grace_counts_from_the_start_or_a_take_over() -> None:
+    """resume_delay's grace begins at the process' start if its first daemon came soon
+    after it, else (a standby that took over, the end of a pause) at that daemon."""
+    runtime = Runtime(config=OperatorConfig(), metrics=OperatorMetrics(), started_at=100.0)
+    runtime.daemon_started(now=103.0)  # a restart: the first daemons a few seconds in
+    runtime.daemon_started(now=104.0)
+    assert runtime.resumed_at == 100.0
+    runtime.daemons_running = 0  # paused for a peer: every daemon stopped
+    runtime.daemon_started(now=5000.0)
+    assert runtime.resumed_at == 5000.0
+    standby = Runtime(config=OperatorConfig(), metrics=OperatorMetrics(), started_at=100.0)
+    standby.daemon_started(now=3700.0)  # stood by for an hour, then took over
+    assert standby.resumed_at == 3700.0
+
+
+def test_daemons_get_to_finish_an_evaluation_within_the_pods_grace_period() -> None:
+    """Each kind's daemon has a cancellation backoff (without one Kopf cancels an evaluation
+    in flight at once), and backoff, cancellation and Kopf's own wait of 5 s for its tasks
+    fit in the chart's terminationGracePeriodSeconds."""
+    from perfguard.handlers import kinds
+
+    values = yaml.safe_load(CHART_VALUES.read_text())
+    daemons = [
+        h
+        for h in kopf.get_default_registry()._spawning.get_all_handlers()
+        if h.fn in (kinds.perfbaseline_daemon, kinds.envparity_daemon, kinds.capacityplan_daemon)
+    ]
+    assert len(daemons) == 3
+    for handler in daemons:
+        assert handler.cancellation_backoff == kinds.FINISH_AT_STOP_S
+        assert handler.cancellation_timeout is not None
+        budget = handler.cancellation_backoff + handler.cancellation_timeout + 5.0
+        assert budget < values["terminationGracePeriodSeconds"]
 
 
 def start_daemon_named(

@@ -17,6 +17,14 @@ from perfguard.handlers.envparity import evaluate_envparity, forget, watched_obj
 from perfguard.handlers.perfbaseline import evaluate_perfbaseline
 from perfguard.handlers.reconcile import ResourceLoop, wake_on_change
 
+# At the operator's stop Kopf sets each daemon's stop flag; an evaluation in flight gets
+# this long to finish and be written (should_write's hand-over) before Kopf cancels it,
+# then 5 s to go. Without a backoff Kopf cancels at once and the evaluation is lost.
+# Within the chart's terminationGracePeriodSeconds (30) with Kopf's own wait of up to
+# 5 s for its tasks; a CapacityPlan evaluation longer than this is lost, and its
+# resource evaluated at once by the next operator (resume_delay's grace).
+FINISH_AT_STOP_S = 10.0
+
 PERF_BASELINE_LOOP = ResourceLoop(
     PERF_BASELINE,
     evaluate_perfbaseline,
@@ -43,17 +51,35 @@ CAPACITY_PLAN_LOOP = ResourceLoop(
 )
 
 
-@kopf.daemon(GROUP, VERSION, PERF_BASELINE.plural, cancellation_timeout=5.0)
+@kopf.daemon(
+    GROUP,
+    VERSION,
+    PERF_BASELINE.plural,
+    cancellation_backoff=FINISH_AT_STOP_S,
+    cancellation_timeout=5.0,
+)
 async def perfbaseline_daemon(**kwargs: Any) -> None:
     await PERF_BASELINE_LOOP.run(**kwargs)
 
 
-@kopf.daemon(GROUP, VERSION, ENV_PARITY.plural, cancellation_timeout=5.0)
+@kopf.daemon(
+    GROUP,
+    VERSION,
+    ENV_PARITY.plural,
+    cancellation_backoff=FINISH_AT_STOP_S,
+    cancellation_timeout=5.0,
+)
 async def envparity_daemon(**kwargs: Any) -> None:
     await ENV_PARITY_LOOP.run(**kwargs)
 
 
-@kopf.daemon(GROUP, VERSION, CAPACITY_PLAN.plural, cancellation_timeout=5.0)
+@kopf.daemon(
+    GROUP,
+    VERSION,
+    CAPACITY_PLAN.plural,
+    cancellation_backoff=FINISH_AT_STOP_S,
+    cancellation_timeout=5.0,
+)
 async def capacityplan_daemon(**kwargs: Any) -> None:
     await CAPACITY_PLAN_LOOP.run(**kwargs)
 

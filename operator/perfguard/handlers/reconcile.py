@@ -163,12 +163,18 @@ def previous_status(
 # The restart before the new process started: how long the old operator was behind at
 # the stop (resources queued for a slot are dropped then), its stop, and the start of the
 # new process (a new pod on Kubernetes). A resource that came due meanwhile is evaluated
-# at once. At 1,000 PerfBaselines (bench/operator_scale) the stop took 2.7-11 s, largely
-# Kopf's wait of up to 5 s for its tasks, and resources due up to 4-5 s before it were
-# still queued; with 10 s, 73 and 155 of the 1,000 waited a whole interval more.
+# at once. At 1,000 PerfBaselines (bench/operator_scale) the stop took 1.6-11 s (Kopf
+# waits up to 5 s for its tasks; evaluations in flight were then cancelled at once, since
+# finished: kinds.FINISH_AT_STOP_S), and resources due up to 4-5 s before it were
+# still queued; with 10 s, 73 and 155 of the 1,000 waited a whole interval more. Counted
+# from when this process last began to run daemons (Runtime.resumed_at): its start, or a
+# standby's take-over.
 STOP_ALLOWANCE = timedelta(seconds=20)
 # Stops after which another operator process takes the resources over (see should_write).
 HAND_OVER = kopf.DaemonStoppingReason.OPERATOR_EXITING | kopf.DaemonStoppingReason.OPERATOR_PAUSING
+# Kopf adds the reasons up: a resource deleted (or no longer matched) as the operator
+# stops is no one's to resume.
+GOING_AWAY = kopf.DaemonStoppingReason.RESOURCE_DELETED | kopf.DaemonStoppingReason.FILTERS_MISMATCH
 
 
 def resume_delay(
@@ -272,7 +278,9 @@ class ResourceLoop:
     ) -> None:
         wake = memo.setdefault(WAKE, asyncio.Event())
         ref = ResourceRef(self.resource.kind, namespace, name)
-        wakers = get_runtime().wakers
+        runtime = get_runtime()
+        runtime.daemon_started()
+        wakers = runtime.wakers
         wakers[ref] = wake
         clock = asyncio.get_running_loop().time
         # Stopping (deletion, the operator's exit) wakes the daemon, which then returns
@@ -307,6 +315,7 @@ class ResourceLoop:
                 # the daemon.
                 delay = interval.total_seconds() - (clock() - memo[STARTED])
         finally:
+            runtime.daemons_running -= 1
             relay.cancel()
             if wakers.get(ref) is wake:
                 del wakers[ref]
@@ -326,9 +335,9 @@ class ResourceLoop:
             return 0.0  # reported by the first evaluation, at once
         runtime = get_runtime()
         interval = self.interval_of(spec)
-        # The restart took this process' own start-up so far (from its first import)
-        # plus what came before it.
-        grace = timedelta(seconds=time.monotonic() - runtime.started_at) + STOP_ALLOWANCE
+        # The restart took this process' own start-up so far (from its first import, or a
+        # standby's take-over) plus what came before it.
+        grace = timedelta(seconds=time.monotonic() - runtime.resumed_at) + STOP_ALLOWANCE
         return resume_delay(
             body,
             interval,
@@ -350,13 +359,16 @@ class ResourceLoop:
 
         `memo` (the daemon's) remembers the status last written, see previous_status. The
         evaluation waits for one of the runtime's evaluation slots, if bounded. A daemon
-        `stopped` meanwhile does not start it (None): at the operator's stop, the queue for
-        the slots would otherwise hold the exit up for evaluations whose results the
-        cancellation (Kopf's, 5 s) loses; the next operator finds them due (resume_delay).
+        `stopped` before it has a slot does not start it (None): at the operator's stop,
+        the queue for the slots would hold the exit up past Kopf's cancellation
+        (kinds.FINISH_AT_STOP_S), which loses what it evaluated; the next operator finds
+        those resources due (resume_delay). One in flight finishes and is written.
         """
         runtime = get_runtime()
         memo = memo if memo is not None else kopf.Memo()
         slots = runtime.evaluation_slots
+        if stopped is not None and stopped:
+            return None
         async with slots if slots is not None else contextlib.nullcontext():
             if stopped is not None and stopped:
                 return None
@@ -372,7 +384,7 @@ class ResourceLoop:
             at = now()
             outcome, interval = await self._evaluate(body, name, namespace, old_status, at)
         reason = stopped.reason if stopped is not None else None
-        handing_over = reason is not None and bool(reason & HAND_OVER)
+        handing_over = reason is not None and bool(reason & HAND_OVER) and not reason & GOING_AWAY
         memo[WRITTEN] = await self._write(
             body,
             name,
