@@ -164,9 +164,10 @@ def previous_status(
 # the stop (resources queued for a slot are dropped then), its stop, and the start of the
 # new process (a new pod on Kubernetes). A resource that came due meanwhile is evaluated
 # at once. At 1,000 PerfBaselines (bench/operator_scale) the stop took 1.6-11 s (Kopf
-# waits up to 5 s for its tasks; evaluations in flight were then cancelled at once, since
-# finished: kinds.FINISH_AT_STOP_S), and resources due up to 4-5 s before it were
-# still queued; with 10 s, 73 and 155 of the 1,000 waited a whole interval more. Counted
+# waits up to 5 s for its tasks; in those runs it also cancelled the evaluations in flight
+# at once, which now get kinds.FINISH_AT_STOP_S to finish), and resources due up to 4-5 s
+# before it were still queued; with 10 s, 73 and 155 of the 1,000 waited a whole interval
+# more. Counted
 # from when this process last began to run daemons (Runtime.resumed_at): its start, or a
 # standby's take-over.
 STOP_ALLOWANCE = timedelta(seconds=20)
