@@ -450,6 +450,42 @@ def test_the_restart_grace_counts_from_the_start_or_a_take_over() -> None:
     assert standby.resumed_at == 3700.0
 
 
+def test_the_restart_grace_ends_shortly_before_the_latest_evaluation_the_statuses_record(
+    server: tuple[FakeServer, list[str]],
+) -> None:
+    """A schedule point further back than the old operator's last evaluations was met by it:
+    the grace reaches BEHIND_ALLOWANCE before the latest stamp the daemons started on, not
+    the whole STOP_ALLOWANCE, so resources it evaluated before its stop are not evaluated
+    again at once. Without a stamp to go by (the first daemons) it stays the upper bound."""
+    at = datetime(2026, 12, 4, 12, 0, 0, tzinfo=UTC)
+    sec = timedelta(seconds=1)
+    assert reconcile.restart_grace(3 * sec, at, None) == 23 * sec
+    assert reconcile.restart_grace(3 * sec, at, at - 6 * sec) == 14 * sec
+    assert reconcile.restart_grace(3 * sec, at, at - 40 * sec) == 23 * sec
+
+    runtime = get_runtime()
+    runtime.saw_evaluation(at - 10 * sec, at)
+    runtime.saw_evaluation(at - 30 * sec, at)  # an older stamp does not move it back
+    assert runtime.latest_evaluation_seen == at - 10 * sec
+    runtime.saw_evaluation(at + 5 * sec, at)  # ahead: another clock; counts as now
+    assert runtime.latest_evaluation_seen == at
+
+    # Through the daemon's own start: the process began 2 s ago; the old operator's last
+    # evaluations stamped 8 s ago (written at its stop). A resource whose schedule point
+    # lay 18 s back (stamped 78 s ago, interval 60 s) was evaluated by it: it waits for
+    # its next point instead of running at once; one whose point lay 12 s back did not.
+    loop = ResourceLoop(PERF_BASELINE, established_once, ("Pass",), lambda s: timedelta(minutes=1))
+    fresh = Runtime(config=OperatorConfig(), metrics=OperatorMetrics())
+    fresh.resumed_at -= 2.0
+    set_runtime(fresh)
+    now = datetime.now(UTC)
+    # The first daemon has only its own stamp, 78 s old, to go by: the upper bound holds.
+    assert loop._resume_delay(evaluated_body(now - 78 * sec)) == 0.0
+    assert loop._resume_delay(evaluated_body(now - 8 * sec)) == pytest.approx(52, abs=1.5)
+    assert loop._resume_delay(evaluated_body(now - 78 * sec)) == pytest.approx(42, abs=1.5)
+    assert loop._resume_delay(evaluated_body(now - 72 * sec)) == 0.0
+
+
 def test_daemons_get_to_finish_an_evaluation_within_the_pods_grace_period() -> None:
     """Each kind's daemon has a cancellation backoff (without one Kopf cancels an evaluation
     in flight at once), and backoff, cancellation and Kopf's own wait of 5 s for its tasks

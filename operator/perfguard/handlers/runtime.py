@@ -6,6 +6,7 @@ import asyncio
 import math
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import aiohttp
 
@@ -45,6 +46,9 @@ class Runtime:
     # pause's end) when the first daemon started after none ran. See daemon_started.
     resumed_at: float = math.nan
     daemons_running: int = 0
+    # The latest evaluation time (`status.lastEvaluationTime`) among the resources whose
+    # daemons this process started: about when the previous operator stopped evaluating.
+    latest_evaluation_seen: datetime | None = None
     # At most this many evaluations query and judge at once (None: no bound). A burst of
     # due resources (start-up, a stalled loop) waits here rather than in the HTTP pool,
     # where the wait would count against each query's timeout.
@@ -64,6 +68,13 @@ class Runtime:
         if self.daemons_running == 0 and now - self.started_at > TAKE_OVER_AFTER_S:
             self.resumed_at = now
         self.daemons_running += 1
+
+    def saw_evaluation(self, at: datetime, now: datetime) -> None:
+        """Note a status' evaluation time as a daemon starts on it (one ahead of `now`, from
+        another clock, counts as `now`)."""
+        at = min(at, now)
+        if self.latest_evaluation_seen is None or at > self.latest_evaluation_seen:
+            self.latest_evaluation_seen = at
 
 
 _runtime: Runtime | None = None
