@@ -1228,6 +1228,14 @@ ended in the window; the gaps after a resource's first evaluation (the start-up 
 the later ones are also shown apart. A resource is due an interval after its previous
 evaluation started (not after it ended); at most {EVALUATION_SLOTS} evaluations query and
 judge at once, so the lag is the wait for one of those slots and for the event loop.
+A negative first gap after the restart is a resource the new operator evaluated before it
+was due: the statuses cannot tell whether the old operator met a schedule point shortly
+before it stopped, so a point less than 20 s plus the new process' run so far ago, and no
+further back than 8 s before the latest `lastEvaluationTime` among the resources, is
+evaluated at once (`reconcile.restart_grace`): an extra evaluation rather than a whole
+interval late. The harness creates every resource at once, so their schedules share one
+band of the interval (as wide as the start-up burst); when the stop falls soon after that
+band, nearly all of them are evaluated early.
 
 {table}
 
