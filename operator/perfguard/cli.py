@@ -73,16 +73,25 @@ def _cmd_run(args: argparse.Namespace) -> int:
         priority = random.randint(1, 32767)
 
     import perfguard.handlers  # noqa: F401 - registers the handlers
+    from perfguard.shutdown import ExitClock, report_exit
 
-    asyncio.run(
-        kopf.operator(
-            clusterwide=not config.namespaces,
-            namespaces=list(config.namespaces),
-            standalone=config.standalone,
-            peering_name=config.peering,
-            priority=priority,
-        )
-    )
+    clock = ExitClock()
+
+    async def operate() -> None:
+        try:
+            await kopf.operator(
+                clusterwide=not config.namespaces,
+                namespaces=list(config.namespaces),
+                standalone=config.standalone,
+                peering_name=config.peering,
+                priority=priority,
+            )
+        finally:
+            clock.stop()
+            report_exit(clock, "operator stopped")
+
+    asyncio.run(operate())
+    report_exit(clock, "event loop closed")
     return 0
 
 

@@ -1,0 +1,56 @@
+"""perfguard.shutdown names what still runs after Kopf stopped (what holds the exit up)."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+from perfguard.shutdown import Lingering, lingering
+
+
+def test_busy_threads_and_pending_tasks_are_named_and_idle_pool_workers_are_not() -> None:
+    release = threading.Event()
+
+    def patch_status() -> None:  # stands for a blocked HTTP call
+        release.wait(timeout=30)
+
+    pool = ThreadPoolExecutor(2, thread_name_prefix="pool")
+    pool.submit(lambda: None).result()  # a worker now idle, waiting for work
+    busy = threading.Thread(target=patch_status, name="busy")
+    background = threading.Thread(target=release.wait, name="background", daemon=True)
+    busy.start()
+    background.start()
+
+    async def scenario() -> Lingering:
+        pending = asyncio.create_task(asyncio.sleep(30), name="daemon-of-pb-1")
+        await asyncio.sleep(0)
+        try:
+            current = asyncio.current_task()
+            found = lingering(
+                asyncio.all_tasks(), threading.enumerate(), sys._current_frames(), current=current
+            )
+        finally:
+            pending.cancel()
+        return found
+
+    try:
+        found = asyncio.run(scenario())
+    finally:
+        release.set()
+        busy.join()
+        pool.shutdown()
+
+    assert found.tasks == ("daemon-of-pb-1: sleep",)
+    assert len(found.threads) == 1, found.threads
+    assert found.threads[0].startswith("busy: wait (threading.py:")
+    assert "patch_status (test_shutdown.py:" in found.threads[0]
+    assert found
+
+
+def test_nothing_left_is_falsy() -> None:
+    async def scenario() -> bool:
+        return bool(lingering(asyncio.all_tasks(), (), {}, current=asyncio.current_task()))
+
+    assert asyncio.run(scenario()) is False
