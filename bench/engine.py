@@ -19,6 +19,7 @@ from tempfile import TemporaryDirectory
 
 import numpy as np
 
+from bench.scale_support import latency_throughput_errors
 from perfguard.api.perfbaseline import PerfBaselineSpec
 from perfguard.engine.perfbaseline import judge
 from perfguard.engine.perfbaseline_fetch import MetricSamples, TimedSamples, windows
@@ -34,26 +35,7 @@ SPEC = PerfBaselineSpec.model_validate(
         "baseline": {"window": "7d", "minSamples": 50, "step": "1m"},
         "analysis": {"interval": "1m", "window": "10m", "step": "30s", "sustainFor": "3m"},
         "metrics": [
-            {
-                "name": "latency",
-                "type": "Latency",
-                "histogram": "inference_request_duration_seconds",
-                "stageLabel": "stage",
-                "thresholds": {"p95": {"maxIncrease": "5ms"}, "mean": {"maxIncreasePercent": 10}},
-            },
-            {
-                "name": "throughput",
-                "type": "Throughput",
-                "counter": "inference_requests_total",
-                "thresholds": {"rate": {"maxDecreasePercent": 20}},
-            },
-            {
-                "name": "errors",
-                "type": "ErrorRate",
-                "counter": "inference_requests_total",
-                "errorMatchers": {"code": "5.."},
-                "thresholds": {"ratio": {"max": 0.01}},
-            },
+            *latency_throughput_errors(),
             {
                 "name": "gpu-util",
                 "type": "Query",

@@ -64,6 +64,9 @@ from bench import envparity as envparity_bench
 from bench.capacity import GPUS, NODES, fleet_scenario
 from bench.operator_scale import APISERVER_SERIES, PROMETHEUS_SERIES, _delta
 from bench.scale_support import (
+    GROUP,
+    VERSION,
+    LagFigures,
     OperatorProcess,
     Sample,
     apply_crds,
@@ -83,7 +86,6 @@ from bench.scale_support import (
     tuplify,
 )
 
-GROUP, VERSION = "perfguard.dev", "v1alpha1"
 REFERENCE, TARGET = "bench-staging", "bench-prod"
 CAPACITY_NAMESPACE = "capacity"
 NAME = "bench"
@@ -217,7 +219,7 @@ Tally = tuple[tuple[str, int], ...]
 
 
 @dataclass(frozen=True)
-class KindResult:
+class KindResult(LagFigures):
     kind: str
     scale: str  # what was evaluated, in words
     interval_s: float
@@ -271,18 +273,6 @@ class KindResult:
     @property
     def cpu_s_per_evaluation(self) -> float:
         return self.per_evaluation(self.operator_cpu_s)
-
-    @property
-    def lags(self) -> tuple[float, ...]:
-        return self.lag_first + self.lag_steady
-
-    @property
-    def lag_p50_s(self) -> float:
-        return percentile(self.lags, 50)
-
-    @property
-    def lag_p99_s(self) -> float:
-        return percentile(self.lags, 99)
 
     @property
     def prometheus_rps(self) -> float:

@@ -44,6 +44,10 @@ from pathlib import Path
 from typing import Any
 
 from bench.scale_support import (
+    GROUP,
+    PLURAL,
+    VERSION,
+    LagFigures,
     OperatorProcess,
     Sample,
     apply_crds,
@@ -52,12 +56,14 @@ from bench.scale_support import (
     histogram_quantile_bound,
     kube_client,
     lags_due_after,
+    latency_throughput_errors,
     load_average,
     machine,
     markdown_table,
     memory_sites,
     parse_metrics,
     percentile,
+    perfbaseline_body,
     proc_cpu_seconds,
     proc_memory_mib,
     profile_tables,
@@ -89,7 +95,6 @@ TARGET_SIZE = 1000
 TARGET_LAG_P99_S = 10.0
 TARGET_RSS_MIB = 500.0
 
-GROUP, VERSION, PLURAL = "perfguard.dev", "v1alpha1", "perfbaselines"
 OPERATOR_SERIES = (
     "perfguard_last_evaluation_timestamp_seconds",
     "perfguard_evaluations_total",
@@ -111,58 +116,28 @@ APISERVER_OWN = frozenset({"leases", "endpoints", "endpointslices"})
 
 def perfbaseline(name: str, namespace: str, service: str, interval_s: float) -> dict[str, Any]:
     """The measured resource: 4 metrics, comparison Concurrent, a 10-minute window."""
-    return {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "PerfBaseline",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {
-            "selector": {"service": service},
-            "candidate": {"matchLabels": {"track": "canary"}},
-            "stable": {"matchLabels": {"track": "stable"}},
-            "comparison": "Concurrent",
-            # Only the throughput metric reads it (judged against the workload's history).
-            "baseline": {"window": "1h", "minSamples": 50},
-            "analysis": {
-                "interval": f"{interval_s:g}s",
-                "window": "10m",
-                "step": "30s",
-                "sustainFor": "3m",
-            },
-            "metrics": [
-                {
-                    "name": "latency",
-                    "type": "Latency",
-                    "histogram": "inference_request_duration_seconds",
-                    "stageLabel": "stage",
-                    "thresholds": {
-                        "p95": {"maxIncrease": "5ms"},
-                        "mean": {"maxIncreasePercent": 10},
-                    },
-                },
-                {
-                    "name": "throughput",
-                    "type": "Throughput",
-                    "counter": "inference_requests_total",
-                    "thresholds": {"rate": {"maxDecreasePercent": 20}},
-                },
-                {
-                    "name": "errors",
-                    "type": "ErrorRate",
-                    "counter": "inference_requests_total",
-                    "errorMatchers": {"code": "5.."},
-                    "thresholds": {"ratio": {"max": 0.01}},
-                },
-                {
-                    "name": "p99",
-                    "type": "Query",
-                    "query": "histogram_quantile(0.99, sum by (le) (rate("
-                    'inference_request_duration_seconds_bucket{ {{selector}}, stage="total" }'
-                    "[1m])))",
-                    "thresholds": {"value": {"maxIncreasePercent": 15}},
-                },
-            ],
-        },
+    p99 = {
+        "name": "p99",
+        "type": "Query",
+        "query": "histogram_quantile(0.99, sum by (le) (rate("
+        'inference_request_duration_seconds_bucket{ {{selector}}, stage="total" }'
+        "[1m])))",
+        "thresholds": {"value": {"maxIncreasePercent": 15}},
     }
+    return perfbaseline_body(
+        name,
+        namespace,
+        service,
+        # Only the throughput metric reads it (judged against the workload's history).
+        baseline={"window": "1h", "minSamples": 50},
+        analysis={
+            "interval": f"{interval_s:g}s",
+            "window": "10m",
+            "step": "30s",
+            "sustainFor": "3m",
+        },
+        metrics=[*latency_throughput_errors(), p99],
+    )
 
 
 # ------------------------------------------------------------------ results
@@ -171,7 +146,7 @@ Tally = tuple[tuple[str, int], ...]
 
 
 @dataclass(frozen=True)
-class SizeResult:
+class SizeResult(LagFigures):
     size: int
     create_s: float
     startup_s: float  # operator start -> the last resource's first evaluation started
@@ -239,19 +214,6 @@ class SizeResult:
     @property
     def api_rps(self) -> float:
         return self.api_requests / self.window_s
-
-    @property
-    def lags(self) -> tuple[float, ...]:
-        """Every gap that ended in the window, the first ones after start-up included."""
-        return self.lag_first + self.lag_steady
-
-    @property
-    def lag_p50_s(self) -> float:
-        return percentile(self.lags, 50)
-
-    @property
-    def lag_p99_s(self) -> float:
-        return percentile(self.lags, 99)
 
     @property
     def lag_max_s(self) -> float:

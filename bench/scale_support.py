@@ -22,6 +22,7 @@ import urllib.request
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 CRDS = REPO / "crds"
@@ -152,6 +153,27 @@ def percentile(values: Sequence[float], q: float) -> float:
     ordered = sorted(values)
     rank = max(1, math.ceil(q / 100 * len(ordered)))
     return ordered[min(rank, len(ordered)) - 1]
+
+
+class LagFigures:
+    """Percentiles of a result's lags; the result holds them as `lag_first` (the gaps
+    after a resource's first evaluation) and `lag_steady` (the later ones)."""
+
+    lag_first: tuple[float, ...]
+    lag_steady: tuple[float, ...]
+
+    @property
+    def lags(self) -> tuple[float, ...]:
+        """Every gap that ended in the window, the first ones after start-up included."""
+        return self.lag_first + self.lag_steady
+
+    @property
+    def lag_p50_s(self) -> float:
+        return percentile(self.lags, 50)
+
+    @property
+    def lag_p99_s(self) -> float:
+        return percentile(self.lags, 99)
 
 
 @dataclass(frozen=True)
@@ -453,6 +475,64 @@ def kube_client(kubeconfig: Path, pool: int = 16) -> object:
     api = kubernetes.config.new_client_from_config(config_file=str(kubeconfig))
     api.rest_client.pool_manager.connection_pool_kw["maxsize"] = pool
     return api
+
+
+# ------------------------------------------------------------------ PerfBaselines
+
+GROUP, VERSION, PLURAL = "perfguard.dev", "v1alpha1", "perfbaselines"
+
+
+def latency_throughput_errors() -> list[dict[str, Any]]:
+    """The metrics the engine and scale benchmarks judge (each adds one Query of its own):
+    latency p95 and mean by stage, throughput, error ratio. A fresh copy each call."""
+    return [
+        {
+            "name": "latency",
+            "type": "Latency",
+            "histogram": "inference_request_duration_seconds",
+            "stageLabel": "stage",
+            "thresholds": {"p95": {"maxIncrease": "5ms"}, "mean": {"maxIncreasePercent": 10}},
+        },
+        {
+            "name": "throughput",
+            "type": "Throughput",
+            "counter": "inference_requests_total",
+            "thresholds": {"rate": {"maxDecreasePercent": 20}},
+        },
+        {
+            "name": "errors",
+            "type": "ErrorRate",
+            "counter": "inference_requests_total",
+            "errorMatchers": {"code": "5.."},
+            "thresholds": {"ratio": {"max": 0.01}},
+        },
+    ]
+
+
+def perfbaseline_body(
+    name: str,
+    namespace: str,
+    service: str,
+    *,
+    baseline: Mapping[str, Any],
+    analysis: Mapping[str, Any],
+    metrics: Sequence[Mapping[str, Any]],
+) -> dict[str, Any]:
+    """A PerfBaseline comparing the service's canary and stable tracks concurrently."""
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "PerfBaseline",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "selector": {"service": service},
+            "candidate": {"matchLabels": {"track": "canary"}},
+            "stable": {"matchLabels": {"track": "stable"}},
+            "comparison": "Concurrent",
+            "baseline": dict(baseline),
+            "analysis": dict(analysis),
+            "metrics": [dict(m) for m in metrics],
+        },
+    }
 
 
 # ------------------------------------------------------------------ saved results

@@ -42,17 +42,20 @@ from pathlib import Path
 from typing import Any
 
 from bench.scale_support import (
+    GROUP,
+    PLURAL,
+    VERSION,
     OperatorProcess,
     apply_crds,
     kube_client,
     load_average,
     machine,
     markdown_table,
+    perfbaseline_body,
     save_json,
     tuplify,
 )
 
-GROUP, VERSION, PLURAL = "perfguard.dev", "v1alpha1", "perfbaselines"
 SERVICES = 6  # per magnitude
 QUICK_SERVICES = 2
 MAGNITUDES_MS = (10.0, 25.0)
@@ -129,28 +132,21 @@ def _duration(value: float) -> str:
 
 
 def perfbaseline(name: str, namespace: str, service: str, config: DetectConfig) -> dict[str, Any]:
-    return {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "PerfBaseline",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {
-            "selector": {"service": service},
-            "candidate": {"matchLabels": {"track": "canary"}},
-            "stable": {"matchLabels": {"track": "stable"}},
-            "comparison": "Concurrent",
-            "baseline": {"window": "1h", "minSamples": 20},
-            "analysis": config.analysis(),
-            "metrics": [
-                {
-                    "name": "latency",
-                    "type": "Latency",
-                    "histogram": "inference_request_duration_seconds",
-                    "stageLabel": "stage",
-                    "thresholds": {"p95": {"maxIncrease": f"{THRESHOLD_MS:g}ms"}},
-                }
-            ],
-        },
+    latency = {
+        "name": "latency",
+        "type": "Latency",
+        "histogram": "inference_request_duration_seconds",
+        "stageLabel": "stage",
+        "thresholds": {"p95": {"maxIncrease": f"{THRESHOLD_MS:g}ms"}},
     }
+    return perfbaseline_body(
+        name,
+        namespace,
+        service,
+        baseline={"window": "1h", "minSamples": 20},
+        analysis=config.analysis(),
+        metrics=[latency],
+    )
 
 
 # ------------------------------------------------------------------ results
