@@ -30,6 +30,7 @@ import contextlib
 import json
 import math
 import os
+import re
 import shlex
 import shutil
 import sys
@@ -140,6 +141,13 @@ def perfbaseline(name: str, namespace: str, service: str, interval_s: float) -> 
     )
 
 
+def masked_message(message: object, limit: int = 200) -> str:
+    """A status message with its numbers masked (#), so messages that differ only in
+    figures count as one; cut to `limit` characters."""
+    text = re.sub(r"\d+(?:\.\d+)?", "#", str(message or "none"))
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 # ------------------------------------------------------------------ results
 
 Tally = tuple[tuple[str, int], ...]
@@ -176,6 +184,8 @@ class SizeResult(LagFigures):
     scrape_wall_s: float  # the harness' /metrics scrapes of the operator in the window
     load_end: tuple[float, float, float]
     reasons: tuple[tuple[str, int], ...] = ()  # status.reason of the resources at the end
+    # status.message of the resources Inconclusive at the end, numbers masked (#), top 3
+    inconclusive_messages: tuple[tuple[str, int], ...] = ()
     events: tuple[tuple[str, int], ...] = ()  # Events on the resources, by reason, whole run
     marks: tuple[tuple[str, int], ...] = ()  # finalizers and annotations on the resources
     object_kib: float = math.nan  # mean size of a PerfBaseline as JSON, at the end
@@ -312,6 +322,7 @@ class _Bench:
         self.profiled_from = 0.0
         self.profiled_s = 0.0
         self.object_kib = math.nan
+        self.inconclusive_messages: tuple[tuple[str, int], ...] = ()
 
     # -- servers
 
@@ -570,7 +581,7 @@ class _Bench:
             if sample.name == OPERATOR_SERIES[0] and sample.value > 0:
                 starts[sample.labels["name"]].add(sample.value)
         lags = evaluation_lags(starts, self.interval_s, before.at, after.at)
-        return _size_result(
+        result = _size_result(
             size=size,
             create_s=create_s,
             startup_s=startup_s,
@@ -588,6 +599,7 @@ class _Bench:
             marks=marks,
             object_kib=self.object_kib,
         )
+        return replace(result, inconclusive_messages=self.inconclusive_messages)
 
     def tally(self, namespace: str) -> tuple[Tally, Tally, Tally]:
         """After the window: the resources' status.reason, their Events by reason, and
@@ -597,6 +609,13 @@ class _Bench:
         custom = kubernetes.client.CustomObjectsApi(self.api)
         items = custom.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)["items"]
         reasons = Counter(str((i.get("status") or {}).get("reason", "none")) for i in items)
+        self.inconclusive_messages = tuple(
+            Counter(
+                masked_message((i.get("status") or {}).get("message"))
+                for i in items
+                if (i.get("status") or {}).get("verdict") == "Inconclusive"
+            ).most_common(3)
+        )
         listed = kubernetes.client.CoreV1Api(self.api).list_namespaced_event(namespace)
         events = Counter(str(e.reason) for e in listed.items)
         marks: Counter[str] = Counter()
@@ -1062,6 +1081,10 @@ def operator_scale_section(result: OperatorScaleResult) -> str:
             [", ".join(f"{k} {v}" for k, v in s.reasons) or "–" for s in sizes],
         ),
         row(
+            "status.message of those Inconclusive at the end (numbers as #; top 3)",
+            ["; ".join(f"{v} × “{k}”" for k, v in s.inconclusive_messages) or "–" for s in sizes],
+        ),
+        row(
             "Events on the resources (whole run, by reason)",
             [", ".join(f"{k} {v}" for k, v in s.events) or "none" for s in sizes],
         ),
@@ -1149,6 +1172,7 @@ Live allocations at the end of the profiled interval (tracemalloc, one frame; tr
 makes the process larger and slower than in the table above), largest sites: {p.memory}
 """
     from perfguard.handlers.lifecycle import EVALUATION_SLOTS
+    from perfguard.handlers.reconcile import BEHIND_ALLOWANCE, STOP_ALLOWANCE
 
     load = result.load_before
     nice = (
@@ -1192,8 +1216,10 @@ evaluation started (not after it ended); at most {EVALUATION_SLOTS} evaluations 
 judge at once, so the lag is the wait for one of those slots and for the event loop.
 A negative first gap after the restart is a resource the new operator evaluated before it
 was due: the statuses cannot tell whether the old operator met a schedule point shortly
-before it stopped, so a point less than 20 s plus the new process' run so far ago, and no
-further back than 8 s before the latest `lastEvaluationTime` among the resources, is
+before it stopped, so a point an interval or more after the resource's own stamp that lies
+at most {STOP_ALLOWANCE.total_seconds():g} s plus the new process' run so far back (and no
+more than an interval), and no further back than {BEHIND_ALLOWANCE.total_seconds():g} s
+before the latest `lastEvaluationTime` among the resources it has started so far, is
 evaluated at once (`reconcile.restart_grace`): an extra evaluation rather than a whole
 interval late. The harness creates every resource at once, so their schedules share one
 band of the interval (as wide as the start-up burst); when the stop falls soon after that

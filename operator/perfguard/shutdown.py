@@ -112,7 +112,15 @@ class ExitClock:
 def report_exit(clock: ExitClock, stage: str) -> None:
     """Log `stage` with the seconds since Kopf stopped and what still runs (tasks, when
     called on the loop, and busy threads); the first call also logs the interpreter's
-    exit, after it joined the remaining threads."""
+    exit, after it joined the remaining threads. Never raises: it runs in the operator's
+    `finally`, where an error would hide Kopf's own or fail a clean exit."""
+    try:
+        _report(clock, stage)
+    except Exception:  # a diagnostic must not change how the process ends
+        structlog.get_logger("perfguard.shutdown").exception("exit diagnostics failed")
+
+
+def _report(clock: ExitClock, stage: str) -> None:
     try:
         asyncio.get_running_loop()
         left = lingering_now()

@@ -181,7 +181,10 @@ def test_scale_figures_targets_and_section(tmp_path: Path) -> None:
     assert fine.prometheus_rps == pytest.approx(1000 / 120)
     assert fine.evaluations_per_s == pytest.approx(200 / 120)
     assert fine.lag_p50_s == 1.0 and fine.lag_p99_s == 2.0 and fine.lag_max_s == 2.0
-    late = _size(1000, (*[1.0] * 98, 12.0, 30.0), rss=640.0, restart=(2.0,) * 80 + (15.0,) * 10)
+    late = dataclasses.replace(
+        _size(1000, (*[1.0] * 98, 12.0, 30.0), rss=640.0, restart=(2.0,) * 80 + (15.0,) * 10),
+        inconclusive_messages=(("latency p95: interval [#, #] ms straddles #ms", 7),),
+    )
     assert late.lag_p99_s == 12.0
     assert late.restart_lag_p99_s == 15.0 and fine.restart_lag_p99_s == 1.0
     result = OperatorScaleResult(
@@ -216,6 +219,7 @@ def test_scale_figures_targets_and_section(tmp_path: Path) -> None:
     assert "- 1,000: misses lag p99 12.0 s" in section
     assert "PATCH perfbaselines/status 16.67/s" in section
     assert "| 7.5 KiB | 7.5 KiB |" in section
+    assert "| – | 7 × “latency p95: interval [#, #] ms straddles #ms” |" in section
     assert (
         "| after a restart: lag p50 / p99; gaps counted | 0.0 s / 1.0 s; 20 | 2.0 s / 15.0 s; 100 |"
         in section
@@ -329,3 +333,11 @@ def test_renice_reaches_every_thread() -> None:
     finally:
         child.kill()
         child.wait()
+
+
+def test_messages_are_counted_with_their_numbers_masked() -> None:
+    assert operator_scale.masked_message("p95 +3.25 ms in [0.5, 6] of 10 samples") == (
+        "p# +# ms in [#, #] of # samples"
+    )
+    assert operator_scale.masked_message(None) == "none"
+    assert operator_scale.masked_message("x" * 300, limit=10) == "x" * 9 + "…"
