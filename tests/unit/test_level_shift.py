@@ -99,15 +99,18 @@ def make_spec(sustain_for: str = "3m") -> PerfBaselineSpec:
 SPEC = make_spec()
 
 
-def window_samples(shift_from: int, shift: float, seed: int = 7) -> dict[str, MetricSamples]:
+def window_samples(
+    shift_from: int, shift: float, seed: int = 7, noise: float = 0.001
+) -> dict[str, MetricSamples]:
     """21 p95 samples per track 30 s apart; the canary moves by `shift` from sample
-    `shift_from` on. Noise: 1 ms AR(1) on each track plus 2 ms of load both tracks share."""
+    `shift_from` on. Noise: `noise` (1 ms) AR(1) on each track plus 2 ms of load both
+    tracks share."""
     rng = np.random.default_rng(seed)
     w = windows(SPEC, AT)
     ts = np.arange(w.start.timestamp(), w.end.timestamp() + 1, 30.0)
     shared = 0.043 + ar1(rng, ts.size, 0.8, 0.002)
-    stable = shared + ar1(rng, ts.size, 0.5, 0.001)
-    canary = shared + ar1(rng, ts.size, 0.5, 0.001)
+    stable = shared + ar1(rng, ts.size, 0.5, noise)
+    canary = shared + ar1(rng, ts.size, 0.5, noise)
     canary[shift_from:] += shift
     data = MetricSamples()
     for stat in ("p95", "p99", "mean"):
@@ -167,6 +170,40 @@ def test_a_breach_whose_data_spans_less_than_sustain_for_is_pending() -> None:
     ).fields
     assert p95_of(second)["breachSince"] == p95["breachSince"]
     assert second["verdict"] == "Fail", second["message"]
+
+
+def test_a_small_shift_well_inside_the_limit_passes_from_the_whole_window() -> None:
+    # +2 ms over the last 6 of 21 samples, quiet tracks: the shift is found, but the newer
+    # level (the older one from all 21 samples, plus the shift and its uncertainty) is
+    # inside the 5 ms limit with room to spare. It used to be Inconclusive (6 samples are
+    # too few) until 10 samples had come after the shift.
+    status = run(window_samples(15, 0.002, seed=1, noise=0.0002), {}, AT)
+    p95 = p95_of(status)
+    assert p95["levelShift"]["samplesAfter"] == 6
+    assert p95["verdict"] == "Pass", p95["message"]
+    assert p95["samples"] == {"candidate": 21, "baseline": 21}
+    assert "judged from the whole window and the shift" in p95["message"]
+    # The interval describes the newer level, and it sits below the limit.
+    low, high = p95["ci95"]
+    assert 0.001 < low < 0.002 < high < 0.005
+    assert status["verdict"] == "Pass", status["message"]
+
+
+def test_a_shift_that_may_reach_the_limit_is_still_judged_on_its_own_samples() -> None:
+    # +4.5 ms: the newer level's interval from the whole window reaches 5 ms, so it is
+    # judged on the 6 samples since the shift: too few, Inconclusive (never Pass).
+    p95 = p95_of(run(window_samples(15, 0.0045, seed=1, noise=0.0002), {}, AT))
+    assert p95["levelShift"]["samplesAfter"] == 6
+    assert p95["verdict"] == "Inconclusive", p95["message"]
+    assert p95["reason"] == "TooFewSamples"
+    assert p95["samples"]["candidate"] == 6
+
+
+def test_the_newer_level_never_regresses_from_the_whole_window() -> None:
+    # A shift to well beyond the limit is judged on its own samples, as before.
+    p95 = p95_of(run(window_samples(8, 0.008, seed=1, noise=0.0002), {}, AT))
+    assert p95["samples"]["candidate"] == 13
+    assert p95["verdict"] == "Regressed", p95["message"]
 
 
 def test_a_steady_window_is_judged_whole_without_a_shift() -> None:

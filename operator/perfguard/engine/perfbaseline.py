@@ -8,15 +8,17 @@ thresholds, sustain, transitions) are tested without any server.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
+from scipy import special
 
 from perfguard.analysis import judgement, seasonal, statistics
-from perfguard.analysis.level_shift import find_level_shift
+from perfguard.analysis.level_shift import LevelShift, find_level_shift
 from perfguard.api.perfbaseline import (
     Comparison,
     MetricSpec,
@@ -138,15 +140,83 @@ def _utc(timestamp: float) -> datetime:
 
 
 def _after_shift(
-    verdict_of: judgement.MetricJudgement, shift: Mapping[str, Any], unit: str, factor: float
+    verdict_of: judgement.MetricJudgement,
+    shift: Mapping[str, Any],
+    unit: str,
+    factor: float,
+    *,
+    whole: bool = False,
 ) -> judgement.MetricJudgement:
-    """Say in the message that only the samples since a level shift were judged."""
+    """Say in the message that the window changed level, and how the newer level was
+    judged: on the samples since, or (`whole`) from the whole window and the shift."""
+    how = (
+        "the newer level judged from the whole window and the shift (it passes with room to spare)"
+        if whole
+        else f"judged on the {shift['samplesAfter']} samples since"
+    )
     note = (
         f"the candidate-baseline difference changed level by "
-        f"{shift['change'] * factor:+.4g}{unit} at {shift['at']}; judged on the "
-        f"{shift['samplesAfter']} samples since"
+        f"{shift['change'] * factor:+.4g}{unit} at {shift['at']}; {how}"
     )
     return dataclasses.replace(verdict_of, message=f"{verdict_of.message} ({note})")
+
+
+def _shift_status(shift: LevelShift, timestamps: np.ndarray, factor: float) -> dict[str, Any]:
+    return {
+        "at": _iso(_utc(float(timestamps[shift.index]))),
+        "change": shift.shift / factor,
+        "samplesBefore": shift.before,
+        "samplesAfter": shift.after,
+        "pValue": shift.p_value,
+    }
+
+
+def newer_level_passes(
+    steady: statistics.DifferenceInterval,
+    steady_judgement: judgement.MetricJudgement,
+    shift: LevelShift,
+    threshold: judgement.Threshold,
+    improvement: float | None,
+    unit: str,
+) -> tuple[statistics.DifferenceInterval, judgement.MetricJudgement] | None:
+    """The interval of and the verdict on the level a window moved to, from the whole
+    window, when that level passes with room to spare; None when only its own samples
+    can tell.
+
+    `steady` is the interval of the window with the shift taken out (the samples since it
+    moved back by `shift.shift`): the older level, from every sample. The newer level is
+    that plus the shift, whose own uncertainty (its standard error from the shift test, at
+    the interval's confidence) widens the interval on both sides. If that still passes the
+    threshold, the newer level is within it, and waiting for 10 samples after the shift
+    (the split's minimum) would only make a healthy canary Inconclusive: shifts of a few
+    tenths of a millisecond against a 5 ms limit are common (bench/operator_scale: a
+    fifth of the evaluations of healthy generated services). A verdict other than Pass or
+    Improved is never taken from here: a regression is judged on the samples since.
+    """
+    passing = (judgement.MetricVerdict.PASS, judgement.MetricVerdict.IMPROVED)
+    if steady_judgement.verdict not in passing:
+        return None
+    if not (math.isfinite(steady.lo) and math.isfinite(steady.hi) and shift.statistic):
+        return None
+    z = float(special.ndtri(0.5 + steady.confidence / 2.0))
+    spread = z * abs(shift.shift / shift.statistic)
+    newer = dataclasses.replace(
+        steady,
+        point=steady.point + shift.shift,
+        lo=steady.lo + shift.shift - spread,
+        hi=steady.hi + shift.shift + spread,
+    )
+    verdict = judgement.judge_metric(
+        newer,
+        baseline_value=steady_judgement.baseline_value,
+        candidate_value=steady_judgement.candidate_value + shift.shift,
+        threshold=threshold,
+        improvement_min_reduction=improvement,
+        unit=unit,
+    )
+    if verdict.verdict not in passing:
+        return None
+    return newer, verdict
 
 
 def _judge_one(
@@ -171,24 +241,6 @@ def _judge_one(
     unit_of = UNITS[metric.type]
     factor, unit = unit_of.factor, unit_of.display
     cand, base = candidate * factor, baseline * factor
-    held_since: datetime | None = None
-    shift_status: dict[str, Any] | None = None
-    if paired_samples and timestamps is not None and timestamps.size == cand.size and cand.size:
-        # A window that holds two levels is judged on the newer one: the state the canary is
-        # in now, and since when (see perfguard.analysis.level_shift).
-        shift = find_level_shift(cand - base)
-        first = 0
-        if shift is not None:
-            first = shift.index
-            shift_status = {
-                "at": _iso(_utc(float(timestamps[first]))),
-                "change": shift.shift / factor,
-                "samplesBefore": shift.before,
-                "samplesAfter": shift.after,
-                "pValue": shift.p_value,
-            }
-            cand, base = cand[first:], base[first:]
-        held_since = _utc(float(timestamps[first]))
     improvement = None
     if (
         spec.improvement is not None
@@ -197,47 +249,82 @@ def _judge_one(
         and statistic == "p95"
     ):
         improvement = spec.improvement.min_p95_reduction * factor
+    threshold = _threshold(rule, factor)
+
+    def assess(
+        cand: np.ndarray, base: np.ndarray
+    ) -> tuple[statistics.DifferenceInterval, judgement.MetricJudgement]:
+        base_value = float(np.mean(base)) if base.size else float("nan")
+        cand_value = float(np.mean(cand)) if cand.size else float("nan")
+        if len(segments) >= MIN_SEASONAL_DAYS and cand.size >= 2:
+            # Days are the unit of replication for a historical comparison (see
+            # seasonal_difference_interval); within a day the block bootstrap below is right.
+            interval = seasonal.seasonal_difference_interval(
+                cand,
+                [np.asarray(seg) * factor for seg in segments],
+                confidence=spec.analysis.confidence,
+            )
+        else:
+            robust = seasonal.winsorize_difference if paired_samples else seasonal.winsorize_pair
+            interval = statistics.difference_interval(
+                *robust(cand, base),
+                statistic=LOCATION,
+                confidence=spec.analysis.confidence,
+                paired=paired_samples,
+                rng=np.random.default_rng(seed),
+                settle_at=judgement.decision_points(threshold, base_value),
+            )
+        candidate_interval = None
+        if rule.max is not None and cand.size >= 2 and spec.analysis.confidence == 0.95:
+            own = statistics.summarize(cand)
+            candidate_interval = (own.ci95_low, own.ci95_high)
+        return interval, judgement.judge_metric(
+            interval,
+            baseline_value=base_value,
+            candidate_value=cand_value,
+            threshold=threshold,
+            min_candidate_samples=MIN_CANDIDATE_SAMPLES,
+            # Concurrent pairs are as many as the candidate window holds; minSamples is
+            # about the historical baseline.
+            min_baseline_samples=(
+                MIN_CANDIDATE_SAMPLES if paired_samples else spec.baseline.min_samples
+            ),
+            improvement_min_reduction=improvement,
+            candidate_interval=candidate_interval,
+            unit=unit,
+        )
+
+    held_since: datetime | None = None
+    shift_status: dict[str, Any] | None = None
+    judged: tuple[statistics.DifferenceInterval, judgement.MetricJudgement] | None = None
+    if paired_samples and timestamps is not None and timestamps.size == cand.size and cand.size:
+        # A window that holds two levels is judged on the newer one: the state the canary is
+        # in now, and since when (see perfguard.analysis.level_shift); from the whole window
+        # when that newer level passes with room to spare (see newer_level_passes).
+        shift = find_level_shift(cand - base)
+        first = 0
+        if shift is not None and rule.max is None:
+            moved_back = cand.copy()
+            moved_back[shift.index :] -= shift.shift
+            steady = assess(moved_back, base)
+            judged = newer_level_passes(*steady, shift, threshold, improvement, unit)
+        if shift is not None and judged is not None:
+            shift_status = _shift_status(shift, timestamps, factor)
+        elif shift is not None:
+            first = shift.index
+            shift_status = _shift_status(shift, timestamps, factor)
+            cand, base = cand[first:], base[first:]
+        held_since = _utc(float(timestamps[first]))
     base_value = float(np.mean(base)) if base.size else float("nan")
     cand_value = float(np.mean(cand)) if cand.size else float("nan")
-    threshold = _threshold(rule, factor)
-    if len(segments) >= MIN_SEASONAL_DAYS and cand.size >= 2:
-        # Days are the unit of replication for a historical comparison (see
-        # seasonal_difference_interval); within a day the block bootstrap below is right.
-        interval = seasonal.seasonal_difference_interval(
-            cand,
-            [np.asarray(seg) * factor for seg in segments],
-            confidence=spec.analysis.confidence,
-        )
-    else:
-        robust = seasonal.winsorize_difference if paired_samples else seasonal.winsorize_pair
-        interval = statistics.difference_interval(
-            *robust(cand, base),
-            statistic=LOCATION,
-            confidence=spec.analysis.confidence,
-            paired=paired_samples,
-            rng=np.random.default_rng(seed),
-            settle_at=judgement.decision_points(threshold, base_value),
-        )
-    candidate_interval = None
-    if rule.max is not None and cand.size >= 2 and spec.analysis.confidence == 0.95:
-        own = statistics.summarize(cand)
-        candidate_interval = (own.ci95_low, own.ci95_high)
-    verdict_of = judgement.judge_metric(
-        interval,
-        baseline_value=base_value,
-        candidate_value=cand_value,
-        threshold=threshold,
-        min_candidate_samples=MIN_CANDIDATE_SAMPLES,
-        # Concurrent pairs are as many as the candidate window holds; minSamples is about
-        # the historical baseline.
-        min_baseline_samples=MIN_CANDIDATE_SAMPLES if paired_samples else spec.baseline.min_samples,
-        improvement_min_reduction=improvement,
-        candidate_interval=candidate_interval,
-        unit=unit,
-    )
+    interval, verdict_of = judged if judged is not None else assess(cand, base)
+    if judged is not None:
+        cand_value = verdict_of.candidate_value  # the newer level
     label = f"{metric.name} {statistic} ({comparison.value.lower()})"
     if shift_status is not None:
-        verdict_of = _after_shift(verdict_of, shift_status, unit_of.display, factor)
+        verdict_of = _after_shift(
+            verdict_of, shift_status, unit_of.display, factor, whole=judged is not None
+        )
     sustained = judgement.with_sustain(
         label,
         verdict_of,
