@@ -128,7 +128,9 @@ def report(result: HealthyShifts) -> str:
     by_verdict = Counter(
         f"{s.verdict} ({'whole window' if s.whole_window else 'since'})" for s in result.shifted
     )
-    sizes = sorted((abs(float(re.sub(r"[a-z]+$", "", s.change))), s.change) for s in result.shifted)
+    sizes = sorted(
+        (abs(float(s.change[:-2])), s.change) for s in result.shifted if s.change.endswith("ms")
+    )
     lines = [
         f"{result.evaluations} evaluations of healthy services "
         f"({SERVICES} services, every minute): "
@@ -139,7 +141,7 @@ def report(result: HealthyShifts) -> str:
         "samples since): " + ", ".join(f"{k} {v}" for k, v in by_verdict.most_common()),
     ]
     if sizes:
-        lines.append(f"shift sizes: {sizes[0][1]} to {sizes[-1][1]} (absolute)")
+        lines.append(f"latency shifts: {sizes[0][1]} to {sizes[-1][1]} (smallest and largest)")
     lines.append(f"wall time {result.wall_s / 60:.1f} min")
     return "\n".join(lines)
 

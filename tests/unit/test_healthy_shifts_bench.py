@@ -23,5 +23,5 @@ def test_the_report_counts_verdicts_and_how_shifted_windows_were_judged() -> Non
     )
     assert "metric judgements after a level shift: 2 (1 judged from the whole window" in text
     assert "Pass (whole window) 1" in text and "Inconclusive (since) 1" in text
-    assert "shift sizes: +0.9ms to -1.7ms (absolute)" in text
+    assert "latency shifts: +0.9ms to -1.7ms (smallest and largest)" in text
     assert "wall time 1.5 min" in text

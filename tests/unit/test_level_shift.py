@@ -199,6 +199,30 @@ def test_a_shift_that_may_reach_the_limit_is_still_judged_on_its_own_samples() -
     assert p95["samples"]["candidate"] == 6
 
 
+def test_an_outlier_on_the_stable_track_cannot_pass_a_regression_from_the_whole_window() -> None:
+    # +8 ms over the last 6 samples and one 40 ms spike on the stable pod among them: the
+    # raw difference of means is near 0, the shift the test measured is not. Judged from
+    # the whole window with the raw shift, this passed; it must wait for its own samples.
+    samples = window_samples(15, 0.008, seed=1, noise=0.0002)
+    for stat in ("p95", "p99", "mean"):
+        samples["latency"].window[("stable", stat)].values[17] += 0.040
+    p95 = p95_of(run(samples, {}, AT))
+    assert p95["verdict"] == "Inconclusive", p95["message"]
+    assert p95["reason"] == "TooFewSamples"
+
+
+def test_a_newer_level_at_the_limit_rarely_passes_from_the_whole_window() -> None:
+    # The newer level sits exactly at the 5 ms limit: the interval it passes on must cover
+    # it as often as its confidence says (a pass here is an error; nominal 2.5 %).
+    windows_judged, passed = 0, 0
+    for noise in (0.0002, 0.001):
+        for seed in range(200):
+            p95 = p95_of(run(window_samples(15, 0.005, seed=seed, noise=noise), {}, AT))
+            windows_judged += 1
+            passed += p95["verdict"] == "Pass" and "whole window" in str(p95["message"])
+    assert passed <= 0.025 * windows_judged, passed
+
+
 def test_the_newer_level_never_regresses_from_the_whole_window() -> None:
     # A shift to well beyond the limit is judged on its own samples, as before.
     p95 = p95_of(run(window_samples(8, 0.008, seed=1, noise=0.0002), {}, AT))

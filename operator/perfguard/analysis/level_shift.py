@@ -57,7 +57,10 @@ class LevelShift:
     ``shift`` is mean(after) - mean(before) of the values as given (the test itself runs on
     the clipped series), ``statistic`` the
     autocorrelation-adjusted standardised shift and ``p_value`` its Bonferroni-bounded
-    two-sided p-value over the ``splits`` tried.
+    two-sided p-value over the ``splits`` tried. ``clipped_shift`` is the shift the test
+    measured (on the clipped series; one outlier moves ``shift`` but not it),
+    ``standard_error`` its autocorrelation-widened standard error and ``dof`` the degrees of
+    freedom of its Student t (``statistic`` = ``clipped_shift / standard_error``).
     """
 
     index: int
@@ -67,6 +70,9 @@ class LevelShift:
     statistic: float
     p_value: float
     splits: int
+    clipped_shift: float = math.nan
+    standard_error: float = math.nan
+    dof: float = math.nan
 
 
 def _clip(x: FloatArray) -> FloatArray:
@@ -145,4 +151,7 @@ def find_level_shift(
         statistic=statistic,
         p_value=p_value,
         splits=int(splits.size),
+        clipped_shift=float(mean_after[best] - mean_before[best]),
+        standard_error=float(scale[best]) * math.sqrt(inflation),
+        dof=dof,
     )

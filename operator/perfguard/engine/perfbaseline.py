@@ -171,10 +171,19 @@ def _shift_status(shift: LevelShift, timestamps: np.ndarray, factor: float) -> d
     }
 
 
+def shift_margin(shift: LevelShift, confidence: float) -> float:
+    """Half-width of the shift's own two-sided interval at `confidence` (Student t with the
+    test's degrees of freedom); nan when the test did not give its standard error."""
+    if not (math.isfinite(shift.standard_error) and math.isfinite(shift.dof)):
+        return math.nan
+    return float(special.stdtrit(shift.dof, 0.5 + confidence / 2.0)) * shift.standard_error
+
+
 def newer_level_passes(
     steady: statistics.DifferenceInterval,
     steady_judgement: judgement.MetricJudgement,
     shift: LevelShift,
+    margin: float,
     threshold: judgement.Threshold,
     improvement: float | None,
     unit: str,
@@ -184,32 +193,34 @@ def newer_level_passes(
     can tell.
 
     `steady` is the interval of the window with the shift taken out (the samples since it
-    moved back by `shift.shift`): the older level, from every sample. The newer level is
-    that plus the shift, whose own uncertainty (its standard error from the shift test, at
-    the interval's confidence) widens the interval on both sides. If that still passes the
-    threshold, the newer level is within it, and waiting for 10 samples after the shift
-    (the split's minimum) would only make a healthy canary Inconclusive: shifts of a few
-    tenths of a millisecond against a 5 ms limit are common (bench/operator_scale: a
-    fifth of the evaluations of healthy generated services). A verdict other than Pass or
-    Improved is never taken from here: a regression is judged on the samples since.
+    moved back by the shift the test measured, `clipped_shift`): the older level. The newer
+    level is that plus the shift, widened on both sides by `margin`, the shift's own
+    interval (see shift_margin). Adding the two widths is conservative: the newer level's
+    uncertainty is that of the samples since the shift, which the shift's interval already
+    covers. If the result still passes the threshold, waiting for 10 samples after the
+    shift (the split's minimum) would only make a healthy canary Inconclusive: shifts of a
+    few tenths of a millisecond against a 5 ms limit are common (`python -m
+    bench.healthy_shifts`). A verdict other than Pass or Improved is never taken from here:
+    a regression is judged on the samples since.
     """
     passing = (judgement.MetricVerdict.PASS, judgement.MetricVerdict.IMPROVED)
     if steady_judgement.verdict not in passing:
         return None
-    if not (math.isfinite(steady.lo) and math.isfinite(steady.hi) and shift.statistic):
+    change = shift.clipped_shift
+    if not (math.isfinite(steady.lo) and math.isfinite(steady.hi) and math.isfinite(change)):
         return None
-    z = float(special.ndtri(0.5 + steady.confidence / 2.0))
-    spread = z * abs(shift.shift / shift.statistic)
+    if not math.isfinite(margin):
+        return None
     newer = dataclasses.replace(
         steady,
-        point=steady.point + shift.shift,
-        lo=steady.lo + shift.shift - spread,
-        hi=steady.hi + shift.shift + spread,
+        point=steady.point + change,
+        lo=steady.lo + change - margin,
+        hi=steady.hi + change + margin,
     )
     verdict = judgement.judge_metric(
         newer,
         baseline_value=steady_judgement.baseline_value,
-        candidate_value=steady_judgement.candidate_value + shift.shift,
+        candidate_value=steady_judgement.candidate_value + change,
         threshold=threshold,
         improvement_min_reduction=improvement,
         unit=unit,
@@ -252,7 +263,7 @@ def _judge_one(
     threshold = _threshold(rule, factor)
 
     def assess(
-        cand: np.ndarray, base: np.ndarray
+        cand: np.ndarray, base: np.ndarray, settle_also: Sequence[float] = ()
     ) -> tuple[statistics.DifferenceInterval, judgement.MetricJudgement]:
         base_value = float(np.mean(base)) if base.size else float("nan")
         cand_value = float(np.mean(cand)) if cand.size else float("nan")
@@ -272,7 +283,7 @@ def _judge_one(
                 confidence=spec.analysis.confidence,
                 paired=paired_samples,
                 rng=np.random.default_rng(seed),
-                settle_at=judgement.decision_points(threshold, base_value),
+                settle_at=(*judgement.decision_points(threshold, base_value), *settle_also),
             )
         candidate_interval = None
         if rule.max is not None and cand.size >= 2 and spec.analysis.confidence == 0.95:
@@ -303,11 +314,21 @@ def _judge_one(
         # when that newer level passes with room to spare (see newer_level_passes).
         shift = find_level_shift(cand - base)
         first = 0
-        if shift is not None and rule.max is None:
+        if shift is not None and rule.max is None and shift.after < MIN_CANDIDATE_SAMPLES:
+            # Too few samples since the shift to judge them alone: from the whole window,
+            # if the newer level passes with room to spare (see newer_level_passes).
+            margin = shift_margin(shift, spec.analysis.confidence)
             moved_back = cand.copy()
-            moved_back[shift.index :] -= shift.shift
-            steady = assess(moved_back, base)
-            judged = newer_level_passes(*steady, shift, threshold, improvement, unit)
+            moved_back[shift.index :] -= shift.clipped_shift
+            # The newer level's verdict changes where the steady interval's ends cross
+            # the decision points moved back by the shift and its margin.
+            moved_points = [
+                point - shift.clipped_shift + sign * margin
+                for point in judgement.decision_points(threshold, float(np.mean(base)))
+                for sign in (-1.0, 1.0)
+            ]
+            steady = assess(moved_back, base, [p for p in moved_points if math.isfinite(p)])
+            judged = newer_level_passes(*steady, shift, margin, threshold, improvement, unit)
         if shift is not None and judged is not None:
             shift_status = _shift_status(shift, timestamps, factor)
         elif shift is not None:
