@@ -3,34 +3,31 @@
 The operator-scale benchmark's generated services (bench.operator_scale: no injected
 regression, the canary taking 25 % of the traffic, 30 s scrapes) are backfilled into a
 real Prometheus, and the scale benchmark's PerfBaseline (4 metrics, a 10-minute window at
-30 s, Concurrent) is evaluated with `perfguard evaluate --at T -o json` every minute over
-the last `--minutes` minutes, per service. Reported: the verdicts, and every metric judgement
-made after a level shift inside the window (`perfguard.analysis.level_shift`) with the size
-of the shift and how the newer level was judged (docs/perfbaseline.md, "A level shift
+30 s, Concurrent) is evaluated as `perfguard evaluate --at T` evaluates it (in this
+process), every minute over the last `--minutes` minutes, per service. Reported: the
+verdicts, and every metric judgement made after a level shift inside the window
+(`perfguard.analysis.level_shift`) with the size of the shift and how the newer level was
+judged (docs/perfbaseline.md, "A level shift
 inside the window").
 
-Command: `python -m bench.healthy_shifts` (about 5 minutes; the generated history follows
+Command: `python -m bench.healthy_shifts` (about a minute; the generated history follows
 the wall clock, so figures vary a little from run to run).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import asyncio
 import re
-import subprocess
-import sys
 import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-
-import yaml
+from typing import Any
 
 from bench.operator_scale import SERVICES, _live_prometheus, perfbaseline
-from bench.scale_support import REPO
 
 _SHIFT = re.compile(r"changed level by ([-+][\d.e-]+)(\w*)")
 
@@ -55,68 +52,47 @@ class HealthyShifts:
 
 
 def evaluate_every_minute(minutes: int) -> HealthyShifts:
+    from perfguard.api.perfbaseline import PerfBaselineSpec
+    from perfguard.engine.offline import EvaluateOptions, replay_perfbaseline
+
     started = time.perf_counter()
     work = Path(tempfile.mkdtemp(prefix="perfguard-healthy-shifts-"))
     server = _live_prometheus(work, timedelta(minutes=10))
     now = datetime.now(UTC)
-    verdicts: Counter[str] = Counter()
-    reasons: Counter[str] = Counter()
-    shifted: list[ShiftedJudgement] = []
-    evaluations = 0
-    try:
+
+    async def evaluate_all() -> list[tuple[int, int, dict[str, Any]]]:
+        # What `perfguard evaluate --at T -o json` prints, without a process per evaluation.
+        out = []
         for index in range(SERVICES):
             body = perfbaseline("healthy", "bench", f"scale-{index}", 60)
-            spec_file = work / f"healthy-{index}.yaml"
-            spec_file.write_text(yaml.safe_dump(body))
+            spec = PerfBaselineSpec.model_validate(body["spec"])
             for minute in range(minutes):
                 at = now - timedelta(minutes=minutes - 10 - minute)
-                answer = subprocess.run(
-                    [
-                        sys.executable,
-                        "-m",
-                        "perfguard.cli",
-                        "evaluate",
-                        "-f",
-                        str(spec_file),
-                        "--at",
-                        at.isoformat().replace("+00:00", "Z"),
-                        "-o",
-                        "json",
-                        "--prometheus",
-                        server.url,
-                    ],
-                    capture_output=True,
-                    text=True,
-                    cwd=REPO,
-                    check=False,
-                )
-                if answer.returncode not in (0, 1, 2):
-                    raise RuntimeError(f"perfguard evaluate failed: {answer.stderr[-500:]}")
-                status = json.loads(answer.stdout)
-                evaluations += 1
-                verdicts[str(status.get("verdict"))] += 1
-                reasons[str(status.get("reason"))] += 1
-                for metric in status.get("metrics", []):
-                    message = str(metric.get("message", ""))
-                    found = _SHIFT.search(message)
-                    if found is None:
-                        continue
-                    shifted.append(
-                        ShiftedJudgement(
-                            service=index,
-                            minute=minute,
-                            metric=f"{metric['name']} {metric['statistic']}",
-                            verdict=str(metric["verdict"]),
-                            change=found.group(1) + found.group(2),
-                            whole_window="judged from the whole window" in message,
-                        )
-                    )
+                options = EvaluateOptions(prometheus=server.url, at=at)
+                out.append((index, minute, await replay_perfbaseline(spec, options)))
+        return out
+
+    try:
+        statuses = asyncio.run(evaluate_all())
     finally:
         server.stop()
+    shifted = [
+        ShiftedJudgement(
+            service=index,
+            minute=minute,
+            metric=f"{metric['name']} {metric['statistic']}",
+            verdict=str(metric["verdict"]),
+            change=found.group(1) + found.group(2),
+            whole_window="judged from the whole window" in str(metric.get("message")),
+        )
+        for index, minute, status in statuses
+        for metric in status.get("metrics", [])
+        if (found := _SHIFT.search(str(metric.get("message", "")))) is not None
+    ]
     return HealthyShifts(
-        evaluations=evaluations,
-        verdicts=tuple(verdicts.most_common()),
-        reasons=tuple(reasons.most_common()),
+        evaluations=len(statuses),
+        verdicts=tuple(Counter(str(s.get("verdict")) for _, _, s in statuses).most_common()),
+        reasons=tuple(Counter(str(s.get("reason")) for _, _, s in statuses).most_common()),
         shifted=tuple(shifted),
         wall_s=time.perf_counter() - started,
     )
