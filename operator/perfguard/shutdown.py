@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import math
 import sys
 import threading
 import time
@@ -34,9 +35,6 @@ class Lingering:
 
     tasks: tuple[str, ...]
     threads: tuple[str, ...]
-
-    def __bool__(self) -> bool:
-        return bool(self.tasks or self.threads)
 
 
 def _frames(frame: FrameType | None) -> list[traceback.FrameSummary]:
@@ -96,51 +94,40 @@ def lingering_now() -> Lingering:
 
 
 class ExitClock:
-    """Seconds from Kopf's stop to the loop's close and to the interpreter's exit."""
+    """Seconds since Kopf stopped; from then on, the interpreter's exit (after it joined
+    the remaining threads) is logged too."""
 
     def __init__(self) -> None:
-        self.stopped_at: float | None = None
-        self.exit_registered = False
+        self.stopped_at = math.nan
 
     def stop(self) -> None:
         self.stopped_at = time.monotonic()
+        atexit.register(self._report_interpreter_exit)
 
-    def since_stop(self) -> float | None:
-        return None if self.stopped_at is None else time.monotonic() - self.stopped_at
+    def seconds(self) -> float:
+        return round(time.monotonic() - self.stopped_at, 2)
+
+    def _report_interpreter_exit(self) -> None:
+        structlog.get_logger("perfguard.shutdown").info(
+            "process exiting", seconds_since_stop=self.seconds()
+        )
 
 
 def report_exit(clock: ExitClock, stage: str) -> None:
     """Log `stage` with the seconds since Kopf stopped and what still runs (tasks, when
-    called on the loop, and busy threads); the first call also logs the interpreter's
-    exit, after it joined the remaining threads. Never raises: it runs in the operator's
+    called on the loop, and busy threads). Never raises: it runs in the operator's
     `finally`, where an error would hide Kopf's own or fail a clean exit."""
     try:
-        _report(clock, stage)
+        try:
+            asyncio.get_running_loop()
+            left = lingering_now()
+        except RuntimeError:  # the loop is closed: threads only
+            left = lingering((), threading.enumerate(), sys._current_frames())
+        structlog.get_logger("perfguard.shutdown").info(
+            stage,
+            seconds_since_stop=clock.seconds(),
+            tasks_left=list(left.tasks),
+            threads_busy=list(left.threads),
+        )
     except Exception:  # a diagnostic must not change how the process ends
         structlog.get_logger("perfguard.shutdown").exception("exit diagnostics failed")
-
-
-def _report(clock: ExitClock, stage: str) -> None:
-    try:
-        asyncio.get_running_loop()
-        left = lingering_now()
-    except RuntimeError:  # the loop is closed: threads only
-        left = lingering((), threading.enumerate(), sys._current_frames())
-    log = structlog.get_logger("perfguard.shutdown")
-    since = clock.since_stop()
-    log.info(
-        stage,
-        seconds_since_stop=None if since is None else round(since, 2),
-        tasks_left=list(left.tasks),
-        threads_busy=list(left.threads),
-    )
-    if not clock.exit_registered:
-        clock.exit_registered = True
-        atexit.register(_report_interpreter_exit, clock)
-
-
-def _report_interpreter_exit(clock: ExitClock) -> None:
-    since = clock.since_stop()
-    structlog.get_logger("perfguard.shutdown").info(
-        "process exiting", seconds_since_stop=None if since is None else round(since, 2)
-    )

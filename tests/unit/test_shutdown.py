@@ -65,11 +65,3 @@ def test_busy_threads_and_pending_tasks_are_named_and_idle_pool_workers_are_not(
     assert len(found.threads) == 1, found.threads
     assert found.threads[0].startswith("busy: wait (threading.py:")
     assert "patch_status (test_shutdown.py:" in found.threads[0]
-    assert found
-
-
-def test_nothing_left_is_falsy() -> None:
-    async def scenario() -> bool:
-        return bool(lingering(asyncio.all_tasks(), (), {}, current=asyncio.current_task()))
-
-    assert asyncio.run(scenario()) is False

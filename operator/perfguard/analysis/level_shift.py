@@ -70,9 +70,9 @@ class LevelShift:
     statistic: float
     p_value: float
     splits: int
-    clipped_shift: float = math.nan
-    standard_error: float = math.nan
-    dof: float = math.nan
+    clipped_shift: float
+    standard_error: float
+    dof: float
 
 
 def _clip(x: FloatArray) -> FloatArray:

@@ -173,9 +173,7 @@ def _shift_status(shift: LevelShift, timestamps: np.ndarray, factor: float) -> d
 
 def shift_margin(shift: LevelShift, confidence: float) -> float:
     """Half-width of the shift's own two-sided interval at `confidence` (Student t with the
-    test's degrees of freedom); nan when the test did not give its standard error."""
-    if not (math.isfinite(shift.standard_error) and math.isfinite(shift.dof)):
-        return math.nan
+    test's degrees of freedom)."""
     return float(special.stdtrit(shift.dof, 0.5 + confidence / 2.0)) * shift.standard_error
 
 
@@ -207,9 +205,7 @@ def newer_level_passes(
     if steady_judgement.verdict not in passing:
         return None
     change = shift.clipped_shift
-    if not (math.isfinite(steady.lo) and math.isfinite(steady.hi) and math.isfinite(change)):
-        return None
-    if not math.isfinite(margin):
+    if not all(math.isfinite(v) for v in (steady.lo, steady.hi, change, margin)):
         return None
     newer = dataclasses.replace(
         steady,
@@ -329,12 +325,11 @@ def _judge_one(
             ]
             steady = assess(moved_back, base, [p for p in moved_points if math.isfinite(p)])
             judged = newer_level_passes(*steady, shift, margin, threshold, improvement, unit)
-        if shift is not None and judged is not None:
+        if shift is not None:
             shift_status = _shift_status(shift, timestamps, factor)
-        elif shift is not None:
-            first = shift.index
-            shift_status = _shift_status(shift, timestamps, factor)
-            cand, base = cand[first:], base[first:]
+            if judged is None:
+                first = shift.index
+                cand, base = cand[first:], base[first:]
         held_since = _utc(float(timestamps[first]))
     base_value = float(np.mean(base)) if base.size else float("nan")
     cand_value = float(np.mean(cand)) if cand.size else float("nan")
