@@ -70,6 +70,7 @@ from bench.scale_support import (
     OperatorProcess,
     Sample,
     apply_crds,
+    custom_resource,
     evaluation_lags,
     fetch,
     kube_client,
@@ -160,38 +161,30 @@ QUICK = Sizes(
 def envparity(namespace: str, interval_s: float) -> dict[str, Any]:
     """bench/envparity.py's comparison (Deployments labelled tier=bench, staging against
     production), as a resource in the target namespace, like docs/examples/envparity.yaml."""
-    return {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "EnvParity",
-        "metadata": {"name": NAME, "namespace": namespace},
-        "spec": {
-            "reference": {"namespace": REFERENCE},
-            "targets": [{"namespace": TARGET}],
-            "workloads": {"kinds": ["Deployment"], "selector": {"matchLabels": {"tier": "bench"}}},
-            "interval": f"{interval_s:g}s",
-        },
+    spec = {
+        "reference": {"namespace": REFERENCE},
+        "targets": [{"namespace": TARGET}],
+        "workloads": {"kinds": ["Deployment"], "selector": {"matchLabels": {"tier": "bench"}}},
+        "interval": f"{interval_s:g}s",
     }
+    return custom_resource("EnvParity", NAME, namespace, spec)
 
 
 def capacityplan(namespace: str, interval_s: float) -> dict[str, Any]:
     """bench/capacity.py's plan (7 days at 5 minutes, two growth scenarios, every anomaly
     detector, a 60 s query timeout), over every Node, evaluated every `interval_s`."""
-    return {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "CapacityPlan",
-        "metadata": {"name": NAME, "namespace": namespace},
-        "spec": {
-            "traffic": {"query": 'sum(rate(inference_requests_total{service="resnet"}[5m]))'},
-            "history": f"{HISTORY_DAYS}d",
-            "step": "5m",
-            "scenarios": [
-                {"name": "plus5", "growthPercent": 5},
-                {"name": "plus20", "growthPercent": 20},
-            ],
-            "prometheus": {"timeout": CAPACITY_QUERY_TIMEOUT},
-            "interval": f"{interval_s:g}s",
-        },
+    spec = {
+        "traffic": {"query": 'sum(rate(inference_requests_total{service="resnet"}[5m]))'},
+        "history": f"{HISTORY_DAYS}d",
+        "step": "5m",
+        "scenarios": [
+            {"name": "plus5", "growthPercent": 5},
+            {"name": "plus20", "growthPercent": 20},
+        ],
+        "prometheus": {"timeout": CAPACITY_QUERY_TIMEOUT},
+        "interval": f"{interval_s:g}s",
     }
+    return custom_resource("CapacityPlan", NAME, namespace, spec)
 
 
 def fleet(sizes: Sizes) -> Any:

@@ -519,19 +519,25 @@ def perfbaseline_body(
     metrics: Sequence[Mapping[str, Any]],
 ) -> dict[str, Any]:
     """A PerfBaseline comparing the service's canary and stable tracks concurrently."""
+    spec = {
+        "selector": {"service": service},
+        "candidate": {"matchLabels": {"track": "canary"}},
+        "stable": {"matchLabels": {"track": "stable"}},
+        "comparison": "Concurrent",
+        "baseline": dict(baseline),
+        "analysis": dict(analysis),
+        "metrics": [dict(m) for m in metrics],
+    }
+    return custom_resource("PerfBaseline", name, namespace, spec)
+
+
+def custom_resource(kind: str, name: str, namespace: str, spec: dict[str, Any]) -> dict[str, Any]:
+    """One of perfguard's resources, as created through the API."""
     return {
         "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "PerfBaseline",
+        "kind": kind,
         "metadata": {"name": name, "namespace": namespace},
-        "spec": {
-            "selector": {"service": service},
-            "candidate": {"matchLabels": {"track": "canary"}},
-            "stable": {"matchLabels": {"track": "stable"}},
-            "comparison": "Concurrent",
-            "baseline": dict(baseline),
-            "analysis": dict(analysis),
-            "metrics": [dict(m) for m in metrics],
-        },
+        "spec": spec,
     }
 
 
