@@ -515,6 +515,24 @@ def _targets(result: AccuracyResult) -> list[str]:
     ]
 
 
+def _detection_by_source(result: AccuracyResult) -> list[str]:
+    """Detection of regressions of at least 2x the limit, per source and minimum window:
+    which part of the corpus the misses come from."""
+    rows = []
+    for label, source in (("synthetic", "synthetic"), ("NAB", "nab"), ("all", None)):
+        for min_n in sorted({o.n for o in result.outcomes if o.n >= 20}):
+            items = result.select(regression=True, source=source, min_n=min_n, min_multiple=2.0)
+            if items:
+                rows.append((label, f"≥ {min_n}", *(result.rate(j, items).text() for j in JUDGES)))
+    if not rows:
+        return []
+    return [
+        "### Detection of regressions ≥ 2x the threshold, per source and window",
+        "",
+        *_table(("cases", "n", *(NAMES[j] for j in JUDGES)), rows),
+    ]
+
+
 def _excluding(result: AccuracyResult, judge: str, items: Sequence[Outcome]) -> Rate:
     known = [o for o in items if o.excludes_zero.get(judge) is not None]
     return Rate(sum(bool(o.excludes_zero[judge]) for o in known), len(known))
@@ -777,6 +795,7 @@ def accuracy_section(result: AccuracyResult) -> str:
         ),
         rows,
     )
+    lines += ["", *_detection_by_source(result)]
     lines += ["", "### False positives per family", ""]
     rows = []
     for family in families:

@@ -15,6 +15,7 @@ from bench.accuracy import (
     JUDGES,
     AccuracyResult,
     Rate,
+    _detection_by_source,
     accuracy_section,
     run_accuracy,
 )
@@ -283,3 +284,19 @@ def test_section_is_a_markdown_report(quick: tuple[AccuracyResult, float]) -> No
     for line in text.splitlines():
         if line.startswith("|"):
             assert line.endswith("|")
+
+
+def test_detection_by_source_adds_up(quick: tuple[AccuracyResult, float]) -> None:
+    result, _ = quick
+    lines = _detection_by_source(result)
+    assert lines[0].startswith("### Detection of regressions ≥ 2x")
+    rows = {tuple(cell.strip() for cell in line.split("|")[1:3]): line for line in lines[4:]}
+    assert ("all", "≥ 20") in rows and ("synthetic", "≥ 20") in rows
+    for judge in JUDGES:
+        whole = result.detection(judge, min_n=20, min_multiple=2.0)
+        synthetic = result.detection(judge, source="synthetic", min_n=20, min_multiple=2.0)
+        nab = result.detection(judge, source="nab", min_n=20, min_multiple=2.0)
+        assert whole.n == synthetic.n + nab.n > 0
+        assert whole.k == synthetic.k + nab.k
+        assert whole.text() in rows[("all", "≥ 20")]
+        assert synthetic.text() in rows[("synthetic", "≥ 20")]
