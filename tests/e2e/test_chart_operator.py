@@ -280,10 +280,14 @@ def test_two_replicas_peer_one_evaluates_and_the_other_takes_over(
 
         replicas["high"][0].send_signal(signal.SIGTERM)
         replicas["high"][0].wait(30)
-        started = time.monotonic()
-        wait_for(lambda: _evaluations(low_port) >= 1, timeout=90, what="the standby taking over")
-        took = time.monotonic() - started
-        assert took < 90
+        # docs/install.md: the standby takes over within the peering lifetime (60 s); give
+        # it 10 s more to evaluate. (A clean stop withdraws the leader's record, so it is
+        # usually far quicker; wait_for fails the test when the bound passes.)
+        wait_for(
+            lambda: _evaluations(low_port) >= 1,
+            timeout=70,
+            what="the standby taking over within the peering lifetime",
+        )
     finally:
         for process, _ in replicas.values():
             if process.poll() is None:
