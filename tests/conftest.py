@@ -7,6 +7,7 @@ import pkgutil
 import warnings
 
 import hypothesis
+import pytest
 from hypothesis.errors import HypothesisSideeffectWarning
 
 # Optional integrations: they need packages we do not install.
@@ -39,3 +40,18 @@ def _import_hypothesis_eagerly() -> None:
 
 
 _import_hypothesis_eagerly()
+
+# Property tests: no wall-clock deadline (a loaded 2-core CI machine is not a failure of the
+# code; speed lives in `make bench`), and the same examples on every run, so a red CI run
+# reproduces and a green one does not turn red by chance.
+hypothesis.settings.register_profile("perfguard", deadline=None, derandomize=True)
+hypothesis.settings.load_profile("perfguard")
+
+
+@pytest.fixture(autouse=True)
+def _operator_runtime_restored(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests that install an operator Runtime (set_runtime) get it taken away again, so a
+    later test never runs against another test's runtime."""
+    from perfguard.handlers import runtime
+
+    monkeypatch.setattr(runtime, "_runtime", runtime._runtime)

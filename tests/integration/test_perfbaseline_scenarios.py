@@ -174,7 +174,7 @@ def spec(service: str, **overrides: Any) -> PerfBaselineSpec:
         "comparison": "Concurrent",
         "baseline": {"window": "1h", "minSamples": 20},
         # 20 minutes (41 samples): enough for +5 ms to fail and +1 ms to pass one 3 ms limit
-        # with honest intervals on a canary taking 10 % of the traffic.
+        # with honest intervals on a canary taking half the traffic.
         "analysis": {"interval": "1m", "window": "20m", "step": "30s", "sustainFor": "3m"},
         "metrics": [
             {
@@ -260,7 +260,7 @@ def test_a_one_minute_spike_shorter_than_sustain_passes(scenarios: Scenarios) ->
 
 
 def test_plus_10_percent_mean_fails(scenarios: Scenarios) -> None:
-    # A 30-minute window: in 10 minutes of a canary with 10 % of the traffic, +10 % of the
+    # A 30-minute window: in 10 minutes of a canary with half the traffic, +10 % of the
     # mean against a 5 % limit still straddles the limit (Inconclusive, honestly).
     pb = spec(
         "mean10",

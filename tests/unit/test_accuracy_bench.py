@@ -242,8 +242,7 @@ def quick() -> tuple[AccuracyResult, float]:
 
 
 def test_quick_run_judges_every_case_three_ways(quick: tuple[AccuracyResult, float]) -> None:
-    result, seconds = quick
-    assert seconds < 15.0
+    result, _ = quick  # how long it took is the benchmark's business, not a test's
     assert result.quick and not result.prometheus
     assert result.prometheus_outcomes == () and result.prometheus_error is None
     expected = len(build_corpus(QUICK_PLAN, nab_dir=result.nab_dir, quick_sizes=True))

@@ -15,6 +15,14 @@ def text(metrics: OperatorMetrics) -> str:
     return generate_latest(metrics.registry).decode()
 
 
+def _line(exposition: str, prefix: str, label: str) -> str:
+    """The one sample line of the exposition that starts with ``prefix`` and carries
+    ``label``."""
+    lines = [x for x in exposition.splitlines() if x.startswith(prefix) and label in x]
+    assert len(lines) == 1, lines
+    return lines[0]
+
+
 def test_capacity_numbers_and_active_anomalies() -> None:
     metrics = OperatorMetrics()
     fields = {
@@ -36,7 +44,9 @@ def test_capacity_numbers_and_active_anomalies() -> None:
         'perfguard_capacity_utilisation_percent{name="fleet",namespace="ml",resource="gpu"} 71.5'
         in out
     )
-    assert 'scenario="plus20"' in out and "87.8" in out
+    assert _line(
+        out, "perfguard_capacity_projected_utilisation_percent{", 'scenario="plus20"'
+    ).endswith(" 87.8")
     assert 'perfguard_capacity_anomalies{name="fleet",namespace="ml",type="XidError"} 2.0' in out
     assert "ThermalThrottling" not in out  # ended a day ago: not active
     # The next evaluation replaces the set; forgetting drops it.
@@ -63,7 +73,8 @@ def test_drift_and_ci_bounds() -> None:
     metrics.export_status("PerfBaseline", "ml", "c", pb, AT)
     out = text(metrics)
     assert 'perfguard_envparity_drift_percent{name="p",namespace="ml"} 12.5' in out
-    assert 'bound="lo"' in out and "0.007" in out and 'bound="hi"' in out
+    assert _line(out, "perfguard_metric_ci95{", 'bound="lo"').endswith(" 0.007")
+    assert _line(out, "perfguard_metric_ci95{", 'bound="hi"').endswith(" 0.009")
     # A read failure (no compared items) removes the drift figure rather than keep it.
     metrics.export_status("EnvParity", "ml", "p", {"verdict": "Unverified"}, AT)
     assert "perfguard_envparity_drift_percent{" not in text(metrics)

@@ -354,6 +354,26 @@ def test_health_endpoints() -> None:
 
 
 def test_the_app_can_be_built_twice_on_one_registry() -> None:
+    """A second app on the same registry reuses the gate counter (registering it again
+    would raise), and both apps count into it."""
     runtime = Runtime(config=OperatorConfig(), metrics=OperatorMetrics())
-    build_app(runtime, FakeReader({}))
-    build_app(runtime, FakeReader({}))
+    reader = FakeReader({("perfbaselines", "ml-prod", "resnet"): pb("Pass")})
+    apps = [build_app(runtime, reader), build_app(runtime, reader)]
+
+    async def main() -> str:
+        for app in apps:
+            async with TestClient(TestServer(app)) as client:
+                response = await client.post("/gates/flagger/perfbaseline", json=flagger())
+                assert response.status == 200
+        async with TestClient(TestServer(apps[1])) as client:
+            return await (await client.get("/metrics")).text()
+
+    exposition = asyncio.run(main())
+    counted = [
+        line
+        for line in exposition.splitlines()
+        if line.startswith("perfguard_gate_decisions_total{")
+    ]
+    assert len(counted) == 1, counted
+    assert 'gate="perfbaseline"' in counted[0] and 'code="200"' in counted[0]
+    assert counted[0].endswith(" 2.0")

@@ -48,8 +48,34 @@ SPEC: dict[str, Any] = {
 }
 
 
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7386 JSON merge patch, as the API server applies Kopf's status patches: objects
+    merge key by key at every depth, null deletes a key, anything else (lists too) replaces."""
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    merged = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = merge_patch(merged.get(key), value)
+    return merged
+
+
+def test_merge_patch_follows_rfc_7386() -> None:
+    # RFC 7386, Appendix A (a selection).
+    assert merge_patch({"a": "b"}, {"a": "c"}) == {"a": "c"}
+    assert merge_patch({"a": "b"}, {"b": "c"}) == {"a": "b", "b": "c"}
+    assert merge_patch({"a": "b"}, {"a": None}) == {}
+    assert merge_patch({"a": [{"b": "c"}]}, {"a": [1]}) == {"a": [1]}
+    assert merge_patch({"a": {"b": "c"}}, {"a": {"b": "d", "c": None}}) == {"a": {"b": "d"}}
+    assert merge_patch({"e": None}, {"a": 1}) == {"e": None, "a": 1}
+    assert merge_patch({}, {"a": {"bb": {"ccc": None}}}) == {"a": {"bb": {}}}
+
+
 class FakeServer:
-    """A status subresource: merge patches applied, a new resourceVersion per write."""
+    """A status subresource: merge patches applied (RFC 7386, as the API server does), a
+    new resourceVersion per write."""
 
     def __init__(self) -> None:
         self.version = 1
@@ -60,11 +86,7 @@ class FakeServer:
         self, plural: str, namespace: str, name: str, status: dict[str, Any]
     ) -> dict[str, Any]:
         self.patches.append(status)
-        for key, value in status.items():
-            if value is None:
-                self.status.pop(key, None)
-            else:
-                self.status[key] = copy.deepcopy(value)
+        self.status = merge_patch(self.status, status)
         self.version += 1
         return {"metadata": {"resourceVersion": str(self.version)}, "status": self.status}
 
@@ -213,7 +235,11 @@ def test_the_schedule_is_a_fixed_rate_and_deletion_forgets_the_metrics(
 
     exported = asyncio.run(scenario())
     gaps = [b - a for a, b in itertools.pairwise(starts)]
-    assert all(0.45 < gap < 0.65 for gap in gaps), gaps  # not 0.8 (interval + 0.3 s)
+    # A fixed rate keeps the mean gap at the 0.5 s interval even when one start is late (the
+    # next catches up); one interval after each end would make it 0.8 s (interval + 0.3 s).
+    # The mean, not each gap, so that one stall of a busy machine does not fail the test.
+    mean_gap = (starts[-1] - starts[0]) / (len(starts) - 1)
+    assert 0.45 < mean_gap < 0.7, gaps
     assert exported > 0
     assert series() == 0, "the deleted resource's series are gone"
 
