@@ -25,6 +25,7 @@ from perfguard.local.prometheus import LocalPrometheus, backfill
 from perfguard.outcome import Outcome
 from perfguard.sources.prometheus import PrometheusClient
 from perfguard.synthetic import (
+    Expected,
     Injection,
     InjectionKind,
     Scenario,
@@ -198,6 +199,41 @@ def test_xid_reports_code_and_critical_severity(fleet: str) -> None:
     xid = next(a for a in outcome.fields["anomalies"] if a["type"] == "XidError")
     assert xid["value"] == 48 and xid["severity"] == "Critical"
     assert "Double-bit ECC" in xid["message"]
+
+
+def _at(iso: str) -> datetime:
+    return datetime.fromisoformat(iso.replace("Z", "+00:00"))
+
+
+def test_throttling_says_how_hot_and_how_much_power(fleet: str) -> None:
+    """The episode's peak temperature / power draw, read for that GPU and time only, is the
+    generator's own peak over the episode's samples."""
+    outcome = run(fleet, plan(), None)
+    found = {(a["type"], a["node"], a.get("gpu")): a for a in outcome.fields["anomalies"]}
+    truth = Expected(fleet_scenario())
+    hot = found[("ThermalThrottling", str(HOT.node), str(HOT.gpu))]
+    start, end = _at(hot["start"]), _at(hot["end"])
+    samples = [start + k * STEP for k in range(int((end - start) / STEP) + 1)]
+    peak = max(truth.gpu_temperature_c(str(HOT.node), int(HOT.gpu or 0), t) for t in samples)
+    before = truth.gpu_temperature_c(str(HOT.node), int(HOT.gpu or 0), start - HOUR)
+    assert peak >= before + 15, "the injection heats the GPU by 25 °C"
+    assert hot["message"].endswith(f"; temperature up to {peak:.0f} °C"), hot["message"]
+    capped = found[("PowerCapping", str(POWER.node), str(POWER.gpu))]
+    # Capped at POWER.magnitude (150 W): the draw sits at the cap while the bit is set.
+    assert capped["message"].endswith("; power draw up to 150 W"), capped["message"]
+    xid = found[("XidError", str(ECC.node), str(ECC.gpu))]
+    assert " up to " not in xid["message"], "readings belong to throttling only"
+
+
+def test_an_unreadable_reading_is_said_and_changes_nothing_else(fleet: str) -> None:
+    normal = run(fleet, plan(), None)
+    broken = run(fleet, plan(queries={"gpuTemp": "sum(("}), None)
+    hot = next(a for a in broken.fields["anomalies"] if a["type"] == "ThermalThrottling")
+    assert hot["message"].endswith("; temperature not read (InvalidQuery)"), hot["message"]
+    assert broken.verdict == normal.verdict
+    assert [
+        (a["type"], a["node"], a.get("gpu"), a["start"]) for a in broken.fields["anomalies"]
+    ] == [(a["type"], a["node"], a.get("gpu"), a["start"]) for a in normal.fields["anomalies"]]
 
 
 def test_events_once_per_anomaly_not_per_evaluation(fleet: str) -> None:

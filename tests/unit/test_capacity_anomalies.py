@@ -21,6 +21,7 @@ from perfguard.analysis.capacity_anomalies import (
     detect_spikes,
     detect_throttling,
     detect_xid,
+    with_peak_reading,
 )
 from perfguard.analysis.dcgm import DCGM_FP64_BLANK, DCGM_INT32_BLANK
 from perfguard.synthetic import Injection, InjectionKind, Scenario
@@ -460,3 +461,32 @@ def test_xid_episodes_by_hand() -> None:
     ]
     assert found[2].message == "XID 4242 (Warning)"
     assert detect_xid(t, np.zeros(len(codes))) == []
+
+
+def _episode(kind: AnomalyKind, start_s: float, end_s: float | None) -> AnomalyFinding:
+    return AnomalyFinding(kind, start_s, end_s, "Warning", 96.0, None, "Throttling (mask 0x20)")
+
+
+def test_peak_reading_is_the_highest_inside_the_episode() -> None:
+    times = np.arange(0.0, 600.0, 60.0)  # 0, 60, ..., 540
+    temps = np.array([70, 99, 80, 85, 91, 88, 60, 98, 97, 96], dtype=np.float64)
+    thermal = _episode(AnomalyKind.THERMAL_THROTTLING, 120.0, 300.0)  # samples 2..5
+    assert with_peak_reading(thermal, times, temps).message == (
+        "Throttling (mask 0x20); temperature up to 91 °C"
+    )
+    ongoing = _episode(AnomalyKind.THERMAL_THROTTLING, 300.0, None)  # samples 5..9
+    assert with_peak_reading(ongoing, times, temps).message.endswith("up to 98 °C")
+    power = _episode(AnomalyKind.POWER_CAPPING, 0.0, 0.0)
+    assert with_peak_reading(power, times, temps * 2).message.endswith("power draw up to 140 W")
+
+
+def test_no_reading_inside_the_episode_or_another_kind_changes_nothing() -> None:
+    times = np.arange(0.0, 600.0, 60.0)
+    temps = np.full(times.size, 80.0)
+    temps[3:6] = DCGM_FP64_BLANK  # sentinels only inside the episode
+    thermal = _episode(AnomalyKind.THERMAL_THROTTLING, 180.0, 300.0)
+    assert with_peak_reading(thermal, times, temps) == thermal
+    spike = _episode(AnomalyKind.UTILIZATION_SPIKE, 0.0, None)
+    assert with_peak_reading(spike, times, np.full(times.size, 80.0)) == spike
+    later = _episode(AnomalyKind.POWER_CAPPING, 1000.0, None)
+    assert with_peak_reading(later, times, temps) == later

@@ -11,7 +11,13 @@ from perfguard.api.capacityplan import CapacityPlanSpec
 from perfguard.engine.capacityplan import failed, judge
 from perfguard.engine.capacityplan_fetch import CapacityData, grid
 from perfguard.outcome import Outcome
-from perfguard.sources.capacityplan_queries import Signal, host_of, host_regex, plan_queries
+from perfguard.sources.capacityplan_queries import (
+    Signal,
+    host_of,
+    host_regex,
+    plan_queries,
+    plan_query,
+)
 from perfguard.status import merge, to_wire
 
 AT = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -70,6 +76,18 @@ def test_default_queries_ask_for_both_host_labels_and_both_clock_names() -> None
     assert "DCGM_FI_DEV_CLOCKS_EVENT_REASONS" in planned[Signal.CLOCK_EVENTS]
     assert 'instance=~"(gpu-1)(:[0-9]+)?"' in planned[Signal.CPU]
     assert planned[Signal.TRAFFIC] == "sum(rate(requests_total[5m]))"
+
+
+def test_temperature_and_power_are_not_fleet_queries() -> None:
+    # Read per throttling episode (perfguard.engine.capacityplan_readings), not for every GPU
+    # over the whole history.
+    fleet = {p.signal for p in plan_queries(spec(), ["gpu-1"])}
+    assert Signal.GPU_TEMP not in fleet and Signal.GPU_POWER not in fleet
+    assert plan_query(spec(), Signal.GPU_POWER, ["gpu-1"]).query == (
+        'DCGM_FI_DEV_POWER_USAGE{Hostname=~"gpu-1"} or DCGM_FI_DEV_POWER_USAGE{hostname=~"gpu-1"}'
+    )
+    custom = spec(queries={"gpuPower": 'watts{node=~"{{nodes}}"}'})
+    assert plan_query(custom, Signal.GPU_POWER, ["gpu-1"]).query == 'watts{node=~"gpu-1"}'
 
 
 def test_overrides_expand_nodes() -> None:

@@ -280,7 +280,8 @@ def test_capacityplan_aligns_and_judges_on_a_worker_thread(
     source = FleetPrometheus(times)
     threads: list[str] = []
     recording(monkeypatch, capacityplan_fetch, "assemble", threads)
-    recording(monkeypatch, capacityplan, "judge", threads)
+    recording(monkeypatch, capacityplan, "analyse", threads)
+    recording(monkeypatch, capacityplan, "conclude", threads)
 
     async def scenario() -> tuple[str, Any]:
         outcome = await capacityplan.evaluate(spec, None, {}, AT, source)  # type: ignore[arg-type]
@@ -288,7 +289,7 @@ def test_capacityplan_aligns_and_judges_on_a_worker_thread(
 
     loop_thread, outcome = asyncio.run(scenario())
     assert source.queries, "no query was asked"
-    assert len(threads) == 2
+    assert len(threads) == 3  # assemble, analyse, conclude (the readings query between)
     assert loop_thread not in threads, (loop_thread, threads)
     # The analysis ran on the data: 4 GPUs at 0.4 x the traffic, the same on every node.
     assert outcome.verdict == "Sufficient", outcome.fields.get("message")

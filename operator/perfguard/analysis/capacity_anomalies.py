@@ -12,6 +12,7 @@ always k steps of time. The throttling and XID detectors work on the samples as 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from enum import StrEnum
@@ -45,6 +46,7 @@ __all__ = [
     "detect_spikes",
     "detect_throttling",
     "detect_xid",
+    "with_peak_reading",
 ]
 
 
@@ -664,3 +666,36 @@ def detect_xid(times_s: npt.ArrayLike, codes: npt.ArrayLike) -> list[AnomalyFind
             )
         )
     return findings
+
+
+# What a throttling episode's message adds from the GPU's own readings (DCGM): how hot it ran
+# while throttled for temperature, how much power it drew while capped.
+PEAK_READINGS: Final = {
+    AnomalyKind.THERMAL_THROTTLING: ("temperature", "°C"),
+    AnomalyKind.POWER_CAPPING: ("power draw", "W"),
+}
+
+
+def with_peak_reading(
+    finding: AnomalyFinding, times_s: npt.ArrayLike, values: npt.ArrayLike
+) -> AnomalyFinding:
+    """``finding`` with the highest reading during its episode added to its message, e.g.
+    "...; temperature up to 91 °C" (kinds in ``PEAK_READINGS`` only).
+
+    The episode runs from ``start_s`` to ``end_s`` (to the last sample while ongoing). With
+    no valid reading inside it (none fetched, only DCGM sentinels), the finding is returned
+    unchanged: the episode itself stands on the clock-event bits, the reading only explains.
+    """
+    described = PEAK_READINGS.get(finding.kind)
+    if described is None:
+        return finding
+    t, x = _present(times_s, values)
+    end = math.inf if finding.end_s is None else finding.end_s
+    inside = (t >= finding.start_s) & (t <= end)
+    if not inside.any():
+        return finding
+    what, unit = described
+    peak = float(x[inside].max())
+    return dataclasses.replace(
+        finding, message=f"{finding.message}; {what} up to {peak:.0f} {unit}"
+    )

@@ -16,6 +16,7 @@ where scenarios ask for one, the verdict is Unverified: never Sufficient by defa
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -41,6 +42,7 @@ from perfguard.analysis.dcgm import valid_samples
 from perfguard.api.capacityplan import Assessment, CapacityPlanSpec, CapacityVerdict
 from perfguard.api.quantities import format_duration
 from perfguard.engine.capacityplan_fetch import MAX_POINTS, CapacityData, fetch_capacity, points
+from perfguard.engine.capacityplan_readings import add_peak_readings
 from perfguard.outcome import EventSpec, Outcome
 from perfguard.sources.capacityplan_queries import Signal
 from perfguard.sources.prometheus import PrometheusClient, PrometheusError
@@ -557,7 +559,15 @@ def _same_anomaly(new: Mapping[str, Any], old: Mapping[str, Any], tolerance_s: f
 def judge(
     spec: CapacityPlanSpec, data: CapacityData, previous: Mapping[str, Any], at: datetime
 ) -> Outcome:
-    analysis = analyse(spec, data, at)
+    """The outcome of one evaluation on fetched data (without the throttling readings,
+    which `evaluate` fetches between the analysis and the outcome)."""
+    return conclude(spec, analyse(spec, data, at), previous, at)
+
+
+def conclude(
+    spec: CapacityPlanSpec, analysis: Analysis, previous: Mapping[str, Any], at: datetime
+) -> Outcome:
+    """Status fields, conditions and Events from an analysis."""
     fields = status_fields(spec, analysis, at)
     conditions = {c.type: c for c in parse_conditions(previous.get("conditions"))}
     events: list[EventSpec] = []
@@ -609,7 +619,7 @@ def judge(
     else:
         anomaly = false(ANOMALY, "NoAnomaly", "no anomaly in the history")
 
-    tolerance = max(2 * data.step_s, 600.0)
+    tolerance = max(2 * spec.step.total_seconds(), 600.0)
     seen = [a for a in previous.get("anomalies") or [] if isinstance(a, Mapping)]
     for item in fields["anomalies"]:
         if any(_same_anomaly(item, old, tolerance) for old in seen):
@@ -682,4 +692,7 @@ async def evaluate(
         return failed(error.kind.value, error.message, previous)
     # The analysis of a fleet is seconds of CPU (64 nodes x 8 GPUs: ~15 s, docs/benchmarks.md);
     # on a worker thread the event loop keeps serving the other resources and /metrics.
-    return await asyncio.to_thread(judge, spec, data, previous, at)
+    analysis = await asyncio.to_thread(analyse, spec, data, at)
+    anomalies = await add_peak_readings(client, spec, analysis.anomalies, at, shown=MAX_ANOMALIES)
+    analysis = dataclasses.replace(analysis, anomalies=anomalies)
+    return await asyncio.to_thread(conclude, spec, analysis, previous, at)

@@ -34,6 +34,7 @@ class Signal(StrEnum):
     GPU_MEMORY_USED = "gpuMemoryUsed"
     GPU_MEMORY_FREE = "gpuMemoryFree"
     GPU_TEMP = "gpuTemp"
+    GPU_POWER = "gpuPower"
     XID_ERRORS = "xidErrors"
     CLOCK_EVENTS = "clockEvents"
     CPU = "cpu"
@@ -45,17 +46,20 @@ GPU_SIGNALS: Final = (
     Signal.GPU_UTIL,
     Signal.GPU_MEMORY_USED,
     Signal.GPU_MEMORY_FREE,
-    Signal.GPU_TEMP,
     Signal.XID_ERRORS,
     Signal.CLOCK_EVENTS,
 )
 NODE_SIGNALS: Final = (Signal.CPU, Signal.MEMORY)
+# Read only for the GPUs and times of a throttling episode, to say how hot or how much power
+# (see perfguard.engine.capacityplan_readings), not over the whole fleet and history.
+READING_SIGNALS: Final = (Signal.GPU_TEMP, Signal.GPU_POWER)
 
 _DCGM: Final = {
     Signal.GPU_UTIL: ("DCGM_FI_DEV_GPU_UTIL",),
     Signal.GPU_MEMORY_USED: ("DCGM_FI_DEV_FB_USED",),
     Signal.GPU_MEMORY_FREE: ("DCGM_FI_DEV_FB_FREE",),
     Signal.GPU_TEMP: ("DCGM_FI_DEV_GPU_TEMP",),
+    Signal.GPU_POWER: ("DCGM_FI_DEV_POWER_USAGE",),
     Signal.XID_ERRORS: ("DCGM_FI_DEV_XID_ERRORS",),
     Signal.CLOCK_EVENTS: (
         "DCGM_FI_DEV_CLOCKS_EVENT_REASONS",
@@ -67,6 +71,7 @@ _OVERRIDE_FIELD: Final = {
     Signal.GPU_MEMORY_USED: "gpu_memory_used",
     Signal.GPU_MEMORY_FREE: "gpu_memory_free",
     Signal.GPU_TEMP: "gpu_temp",
+    Signal.GPU_POWER: "gpu_power",
     Signal.XID_ERRORS: "xid_errors",
     Signal.CLOCK_EVENTS: "clock_events",
     Signal.CPU: "cpu",
@@ -120,17 +125,20 @@ class PlannedQuery:
     overridden: bool
 
 
-def plan_queries(spec: CapacityPlanSpec, hosts: Sequence[str] | None) -> list[PlannedQuery]:
-    """One range query per signal; overrides replace defaults with `{{nodes}}` expanded."""
+def plan_query(spec: CapacityPlanSpec, signal: Signal, hosts: Sequence[str] | None) -> PlannedQuery:
+    """The query of one signal for these hosts: the spec's override with `{{nodes}}`
+    expanded, or the default."""
     nodes = host_regex(hosts)
-    planned = []
-    for signal in (*GPU_SIGNALS, *NODE_SIGNALS):
-        override = getattr(spec.queries, _OVERRIDE_FIELD[signal], None) if spec.queries else None
-        if override:
-            text = re.sub(r"\{\{\s*nodes\s*\}\}", lambda _: nodes, override)
-            planned.append(PlannedQuery(signal, text, True))
-        else:
-            planned.append(PlannedQuery(signal, default_query(signal, nodes, spec.step), False))
+    override = getattr(spec.queries, _OVERRIDE_FIELD[signal], None) if spec.queries else None
+    if override:
+        text = re.sub(r"\{\{\s*nodes\s*\}\}", lambda _: nodes, override)
+        return PlannedQuery(signal, text, True)
+    return PlannedQuery(signal, default_query(signal, nodes, spec.step), False)
+
+
+def plan_queries(spec: CapacityPlanSpec, hosts: Sequence[str] | None) -> list[PlannedQuery]:
+    """One range query per fleet signal (not the readings), then the traffic query."""
+    planned = [plan_query(spec, signal, hosts) for signal in (*GPU_SIGNALS, *NODE_SIGNALS)]
     planned.append(PlannedQuery(Signal.TRAFFIC, spec.traffic.query, True))
     return planned
 
