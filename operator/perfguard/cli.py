@@ -287,9 +287,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = sub.add_parser(
         "evaluate",
-        help="evaluate a PerfBaseline offline, with the operator's engine",
-        description="Exit codes: 0 Pass, 1 Fail, 2 Inconclusive, 3 unusable input, "
-        "4 Prometheus unreachable.",
+        help="evaluate a PerfBaseline or a CapacityPlan offline, with the operator's engine",
+        description="Exit codes: 0 Pass (CapacityPlan: Sufficient), 1 Fail (Insufficient), "
+        "2 Inconclusive (NearLimit, Unverified), 3 unusable input, 4 Prometheus unreachable.",
     )
     evaluate.add_argument("-f", "--file", required=True, help="the resource's YAML (- for stdin)")
     evaluate.add_argument("--prometheus", help="Prometheus URL (default: the spec's)")

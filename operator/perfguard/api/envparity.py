@@ -120,7 +120,9 @@ class Difference(ApiModel):
     workload: str
     kind: str | None = None
     container: str | None = None
-    field: str = Field(description="image, env/NAME, config/NAME, annotation/KEY, workload …")
+    field: str = Field(
+        description="image, env/NAME, configmap/NAME, secret/NAME, annotation/KEY, workload …"
+    )
     reference: str | None = Field(default=None, description="Reference value (hash for config).")
     target: str | None = Field(default=None, description="Target value (hash for config).")
     note: str | None = Field(default=None, description="e.g. mid-rollout: 2 digests running")
