@@ -223,11 +223,45 @@ def test_a_newer_level_at_the_limit_rarely_passes_from_the_whole_window() -> Non
     assert passed <= 0.025 * windows_judged, passed
 
 
-def test_the_newer_level_never_regresses_from_the_whole_window() -> None:
-    # A shift to well beyond the limit is judged on its own samples, as before.
+def test_a_shift_into_a_regression_is_judged_on_its_own_samples() -> None:
+    # The older level passes and the newer one does not: the levels disagree, so the newer
+    # one is judged on its own 13 samples, as before.
     p95 = p95_of(run(window_samples(8, 0.008, seed=1, noise=0.0002), {}, AT))
     assert p95["samples"]["candidate"] == 13
     assert p95["verdict"] == "Regressed", p95["message"]
+    assert "judged on the 13 samples since" in p95["message"]
+
+
+def test_a_small_step_inside_a_regression_does_not_hide_it() -> None:
+    # The canary is 8 ms slower over the whole window and 2 ms slower still over its last
+    # 6 samples (as in the time-to-detect trace: +10 ms, then +10.8 ms). Both levels break the
+    # 5 ms limit significantly, so the window is Regressed from the whole window and the
+    # shift; it used to be Inconclusive (6 samples are too few) until 10 came after it.
+    samples = window_samples(0, 0.008, seed=1, noise=0.0002)
+    for stat in ("p95", "p99", "mean"):
+        samples["latency"].window[("candidate", stat)].values[15:] += 0.002
+    status = run(samples, {}, AT)
+    p95 = p95_of(status)
+    assert p95["levelShift"]["samplesAfter"] == 6
+    assert p95["verdict"] == "Regressed", p95["message"]
+    assert "judged from the whole window and the shift (both levels agree)" in p95["message"]
+    low, high = p95["ci95"]
+    assert 0.005 < low < 0.010 < high  # the newer level's interval, beyond the limit
+    # The whole window is beyond the limit: the breach dates from its first sample.
+    assert p95["breachSince"] == (AT - timedelta(minutes=10)).isoformat().replace("+00:00", "Z")
+    assert status["verdict"] == "Fail", status["message"]
+
+
+def test_a_recovery_inside_a_regression_waits_for_its_own_samples() -> None:
+    # 8 ms slower, then back to normal for the last 6 samples (a fix rolled out): the levels
+    # disagree, so the newer level waits for 10 samples of its own (Inconclusive).
+    samples = window_samples(0, 0.008, seed=1, noise=0.0002)
+    for stat in ("p95", "p99", "mean"):
+        samples["latency"].window[("candidate", stat)].values[15:] -= 0.008
+    p95 = p95_of(run(samples, {}, AT))
+    assert p95["levelShift"]["samplesAfter"] == 6
+    assert p95["verdict"] == "Inconclusive", p95["message"]
+    assert p95["reason"] == "TooFewSamples"
 
 
 def test_a_steady_window_is_judged_whole_without_a_shift() -> None:

@@ -150,7 +150,7 @@ def _after_shift(
     """Say in the message that the window changed level, and how the newer level was
     judged: on the samples since, or (`whole`) from the whole window and the shift."""
     how = (
-        "the newer level judged from the whole window and the shift (it passes with room to spare)"
+        "the newer level judged from the whole window and the shift (both levels agree)"
         if whole
         else f"judged on the {shift['samplesAfter']} samples since"
     )
@@ -177,7 +177,7 @@ def shift_margin(shift: LevelShift, confidence: float) -> float:
     return float(special.stdtrit(shift.dof, 0.5 + confidence / 2.0)) * shift.standard_error
 
 
-def newer_level_passes(
+def newer_level_agrees(
     steady: statistics.DifferenceInterval,
     steady_judgement: judgement.MetricJudgement,
     shift: LevelShift,
@@ -187,22 +187,30 @@ def newer_level_passes(
     unit: str,
 ) -> tuple[statistics.DifferenceInterval, judgement.MetricJudgement] | None:
     """The interval of and the verdict on the level a window moved to, from the whole
-    window, when that level passes with room to spare; None when only its own samples
-    can tell.
+    window, when both levels lead to the same conclusive verdict; None when only the
+    samples since the shift can tell.
 
     `steady` is the interval of the window with the shift taken out (the samples since it
     moved back by the shift the test measured, `clipped_shift`): the older level. The newer
     level is that plus the shift, widened on both sides by `margin`, the shift's own
     interval (see shift_margin). Adding the two widths is conservative: the newer level's
     uncertainty is that of the samples since the shift, which the shift's interval already
-    covers. If the result still passes the threshold, waiting for 10 samples after the
-    shift (the split's minimum) would only make a healthy canary Inconclusive: shifts of a
-    few tenths of a millisecond against a 5 ms limit are common (`python -m
-    bench.healthy_shifts`). A verdict other than Pass or Improved is never taken from here:
-    a regression is judged on the samples since.
+    covers.
+
+    Two cases agree. Both levels pass (Pass or Improved): waiting for 10 samples after the
+    shift (the split's minimum) would only make a healthy canary Inconclusive, since shifts
+    of a few tenths of a millisecond against a 5 ms limit are common (`python -m
+    bench.healthy_shifts`). Both levels regressed (each interval excludes 0 and its point
+    breaks the limit): a small step inside a regression (the canary 10 ms slower, then
+    10.8 ms) would otherwise hide it for 10 more samples; with a 15 s step that delayed
+    `Fail` by two intervals (docs/benchmarks.md, time to detect). Anything else (one level
+    passes and the other does not, or either is Inconclusive) is judged on the samples
+    since.
     """
     passing = (judgement.MetricVerdict.PASS, judgement.MetricVerdict.IMPROVED)
-    if steady_judgement.verdict not in passing:
+    regressed = (judgement.MetricVerdict.REGRESSED,)
+    group = next((g for g in (passing, regressed) if steady_judgement.verdict in g), None)
+    if group is None:
         return None
     change = shift.clipped_shift
     if not all(math.isfinite(v) for v in (steady.lo, steady.hi, change, margin)):
@@ -221,7 +229,7 @@ def newer_level_passes(
         improvement_min_reduction=improvement,
         unit=unit,
     )
-    if verdict.verdict not in passing:
+    if verdict.verdict not in group:
         return None
     return newer, verdict
 
@@ -307,12 +315,12 @@ def _judge_one(
     if paired_samples and timestamps is not None and timestamps.size == cand.size and cand.size:
         # A window that holds two levels is judged on the newer one: the state the canary is
         # in now, and since when (see perfguard.analysis.level_shift); from the whole window
-        # when that newer level passes with room to spare (see newer_level_passes).
+        # when both levels lead to the same verdict (see newer_level_agrees).
         shift = find_level_shift(cand - base)
         first = 0
         if shift is not None and rule.max is None and shift.after < MIN_CANDIDATE_SAMPLES:
             # Too few samples since the shift to judge them alone: from the whole window,
-            # if the newer level passes with room to spare (see newer_level_passes).
+            # if both levels lead to the same verdict (see newer_level_agrees).
             margin = shift_margin(shift, spec.analysis.confidence)
             moved_back = cand.copy()
             moved_back[shift.index :] -= shift.clipped_shift
@@ -324,7 +332,7 @@ def _judge_one(
                 for sign in (-1.0, 1.0)
             ]
             steady = assess(moved_back, base, [p for p in moved_points if math.isfinite(p)])
-            judged = newer_level_passes(*steady, shift, margin, threshold, improvement, unit)
+            judged = newer_level_agrees(*steady, shift, margin, threshold, improvement, unit)
         if shift is not None:
             shift_status = _shift_status(shift, timestamps, factor)
             if judged is None:
