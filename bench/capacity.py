@@ -204,17 +204,20 @@ false-alarm rate on clean fleets is in the NAB and unit-test figures).
 
 | measure | value |
 |---|---|
-| Prometheus requests per evaluation | {result.requests} (one range query per signal) |
+| Prometheus requests per evaluation | {result.requests} (see below) |
 | wall time per evaluation, median of {result.iterations} | {result.wall_s_median:.2f} s |
 | request time summed over the concurrent requests, median | {result.prometheus_s_median:.2f} s |
-| the same queries one after another (Prometheus' own time) | {sequential:.2f} s |
+| the fleet queries one after another (Prometheus' own time) | {sequential:.2f} s |
 | operator process CPU per evaluation, median | {result.cpu_s_median:.2f} s |
 | operator CPU ÷ Prometheus' own time | {ratio:.2f} |
 | analysis alone (fits, projections, detectors), one run | {result.analysis_s:.2f} s |
 | peak Python memory of the analysis (tracemalloc) | {result.analysis_peak_mib:.0f} MiB |
 
-Process CPU includes parsing Prometheus' JSON answers (about ten million points). Anomalies
-found:
+Requests: one range query per fleet signal (GPU utilisation, memory used and free, XID,
+clock events; node CPU and memory) and the traffic, plus one per throttled node for the
+temperature or power draw its episodes' messages quote (not in the one-after-another
+figure). Process CPU includes parsing Prometheus' JSON answers (about ten million points).
+Anomalies found:
 
 {found}
 

@@ -273,7 +273,9 @@ def test_broken_resources_do_not_slow_the_others(
                     namespace,
                     hanging.url,
                     analysis={**ANALYSIS, "interval": "5s"},
-                    prometheus={"url": hanging.url, "timeout": "3s"},
+                    # Far longer than a healthy evaluation's lag may be (below): if hanging
+                    # evaluations held the healthy ones up, the lag would show 15 s, not 2.
+                    prometheus={"url": hanging.url, "timeout": "15s"},
                     **LABELS,
                 )
             )
@@ -319,8 +321,8 @@ def test_broken_resources_do_not_slow_the_others(
             f"p99 {p99:.2f}s, max {lags[-1]:.2f}s"
         )
         # An evaluation itself takes time (queries, bootstrap) on 2 shared cores; what
-        # matters is that 3 s timeouts elsewhere do not add up here.
-        assert p99 < 2.5, f"healthy lag p99 {p99:.2f}s; all: {lags[-10:]}"
+        # matters is that 15 s timeouts elsewhere do not add up here.
+        assert p99 < 5.0, f"healthy lag p99 {p99:.2f}s; all: {lags[-10:]}"
         for name in ("hangs-0", "badquery-0"):
             reason = ready_reason(cluster, namespace, name)
             assert reason in {"False/PrometheusTimeout", "False/InvalidQuery"}, (name, reason)

@@ -272,6 +272,19 @@ def test_insufficient_capacity_recommends_gpus(fleet: str) -> None:
     outcome = run(fleet, spec, ["gpu-node-3"])
     gpu = next(p for p in outcome.fields["projections"] if p["resource"] == "gpu")
     assert gpu["assessment"] == "OverCapacity"
+    # The projection is the generator's own line at the projected traffic: each GPU carries
+    # its idle level plus util_per_rps x its share (1/12) of the requests.
+    truth = Expected(fleet_scenario())
+    t0 = END - DAY
+    share = truth.gpu_util_per_rps / 12
+    idle = sum(truth.gpu_util("gpu-node-3", g, t0) for g in range(4)) / 4 - share * (
+        truth.request_rate(None, t0)
+    )
+    assert gpu["projected"] == pytest.approx(idle + share * gpu["traffic"], abs=2.0), (
+        idle,
+        share,
+        gpu,
+    )
     # Fleet utilisation U over 4 GPUs needs ceil(U * 4 / 90) GPUs in all.
     import math
 
