@@ -7,7 +7,6 @@ import pkgutil
 import warnings
 
 import hypothesis
-import pytest
 from hypothesis.errors import HypothesisSideeffectWarning
 
 # Optional integrations: they need packages we do not install.
@@ -46,12 +45,3 @@ _import_hypothesis_eagerly()
 # reproduces and a green one does not turn red by chance.
 hypothesis.settings.register_profile("perfguard", deadline=None, derandomize=True)
 hypothesis.settings.load_profile("perfguard")
-
-
-@pytest.fixture(autouse=True)
-def _operator_runtime_restored(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Tests that install an operator Runtime (set_runtime) get it taken away again, so a
-    later test never runs against another test's runtime."""
-    from perfguard.handlers import runtime
-
-    monkeypatch.setattr(runtime, "_runtime", runtime._runtime)

@@ -23,3 +23,14 @@ def serve() -> Iterator[Callable[..., Awaitable[tuple[web.AppRunner, str]]]]:
         return runner, f"{'https' if tls else 'http'}://127.0.0.1:{port}"
 
     yield start
+
+
+@pytest.fixture(autouse=True)
+def _operator_runtime_restored(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Unit tests that install an operator Runtime (set_runtime) get it taken away again,
+    so a later test never runs against another test's runtime. Not for e2e tests: an
+    in-process operator started by a module fixture installs its runtime from its own
+    thread, after a test may already have begun, and must keep it for the module."""
+    from perfguard.handlers import runtime
+
+    monkeypatch.setattr(runtime, "_runtime", runtime._runtime)
