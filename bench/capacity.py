@@ -214,7 +214,7 @@ false-alarm rate on clean fleets is in the NAB and unit-test figures).
 | peak Python memory of the analysis (tracemalloc) | {result.analysis_peak_mib:.0f} MiB |
 
 Requests: one range query per fleet signal (GPU utilisation, memory used and free, XID,
-clock events; node CPU and memory) and the traffic, plus one per throttled node for the
+clock events; node CPU and memory) and the traffic, plus one per kind of throttling for the
 temperature or power draw its episodes' messages quote (not in the one-after-another
 figure). Process CPU includes parsing Prometheus' JSON answers (about ten million points).
 Anomalies found:

@@ -182,3 +182,47 @@ def test_current_window_ends_at_the_grid_not_the_clock() -> None:
         for s in (0, 60, 150, 299)
     }
     assert figures == {25.0}
+
+
+def test_peak_readings_take_one_query_per_kind_of_throttling() -> None:
+    """Two nodes throttled for temperature: one query for both, each episode its own GPU's
+    peak; a power episode: a second query."""
+    import asyncio
+
+    import numpy as np
+
+    from perfguard.analysis.capacity_anomalies import AnomalyFinding, AnomalyKind
+    from perfguard.engine.capacityplan_readings import add_peak_readings
+    from perfguard.sources.prometheus import Series
+
+    times = np.arange(0.0, 3600.0, 300.0)
+
+    class Answers:
+        def __init__(self) -> None:
+            self.queries: list[str] = []
+
+        async def query_range(self, query: str, *_: object) -> list[Series]:
+            self.queries.append(query)
+            return [
+                Series({"Hostname": node, "gpu": gpu}, times, np.full(times.size, value))
+                for node, gpu, value in (("n1", "0", 81.0), ("n2", "3", 92.0), ("n2", "0", 60.0))
+            ]
+
+    def episode(kind: AnomalyKind) -> AnomalyFinding:
+        return AnomalyFinding(kind, 600.0, 1200.0, "Warning", 32.0, None, "Throttled")
+
+    found = [
+        ("n1", "0", episode(AnomalyKind.THERMAL_THROTTLING)),
+        ("n2", "3", episode(AnomalyKind.THERMAL_THROTTLING)),
+        ("n2", "0", episode(AnomalyKind.POWER_CAPPING)),
+    ]
+    client = Answers()
+    amended = asyncio.run(add_peak_readings(client, spec(), found, AT, shown=3))  # type: ignore[arg-type]
+    assert len(client.queries) == 2
+    assert 'Hostname=~"n1|n2"' in client.queries[0] and "GPU_TEMP" in client.queries[0]
+    assert "POWER_USAGE" in client.queries[1]
+    assert [f.message for _, _, f in amended] == [
+        "Throttled; temperature up to 81 °C",
+        "Throttled; temperature up to 92 °C",
+        "Throttled; power draw up to 60 W",
+    ]

@@ -3,11 +3,11 @@
 Temperature and power draw explain a throttling episode but judge nothing (the episode
 itself comes from the clock-event bits), so they are not fetched for the whole fleet and
 history: at 64 nodes x 8 GPUs x 7 days that would be one of the largest answers of an
-evaluation, for a few episodes. After the analysis, one range query per reading and node
-with an episode among the anomalies the status lists fetches that node over the span of
-its episodes (at most `MAX_READING_QUERIES`, newest episodes first); the highest reading
-of each episode's GPU joins its message ("...; temperature up to 91 °C"). A query that
-fails says so in the message instead; no sample leaves the message as it was.
+evaluation, for a few episodes. After the analysis, one range query per reading (at most
+two) fetches the nodes with such an episode among the anomalies the status lists, over
+the span of those episodes; the highest reading of each episode's GPU joins its message
+("...; temperature up to 91 °C"). A query that fails says so in the message instead; no
+sample leaves the message as it was.
 """
 
 from __future__ import annotations
@@ -29,22 +29,24 @@ READING_OF: Final = {
     detectors.AnomalyKind.THERMAL_THROTTLING: Signal.GPU_TEMP,
     detectors.AnomalyKind.POWER_CAPPING: Signal.GPU_POWER,
 }
-# Bounds the extra requests of one evaluation, whatever the fleet's state.
-MAX_READING_QUERIES: Final = 8
 
 Found = list[tuple[str, str | None, detectors.AnomalyFinding]]
 
 
-def _spans(anomalies: Found, at: datetime) -> dict[tuple[Signal, str], tuple[float, float]]:
-    """(reading, node) -> the span of that node's episodes, in the anomalies' order."""
-    spans: dict[tuple[Signal, str], tuple[float, float]] = {}
+def _spans(anomalies: Found, at: datetime) -> dict[Signal, tuple[list[str], float, float]]:
+    """reading -> (the nodes with such an episode, the span of those episodes)."""
+    spans: dict[Signal, tuple[list[str], float, float]] = {}
     for node, gpu, finding in anomalies:
         signal = READING_OF.get(finding.kind)
         if signal is None or gpu is None:
             continue
         end = at.timestamp() if finding.end_s is None else finding.end_s
-        first, last = spans.get((signal, node), (finding.start_s, end))
-        spans[(signal, node)] = (min(first, finding.start_s), max(last, end))
+        nodes, first, last = spans.get(signal, ([], finding.start_s, end))
+        spans[signal] = (
+            nodes if node in nodes else [*nodes, node],
+            min(first, finding.start_s),
+            max(last, end),
+        )
     return spans
 
 
@@ -58,39 +60,40 @@ async def add_peak_readings(
 ) -> Found:
     """``anomalies`` with the peak reading in the message of each throttling episode among
     the first ``shown`` (those the status lists)."""
-    spans = list(_spans(anomalies[:shown], at).items())[:MAX_READING_QUERIES]
+    spans = list(_spans(anomalies[:shown], at).items())
     if not spans:
         return anomalies
 
-    async def fetch(signal: Signal, node: str, first: float, last: float) -> list[Series]:
-        query = plan_query(spec, signal, [node]).query
+    async def fetch(signal: Signal, nodes: list[str], first: float, last: float) -> list[Series]:
+        query = plan_query(spec, signal, nodes).query
         start = datetime.fromtimestamp(first, UTC)
         return await client.query_range(query, start, datetime.fromtimestamp(last, UTC), spec.step)
 
     answers = await asyncio.gather(
-        *(fetch(signal, node, *span) for (signal, node), span in spans), return_exceptions=True
+        *(fetch(signal, *span) for signal, span in spans), return_exceptions=True
     )
     readings: dict[tuple[Signal, str, str], list[Series]] = defaultdict(list)
-    failed: dict[tuple[Signal, str], str] = {}
-    for ((signal, node), _), answer in zip(spans, answers, strict=True):
+    failed: dict[Signal, str] = {}
+    for (signal, _), answer in zip(spans, answers, strict=True):
         if isinstance(answer, PrometheusError):
-            failed[(signal, node)] = answer.kind.value
+            failed[signal] = answer.kind.value
             continue
         if isinstance(answer, BaseException):
             raise answer
         for series in answer:
-            if host_of(series.labels) != node:
+            host = host_of(series.labels)
+            if host is None:
                 continue
             gpu = series.labels.get("gpu") or series.labels.get("UUID") or "?"
-            readings[(signal, node, gpu)].append(series)
+            readings[(signal, host, gpu)].append(series)
 
     amended: Found = []
     for index, (host, unit, finding) in enumerate(anomalies):
         reading = READING_OF.get(finding.kind)
         if index < shown and reading is not None and unit is not None:
-            if (reading, host) in failed:
+            if reading in failed:
                 what = detectors.PEAK_READINGS[finding.kind][0]
-                message = f"{finding.message}; {what} not read ({failed[(reading, host)]})"
+                message = f"{finding.message}; {what} not read ({failed[reading]})"
                 finding = dataclasses.replace(finding, message=message)
             elif found := readings.get((reading, host, unit)):
                 times = np.concatenate([s.timestamps for s in found])
