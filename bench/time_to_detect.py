@@ -391,49 +391,59 @@ def _trace_row(offset: float, status: dict[str, Any]) -> TraceRow:
     )
 
 
-async def _replay(
-    url: str, config: DetectConfig, services: Sequence[Service], trace: bool
-) -> tuple[ReplayRow, list[TraceRow]]:
-    """Evaluate each service every interval from two intervals before its injection,
+async def replay_service(
+    client: Any, config: DetectConfig, service: Service, *, trace: bool = False
+) -> tuple[float | None, float | None, list[TraceRow]]:
+    """Evaluate one service every interval from two intervals before its injection,
     carrying the status forward as the operator does, until it fails or `give_up_s` has
-    passed."""
+    passed: (seconds to Fail, breachSince after the injection, the trace if asked)."""
     from perfguard.api.perfbaseline import PerfBaselineSpec
     from perfguard.engine.perfbaseline import evaluate
     from perfguard.engine.tracks import plan_tracks
-    from perfguard.sources.prometheus import PrometheusClient
     from perfguard.status import merge, parse_conditions, to_wire
+
+    spec = PerfBaselineSpec.model_validate(
+        perfbaseline("replay", "replay", service.name, config)["spec"]
+    )
+    plan = plan_tracks(spec, None)
+    injected = datetime.fromtimestamp(service.injected_at, UTC)
+    status: dict[str, Any] = {}
+    rows: list[TraceRow] = []
+    at = injected - timedelta(seconds=2 * config.interval_s)
+    limit = injected + timedelta(seconds=config.give_up_s)
+    while at <= limit:
+        outcome = await evaluate(spec, plan, status, at, client)
+        old = parse_conditions(status.get("conditions"))
+        conditions = merge(old, outcome.conditions, generation=1, at=at)
+        merged = {**status, **outcome.fields, "conditions": to_wire(conditions)}
+        status = {k: v for k, v in merged.items() if v is not None}
+        offset = (at - injected).total_seconds()
+        if trace:
+            rows.append(_trace_row(offset, status))
+        if outcome.verdict == "Fail" and offset >= 0:
+            since = _breach(status)
+            return offset, None if since is None else since - service.injected_at, rows
+        at += timedelta(seconds=config.interval_s)
+    return None, None, rows
+
+
+async def _replay(
+    url: str, config: DetectConfig, services: Sequence[Service], trace: bool
+) -> tuple[ReplayRow, list[TraceRow]]:
+    """Each service replayed (replay_service); the first one traced if `trace`."""
+    from perfguard.sources.prometheus import PrometheusClient
 
     fails: list[float | None] = []
     breaches: list[float | None] = []
     rows: list[TraceRow] = []
     async with PrometheusClient(url, timeout=timedelta(seconds=30)) as client:
         for index, service in enumerate(services):
-            spec = PerfBaselineSpec.model_validate(
-                perfbaseline("replay", "replay", service.name, config)["spec"]
+            fail, breach, steps = await replay_service(
+                client, config, service, trace=trace and index == 0
             )
-            plan = plan_tracks(spec, None)
-            injected = datetime.fromtimestamp(service.injected_at, UTC)
-            status: dict[str, Any] = {}
-            fail = breach = None
-            at = injected - timedelta(seconds=2 * config.interval_s)
-            limit = injected + timedelta(seconds=config.give_up_s)
-            while at <= limit:
-                outcome = await evaluate(spec, plan, status, at, client)
-                old = parse_conditions(status.get("conditions"))
-                conditions = merge(old, outcome.conditions, generation=1, at=at)
-                merged = {**status, **outcome.fields, "conditions": to_wire(conditions)}
-                status = {k: v for k, v in merged.items() if v is not None}
-                offset = (at - injected).total_seconds()
-                if trace and index == 0:
-                    rows.append(_trace_row(offset, status))
-                if outcome.verdict == "Fail" and offset >= 0:
-                    fail = offset
-                    since = _breach(status)
-                    breach = None if since is None else since - service.injected_at
-                    break
-                at += timedelta(seconds=config.interval_s)
             fails.append(fail)
             breaches.append(breach)
+            rows += steps
     magnitude = services[0].magnitude_ms if services else math.nan
     return ReplayRow(config, magnitude, tuple(fails), tuple(breaches)), rows
 

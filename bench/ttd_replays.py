@@ -19,15 +19,14 @@ from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 from bench.time_to_detect import (
     STAGGER_S,
     DetectConfig,
     Service,
     _history,
-    perfbaseline,
     plan_services,
+    replay_service,
 )
 
 CONFIG = DetectConfig("a", 60, 180, 180, 15)
@@ -38,35 +37,10 @@ DAY = datetime(2026, 12, 4, tzinfo=UTC)
 
 async def time_to_fail(url: str, services: Sequence[Service]) -> list[float | None]:
     """Seconds from each service's injection to the first evaluation that reports Fail."""
-    from perfguard.api.perfbaseline import PerfBaselineSpec
-    from perfguard.engine.perfbaseline import evaluate
-    from perfguard.engine.tracks import plan_tracks
     from perfguard.sources.prometheus import PrometheusClient
-    from perfguard.status import merge, parse_conditions, to_wire
 
-    out: list[float | None] = []
     async with PrometheusClient(url, timeout=timedelta(seconds=30)) as client:
-        for service in services:
-            body = perfbaseline("replay", "replay", service.name, CONFIG)
-            spec = PerfBaselineSpec.model_validate(body["spec"])
-            plan = plan_tracks(spec, None)
-            injected = datetime.fromtimestamp(service.injected_at, UTC)
-            status: dict[str, Any] = {}
-            at = injected - timedelta(seconds=2 * CONFIG.interval_s)
-            fail = None
-            while at <= injected + timedelta(seconds=CONFIG.give_up_s):
-                outcome = await evaluate(spec, plan, status, at, client)
-                old = parse_conditions(status.get("conditions"))
-                conditions = merge(old, outcome.conditions, generation=1, at=at)
-                merged = {**status, **outcome.fields, "conditions": to_wire(conditions)}
-                status = {k: v for k, v in merged.items() if v is not None}
-                offset = (at - injected).total_seconds()
-                if outcome.verdict == "Fail" and offset >= 0:
-                    fail = offset
-                    break
-                at += timedelta(seconds=CONFIG.interval_s)
-            out.append(fail)
-    return out
+        return [(await replay_service(client, CONFIG, s))[0] for s in services]
 
 
 def run(hours: Sequence[int], services: int) -> list[float | None]:
