@@ -37,6 +37,7 @@ __all__ = [
     "RankTestResult",
     "SampleSummary",
     "Statistic",
+    "bias_corrected_rho",
     "block_length",
     "difference_interval",
     "finite_values",
@@ -163,7 +164,9 @@ def _lag1_autocorrelation(x: FloatArray) -> FloatArray:
     return np.where(denominator > 0.0, numerator / safe, 0.0)
 
 
-def _bias_corrected_rho(x: FloatArray) -> FloatArray:
+def bias_corrected_rho(x: FloatArray) -> FloatArray:
+    """Lag-1 autocorrelation along the last axis around one estimated mean, corrected for
+    its small-sample bias and clipped to [-0.95, 0.95]."""
     # With an estimated mean the lag-1 (Yule-Walker) estimator has E[rho_hat] = rho - (1 + 4 rho)/n
     # + O(n^-2) (least squares: 1 + 3 rho; Shaman & Stine 1988). At n = 20, rho = 0.7 that is
     # 0.19: the difference between an honest interval and a false alarm. Solving the bias
@@ -195,7 +198,7 @@ def _variance_of_mean(
     rho as the bootstrap world it calibrates, which may be negative, so it opts out.
     """
     n = x.shape[-1]
-    rho = _bias_corrected_rho(x)
+    rho = bias_corrected_rho(x)
     if not allow_negative_rho:
         rho = np.maximum(rho, 0.0)
     inflation = _ar1_inflation(rho, n)
@@ -314,7 +317,7 @@ class _Prewhitened:
 def _prewhiten(x: FloatArray) -> _Prewhitened:
     mean = float(x.mean())
     centred = x - mean
-    rho = float(_bias_corrected_rho(x))
+    rho = float(bias_corrected_rho(x))
     residuals = centred[1:] - rho * centred[:-1]
     residuals = residuals - residuals.mean()
     return _Prewhitened(mean, rho, centred, residuals, block_length(residuals))
@@ -390,7 +393,7 @@ def _replicates(
         for p, (innovations, start) in zip(parts, _draw(rng, parts, shared, size), strict=True)
     ]
     return [
-        p.mean + _ar1_recursion(p.centred[start], innovations, _bias_corrected_rho(y))
+        p.mean + _ar1_recursion(p.centred[start], innovations, bias_corrected_rho(y))
         for p, y, (innovations, start) in zip(
             parts, stage1, _draw(rng, parts, shared, size), strict=True
         )

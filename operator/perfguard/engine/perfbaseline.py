@@ -18,7 +18,7 @@ import numpy as np
 from scipy import special
 
 from perfguard.analysis import judgement, seasonal, statistics
-from perfguard.analysis.level_shift import LevelShift, find_level_shift
+from perfguard.analysis.level_shift import MIN_SEGMENT, LevelShift, find_level_shift
 from perfguard.api.perfbaseline import (
     Comparison,
     MetricSpec,
@@ -39,7 +39,7 @@ from perfguard.engine.perfbaseline_fetch import (
     paired_timed,
     same_time_slices,
 )
-from perfguard.engine.tracks import TrackPlan
+from perfguard.engine.tracks import TrackPlan, rate_window
 from perfguard.outcome import EventSpec, Outcome
 from perfguard.render import format_quantity
 from perfguard.sources.perfbaseline_queries import statistics_for
@@ -145,18 +145,19 @@ def _after_shift(
     unit: str,
     factor: float,
     *,
-    whole: bool = False,
+    how: str | None = None,
 ) -> judgement.MetricJudgement:
     """Say in the message that the window changed level, and how the newer level was
-    judged: on the samples since, or (`whole`) from the whole window and the shift."""
-    how = (
-        "the newer level judged from the whole window and the shift (both levels agree)"
-        if whole
-        else f"judged on the {shift['samplesAfter']} samples since"
+    judged: on the samples since (`how` None), or from the whole window and the shift
+    (`how` says why that was enough)."""
+    judged = (
+        f"judged on the {shift['samplesAfter']} samples since"
+        if how is None
+        else f"the newer level judged from the whole window and the shift ({how})"
     )
     note = (
         f"the candidate-baseline difference changed level by "
-        f"{shift['change'] * factor:+.4g}{unit} at {shift['at']}; {how}"
+        f"{shift['change'] * factor:+.4g}{unit} at {shift['at']}; {judged}"
     )
     return dataclasses.replace(verdict_of, message=f"{verdict_of.message} ({note})")
 
@@ -177,44 +178,27 @@ def shift_margin(shift: LevelShift, confidence: float) -> float:
     return float(special.stdtrit(shift.dof, 0.5 + confidence / 2.0)) * shift.standard_error
 
 
-def newer_level_agrees(
+@dataclass(frozen=True)
+class NewerLevel:
+    """The interval of and the verdict on the level a window moved to, judged from the whole
+    window and the shift (see newer_level); `onset` when the breach begins at the shift."""
+
+    interval: statistics.DifferenceInterval
+    verdict: judgement.MetricJudgement
+    how: str
+    onset: bool
+
+
+def _moved(
     steady: statistics.DifferenceInterval,
     steady_judgement: judgement.MetricJudgement,
-    shift: LevelShift,
+    change: float,
     margin: float,
     threshold: judgement.Threshold,
     improvement: float | None,
     unit: str,
-) -> tuple[statistics.DifferenceInterval, judgement.MetricJudgement] | None:
-    """The interval of and the verdict on the level a window moved to, from the whole
-    window, when both levels lead to the same conclusive verdict; None when only the
-    samples since the shift can tell.
-
-    `steady` is the interval of the window with the shift taken out (the samples since it
-    moved back by the shift the test measured, `clipped_shift`): the older level. The newer
-    level is that plus the shift, widened on both sides by `margin`, the shift's own
-    interval (see shift_margin). Adding the two widths is conservative: the newer level's
-    uncertainty is that of the samples since the shift, which the shift's interval already
-    covers.
-
-    Two cases agree. Both levels pass (Pass or Improved): waiting for 10 samples after the
-    shift (the split's minimum) would only make a healthy canary Inconclusive, since shifts
-    of a few tenths of a millisecond against a 5 ms limit are common (`python -m
-    bench.healthy_shifts`). Both levels regressed (each interval excludes 0 and its point
-    breaks the limit): a small step inside a regression (the canary 10 ms slower, then
-    10.8 ms) would otherwise hide it for 10 more samples; with a 15 s step that delayed
-    `Fail` by two intervals (docs/benchmarks.md, time to detect). Anything else (one level
-    passes and the other does not, or either is Inconclusive) is judged on the samples
-    since.
-    """
-    passing = (judgement.MetricVerdict.PASS, judgement.MetricVerdict.IMPROVED)
-    regressed = (judgement.MetricVerdict.REGRESSED,)
-    group = next((g for g in (passing, regressed) if steady_judgement.verdict in g), None)
-    if group is None:
-        return None
-    change = shift.clipped_shift
-    if not all(math.isfinite(v) for v in (steady.lo, steady.hi, change, margin)):
-        return None
+) -> tuple[statistics.DifferenceInterval, judgement.MetricJudgement]:
+    """`steady` moved by `change` and widened on both sides by `margin`, and its verdict."""
     newer = dataclasses.replace(
         steady,
         point=steady.point + change,
@@ -229,9 +213,84 @@ def newer_level_agrees(
         improvement_min_reduction=improvement,
         unit=unit,
     )
-    if verdict.verdict not in group:
-        return None
     return newer, verdict
+
+
+def onset_min_samples(spec: PerfBaselineSpec) -> int:
+    """Samples since a shift before it may count as the onset of a regression (see
+    newer_level): longer than a burst of two steps seen through the rate window, which
+    spreads it over rateWindow / step more samples. 5 with DESIGN's example (30 s steps, a
+    1m rate window), 7 at 15 s steps."""
+    spread = math.ceil(rate_window(spec) / spec.analysis.step)
+    return MIN_SEGMENT + spread
+
+
+def newer_level(
+    steady: statistics.DifferenceInterval,
+    steady_judgement: judgement.MetricJudgement,
+    shift: LevelShift,
+    margin: float,
+    threshold: judgement.Threshold,
+    improvement: float | None,
+    unit: str,
+    recent_change: float,
+    *,
+    onset_after: int,
+) -> NewerLevel | None:
+    """The newer level's interval and verdict from the whole window, when that is enough to
+    conclude; None when only the samples since the shift can tell.
+
+    `steady` is the interval of the window with the shift taken out (the samples since it
+    moved back by the shift the test measured, `clipped_shift`): the older level. The newer
+    level is that plus the shift, widened on both sides by `margin`, the shift's own
+    interval (see shift_margin). Adding the two widths is conservative: the newer level's
+    uncertainty is that of the samples since the shift, which the shift's interval already
+    covers.
+
+    Three cases conclude:
+
+    * Both levels pass (Pass or Improved): waiting for 10 samples after the shift (the
+      split's minimum) would only make a healthy canary Inconclusive, since shifts of a few
+      tenths of a millisecond against a 5 ms limit are common (`python -m
+      bench.healthy_shifts`).
+    * Both levels regressed (each interval excludes 0 and its point breaks the limit): a
+      small step inside a regression (the canary 10 ms slower, then 10.8 ms) would
+      otherwise hide it for 10 more samples.
+    * The onset of a regression: the older level passes, the newer one is Regressed, it
+      has lasted `onset_after` samples (longer than a burst, see onset_min_samples), and
+      it still holds at the window's end: the older level moved by `recent_change` (the
+      median of the last three differences less the mean before the shift) is Regressed
+      too. The breach then begins at the shift (`onset`). Without this case a
+      regression waited for 10 samples of its own: 270 s at a 30 s step, more than
+      sustainFor + 2 x interval with DESIGN's example analysis (`python -m
+      bench.ttd_replays --config design`). The end check keeps a burst that has already
+      ended (a new level for 150 s, then the old one) from being taken for a level that
+      holds: the one change point cannot see a return in its last samples.
+
+    Anything else (a recovery from a regression above all, or an Inconclusive level) is
+    judged on the samples since.
+    """
+    passing = (judgement.MetricVerdict.PASS, judgement.MetricVerdict.IMPROVED)
+    regressed = judgement.MetricVerdict.REGRESSED
+    change = shift.clipped_shift
+    if steady_judgement.verdict not in (*passing, regressed) or not all(
+        math.isfinite(v) for v in (steady.lo, steady.hi, change, margin)
+    ):
+        return None
+    newer, verdict = _moved(steady, steady_judgement, change, margin, threshold, improvement, unit)
+    if steady_judgement.verdict in passing and verdict.verdict in passing:
+        return NewerLevel(newer, verdict, "both levels agree", onset=False)
+    if steady_judgement.verdict == regressed and verdict.verdict == regressed:
+        return NewerLevel(newer, verdict, "both levels agree", onset=False)
+    if steady_judgement.verdict in passing and verdict.verdict == regressed:
+        if shift.after < onset_after or not math.isfinite(recent_change):
+            return None
+        _, at_end = _moved(
+            steady, steady_judgement, recent_change, margin, threshold, improvement, unit
+        )
+        if at_end.verdict == regressed:
+            return NewerLevel(newer, verdict, "it still holds at the window's end", onset=True)
+    return None
 
 
 def _judge_one(
@@ -311,43 +370,65 @@ def _judge_one(
 
     held_since: datetime | None = None
     shift_status: dict[str, Any] | None = None
-    judged: tuple[statistics.DifferenceInterval, judgement.MetricJudgement] | None = None
+    newer: NewerLevel | None = None
     if paired_samples and timestamps is not None and timestamps.size == cand.size and cand.size:
         # A window that holds two levels is judged on the newer one: the state the canary is
         # in now, and since when (see perfguard.analysis.level_shift); from the whole window
-        # when both levels lead to the same verdict (see newer_level_agrees).
+        # when that is enough to conclude (see newer_level).
         shift = find_level_shift(cand - base)
         first = 0
         if shift is not None and rule.max is None and shift.after < MIN_CANDIDATE_SAMPLES:
             # Too few samples since the shift to judge them alone: from the whole window,
-            # if both levels lead to the same verdict (see newer_level_agrees).
+            # if that is enough to conclude (see newer_level).
             margin = shift_margin(shift, spec.analysis.confidence)
             moved_back = cand.copy()
             moved_back[shift.index :] -= shift.clipped_shift
-            # The newer level's verdict changes where the steady interval's ends cross
-            # the decision points moved back by the shift and its margin.
+            difference = cand - base
+            recent_change = float(
+                np.median(difference[-MIN_SEGMENT:]) - np.mean(difference[: shift.index])
+            )
+            # The newer level's verdict (and the end check's) changes where the steady
+            # interval's ends cross the decision points moved back by the change and its
+            # margin.
             moved_points = [
-                point - shift.clipped_shift + sign * margin
+                point - change + sign * margin
                 for point in judgement.decision_points(threshold, float(np.mean(base)))
+                for change in (shift.clipped_shift, recent_change)
                 for sign in (-1.0, 1.0)
             ]
             steady = assess(moved_back, base, [p for p in moved_points if math.isfinite(p)])
-            judged = newer_level_agrees(*steady, shift, margin, threshold, improvement, unit)
+            newer = newer_level(
+                *steady,
+                shift,
+                margin,
+                threshold,
+                improvement,
+                unit,
+                recent_change,
+                onset_after=onset_min_samples(spec),
+            )
         if shift is not None:
             shift_status = _shift_status(shift, timestamps, factor)
-            if judged is None:
+            if newer is None or newer.onset:
                 first = shift.index
+            if newer is None:
                 cand, base = cand[first:], base[first:]
         held_since = _utc(float(timestamps[first]))
     base_value = float(np.mean(base)) if base.size else float("nan")
     cand_value = float(np.mean(cand)) if cand.size else float("nan")
-    interval, verdict_of = judged if judged is not None else assess(cand, base)
-    if judged is not None:
+    if newer is not None:
+        interval, verdict_of = newer.interval, newer.verdict
         cand_value = verdict_of.candidate_value  # the newer level
+    else:
+        interval, verdict_of = assess(cand, base)
     label = f"{metric.name} {statistic} ({comparison.value.lower()})"
     if shift_status is not None:
         verdict_of = _after_shift(
-            verdict_of, shift_status, unit_of.display, factor, whole=judged is not None
+            verdict_of,
+            shift_status,
+            unit_of.display,
+            factor,
+            how=None if newer is None else newer.how,
         )
     sustained = judgement.with_sustain(
         label,
