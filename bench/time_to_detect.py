@@ -379,7 +379,11 @@ def _trace_row(offset: float, status: dict[str, Any]) -> TraceRow:
     shift = metric.get("levelShift")
     judged = str(counts.get("candidate", "–"))
     if shift:
-        judged += f" (since a level shift of {1000 * float(shift['change']):+.1f} ms)"
+        change = f"a level shift of {1000 * float(shift['change']):+.1f} ms"
+        if "judged from the whole window and the shift" in str(metric.get("message", "")):
+            judged += f" (whole window, and {change} {shift['samplesAfter']} samples ago)"
+        else:
+            judged += f" (since {change})"
     return TraceRow(
         offset_s=offset,
         candidate_ms=ms("current"),
@@ -724,11 +728,13 @@ def time_to_detect_section(result: TimeToDetectResult) -> str:
 Evaluation by evaluation (the replay of {result.trace_config.label}, the first
 +{result.magnitudes_ms[0]:g} ms service): candidate and stable p95 are the means over the
 samples judged, which are the whole window or, once the engine finds that candidate −
-stable changed level inside it (`perfguard.analysis.level_shift`), only the samples since;
-"change judged" is the estimate the verdict rests on (after winsorising at the pooled
-median ± 3 robust SDs) with its block-bootstrap interval. A metric is Regressed when that
-interval excludes 0 and the estimate is above {THRESHOLD_MS:g} ms; the verdict is Fail when
-the breach, dated from the first sample judged, has held `sustainFor`.
+stable changed level inside it (`perfguard.analysis.level_shift`), only the samples since
+(with fewer than 10 since, the newer level may be judged from the whole window and the
+shift: docs/perfbaseline.md); "change judged" is the estimate the verdict rests on (after
+winsorising at the pooled median ± 3 robust SDs) with its interval. A metric is Regressed
+when that interval excludes 0 and the estimate is above {THRESHOLD_MS:g} ms; the verdict
+is Fail when the breach, dated from the level shift (or the window's first sample without
+one), has held `sustainFor`.
 
 {trace_table}
 """
@@ -768,12 +774,14 @@ What the figures say:
 {_reading(result)}
 
 How detection works now: while the shift covers only part of the window, the engine
-splits the window at the level shift and judges the samples since; fewer than 10 of them
-are too few (Inconclusive, never Pass). From 10 on, the breach is dated from the shift
-(`breachSince`), and the verdict is Fail at the first evaluation where it is Regressed and
-has held `sustainFor` in the data. Time to Fail is therefore about the larger of
-`sustainFor` and 10 steps (plus the rate window's ramp), plus up to one interval for the
-evaluation to come round; an Inconclusive evaluation in between no longer restarts the
+splits the window at the level shift. Once the new level has outlasted a burst (3 +
+rateWindow / step samples) and still holds at the window's end, a newer level beyond the
+limit is Regressed from the whole window and the shift (the onset of a regression); with
+fewer samples it is Inconclusive (never Pass), and from 10 on it is judged on its own
+samples. The breach is dated from the shift (`breachSince`), and the verdict is Fail at the
+first evaluation where it is Regressed and has held `sustainFor` in the data. Time to Fail
+is therefore about `sustainFor` (plus the rate window's ramp), plus up to one interval for
+the evaluation to come round; an Inconclusive evaluation in between does not restart the
 clock (only a Pass does). Machine: {result.machine}; load average
 {load[0]:.1f} before the run.{notes}
 
