@@ -8,14 +8,17 @@ therefore asks first whether the paired difference (candidate - stable, step by 
 to a new level inside the window, and if it did, judges only the samples since then: the
 state the canary is in now, and how long it has been in it.
 
-The test is the standardised two-sample statistic of "mean after k - mean before k" at every
-split, with the noise scale from the two-segment fit widened for lag-1 autocorrelation, and
-a Bonferroni bound over the splits tried (conservative: a window without a shift is declared
-shifted in about ``alpha`` of cases when the noise is independent; strong autocorrelation
-in a short window raises that, see tests/unit/test_level_shift.py). Values are first clipped
-to 3 robust SDs around the median of their 5 neighbours, so a one- or two-sample spike is
-not read as a new level while a new level that fills most of the window is kept. Pure:
-arrays in, a frozen result out.
+Two tests share ``alpha`` (half each, see find_level_shift). The mean-shift test is the
+standardised two-sample statistic of "mean after k - mean before k" at every split, with the
+noise scale from the two-segment fit widened for lag-1 autocorrelation, and a Bonferroni
+bound over the splits tried (conservative: a window without a shift is declared shifted in
+about ``alpha`` of cases when the noise is independent; strong autocorrelation in a short
+window raises that, see tests/unit/test_level_shift.py). Its values are first clipped to 3
+robust SDs around the median of their 5 neighbours, so a one- or two-sample spike is not
+read as a new level while a new level that fills most of the window is kept. The onset test
+(`_onset_test`) looks for a change that arrives within three steps in the prewhitened
+series, where strong autocorrelation costs it little; bursts of up to 4 samples are clipped
+before it. Pure: arrays in, a frozen result out.
 """
 
 from __future__ import annotations
@@ -87,8 +90,8 @@ class LevelShift:
 
 
 def _clip(x: FloatArray, local_width: int = _LOCAL_WIDTH) -> FloatArray:
-    """Pull spikes back to a local level: the median of the 5 samples around each one
-    (the window kept inside the series), +/- 3 robust SDs of the noise.
+    """Pull spikes back to a local level: the median of the `local_width` (5) samples around
+    each one (the window kept inside the series), +/- 3 robust SDs of the noise.
 
     The noise scale comes from first differences (a single change of level moves only one
     of them), and the centre is local, so a new level that fills most of the window is kept
