@@ -2,7 +2,7 @@
 than the target with the live configuration A (interval 1m, sustainFor 3m, window 3m at
 15 s), beyond the six services a `make bench` run measures; `--config design` replays
 DESIGN's example analysis instead (interval 1m, sustainFor 3m, window 10m at 30 s, the
-defaults).
+defaults), `--config 5m` the same with a 5m window.
 
 Generates `--services` services per time of day (`--hours`, fixed dates, so the figures
 reproduce), backfills them into one Prometheus per time of day, and evaluates each service
@@ -50,6 +50,7 @@ def format_trace(rows: Sequence[TraceRow]) -> str:
 CONFIGS = {
     "a": DetectConfig("a", 60, 180, 180, 15),
     "design": DetectConfig("design", 60, 180, 600, 30),
+    "5m": DetectConfig("5m", 60, 180, 300, 30),
 }
 MAGNITUDE_MS = 10.0
 HOURS = (3, 9, 12, 17, 21)
