@@ -24,12 +24,12 @@ from typing import Any
 
 import numpy as np
 
+from bench.accuracy_judges import carry
 from perfguard.api.perfbaseline import PerfBaselineSpec
 from perfguard.engine.perfbaseline import judge
 from perfguard.engine.perfbaseline_fetch import MetricSamples, TimedSamples, windows
 from perfguard.engine.tracks import plan_tracks
-from perfguard.status import merge, parse_conditions, to_wire
-from perfguard.synthetic.randomness import ar1
+from perfguard.synthetic.randomness import ar1, stream
 
 STEP_S = 30.0
 HISTORY_MIN = 60
@@ -93,16 +93,9 @@ def _tau(rho: float) -> float:
     return -STEP_S / float(np.log(rho))
 
 
-def _carry(status: dict[str, Any], outcome: Any, at: datetime) -> dict[str, Any]:
-    old = parse_conditions(status.get("conditions"))
-    conditions = merge(old, outcome.conditions, generation=1, at=at)
-    merged = {**status, **outcome.fields, "conditions": to_wire(conditions)}
-    return {k: v for k, v in merged.items() if v is not None}
-
-
 def first_fail(scenario: Scenario, run: int) -> float | None:
     """Seconds from the change to the first evaluation that reports Fail, or None."""
-    rng = np.random.default_rng(np.random.SeedSequence(SEED, spawn_key=(hash_of(scenario), run)))
+    rng = stream(SEED, *_name(scenario), run)
     stable, canary = _series(rng, scenario)
     change_at = CHANGE_AT_S + STEP_S * int(rng.integers(0, 2))
     begin = int(change_at / STEP_S)
@@ -121,17 +114,21 @@ def first_fail(scenario: Scenario, run: int) -> float | None:
             data.window[("candidate", stat)] = TimedSamples(stamps[keep], canary[keep].copy())
             data.window[("stable", stat)] = TimedSamples(stamps[keep], stable[keep].copy())
         outcome = judge(SPEC, plan, w, {"latency": data}, status, at)
-        status = _carry(status, outcome, at)
+        status = carry(status, outcome.fields, outcome.conditions, at)
         if status.get("verdict") == "Fail":
             return offset - change_at
         offset += 60.0
     return None
 
 
-def hash_of(scenario: Scenario) -> int:
-    """A stable integer per scenario (Python's hash() of a str changes per process)."""
-    text = f"{scenario.label}/{scenario.change_ms}/{scenario.duration_s}/{scenario.rho}"
-    return sum((i + 1) * ord(c) for i, c in enumerate(text))
+def _name(scenario: Scenario) -> tuple[str | int, ...]:
+    """The scenario's random stream name (perfguard.synthetic.randomness.stream)."""
+    return (
+        scenario.label,
+        f"{scenario.change_ms:g}",
+        f"{scenario.duration_s}",
+        f"{scenario.rho:g}",
+    )
 
 
 def describe(scenario: Scenario, fails: Sequence[float | None]) -> str:
