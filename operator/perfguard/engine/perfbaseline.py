@@ -387,13 +387,17 @@ def _judge_one(
             recent_change = float(
                 np.median(difference[-MIN_SEGMENT:]) - np.mean(difference[: shift.index])
             )
-            # The newer level's verdict (and the end check's) changes where the steady
-            # interval's ends cross the decision points moved back by the change and its
-            # margin.
+            onset_after = onset_min_samples(spec)
+            # The newer level's verdict (and the end check's, when an onset may be taken)
+            # changes where the steady interval's ends cross the decision points moved back
+            # by the change and its margin.
+            changes = [shift.clipped_shift]
+            if shift.after >= onset_after:
+                changes.append(recent_change)
             moved_points = [
                 point - change + sign * margin
                 for point in judgement.decision_points(threshold, float(np.mean(base)))
-                for change in (shift.clipped_shift, recent_change)
+                for change in changes
                 for sign in (-1.0, 1.0)
             ]
             steady = assess(moved_back, base, [p for p in moved_points if math.isfinite(p)])
@@ -405,7 +409,7 @@ def _judge_one(
                 improvement,
                 unit,
                 recent_change,
-                onset_after=onset_min_samples(spec),
+                onset_after=onset_after,
             )
         if shift is not None:
             shift_status = _shift_status(shift, timestamps, factor)
