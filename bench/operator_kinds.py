@@ -70,6 +70,7 @@ from bench.scale_support import (
     OperatorProcess,
     Sample,
     apply_crds,
+    by_label,
     custom_resource,
     evaluation_lags,
     fetch,
@@ -226,6 +227,7 @@ class KindResult(LagFigures):
     end_rss_mib: float
     duration_s: float  # evaluation wall time summed over the window (operator histogram)
     status_patches: int
+    patch_causes: Tally  # status patches by perfguard_status_patches_total's cause
     prometheus_requests: int
     prometheus_query_s: float  # engine: prepare + inner eval + result sort
     prometheus_queue_s: float
@@ -391,6 +393,9 @@ def kind_result(
         ),
         status_patches=int(
             _delta(after.operator, before.operator, "perfguard_status_patches_total", **mine)
+        ),
+        patch_causes=by_label(
+            after.operator, before.operator, "perfguard_status_patches_total", "cause", **mine
         ),
         prometheus_requests=int(
             sum(
@@ -929,7 +934,9 @@ def kind_table(k: KindResult) -> str:
         ],
         [
             "status patches / evaluations",
-            f"{k.status_patches} / {n}" + (f" ({k.status_patches / n:.2f})" if n else ""),
+            f"{k.status_patches} / {n}"
+            + (f" ({k.status_patches / n:.2f})" if n else "")
+            + ("; " + ", ".join(f"{c} {v}" for c, v in k.patch_causes) if k.patch_causes else ""),
         ],
         [
             "Prometheus requests/s (per evaluation)",

@@ -52,6 +52,7 @@ from bench.scale_support import (
     OperatorProcess,
     Sample,
     apply_crds,
+    by_label,
     evaluation_lags,
     fetch,
     histogram_quantile_bound,
@@ -166,6 +167,7 @@ class SizeResult(LagFigures):
     peak_rss_mib: float
     end_rss_mib: float
     status_patches: int
+    patch_causes: Tally  # status patches by perfguard_status_patches_total's cause
     prometheus_requests: int
     prometheus_query_s: float  # engine: prepare + inner eval + result sort
     prometheus_queue_s: float  # engine: waiting for a query slot
@@ -733,6 +735,9 @@ def _size_result(
         peak_rss_mib=peak_rss,
         end_rss_mib=end_rss,
         status_patches=int(patches),
+        patch_causes=by_label(
+            after.operator, before.operator, "perfguard_status_patches_total", "cause", **kind
+        ),
         prometheus_requests=int(
             _delta(
                 after.prometheus, before.prometheus, "prometheus_http_requests_total", **query_range
@@ -1031,6 +1036,11 @@ def operator_scale_section(result: OperatorScaleResult) -> str:
             "status patches / evaluations",
             [
                 f"{s.status_patches:,} / {s.evaluations:,} ({s.patches_per_evaluation:.2f})"
+                + (
+                    "; " + ", ".join(f"{cause} {count:,}" for cause, count in s.patch_causes)
+                    if s.patch_causes
+                    else ""
+                )
                 for s in sizes
             ],
         ),

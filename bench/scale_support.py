@@ -19,6 +19,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -117,6 +118,19 @@ def total(samples: Iterable[Sample], name: str, **match: str) -> float:
         for s in samples
         if s.name == name and all(s.labels.get(k) == v for k, v in match.items())
     )
+
+
+def by_label(
+    after: Iterable[Sample], before: Iterable[Sample], name: str, label: str, **match: str
+) -> tuple[tuple[str, int], ...]:
+    """How the samples called `name` (labels including `match`) grew from `before` to
+    `after`, per value of `label`, largest first; values that did not grow are left out."""
+    grown: dict[str, float] = defaultdict(float)
+    for samples, sign in ((after, 1.0), (before, -1.0)):
+        for s in samples:
+            if s.name == name and all(s.labels.get(k) == v for k, v in match.items()):
+                grown[s.labels.get(label, "")] += sign * s.value
+    return tuple(sorted(((k, int(v)) for k, v in grown.items() if v > 0), key=lambda kv: -kv[1]))
 
 
 def fetch(url: str, *, token: str | None = None, cafile: Path | None = None) -> str:

@@ -101,8 +101,9 @@ class OperatorMetrics:
         )
         self.status_patches = Counter(
             "perfguard_status_patches_total",
-            "Status patches written (on news, else every statusRefresh; see should_write).",
-            ["kind"],
+            "Status patches written, by cause: news (at once), refresh (every statusRefresh), "
+            "unstamped, handover (at a stop), changed (nothing measured); see write_cause.",
+            ["kind", "cause"],
             registry=self.registry,
         )
 

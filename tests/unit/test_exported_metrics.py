@@ -98,7 +98,7 @@ def test_the_cached_exposition_is_generate_latest_byte_for_byte() -> None:
         )
     metrics.evaluations.labels("PerfBaseline", "ok").inc(7)
     metrics.evaluation_seconds.labels("PerfBaseline").observe(0.3)
-    metrics.status_patches.labels("PerfBaseline").inc()
+    metrics.status_patches.labels("PerfBaseline", "news").inc()
     assert exposition.render() == generate_latest(metrics.registry)
     metrics.forget("PerfBaseline", "ml", 'pb-1"\\odd\nname')
     metrics.set_verdict("PerfBaseline", "ml", 'pb-0"\\odd\nname', "Fail", ("Pass", "Fail"))

@@ -75,7 +75,8 @@ def _snapshot(at: float, n: int) -> Snapshot:
         operator=[
             _s("perfguard_evaluations_total", n, outcome="ok", **kind),
             _s("perfguard_evaluations_total", 3 * n, kind="EnvParity", outcome="ok"),
-            _s("perfguard_status_patches_total", n, **kind),
+            _s("perfguard_status_patches_total", n - 1, cause="news", **kind),
+            _s("perfguard_status_patches_total", 1, cause="refresh", **kind),
             _s("perfguard_evaluation_duration_seconds_sum", 10.0 * n, **kind),
         ],
         prometheus=[
@@ -148,6 +149,7 @@ def _capacity(before: Snapshot, after: Snapshot) -> KindResult:
 def test_the_window_figures_come_from_the_snapshots() -> None:
     k = _capacity(_snapshot(10.0, 1), _snapshot(310.0, 6))
     assert (k.window_s, k.evaluations, k.errors, k.status_patches) == (300.0, 5, 0, 5)
+    assert k.patch_causes == (("news", 5),)  # the refresh count did not grow in the window
     assert k.cpu_s_per_evaluation == pytest.approx(2.0)
     assert k.per_evaluation(k.duration_s) == pytest.approx(10.0)
     assert k.prometheus_requests == 45 and k.prometheus_rps == pytest.approx(0.15)
@@ -249,6 +251,7 @@ def test_section_renders_both_kinds_and_round_trips(tmp_path: Path) -> None:
         "| operator CPU per evaluation ÷ the sequential queries' handler time | 1.25 |" in section
     )
     assert "LIST pods 20 (4.0 per evaluation)" in section
+    assert "| 5 / 5 (1.00); news 5 |" in section  # status patches by cause
     assert "| 20 ms / 2,500 ms (3) |" in section  # the scrapes' median and longest
     assert "minus the interval | -55 s |" in section  # the start-up
     assert "load average 1.0 / 1.5 / 2.0 before the run" in section

@@ -19,6 +19,7 @@ from typing import Any
 
 import kopf
 import pytest
+import structlog.testing
 import yaml
 from kopf._cogs.aiokits.aioenums import FlagSetter
 
@@ -601,6 +602,40 @@ def test_should_write_news_at_once_readings_every_refresh() -> None:
     assert not write(old, dict(old), handing_over=True)
 
 
+def test_write_cause_says_why_a_status_is_patched() -> None:
+    """The `cause` label of perfguard_status_patches_total: each of should_write's reasons
+    to write, told apart (news first, then what a measurement is due)."""
+    at = datetime(2026, 12, 3, 12, 0, 0, tzinfo=UTC)
+
+    def stamped(seconds_ago: float, **fields: Any) -> dict[str, Any]:
+        stamp = (at - timedelta(seconds=seconds_ago)).isoformat().replace("+00:00", "Z")
+        return {"verdict": "Pass", "p95": 41.0, **fields, "lastEvaluationTime": stamp}
+
+    def cause(
+        old: dict[str, Any], new: dict[str, Any], *, handing_over: bool = False
+    ) -> reconcile.WriteCause | None:
+        return reconcile.write_cause(
+            old,
+            new,
+            news=lambda s: {k: v for k, v in s.items() if k not in {"p95", "lastEvaluationTime"}},
+            refresh=timedelta(minutes=5),
+            at=at,
+            handing_over=handing_over,
+        )
+
+    measured = stamped(0, p95=43.0)
+    causes = reconcile.WriteCause
+    assert cause(stamped(60), measured) is None
+    assert cause(stamped(60), stamped(0, verdict="Fail")) == causes.NEWS
+    assert cause(stamped(60), stamped(0, verdict="Fail"), handing_over=True) == causes.NEWS
+    assert cause(stamped(300), measured) == causes.REFRESH
+    assert cause({"verdict": "Pass", "p95": 41.0}, measured) == causes.UNSTAMPED
+    assert cause(stamped(60), measured, handing_over=True) == causes.HANDOVER
+    old = stamped(900)
+    assert cause(old, {**old, "p95": 40.0}) == causes.CHANGED
+    assert cause(old, dict(old)) is None
+
+
 def test_a_steady_status_is_patched_on_news_and_every_refresh(
     server: tuple[FakeServer, list[str]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -646,9 +681,25 @@ def test_a_steady_status_is_patched_on_news_and_every_refresh(
                 written_at.append(minute)
             clock[0] += timedelta(minutes=1)
 
-    asyncio.run(evaluations())
+    registry = get_runtime().metrics.registry
+
+    def patches(cause: str) -> float:
+        labels = {"kind": "PerfBaseline", "cause": cause}
+        return registry.get_sample_value("perfguard_status_patches_total", labels) or 0.0
+
+    before = {cause: patches(cause) for cause in ("news", "refresh")}
+    with structlog.testing.capture_logs() as logs:
+        asyncio.run(evaluations())
+    news_lines = [line for line in logs if line["event"] == "status news"]
+    # The write at minute 2 says what changed (the one at 0 replaced a stale status).
+    assert {"verdict", "metrics[latency].verdict"} <= set(news_lines[-1]["changed"])
+    assert len(news_lines) == 2 and news_lines[-1]["name"] == "checkout"
     # 0: first status; 2: Pass -> Fail; 7: five minutes after the last write.
     assert written_at == [0, 2, 7]
+    assert {cause: patches(cause) - before[cause] for cause in before} == {
+        "news": 2.0,
+        "refresh": 1.0,
+    }
     assert fake.status["summary"] == {"p95": "47.0ms"}, "a refresh writes the current numbers"
     assert fake.status["lastEvaluationTime"] == "2026-12-03T12:07:00Z"
 

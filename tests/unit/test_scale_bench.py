@@ -146,6 +146,7 @@ def _size(
         peak_rss_mib=rss,
         end_rss_mib=rss - 10,
         status_patches=2 * size,
+        patch_causes=(("news", 2 * size - 1), ("refresh", 1)),
         prometheus_requests=10 * size,
         prometheus_query_s=0.04 * 2 * size,
         prometheus_queue_s=0.0,
@@ -219,6 +220,7 @@ def test_scale_figures_targets_and_section(tmp_path: Path) -> None:
     assert "- 1,000: misses lag p99 12.0 s" in section
     assert "PATCH perfbaselines/status 16.67/s" in section
     assert "| 7.5 KiB | 7.5 KiB |" in section
+    assert "| 200 / 200 (1.00); news 199, refresh 1 |" in section  # patches by cause
     assert "| – | 7 × “latency p95: interval [#, #] ms straddles #ms” |" in section
     assert (
         "| after a restart: lag p50 / p99; gaps counted | 0.0 s / 1.0 s; 20 | 2.0 s / 15.0 s; 100 |"

@@ -8,7 +8,7 @@ from typing import Any
 
 from perfguard.engine.perfbaseline import judge
 from perfguard.engine.perfbaseline_fetch import windows
-from perfguard.engine.status_news import all_but_stamp, perfbaseline_news
+from perfguard.engine.status_news import all_but_stamp, changed_news, perfbaseline_news
 from perfguard.engine.tracks import plan_tracks
 from perfguard.status import merge, parse_conditions, to_wire
 from tests.unit.test_improvement_events import SPEC as BASE
@@ -81,3 +81,25 @@ def test_a_new_stage_or_its_flag_is_news_its_numbers_are_not() -> None:
     assert perfbaseline_news(base) != perfbaseline_news(
         status([("decode", 1.0), ("infer", 2.0)], False)
     )
+
+
+def test_changed_news_names_what_changed() -> None:
+    steady = evaluate({}, START, 0.0)
+    breach = evaluate(steady, START + timedelta(minutes=1), 0.5)
+    metric = "metrics[gpu/value/Concurrent]"
+    changed = changed_news(perfbaseline_news(steady), perfbaseline_news(breach))
+    assert "verdict" in changed and "reason" in changed
+    assert f"{metric}.verdict" in changed and f"{metric}.breachSince" in changed
+    assert "conditions[Regressed].status" in changed
+    assert not any(path.endswith(".current") or path.endswith(".message") for path in changed)
+    held = evaluate(breach, START + timedelta(minutes=2), 0.5)
+    assert changed_news(perfbaseline_news(breach), perfbaseline_news(held)) == []
+    # Entries that come and go are named as such; other values by their dotted path.
+    one = {"conditions": [{"type": "Ready", "status": "True"}], "candidate": {"identity": "a"}}
+    two = {"conditions": [{"type": "Regressed", "status": "False"}], "candidate": {"identity": "b"}}
+    assert changed_news(one, two) == [
+        "candidate.identity",
+        "conditions[Ready] removed",
+        "conditions[Regressed] added",
+    ]
+    assert changed_news({"stages": [1, 2]}, {"stages": [1, 3]}) == ["stages"]

@@ -79,3 +79,48 @@ def perfbaseline_news(status: Mapping[str, Any]) -> dict[str, Any]:
             if isinstance(row, Mapping)
         )
     return news
+
+
+def _entry_label(item: Mapping[str, Any], index: int) -> str:
+    """How a list entry is named in changed_news: a condition by its type, a metric by name,
+    statistic and comparison, anything else by its position."""
+    if "type" in item:
+        return str(item["type"])
+    parts = [str(item[k]) for k in ("name", "statistic", "comparison") if item.get(k)]
+    return "/".join(parts) if parts else str(index)
+
+
+def changed_news(old: Any, new: Any, path: str = "") -> list[str]:
+    """Where two news (as the functions above return them) differ: dotted paths, list
+    entries named by `_entry_label` (``metrics[latency/p95/Concurrent].verdict``,
+    ``conditions[Regressed].status``). For the operator's debug log, so that a status
+    patched on news says which news."""
+    if old == new:
+        return []
+    if isinstance(old, Mapping) and isinstance(new, Mapping):
+        return [
+            change
+            for key in sorted(set(old) | set(new), key=str)
+            for change in changed_news(
+                old.get(key), new.get(key), f"{path}.{key}" if path else str(key)
+            )
+        ]
+    both_entries = (
+        isinstance(old, list)
+        and isinstance(new, list)
+        and all(isinstance(item, Mapping) for item in [*old, *new])
+    )
+    if both_entries:
+        before = {_entry_label(item, i): item for i, item in enumerate(old)}
+        after = {_entry_label(item, i): item for i, item in enumerate(new)}
+        changes: list[str] = []
+        for label in [*before, *(k for k in after if k not in before)]:
+            where = f"{path}[{label}]"
+            if label not in after:
+                changes.append(f"{where} removed")
+            elif label not in before:
+                changes.append(f"{where} added")
+            else:
+                changes.extend(changed_news(before[label], after[label], where))
+        return changes
+    return [path]

@@ -16,6 +16,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 import kopf
@@ -24,7 +25,7 @@ from pydantic import ValidationError
 from perfguard.api.base import ApiModel
 from perfguard.api.conditions import Condition, ConditionStatus
 from perfguard.api.resources import Resource
-from perfguard.engine.status_news import all_but_stamp
+from perfguard.engine.status_news import all_but_stamp, changed_news
 from perfguard.handlers.runtime import ResourceRef, get_runtime
 from perfguard.observability import resource_logger
 from perfguard.outcome import EventSpec, Outcome
@@ -63,7 +64,17 @@ def status_patch(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, An
 News = Callable[[Mapping[str, Any]], Any]
 
 
-def should_write(
+class WriteCause(StrEnum):
+    """Why a status was patched (the `cause` label of perfguard_status_patches_total)."""
+
+    NEWS = "news"  # its news changed (see engine/status_news.py)
+    REFRESH = "refresh"  # measured, and the status on the server is statusRefresh old
+    UNSTAMPED = "unstamped"  # measured, and the status on the server has no readable stamp
+    HANDOVER = "handover"  # measured while the operator stops (see should_write)
+    CHANGED = "changed"  # nothing measured (an invalid spec, a failure) but it changed
+
+
+def write_cause(
     old: Mapping[str, Any],
     new: Mapping[str, Any],
     *,
@@ -71,11 +82,11 @@ def should_write(
     refresh: timedelta,
     at: datetime,
     handing_over: bool = False,
-) -> bool:
-    """Whether an evaluation's status is patched: when its news changed (see
-    engine/status_news.py), or when this evaluation measured (a new `lastEvaluationTime`)
-    and the status on the server was measured `refresh` or longer before (or holds no
-    readable evaluation time).
+) -> WriteCause | None:
+    """Why an evaluation's status is patched, or None when it is not: when its news changed
+    (see engine/status_news.py), or when this evaluation measured (a new
+    `lastEvaluationTime`) and the status on the server was measured `refresh` or longer
+    before (or holds no readable evaluation time).
 
     So a status whose news holds still is rewritten every `refresh` (at the first
     evaluation due after it), with its numbers and `lastEvaluationTime` as measured then:
@@ -91,15 +102,30 @@ def should_write(
     at the stop (the evaluation slots) are written so.
     """
     if news(new) != news(old):
-        return True
+        return WriteCause.NEWS
     if new.get("lastEvaluationTime") == old.get("lastEvaluationTime"):
-        return dict(new) != dict(old)  # not measured now: written only if it changed
+        # Not measured now: written only if it changed.
+        return WriteCause.CHANGED if dict(new) != dict(old) else None
     if handing_over:
-        return True
+        return WriteCause.HANDOVER
     last = _evaluated_at(old)
     if last is None or last.tzinfo is None:
-        return True
-    return abs(at - last) >= refresh
+        return WriteCause.UNSTAMPED
+    return WriteCause.REFRESH if abs(at - last) >= refresh else None
+
+
+def should_write(
+    old: Mapping[str, Any],
+    new: Mapping[str, Any],
+    *,
+    news: News,
+    refresh: timedelta,
+    at: datetime,
+    handing_over: bool = False,
+) -> bool:
+    """Whether an evaluation's status is patched (see write_cause)."""
+    cause = write_cause(old, new, news=news, refresh=refresh, at=at, handing_over=handing_over)
+    return cause is not None
 
 
 WAKE = "perfguard-wake"
@@ -492,21 +518,27 @@ class ResourceLoop:
         new_status = {k: v for k, v in merged.items() if v is not None}
         if "lastEvaluationTime" not in outcome.fields and outcome.verdict is not None:
             new_status["lastEvaluationTime"] = at.isoformat().replace("+00:00", "Z")
-        if should_write(
+        cause = write_cause(
             old_status,
             new_status,
             news=self.news,
             refresh=runtime.config.status_refresh,
             at=at,
             handing_over=handing_over,
-        ):
+        )
+        if cause is not None:
+            if cause == WriteCause.NEWS:
+                resource_logger(kind, namespace, name).debug(
+                    "status news",
+                    changed=changed_news(self.news(old_status), self.news(new_status)),
+                )
             writer = runtime.status_writer
             if writer is None:
                 raise RuntimeError("no status writer configured")
             patched = await writer.patch_status(
                 self.resource.plural, namespace, name, status_patch(old_status, new_status)
             )
-            runtime.metrics.status_patches.labels(kind).inc()
+            runtime.metrics.status_patches.labels(kind, cause.value).inc()
             held = patched.get("status") if isinstance(patched, Mapping) else None
             metadata = patched.get("metadata") if isinstance(patched, Mapping) else None
             written = WrittenStatus(
