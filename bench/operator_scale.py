@@ -1251,7 +1251,13 @@ conditions' status, metric verdicts, breach and improvement stamps, the candidat
 `perfguard.engine.status_news`), and otherwise rewrites the numbers, which move at every
 evaluation, once `statusRefresh` ({refresh}, the default) has passed since the last write.
 So patches per evaluation are the share of evaluations with news plus about one interval
-in `statusRefresh`. Machine: {result.machine}; the cores are shared with the
+in `statusRefresh` (the row splits them by `perfguard_status_patches_total`'s `cause`). The
+resources share {result.services} services, and those of one service judge nearly the same
+data in the same minute: a metric at the edge of significance there (between Pass and
+Improved or Inconclusive) changes its verdict for all of them at once, so news patches
+come in bursts of up to a service's share of the resources, and their count moves between
+runs by a few such changes (at log level DEBUG the operator logs which news each write
+carried). Machine: {result.machine}; the cores are shared with the
 control plane, Prometheus and other work (load average {load[0]:.1f} before the run).{nice}
 {profile}
 Command: {commands}.
