@@ -79,9 +79,11 @@ from bench.scale_support import (
     machine,
     markdown_table,
     parse_metrics,
+    patches_row,
     percentile,
     proc_cpu_seconds,
     proc_memory_mib,
+    ratio,
     save_json,
     seconds,
     total,
@@ -888,10 +890,6 @@ def _ms(value: float) -> str:
     return "–" if math.isnan(value) else f"{value:,.0f} ms"
 
 
-def _ratio(numerator: float, denominator: float) -> str:
-    return f"{numerator / denominator:.2f}" if denominator > 0 else "–"
-
-
 def _lags(values: Sequence[float]) -> str:
     return ", ".join(f"{v:+.0f}" for v in values) + " s" if values else "none"
 
@@ -934,9 +932,7 @@ def kind_table(k: KindResult) -> str:
         ],
         [
             "status patches / evaluations",
-            f"{k.status_patches} / {n}"
-            + (f" ({k.status_patches / n:.2f})" if n else "")
-            + ("; " + ", ".join(f"{c} {v}" for c, v in k.patch_causes) if k.patch_causes else ""),
+            patches_row(k.status_patches, n, k.patch_causes),
         ],
         [
             "Prometheus requests/s (per evaluation)",
@@ -971,18 +967,18 @@ def kind_table(k: KindResult) -> str:
         rows += [
             [
                 "operator CPU ÷ Prometheus engine time (same window)",
-                _ratio(k.operator_cpu_s, k.prometheus_query_s),
+                ratio(k.operator_cpu_s, k.prometheus_query_s),
             ],
             [
                 "operator CPU ÷ Prometheus process CPU (same window)",
-                _ratio(k.operator_cpu_s, k.prometheus_cpu_s),
+                ratio(k.operator_cpu_s, k.prometheus_cpu_s),
             ],
         ]
         if not math.isnan(k.sequential_http_s):
             rows.append(
                 [
                     "operator CPU per evaluation ÷ the sequential queries' handler time",
-                    _ratio(k.cpu_s_per_evaluation, k.sequential_http_s),
+                    ratio(k.cpu_s_per_evaluation, k.sequential_http_s),
                 ]
             )
     else:
@@ -1004,7 +1000,7 @@ def kind_table(k: KindResult) -> str:
         ],
         [
             "operator CPU ÷ kube-apiserver + etcd CPU (same window)",
-            _ratio(k.operator_cpu_s, k.apiserver_cpu_s + k.etcd_cpu_s),
+            ratio(k.operator_cpu_s, k.apiserver_cpu_s + k.etcd_cpu_s),
         ],
         ["status at the end", "; ".join(f"{key} {value}" for key, value in k.status) or "–"],
         [

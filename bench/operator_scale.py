@@ -64,11 +64,13 @@ from bench.scale_support import (
     markdown_table,
     memory_sites,
     parse_metrics,
+    patches_row,
     percentile,
     perfbaseline_body,
     proc_cpu_seconds,
     proc_memory_mib,
     profile_tables,
+    ratio,
     restart_lags,
     save_json,
     seconds,
@@ -922,10 +924,6 @@ def _bound(value: float) -> str:
     return "> 10 s" if math.isinf(value) else f"≤ {value:g} s"
 
 
-def _ratio(numerator: float, denominator: float) -> str:
-    return f"{numerator / denominator:.2f}" if denominator > 0 else "–"
-
-
 def operator_scale_section(result: OperatorScaleResult) -> str:
     from perfguard.api.quantities import format_duration
     from perfguard.config import OperatorConfig
@@ -1034,15 +1032,7 @@ def operator_scale_section(result: OperatorScaleResult) -> str:
         ),
         row(
             "status patches / evaluations",
-            [
-                f"{s.status_patches:,} / {s.evaluations:,} ({s.patches_per_evaluation:.2f})"
-                + (
-                    "; " + ", ".join(f"{cause} {count:,}" for cause, count in s.patch_causes)
-                    if s.patch_causes
-                    else ""
-                )
-                for s in sizes
-            ],
+            [patches_row(s.status_patches, s.evaluations, s.patch_causes) for s in sizes],
         ),
         row("Prometheus requests/s", [f"{s.prometheus_rps:.1f}" for s in sizes]),
         row(
@@ -1068,11 +1058,11 @@ def operator_scale_section(result: OperatorScaleResult) -> str:
         ),
         row(
             "operator CPU ÷ Prometheus engine time",
-            [_ratio(s.operator_cpu_s, s.prometheus_query_s) for s in sizes],
+            [ratio(s.operator_cpu_s, s.prometheus_query_s) for s in sizes],
         ),
         row(
             "operator CPU ÷ Prometheus process CPU",
-            [_ratio(s.operator_cpu_s, s.prometheus_cpu_s) for s in sizes],
+            [ratio(s.operator_cpu_s, s.prometheus_cpu_s) for s in sizes],
         ),
         row("API requests/s", [f"{s.api_rps:.2f}" for s in sizes]),
         row(

@@ -133,6 +133,21 @@ def by_label(
     return tuple(sorted(((k, int(v)) for k, v in grown.items() if v > 0), key=lambda kv: -kv[1]))
 
 
+def ratio(numerator: float, denominator: float) -> str:
+    """`numerator / denominator` to two places, or a dash without a denominator."""
+    return f"{numerator / denominator:.2f}" if denominator > 0 else "–"
+
+
+def patches_row(patches: int, evaluations: int, causes: Sequence[tuple[str, int]]) -> str:
+    """ "patches / evaluations (share); cause count, …" for the benches' status-patch row."""
+    text = f"{patches:,} / {evaluations:,}"
+    if evaluations:
+        text += f" ({patches / evaluations:.2f})"
+    if causes:
+        text += "; " + ", ".join(f"{cause} {count:,}" for cause, count in causes)
+    return text
+
+
 def fetch(url: str, *, token: str | None = None, cafile: Path | None = None) -> str:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     context = ssl.create_default_context(cafile=str(cafile)) if cafile else None

@@ -558,7 +558,7 @@ def test_envparity_starts_at_once_the_others_resume() -> None:
     assert not ENV_PARITY_LOOP.resume  # learns what to watch by evaluating
 
 
-def test_should_write_news_at_once_readings_every_refresh() -> None:
+def test_news_is_written_at_once_readings_every_refresh() -> None:
     at = datetime(2026, 12, 3, 12, 0, 0, tzinfo=UTC)
 
     def stamped(seconds_ago: float, **fields: Any) -> dict[str, Any]:
@@ -575,7 +575,7 @@ def test_should_write_news_at_once_readings_every_refresh() -> None:
         *,
         handing_over: bool = False,
     ) -> bool:
-        return reconcile.should_write(
+        cause = reconcile.write_cause(
             old,
             new,
             news=numbers_are_readings,
@@ -583,6 +583,7 @@ def test_should_write_news_at_once_readings_every_refresh() -> None:
             at=at,
             handing_over=handing_over,
         )
+        return cause is not None
 
     now_measured = stamped(0, p95=43.0)
     assert not write(stamped(60), now_measured), "only readings moved, within refresh"
@@ -603,7 +604,7 @@ def test_should_write_news_at_once_readings_every_refresh() -> None:
 
 
 def test_write_cause_says_why_a_status_is_patched() -> None:
-    """The `cause` label of perfguard_status_patches_total: each of should_write's reasons
+    """The `cause` label of perfguard_status_patches_total: each reason to write
     to write, told apart (news first, then what a measurement is due)."""
     at = datetime(2026, 12, 3, 12, 0, 0, tzinfo=UTC)
 

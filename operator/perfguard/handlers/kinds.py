@@ -18,7 +18,7 @@ from perfguard.handlers.perfbaseline import evaluate_perfbaseline
 from perfguard.handlers.reconcile import ResourceLoop, wake_on_change
 
 # At the operator's stop Kopf sets each daemon's stop flag; an evaluation in flight gets
-# this long to finish and be written (should_write's hand-over) before Kopf cancels it,
+# this long to finish and be written (write_cause's hand-over) before Kopf cancels it,
 # then 5 s to go. Without a backoff Kopf cancels at once and the evaluation is lost.
 # Within the chart's terminationGracePeriodSeconds (30) with Kopf's own wait of up to
 # 5 s for its tasks; a CapacityPlan evaluation longer than this is lost, and its

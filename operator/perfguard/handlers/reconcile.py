@@ -4,7 +4,7 @@ Each resource gets one Kopf daemon: it evaluates at the spec's interval and wake
 when the spec changes. A daemon started on a resource evaluated before (the operator's
 restart) keeps the schedule its status records (resume_delay). Status is patched when
 its news changed (verdict, reasons, conditions, breaches: engine/status_news.py), and
-otherwise with fresh readings every statusRefresh (should_write), so a steady fleet does
+otherwise with fresh readings every statusRefresh (write_cause), so a steady fleet does
 not churn etcd and watchers.
 """
 
@@ -70,7 +70,7 @@ class WriteCause(StrEnum):
     NEWS = "news"  # its news changed (see engine/status_news.py)
     REFRESH = "refresh"  # measured, and the status on the server is statusRefresh old
     UNSTAMPED = "unstamped"  # measured, and the status on the server has no readable stamp
-    HANDOVER = "handover"  # measured while the operator stops (see should_write)
+    HANDOVER = "handover"  # measured while the operator stops (see write_cause)
     CHANGED = "changed"  # nothing measured (an invalid spec, a failure) but it changed
 
 
@@ -112,20 +112,6 @@ def write_cause(
     if last is None or last.tzinfo is None:
         return WriteCause.UNSTAMPED
     return WriteCause.REFRESH if abs(at - last) >= refresh else None
-
-
-def should_write(
-    old: Mapping[str, Any],
-    new: Mapping[str, Any],
-    *,
-    news: News,
-    refresh: timedelta,
-    at: datetime,
-    handing_over: bool = False,
-) -> bool:
-    """Whether an evaluation's status is patched (see write_cause)."""
-    cause = write_cause(old, new, news=news, refresh=refresh, at=at, handing_over=handing_over)
-    return cause is not None
 
 
 WAKE = "perfguard-wake"
@@ -219,7 +205,7 @@ def restart_grace(
     return grace
 
 
-# Stops after which another operator process takes the resources over (see should_write).
+# Stops after which another operator process takes the resources over (see write_cause).
 HAND_OVER = kopf.DaemonStoppingReason.OPERATOR_EXITING | kopf.DaemonStoppingReason.OPERATOR_PAUSING
 # Kopf adds the reasons up: a resource deleted (or no longer matched) as the operator
 # stops is no one's to resume.
@@ -242,7 +228,7 @@ def resume_delay(
     due, bench/operator_scale).
 
     The stamp (`lastEvaluationTime`) is the last evaluation written. The evaluations after
-    it that were not written (see should_write) came about whole intervals after it:
+    it that were not written (see write_cause) came about whole intervals after it:
     each is due an interval after the one before started, so under load the schedule
     drifts later by the waits, and this is an estimate. A point of that schedule less
     than `grace` ago (the time the restart took) may have come while no operator ran: the
@@ -312,7 +298,7 @@ class ResourceLoop:
         # resume_delay). Not for a kind that learns what to watch by evaluating.
         self.resume = resume
         # What in its status is written at once when it changes (the rest every
-        # statusRefresh, see should_write).
+        # statusRefresh, see write_cause).
         self.news = news
 
     async def run(
@@ -502,7 +488,7 @@ class ResourceLoop:
         versions: tuple[str | None, str | None] = (None, None),
         handing_over: bool = False,
     ) -> WrittenStatus:
-        """Patch the status when due (should_write), emit the Events, export the metrics.
+        """Patch the status when due (write_cause), emit the Events, export the metrics.
         `versions`: the object version holding `old_status` and the one of the body read;
         the result is what the server holds now (see previous_status)."""
         runtime = get_runtime()
