@@ -33,7 +33,7 @@ from perfguard.engine.offline import replay_times
 from perfguard.engine.perfbaseline import judge
 from perfguard.engine.perfbaseline_fetch import MetricSamples, TimedSamples, windows
 from perfguard.engine.tracks import plan_tracks
-from perfguard.status import merge, parse_conditions, to_wire
+from perfguard.status import next_status
 
 HISTOGRAM: Final = "inference_request_duration_seconds"
 REQUESTS: Final = "inference_requests_total"
@@ -155,13 +155,8 @@ def verdict_of(status: dict[str, Any], family: Family) -> PerfguardVerdict:
 
 
 def carry(status: dict[str, Any], fields: dict[str, Any], conditions: Any, at: datetime) -> Any:
-    """The next status, as replay_perfbaseline builds it."""
-    merged = merge(parse_conditions(status.get("conditions")), conditions, generation=1, at=at)
-    return {
-        **{k: v for k, v in fields.items() if v is not None},
-        "conditions": to_wire(merged),
-        "observedGeneration": 1,
-    }
+    """The next status, as the operator and replay_perfbaseline build it."""
+    return next_status(status, fields, conditions, generation=1, at=at)
 
 
 def run_perfguard(case: Case) -> PerfguardVerdict:

@@ -406,7 +406,7 @@ async def replay_service(
     from perfguard.api.perfbaseline import PerfBaselineSpec
     from perfguard.engine.perfbaseline import evaluate
     from perfguard.engine.tracks import plan_tracks
-    from perfguard.status import merge, parse_conditions, to_wire
+    from perfguard.status import next_status
 
     spec = PerfBaselineSpec.model_validate(
         perfbaseline("replay", "replay", service.name, config)["spec"]
@@ -419,10 +419,7 @@ async def replay_service(
     limit = injected + timedelta(seconds=config.give_up_s)
     while at <= limit:
         outcome = await evaluate(spec, plan, status, at, client)
-        old = parse_conditions(status.get("conditions"))
-        conditions = merge(old, outcome.conditions, generation=1, at=at)
-        merged = {**status, **outcome.fields, "conditions": to_wire(conditions)}
-        status = {k: v for k, v in merged.items() if v is not None}
+        status = next_status(status, outcome.fields, outcome.conditions, generation=1, at=at)
         offset = (at - injected).total_seconds()
         if trace:
             rows.append(_trace_row(offset, status))

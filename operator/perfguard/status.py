@@ -97,6 +97,33 @@ def to_wire(conditions: Sequence[Condition]) -> list[dict[str, Any]]:
     return [c.to_wire() for c in conditions]
 
 
+def next_status(
+    old: Mapping[str, Any],
+    fields: Mapping[str, Any],
+    updates: Iterable[ConditionUpdate],
+    *,
+    generation: int,
+    at: datetime,
+) -> dict[str, Any]:
+    """The status an evaluation leaves: `old` with the evaluation's `fields` over it (a field
+    set to None is removed), its conditions merged (see merge) and `observedGeneration`.
+
+    The operator writes this (handlers/reconcile.py); `perfguard evaluate` and the benchmarks
+    replay evaluations through it, so a replay carries status forward as the operator does:
+    an evaluation that measured nothing (a failed query) keeps the last metrics shown.
+    """
+    conditions = merge(
+        parse_conditions(old.get("conditions")), updates, generation=generation, at=at
+    )
+    merged = {
+        **{k: v for k, v in old.items() if k != "conditions"},
+        **fields,
+        "conditions": to_wire(conditions),
+        "observedGeneration": generation,
+    }
+    return {k: v for k, v in merged.items() if v is not None}
+
+
 def unknown(type_: str, reason: str, message: str) -> ConditionUpdate:
     return ConditionUpdate(type_, ConditionStatus.UNKNOWN, reason, message)
 

@@ -3,7 +3,16 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from perfguard.api.conditions import ConditionStatus
-from perfguard.status import false, merge, parse_conditions, to_wire, transitioned, true, unknown
+from perfguard.status import (
+    false,
+    merge,
+    next_status,
+    parse_conditions,
+    to_wire,
+    transitioned,
+    true,
+    unknown,
+)
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 T1 = T0 + timedelta(minutes=5)
@@ -46,3 +55,37 @@ def test_wire_round_trip_and_malformed_entries_are_skipped() -> None:
     assert wire[0]["observedGeneration"] == 1
     parsed = parse_conditions([*wire, {"type": "Broken"}])
     assert parsed == conditions
+
+
+def test_next_status_keeps_what_the_evaluation_did_not_set() -> None:
+    """The status an evaluation leaves, as the operator writes it and replays carry it."""
+    first = next_status(
+        {},
+        {"verdict": "Pass", "metrics": [{"name": "latency"}], "stages": [{"stage": "db"}]},
+        [true("Ready", "Evaluated", "ok")],
+        generation=1,
+        at=T0,
+    )
+    assert first["observedGeneration"] == 1
+    assert first["conditions"][0]["lastTransitionTime"] == "2026-01-01T00:00:00Z"
+    # A failed query sets only the verdict and its reason: the metrics shown stay; a field
+    # set to None is removed; a condition whose status holds keeps its transition time.
+    failed = next_status(
+        first,
+        {"verdict": "Inconclusive", "reason": "PrometheusUnreachable", "stages": None},
+        [true("Ready", "EvaluatedAgain", "ok"), false("Regressed", "X", "no data")],
+        generation=2,
+        at=T1,
+    )
+    assert failed["verdict"] == "Inconclusive" and failed["metrics"] == [{"name": "latency"}]
+    assert "stages" not in failed and failed["observedGeneration"] == 2
+    ready, regressed = failed["conditions"]
+    assert (ready["reason"], ready["lastTransitionTime"]) == (
+        "EvaluatedAgain",
+        "2026-01-01T00:00:00Z",
+    )
+    assert (regressed["type"], regressed["lastTransitionTime"]) == (
+        "Regressed",
+        "2026-01-01T00:05:00Z",
+    )
+    assert first["verdict"] == "Pass", "the old status is not changed"

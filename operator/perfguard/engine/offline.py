@@ -18,7 +18,7 @@ from perfguard.engine.perfbaseline import evaluate
 from perfguard.engine.tracks import plan_tracks
 from perfguard.sources.prometheus import NO_OPTIONS, PrometheusClient, RequestOptions
 from perfguard.sources.workloads import WorkloadHashes
-from perfguard.status import merge, parse_conditions, to_wire
+from perfguard.status import next_status
 
 
 @dataclass(frozen=True)
@@ -50,17 +50,13 @@ async def replay_perfbaseline(spec: PerfBaselineSpec, options: EvaluateOptions) 
     ) as client:
         for at in replay_times(spec, options.at):
             evaluation = await evaluate(spec, plan, status, at, client)
-            conditions = merge(
-                parse_conditions(status.get("conditions")),
+            status = next_status(
+                status,
+                evaluation.fields,
                 evaluation.conditions,
                 generation=options.generation,
                 at=at,
             )
-            status = {
-                **{k: v for k, v in evaluation.fields.items() if v is not None},
-                "conditions": to_wire(conditions),
-                "observedGeneration": options.generation,
-            }
     return status
 
 
@@ -74,9 +70,6 @@ async def evaluate_capacityplan_offline(
         options.prometheus, timeout=timeout, options=options.request
     ) as client:
         outcome = await evaluate_capacity(spec, hosts, {}, options.at, client)
-    conditions = merge([], outcome.conditions, generation=options.generation, at=options.at)
-    return {
-        **{k: v for k, v in outcome.fields.items() if v is not None},
-        "conditions": to_wire(conditions),
-        "observedGeneration": options.generation,
-    }
+    return next_status(
+        {}, outcome.fields, outcome.conditions, generation=options.generation, at=options.at
+    )

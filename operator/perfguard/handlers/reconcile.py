@@ -23,13 +23,13 @@ import kopf
 from pydantic import ValidationError
 
 from perfguard.api.base import ApiModel
-from perfguard.api.conditions import Condition, ConditionStatus
+from perfguard.api.conditions import ConditionStatus
 from perfguard.api.resources import Resource
 from perfguard.engine.status_news import all_but_stamp, changed_news
 from perfguard.handlers.runtime import ResourceRef, get_runtime
 from perfguard.observability import resource_logger
 from perfguard.outcome import EventSpec, Outcome
-from perfguard.status import EVALUATION_ERROR, READY, false, merge, now, parse_conditions, to_wire
+from perfguard.status import EVALUATION_ERROR, READY, false, next_status, now, parse_conditions
 
 Evaluator = Callable[[ApiModel, Mapping[str, Any], datetime, ResourceRef], Awaitable[Outcome]]
 """(validated spec, previous status, now, resource) -> Outcome. Must not raise for bad data."""
@@ -413,7 +413,6 @@ class ResourceLoop:
             )
             read_version = body.metadata.get("resourceVersion")
             generation = int(body.metadata.get("generation") or 0)
-            old_conditions = parse_conditions(old_status.get("conditions"))
             memo[STARTED] = asyncio.get_running_loop().time()
             at = now()
             outcome, interval = await self._evaluate(body, name, namespace, old_status, at)
@@ -425,7 +424,6 @@ class ResourceLoop:
             namespace,
             generation,
             old_status,
-            old_conditions,
             outcome,
             at,
             versions=(old_version, read_version),
@@ -481,7 +479,6 @@ class ResourceLoop:
         namespace: str,
         generation: int,
         old_status: dict[str, Any],
-        old_conditions: list[Condition],
         outcome: Outcome,
         at: datetime,
         *,
@@ -493,15 +490,10 @@ class ResourceLoop:
         the result is what the server holds now (see previous_status)."""
         runtime = get_runtime()
         kind = self.resource.kind
-        conditions = merge(old_conditions, outcome.conditions, generation=generation, at=at)
-        merged = {
-            **{k: v for k, v in old_status.items() if k not in {"conditions"}},
-            **outcome.fields,
-            "conditions": to_wire(conditions),
-            "observedGeneration": generation,
-        }
         # A field set to None by the evaluation is removed (status_patch sends null).
-        new_status = {k: v for k, v in merged.items() if v is not None}
+        new_status = next_status(
+            old_status, outcome.fields, outcome.conditions, generation=generation, at=at
+        )
         if "lastEvaluationTime" not in outcome.fields and outcome.verdict is not None:
             new_status["lastEvaluationTime"] = at.isoformat().replace("+00:00", "Z")
         cause = write_cause(
@@ -536,9 +528,9 @@ class ResourceLoop:
             written = WrittenStatus(old_status, versions[0], versions[1])
         for event in outcome.events:
             kopf.event(body, type=event.type, reason=event.reason, message=event.message)
-        ready = next((c for c in conditions if c.type == READY), None)
+        ready = next((c for c in new_status["conditions"] if c.get("type") == READY), None)
         runtime.metrics.ready.labels(kind, namespace, name).set(
-            1 if ready is not None and ready.status == ConditionStatus.TRUE else 0
+            1 if ready is not None and ready.get("status") == ConditionStatus.TRUE.value else 0
         )
         for item in outcome.fields.get("metrics") or []:
             if isinstance(item, dict) and item.get("delta") is not None:
