@@ -156,7 +156,7 @@ def verdict_of(status: dict[str, Any], family: Family) -> PerfguardVerdict:
 
 def carry(status: dict[str, Any], fields: dict[str, Any], conditions: Any, at: datetime) -> Any:
     """The next status, as the operator and replay_perfbaseline build it."""
-    return next_status(status, fields, conditions, generation=1, at=at)
+    return next_status(status, fields, conditions, generation=1, at=at, measured=True)
 
 
 def run_perfguard(case: Case) -> PerfguardVerdict:

@@ -229,7 +229,6 @@ class KindResult(LagFigures):
     end_rss_mib: float
     duration_s: float  # evaluation wall time summed over the window (operator histogram)
     status_patches: int
-    patch_causes: Tally  # status patches by perfguard_status_patches_total's cause
     prometheus_requests: int
     prometheus_query_s: float  # engine: prepare + inner eval + result sort
     prometheus_queue_s: float
@@ -257,6 +256,9 @@ class KindResult(LagFigures):
     scrape_walls: tuple[float, ...] = ()
     events: Tally = ()
     marks: Tally = ()
+    # Status patches by perfguard_status_patches_total's cause (empty in results saved before
+    # the label existed).
+    patch_causes: Tally = ()
     object_kib: float = math.nan
     # CapacityPlan: the same queries one after another, the operator stopped.
     sequential_requests: int = 0

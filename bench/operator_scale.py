@@ -169,7 +169,6 @@ class SizeResult(LagFigures):
     peak_rss_mib: float
     end_rss_mib: float
     status_patches: int
-    patch_causes: Tally  # status patches by perfguard_status_patches_total's cause
     prometheus_requests: int
     prometheus_query_s: float  # engine: prepare + inner eval + result sort
     prometheus_queue_s: float  # engine: waiting for a query slot
@@ -192,6 +191,9 @@ class SizeResult(LagFigures):
     inconclusive_messages: tuple[tuple[str, int], ...] = ()
     events: tuple[tuple[str, int], ...] = ()  # Events on the resources, by reason, whole run
     marks: tuple[tuple[str, int], ...] = ()  # finalizers and annotations on the resources
+    # Status patches by perfguard_status_patches_total's cause (empty in results saved before
+    # the label existed).
+    patch_causes: Tally = ()
     object_kib: float = math.nan  # mean size of a PerfBaseline as JSON, at the end
     # The operator stopped and started again over the same resources (see _measure_restart):
     # lags of the gaps that ended after the restart; the first is the old operator's last

@@ -129,7 +129,7 @@ def by_label(
     for samples, sign in ((after, 1.0), (before, -1.0)):
         for s in samples:
             if s.name == name and all(s.labels.get(k) == v for k, v in match.items()):
-                grown[s.labels.get(label, "")] += sign * s.value
+                grown[s.labels.get(label) or f"no {label}"] += sign * s.value
     return tuple(sorted(((k, int(v)) for k, v in grown.items() if v > 0), key=lambda kv: -kv[1]))
 
 

@@ -419,7 +419,14 @@ async def replay_service(
     limit = injected + timedelta(seconds=config.give_up_s)
     while at <= limit:
         outcome = await evaluate(spec, plan, status, at, client)
-        status = next_status(status, outcome.fields, outcome.conditions, generation=1, at=at)
+        status = next_status(
+            status,
+            outcome.fields,
+            outcome.conditions,
+            generation=1,
+            at=at,
+            measured=outcome.verdict is not None,
+        )
         offset = (at - injected).total_seconds()
         if trace:
             rows.append(_trace_row(offset, status))

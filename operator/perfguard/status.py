@@ -104,13 +104,17 @@ def next_status(
     *,
     generation: int,
     at: datetime,
+    measured: bool,
 ) -> dict[str, Any]:
     """The status an evaluation leaves: `old` with the evaluation's `fields` over it (a field
-    set to None is removed), its conditions merged (see merge) and `observedGeneration`.
+    set to None is removed), its conditions merged (see merge) and `observedGeneration`;
+    `lastEvaluationTime` is `at` when the evaluation reached a verdict (`measured`) and its
+    fields do not carry one already.
 
     The operator writes this (handlers/reconcile.py); `perfguard evaluate` and the benchmarks
     replay evaluations through it, so a replay carries status forward as the operator does:
-    an evaluation that measured nothing (a failed query) keeps the last metrics shown.
+    an evaluation whose data source failed sets its verdict, reason and message, keeps the
+    last metrics shown, and says when that verdict was reached.
     """
     conditions = merge(
         parse_conditions(old.get("conditions")), updates, generation=generation, at=at
@@ -121,6 +125,8 @@ def next_status(
         "conditions": to_wire(conditions),
         "observedGeneration": generation,
     }
+    if measured and "lastEvaluationTime" not in fields:
+        merged["lastEvaluationTime"] = at.isoformat().replace("+00:00", "Z")
     return {k: v for k, v in merged.items() if v is not None}
 
 

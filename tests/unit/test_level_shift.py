@@ -14,6 +14,7 @@ from perfguard.api.perfbaseline import PerfBaselineSpec
 from perfguard.engine.perfbaseline import judge, onset_min_samples
 from perfguard.engine.perfbaseline_fetch import MetricSamples, TimedSamples, windows
 from perfguard.engine.tracks import plan_tracks
+from perfguard.status import next_status
 
 
 def ar1(rng: np.random.Generator, n: int, rho: float, sd: float = 1.0) -> np.ndarray:
@@ -391,3 +392,17 @@ def test_winsorising_the_difference_drops_unpaired_values_and_checks_lengths() -
     assert c.tolist() == [1.0] and b.tolist() == [1.0]
     with pytest.raises(ValueError):
         winsorize_difference([1.0, 2.0], [1.0])
+
+
+def test_a_window_without_latency_data_removes_the_summary() -> None:
+    """`status.summary` (the printer columns' p95) is the current window's: an evaluation
+    without latency p95 samples removes an earlier one rather than leaving it in place."""
+    status = next_status(
+        {}, run(window_samples(0, 0.0), {}, AT), [], generation=1, at=AT, measured=True
+    )
+    assert set(status["summary"]) == {"p95", "deltaP95"}
+    later = AT + timedelta(minutes=1)
+    empty = {"latency": MetricSamples()}
+    fields = run(empty, status, later)
+    assert "summary" in fields and fields["summary"] is None
+    assert "summary" not in next_status(status, fields, [], generation=1, at=later, measured=True)

@@ -604,8 +604,8 @@ def test_news_is_written_at_once_readings_every_refresh() -> None:
 
 
 def test_write_cause_says_why_a_status_is_patched() -> None:
-    """The `cause` label of perfguard_status_patches_total: each reason to write
-    to write, told apart (news first, then what a measurement is due)."""
+    """The `cause` label of perfguard_status_patches_total: each reason to write,
+    told apart (news first, then what a measurement is due)."""
     at = datetime(2026, 12, 3, 12, 0, 0, tzinfo=UTC)
 
     def stamped(seconds_ago: float, **fields: Any) -> dict[str, Any]:
@@ -631,7 +631,10 @@ def test_write_cause_says_why_a_status_is_patched() -> None:
     assert cause(stamped(60), stamped(0, verdict="Fail"), handing_over=True) == causes.NEWS
     assert cause(stamped(300), measured) == causes.REFRESH
     assert cause({"verdict": "Pass", "p95": 41.0}, measured) == causes.UNSTAMPED
+    no_zone = {"verdict": "Pass", "p95": 41.0, "lastEvaluationTime": "2026-12-03T11:59:00"}
+    assert cause(no_zone, measured) == causes.UNSTAMPED
     assert cause(stamped(60), measured, handing_over=True) == causes.HANDOVER
+    assert cause(stamped(300), measured, handing_over=True) == causes.HANDOVER
     old = stamped(900)
     assert cause(old, {**old, "p95": 40.0}) == causes.CHANGED
     assert cause(old, dict(old)) is None

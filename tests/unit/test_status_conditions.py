@@ -65,8 +65,10 @@ def test_next_status_keeps_what_the_evaluation_did_not_set() -> None:
         [true("Ready", "Evaluated", "ok")],
         generation=1,
         at=T0,
+        measured=True,
     )
     assert first["observedGeneration"] == 1
+    assert first["lastEvaluationTime"] == "2026-01-01T00:00:00Z", "a verdict is stamped"
     assert first["conditions"][0]["lastTransitionTime"] == "2026-01-01T00:00:00Z"
     # A failed query sets only the verdict and its reason: the metrics shown stay; a field
     # set to None is removed; a condition whose status holds keeps its transition time.
@@ -76,7 +78,9 @@ def test_next_status_keeps_what_the_evaluation_did_not_set() -> None:
         [true("Ready", "EvaluatedAgain", "ok"), false("Regressed", "X", "no data")],
         generation=2,
         at=T1,
+        measured=True,
     )
+    assert failed["lastEvaluationTime"] == "2026-01-01T00:05:00Z"
     assert failed["verdict"] == "Inconclusive" and failed["metrics"] == [{"name": "latency"}]
     assert "stages" not in failed and failed["observedGeneration"] == 2
     ready, regressed = failed["conditions"]
@@ -89,3 +93,17 @@ def test_next_status_keeps_what_the_evaluation_did_not_set() -> None:
         "2026-01-01T00:05:00Z",
     )
     assert first["verdict"] == "Pass", "the old status is not changed"
+
+    # An outcome without a verdict (an invalid spec) keeps the stamp of the last one, and an
+    # evaluation's own stamp is kept.
+    invalid = next_status(
+        failed,
+        {"reason": "InvalidSpec"},
+        [],
+        generation=3,
+        at=T1 + timedelta(minutes=5),
+        measured=False,
+    )
+    assert invalid["lastEvaluationTime"] == "2026-01-01T00:05:00Z"
+    own = next_status({}, {"lastEvaluationTime": "x"}, [], generation=1, at=T0, measured=True)
+    assert own["lastEvaluationTime"] == "x"

@@ -103,3 +103,12 @@ def test_changed_news_names_what_changed() -> None:
         "conditions[Regressed] added",
     ]
     assert changed_news({"stages": [1, 2]}, {"stages": [1, 3]}) == ["stages"]
+
+
+def test_changed_news_tells_entries_with_one_label_apart() -> None:
+    """Two anomalies of one type on different nodes are two entries, not one."""
+    one = {"anomalies": [{"type": "XidError", "node": "a"}, {"type": "XidError", "node": "b"}]}
+    two = {"anomalies": [{"type": "XidError", "node": "a"}, {"type": "XidError", "node": "c"}]}
+    assert changed_news(one, two) == ["anomalies[XidError#1].node"]
+    three = {"anomalies": [*one["anomalies"], {"type": "XidError", "node": "d"}]}
+    assert changed_news(one, three) == ["anomalies[XidError#2] added"]

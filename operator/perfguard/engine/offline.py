@@ -56,6 +56,7 @@ async def replay_perfbaseline(spec: PerfBaselineSpec, options: EvaluateOptions) 
                 evaluation.conditions,
                 generation=options.generation,
                 at=at,
+                measured=evaluation.verdict is not None,
             )
     return status
 
@@ -71,5 +72,10 @@ async def evaluate_capacityplan_offline(
     ) as client:
         outcome = await evaluate_capacity(spec, hosts, {}, options.at, client)
     return next_status(
-        {}, outcome.fields, outcome.conditions, generation=options.generation, at=options.at
+        {},
+        outcome.fields,
+        outcome.conditions,
+        generation=options.generation,
+        at=options.at,
+        measured=outcome.verdict is not None,
     )

@@ -604,9 +604,8 @@ def judge(
         "candidate": _candidate_status(plan, previous, at),
         "lastEvaluationTime": _iso(at),
     }
-    summary = _summary(spec, samples, plan, judged)
-    if summary:
-        fields["summary"] = summary
+    # None removes a summary an earlier evaluation left (no latency p95 in this window).
+    fields["summary"] = _summary(spec, samples, plan, judged) or None
     stages, stages_summary = _stages(spec, samples, plan.current.name)
     fields["stages"] = stages or None
     fields["stagesSummary"] = stages_summary

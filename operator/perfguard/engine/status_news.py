@@ -90,10 +90,20 @@ def _entry_label(item: Mapping[str, Any], index: int) -> str:
     return "/".join(parts) if parts else str(index)
 
 
+def _labelled(items: list[Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
+    """Entries by `_entry_label`; by position where labels repeat (two anomalies of one type
+    on different nodes), so that no entry hides another."""
+    labels = [_entry_label(item, i) for i, item in enumerate(items)]
+    if len(set(labels)) < len(labels):
+        labels = [f"{label}#{i}" for i, label in enumerate(labels)]
+    return dict(zip(labels, items, strict=True))
+
+
 def changed_news(old: Any, new: Any, path: str = "") -> list[str]:
     """Where two news (as the functions above return them) differ: dotted paths, list
     entries named by `_entry_label` (``metrics[latency/p95/Concurrent].verdict``,
-    ``conditions[Regressed].status``). For the operator's debug log, so that a status
+    ``conditions[Regressed].status``, or ``anomalies[ThermalThrottling#2]`` where labels
+    repeat). For the operator's debug log, so that a status
     patched on news says which news."""
     if old == new:
         return []
@@ -111,8 +121,7 @@ def changed_news(old: Any, new: Any, path: str = "") -> list[str]:
         and all(isinstance(item, Mapping) for item in [*old, *new])
     )
     if both_entries:
-        before = {_entry_label(item, i): item for i, item in enumerate(old)}
-        after = {_entry_label(item, i): item for i, item in enumerate(new)}
+        before, after = _labelled(old), _labelled(new)
         changes: list[str] = []
         for label in [*before, *(k for k in after if k not in before)]:
             where = f"{path}[{label}]"

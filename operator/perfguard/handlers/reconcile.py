@@ -67,11 +67,13 @@ News = Callable[[Mapping[str, Any]], Any]
 class WriteCause(StrEnum):
     """Why a status was patched (the `cause` label of perfguard_status_patches_total)."""
 
-    NEWS = "news"  # its news changed (see engine/status_news.py)
+    NEWS = "news"  # its news changed (see engine/status_news.py), whatever else holds
     REFRESH = "refresh"  # measured, and the status on the server is statusRefresh old
     UNSTAMPED = "unstamped"  # measured, and the status on the server has no readable stamp
     HANDOVER = "handover"  # measured while the operator stops (see write_cause)
-    CHANGED = "changed"  # nothing measured (an invalid spec, a failure) but it changed
+    # Neither news nor a measurement, yet the status changed: an evaluation that raised, or
+    # a new validation message for the same invalid spec.
+    CHANGED = "changed"
 
 
 def write_cause(
@@ -492,10 +494,13 @@ class ResourceLoop:
         kind = self.resource.kind
         # A field set to None by the evaluation is removed (status_patch sends null).
         new_status = next_status(
-            old_status, outcome.fields, outcome.conditions, generation=generation, at=at
+            old_status,
+            outcome.fields,
+            outcome.conditions,
+            generation=generation,
+            at=at,
+            measured=outcome.verdict is not None,
         )
-        if "lastEvaluationTime" not in outcome.fields and outcome.verdict is not None:
-            new_status["lastEvaluationTime"] = at.isoformat().replace("+00:00", "Z")
         cause = write_cause(
             old_status,
             new_status,
