@@ -111,13 +111,16 @@ def parse_metrics(text: str, names: Iterable[str]) -> list[Sample]:
     return out
 
 
+def _matching(samples: Iterable[Sample], name: str, match: Mapping[str, str]) -> Iterable[Sample]:
+    """The samples called `name` whose labels include `match`."""
+    return (
+        s for s in samples if s.name == name and all(s.labels.get(k) == v for k, v in match.items())
+    )
+
+
 def total(samples: Iterable[Sample], name: str, **match: str) -> float:
     """Sum of the samples called `name` whose labels include `match`."""
-    return sum(
-        s.value
-        for s in samples
-        if s.name == name and all(s.labels.get(k) == v for k, v in match.items())
-    )
+    return sum(s.value for s in _matching(samples, name, match))
 
 
 def by_label(
@@ -127,9 +130,8 @@ def by_label(
     `after`, per value of `label`, largest first; values that did not grow are left out."""
     grown: dict[str, float] = defaultdict(float)
     for samples, sign in ((after, 1.0), (before, -1.0)):
-        for s in samples:
-            if s.name == name and all(s.labels.get(k) == v for k, v in match.items()):
-                grown[s.labels.get(label) or f"no {label}"] += sign * s.value
+        for s in _matching(samples, name, match):
+            grown[s.labels.get(label) or f"no {label}"] += sign * s.value
     return tuple(sorted(((k, int(v)) for k, v in grown.items() if v > 0), key=lambda kv: -kv[1]))
 
 

@@ -102,7 +102,8 @@ class OperatorMetrics:
         self.status_patches = Counter(
             "perfguard_status_patches_total",
             "Status patches written, by cause: news (at once), refresh (every statusRefresh), "
-            "unstamped, handover (at a stop), changed (nothing measured); see write_cause.",
+            "unstamped, handover (a measurement at a stop), changed (neither news nor a "
+            "measurement); see write_cause.",
             ["kind", "cause"],
             registry=self.registry,
         )

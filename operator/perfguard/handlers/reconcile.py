@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -62,6 +63,10 @@ def status_patch(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, An
 
 
 News = Callable[[Mapping[str, Any]], Any]
+
+# The standard-library logger behind resource_logger's lines: its level decides whether the
+# debug line on a news write (and the work to build it) is wanted.
+_LOG = logging.getLogger("perfguard")
 
 
 class WriteCause(StrEnum):
@@ -510,7 +515,8 @@ class ResourceLoop:
             handing_over=handing_over,
         )
         if cause is not None:
-            if cause == WriteCause.NEWS:
+            if cause == WriteCause.NEWS and _LOG.isEnabledFor(logging.DEBUG):
+                # Which news: computed only for the debug log (a news write is common).
                 resource_logger(kind, namespace, name).debug(
                     "status news",
                     changed=changed_news(self.news(old_status), self.news(new_status)),
