@@ -436,13 +436,14 @@ class _Bench:
         operator picks up its schedule."""
         import kubernetes
 
+        from perfguard.times import parse_time_or_none
+
         custom = kubernetes.client.CustomObjectsApi(self.api)
         items = custom.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)["items"]
         out: dict[str, float] = {}
         for item in items:
-            stamp = (item.get("status") or {}).get("lastEvaluationTime")
-            if isinstance(stamp, str):
-                parsed = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+            parsed = parse_time_or_none((item.get("status") or {}).get("lastEvaluationTime"))
+            if parsed is not None:
                 out[item["metadata"]["name"]] = parsed.timestamp()
         return out
 

@@ -285,9 +285,11 @@ def _history(work: Path, services: Sequence[Service], after: timedelta) -> Any:
 
 
 def _parse_time(text: str | None) -> float | None:
+    from perfguard.times import parse_time
+
     if not text:
         return None
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    return parse_time(text).timestamp()
 
 
 def _breach(status: dict[str, Any]) -> float | None:

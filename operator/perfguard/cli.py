@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -190,17 +190,15 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _evaluation_time(text: str | None) -> datetime:
-    from datetime import UTC
-
     if not text:
         return datetime.now(UTC).replace(microsecond=0)
     try:
-        at = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        at = datetime.fromisoformat(text)
     except ValueError as error:
         raise UsageError(f"--at {text!r} is not an RFC 3339 time") from error
     if at.tzinfo is None:
         raise UsageError("--at needs a time zone, e.g. 2026-11-28T10:00:00Z")
-    return at
+    return at.astimezone(UTC)
 
 
 def _request_options(args: argparse.Namespace, ref: PrometheusRef | None) -> RequestOptions:

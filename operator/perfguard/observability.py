@@ -11,6 +11,8 @@ import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.utils import floatToGoString
 
+from perfguard.times import parse_time_or_none
+
 
 def configure_logging(level: str = "INFO", *, json: bool | None = None) -> None:
     """JSON lines in the cluster, readable lines on a terminal.
@@ -200,8 +202,8 @@ class OperatorMetrics:
             since = at - timedelta(hours=1)
             active: dict[tuple[str, ...], float] = {}
             for a in fields.get("anomalies") or []:
-                end = a.get("end")
-                if end is None or datetime.fromisoformat(str(end).replace("Z", "+00:00")) >= since:
+                end = parse_time_or_none(a.get("end"))
+                if a.get("end") is None or (end is not None and end >= since):
                     active[(a["type"],)] = active.get((a["type"],), 0.0) + 1.0
             self._replace(self.utilisation, (namespace, name), current)
             self._replace(self.projected, (namespace, name), projected)

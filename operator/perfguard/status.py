@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from perfguard.api.conditions import Condition, ConditionStatus
+from perfguard.times import format_time
 
 READY = "Ready"
 # Ready's reason when an evaluation raised; the status keeps the previous verdict.
@@ -126,7 +127,7 @@ def next_status(
         "observedGeneration": generation,
     }
     if measured and "lastEvaluationTime" not in fields:
-        merged["lastEvaluationTime"] = at.isoformat().replace("+00:00", "Z")
+        merged["lastEvaluationTime"] = format_time(at)
     return {k: v for k, v in merged.items() if v is not None}
 
 

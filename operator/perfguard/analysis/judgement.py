@@ -86,6 +86,7 @@ from perfguard.analysis.statistics import DifferenceInterval, finite_values, rel
 
 # The verdicts are the API's own values (the models are plain data, not I/O).
 from perfguard.api.perfbaseline import MetricVerdict, Verdict
+from perfguard.times import format_time
 
 __all__ = [
     "MetricJudgement",
@@ -584,7 +585,7 @@ def overall_verdict(metrics: Sequence[tuple[SustainedJudgement, bool]]) -> Overa
     pending = [m for m in critical if m.pending]
     if pending:
         held = [
-            f"{m.name} since {m.sustain.breach_since.isoformat()}"
+            f"{m.name} since {format_time(m.sustain.breach_since)}"
             for m in pending
             if m.sustain.breach_since is not None
         ]

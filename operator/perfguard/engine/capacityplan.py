@@ -20,7 +20,7 @@ import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Final
 
 import numpy as np
@@ -47,6 +47,7 @@ from perfguard.outcome import EventSpec, Outcome
 from perfguard.sources.capacityplan_queries import Signal
 from perfguard.sources.prometheus import PrometheusClient, PrometheusError
 from perfguard.status import READY, ConditionUpdate, false, parse_conditions, true, unknown
+from perfguard.times import format_timestamp, parse_time_or_none
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -407,15 +408,6 @@ def _verdict(
 # -- status ----------------------------------------------------------------------------
 
 
-def _iso(seconds: float) -> str:
-    return (
-        datetime.fromtimestamp(seconds, UTC)
-        .replace(microsecond=0)
-        .isoformat()
-        .replace("+00:00", "Z")
-    )
-
-
 def _round(value: float | None, digits: int = 2) -> float | None:
     return None if value is None or not math.isfinite(value) else round(value, digits)
 
@@ -429,7 +421,7 @@ def _anomaly_status(node: str, gpu: str | None, f: detectors.AnomalyFinding) -> 
     item: dict[str, Any] = {
         "type": f.kind.value,
         "node": node,
-        "start": _iso(f.start_s),
+        "start": format_timestamp(f.start_s),
         "severity": f.severity,
         "value": _round(f.value, 3),
         "message": f.message,
@@ -437,7 +429,7 @@ def _anomaly_status(node: str, gpu: str | None, f: detectors.AnomalyFinding) -> 
     if gpu is not None:
         item["gpu"] = gpu
     if f.end_s is not None:
-        item["end"] = _iso(f.end_s)
+        item["end"] = format_timestamp(f.end_s)
     return {k: v for k, v in item.items() if v is not None}
 
 
@@ -484,7 +476,7 @@ def status_fields(spec: CapacityPlanSpec, analysis: Analysis, at: datetime) -> d
             crossing.append(
                 {
                     "resource": r.series.name,
-                    "at": _iso(when.timestamp()),
+                    "at": format_timestamp(when.timestamp()),
                     "message": "already at or above the threshold"
                     if r.time_to_threshold == 0
                     else f"the fleet average's trend reaches {r.series.threshold:g}% in about "
@@ -545,10 +537,9 @@ def _same_anomaly(new: Mapping[str, Any], old: Mapping[str, Any], tolerance_s: f
         old.get("gpu"),
     ):
         return False
-    try:
-        new_start = datetime.fromisoformat(str(new["start"]).replace("Z", "+00:00"))
-        old_start = datetime.fromisoformat(str(old["start"]).replace("Z", "+00:00"))
-    except (KeyError, ValueError):
+    new_start = parse_time_or_none(new.get("start"))
+    old_start = parse_time_or_none(old.get("start"))
+    if new_start is None or old_start is None:
         return False
     if abs((new_start - old_start).total_seconds()) <= tolerance_s:
         return True

@@ -45,6 +45,7 @@ from perfguard.render import format_quantity
 from perfguard.sources.perfbaseline_queries import statistics_for
 from perfguard.sources.prometheus import FailureKind, PrometheusClient
 from perfguard.status import READY, ConditionUpdate, false, parse_conditions, true, unknown
+from perfguard.times import format_time, parse_time_or_none
 
 # Fewest candidate samples (or concurrent pairs) for a verdict: below this no interval
 # means much, whatever the baseline holds. A 10-minute window at 30 s gives 21.
@@ -120,19 +121,11 @@ def _threshold(rule: ThresholdRule, factor: float) -> judgement.Threshold:
 def _previous_breaches(previous: Mapping[str, Any]) -> dict[tuple[str, str, str], datetime]:
     found: dict[tuple[str, str, str], datetime] = {}
     for item in previous.get("metrics") or []:
-        since = item.get("breachSince")
-        if not since:
-            continue
-        try:
-            at = datetime.fromisoformat(str(since).replace("Z", "+00:00"))
-        except ValueError:
+        at = parse_time_or_none(item.get("breachSince"))
+        if at is None:
             continue
         found[(item.get("name", ""), item.get("statistic", ""), item.get("comparison", ""))] = at
     return found
-
-
-def _iso(at: datetime) -> str:
-    return at.isoformat().replace("+00:00", "Z")
 
 
 def _utc(timestamp: float) -> datetime:
@@ -164,7 +157,7 @@ def _after_shift(
 
 def _shift_status(shift: LevelShift, timestamps: np.ndarray, factor: float) -> dict[str, Any]:
     return {
-        "at": _iso(_utc(float(timestamps[shift.index]))),
+        "at": format_time(_utc(float(timestamps[shift.index]))),
         "change": shift.shift / factor,
         "samplesBefore": shift.before,
         "samplesAfter": shift.after,
@@ -486,7 +479,7 @@ def _judge_one(
         status["levelShift"] = shift_status
     breach_since = sustained.sustain.breach_since
     if breach_since is not None:
-        status["breachSince"] = _iso(breach_since)
+        status["breachSince"] = format_time(breach_since)
     if sustained.pending and breach_since is not None:
         status["message"] = (
             f"{status['message']} (breach held {format_duration(at - breach_since)} of "
@@ -602,7 +595,7 @@ def judge(
         "metrics": [j.status for j in judged],
         "baseline": _baseline_status(spec, w, samples, plan),
         "candidate": _candidate_status(plan, previous, at),
-        "lastEvaluationTime": _iso(at),
+        "lastEvaluationTime": format_time(at),
     }
     # None removes a summary an earlier evaluation left (no latency p95 in this window).
     fields["summary"] = _summary(spec, samples, plan, judged) or None
@@ -639,7 +632,7 @@ def _improvements(
         since = item.get("improvedSince")
         if since is None and item.get("verdict") == MetricVerdict.IMPROVED.value:
             # A status written before the stamp existed: the improvement was announced then.
-            since = previous.get("lastEvaluationTime") or _iso(at)
+            since = previous.get("lastEvaluationTime") or format_time(at)
         if since is not None:
             stamped[key] = str(since)
     events: list[EventSpec] = []
@@ -648,7 +641,7 @@ def _improvements(
         if j.sustained.failed:
             since = None
         elif j.verdict == MetricVerdict.IMPROVED and since is None:
-            since = _iso(at)
+            since = format_time(at)
             events.append(
                 EventSpec(
                     "Normal",
@@ -676,13 +669,17 @@ def _baseline_status(
         data = samples[metric.name]
         for series in data.baseline.values():
             count = max(count, len(series.finite()))
-    return {"from": _iso(w.baseline_start), "to": _iso(w.baseline_end), "samples": count}
+    return {
+        "from": format_time(w.baseline_start),
+        "to": format_time(w.baseline_end),
+        "samples": count,
+    }
 
 
 def _candidate_status(plan: TrackPlan, previous: Mapping[str, Any], at: datetime) -> dict[str, Any]:
     before = previous.get("candidate") or {}
     since = before.get("since") if before.get("identity") == plan.identity else None
-    return {"identity": plan.identity, "source": plan.source, "since": since or _iso(at)}
+    return {"identity": plan.identity, "source": plan.source, "since": since or format_time(at)}
 
 
 def _summary(

@@ -31,6 +31,7 @@ from perfguard.handlers.runtime import ResourceRef, get_runtime
 from perfguard.observability import resource_logger
 from perfguard.outcome import EventSpec, Outcome
 from perfguard.status import EVALUATION_ERROR, READY, false, next_status, now, parse_conditions
+from perfguard.times import parse_time_or_none
 
 Evaluator = Callable[[ApiModel, Mapping[str, Any], datetime, ResourceRef], Awaitable[Outcome]]
 """(validated spec, previous status, now, resource) -> Outcome. Must not raise for bad data."""
@@ -139,13 +140,7 @@ class WrittenStatus:
 
 
 def _evaluated_at(status: Mapping[str, Any]) -> datetime | None:
-    raw = status.get("lastEvaluationTime")
-    if not isinstance(raw, str):
-        return None
-    try:
-        return datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
-        return None
+    return parse_time_or_none(status.get("lastEvaluationTime"))
 
 
 def previous_status(
