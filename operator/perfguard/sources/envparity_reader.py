@@ -21,6 +21,12 @@ from kubernetes.client.exceptions import ApiException
 
 from perfguard.api.base import LabelSelector
 from perfguard.engine.envparity_snapshot import NamespaceObjects
+from perfguard.sources.kubernetes_api import (
+    API_UNREACHABLE,
+    READ_TIMEOUT_S,
+    UNREACHABLE,
+    unreachable_message,
+)
 
 
 class ParityReadError(Exception):
@@ -89,7 +95,14 @@ class ParityReader:
 
     async def _call(self, method: Any, *args: Any, **kwargs: Any) -> Any:
         self.requests.value += 1
-        return await asyncio.to_thread(method, *args, _preload_content=False, **kwargs)
+        try:
+            return await asyncio.to_thread(
+                method, *args, _preload_content=False, _request_timeout=READ_TIMEOUT_S, **kwargs
+            )
+        except UNREACHABLE as error:
+            raise ParityReadError(
+                API_UNREACHABLE, unreachable_message(error, "reading the compared namespaces")
+            ) from error
 
     async def _list(
         self, what: str, method: Any, *args: Any, **kwargs: Any

@@ -4,13 +4,30 @@ from __future__ import annotations
 
 import asyncio
 import os
-from typing import Any
+from typing import Any, Final
 
 import kubernetes
+import urllib3
 from kubernetes.client import ApiClient, CustomObjectsApi
 from kubernetes.client.exceptions import ApiException
 
 from perfguard import GROUP, VERSION
+
+# What the client raises when the API server gives no answer: a refused or reset
+# connection, a TLS failure, a timeout (urllib3's errors, after its retries) or a socket
+# error. Readers turn these into their kind's "ApiUnreachable" reason, so an outage is an
+# unverified result with a clear condition rather than an evaluation error.
+UNREACHABLE: Final = (urllib3.exceptions.HTTPError, OSError)
+# Per request: without it a lost answer would hold the resource's daemon forever.
+READ_TIMEOUT_S: Final = 30.0
+API_UNREACHABLE: Final = "ApiUnreachable"
+
+
+def unreachable_message(error: BaseException, what: str) -> str:
+    detail = " ".join(str(error).split())
+    if len(detail) > 200:
+        detail = detail[:199] + "…"
+    return f"{what}: the Kubernetes API did not answer ({type(error).__name__}: {detail})"
 
 
 def load_client() -> ApiClient:
@@ -59,11 +76,20 @@ async def list_resources(client: ApiClient, namespace: str | None) -> dict[str, 
         try:
             if namespace is None:
                 listing = await asyncio.to_thread(
-                    custom.list_cluster_custom_object, GROUP, VERSION, plural
+                    custom.list_cluster_custom_object,
+                    GROUP,
+                    VERSION,
+                    plural,
+                    _request_timeout=READ_TIMEOUT_S,
                 )
             else:
                 listing = await asyncio.to_thread(
-                    custom.list_namespaced_custom_object, GROUP, VERSION, namespace, plural
+                    custom.list_namespaced_custom_object,
+                    GROUP,
+                    VERSION,
+                    namespace,
+                    plural,
+                    _request_timeout=READ_TIMEOUT_S,
                 )
         except ApiException as error:
             raise ReadError(f"listing {plural}: HTTP {error.status} {error.reason}") from error

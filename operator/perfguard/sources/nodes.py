@@ -10,6 +10,12 @@ from kubernetes.client.exceptions import ApiException
 
 from perfguard.api.base import LabelSelector
 from perfguard.sources.envparity_reader import selector_string
+from perfguard.sources.kubernetes_api import (
+    API_UNREACHABLE,
+    READ_TIMEOUT_S,
+    UNREACHABLE,
+    unreachable_message,
+)
 
 
 class NodeReadError(Exception):
@@ -29,7 +35,12 @@ class NodeReader:
                 self._core.list_node,
                 label_selector=selector_string(selector),
                 _preload_content=False,
+                _request_timeout=READ_TIMEOUT_S,
             )
+        except UNREACHABLE as error:
+            raise NodeReadError(
+                API_UNREACHABLE, unreachable_message(error, "listing Nodes")
+            ) from error
         except ApiException as error:
             reason = "NodesForbidden" if error.status == 403 else "NodesReadFailed"
             raise NodeReadError(

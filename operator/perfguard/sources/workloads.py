@@ -15,6 +15,13 @@ from typing import Any
 from kubernetes.client import ApiClient, AppsV1Api, CustomObjectsApi
 from kubernetes.client.exceptions import ApiException
 
+from perfguard.sources.kubernetes_api import (
+    API_UNREACHABLE,
+    READ_TIMEOUT_S,
+    UNREACHABLE,
+    unreachable_message,
+)
+
 
 class WorkloadError(Exception):
     def __init__(self, reason: str, message: str) -> None:
@@ -75,15 +82,25 @@ class WorkloadReader:
                     namespace,
                     "rollouts",
                     name,
+                    _request_timeout=READ_TIMEOUT_S,
                 )
                 return rollout_hashes(rollout)
             deployment = await asyncio.to_thread(
-                self._apps.read_namespaced_deployment, name, namespace
+                self._apps.read_namespaced_deployment,
+                name,
+                namespace,
+                _request_timeout=READ_TIMEOUT_S,
             )
-            listing = await asyncio.to_thread(self._apps.list_namespaced_replica_set, namespace)
+            listing = await asyncio.to_thread(
+                self._apps.list_namespaced_replica_set, namespace, _request_timeout=READ_TIMEOUT_S
+            )
             items = self._client.sanitize_for_serialization(listing).get("items") or []
             uid = str(self._client.sanitize_for_serialization(deployment)["metadata"]["uid"])
             return deployment_hashes(uid, items)
+        except UNREACHABLE as error:
+            raise WorkloadError(
+                API_UNREACHABLE, unreachable_message(error, f"reading {kind} {namespace}/{name}")
+            ) from error
         except ApiException as error:
             if error.status == 404:
                 raise WorkloadError(

@@ -1,0 +1,86 @@
+"""An API server that does not answer is a read failure with its own reason, not an
+evaluation error: each kind then reports Unverified/Inconclusive instead of keeping the
+previous verdict. The client talks to a real closed port (nothing listens on port 1)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import pytest
+from kubernetes.client import ApiClient, Configuration
+
+from perfguard.api.base import LabelSelector
+from perfguard.engine.capacityplan import failed
+from perfguard.engine.envparity import read_failed
+from perfguard.sources.envparity_reader import ParityReader, ParityReadError
+from perfguard.sources.kubernetes_api import API_UNREACHABLE, unreachable_message
+from perfguard.sources.nodes import NodeReader, NodeReadError
+from perfguard.sources.workloads import WorkloadError, WorkloadReader
+
+
+@pytest.fixture
+def closed_port_client() -> Iterator[ApiClient]:
+    configuration = Configuration(host="http://127.0.0.1:1")
+    configuration.retries = 0
+    client = ApiClient(configuration)
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+def test_envparity_reader_reports_an_unreachable_api(closed_port_client: ApiClient) -> None:
+    reader = ParityReader(closed_port_client)
+    with pytest.raises(ParityReadError) as raised:
+        asyncio.run(reader.namespaces(LabelSelector(match_labels={"env": "prod"})))
+    assert raised.value.reason == API_UNREACHABLE
+    assert "the Kubernetes API did not answer" in raised.value.message
+    with pytest.raises(ParityReadError) as raised:
+        asyncio.run(reader.read("ml-prod", ["Deployment"], None, config=True, secrets=False))
+    assert raised.value.reason == API_UNREACHABLE
+
+
+def test_node_reader_reports_an_unreachable_api(closed_port_client: ApiClient) -> None:
+    with pytest.raises(NodeReadError) as raised:
+        asyncio.run(NodeReader(closed_port_client).names(None))
+    assert raised.value.reason == API_UNREACHABLE
+    assert raised.value.message.startswith("listing Nodes: the Kubernetes API did not answer")
+
+
+@pytest.mark.parametrize("kind", ["Deployment", "Rollout"])
+def test_workload_reader_reports_an_unreachable_api(
+    closed_port_client: ApiClient, kind: str
+) -> None:
+    with pytest.raises(WorkloadError) as raised:
+        asyncio.run(WorkloadReader(closed_port_client).hashes(kind, "ml-prod", "resnet"))
+    assert raised.value.reason == API_UNREACHABLE
+    assert f"reading {kind} ml-prod/resnet" in raised.value.message
+
+
+def test_the_message_is_one_bounded_line() -> None:
+    error = ConnectionRefusedError("refused\n" + "x" * 500)
+    message = unreachable_message(error, "listing Nodes")
+    assert "\n" not in message and len(message) < 300
+    assert message.startswith("listing Nodes: the Kubernetes API did not answer")
+
+
+def test_an_unreachable_api_replaces_a_passing_verdict() -> None:
+    """What the kinds do with the reason: the last InSync/Sufficient does not stand."""
+    in_sync = {
+        "verdict": "InSync",
+        "conditions": [
+            {"type": "Ready", "status": "True", "reason": "Evaluated", "message": ""},
+            {"type": "InSync", "status": "True", "reason": "InSync", "message": ""},
+        ],
+    }
+    parity = read_failed(API_UNREACHABLE, "the Kubernetes API did not answer", in_sync)
+    assert parity.fields["verdict"] == "Unverified"
+    assert [(c.type, c.status.value) for c in parity.conditions] == [
+        ("Ready", "False"),
+        ("InSync", "Unknown"),
+    ]
+    sufficient = {"verdict": "Sufficient", "conditions": []}
+    capacity = failed(API_UNREACHABLE, "the Kubernetes API did not answer", sufficient)
+    assert capacity.fields["verdict"] == "Unverified"
+    assert capacity.events and capacity.events[0].reason == API_UNREACHABLE
