@@ -174,6 +174,13 @@ INVALID = [
         "spec.thresholds.gpu",
         id="capacity-threshold-range",
     ),
+    pytest.param(
+        "capacityplan",
+        "spec.thresholds.cpu",
+        0,
+        ("spec.thresholds.cpu", "should be greater than 0"),
+        id="capacity-threshold-zero",
+    ),
     pytest.param("capacityplan", "spec.traffic", _DELETE, "spec.traffic", id="missing-traffic"),
     pytest.param(
         "capacityplan",

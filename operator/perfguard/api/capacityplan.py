@@ -13,7 +13,9 @@ from perfguard.api.conditions import ResourceStatus
 from perfguard.api.perfbaseline import PrometheusRef
 from perfguard.api.quantities import Duration, Interval, cel_duration
 
-Percent = Annotated[float, Field(ge=0, le=100)]
+# A utilisation limit in percent. 0 is refused: nothing can be brought down to it, so
+# every evaluation's recommendation would fail.
+Limit = Annotated[float, Field(gt=0, le=100)]
 
 
 class NodesSpec(ApiModel):
@@ -25,15 +27,15 @@ class TrafficSpec(ApiModel):
 
 
 class SustainedSpec(ApiModel):
-    above: Percent = 85.0
+    above: Limit = 85.0
     for_: Duration = Field(default=timedelta(minutes=15), alias="for")
 
 
 class CapacityThresholds(ApiModel):
-    cpu: Percent = 80.0
-    memory: Percent = 85.0
-    gpu: Percent = 90.0
-    gpu_memory: Percent = 90.0
+    cpu: Limit = 80.0
+    memory: Limit = 85.0
+    gpu: Limit = 90.0
+    gpu_memory: Limit = 90.0
     sustained: SustainedSpec = Field(default_factory=SustainedSpec)
 
 
