@@ -157,6 +157,37 @@ def test_no_data_is_unverified_never_sufficient() -> None:
     assert conditions(outcome)["Ready"] == ("False", "NoData")
 
 
+def test_gpus_gone_silent_make_the_plan_unverified() -> None:
+    """Two of four GPUs stop reporting: the fleet average of the other two is not the
+    fleet's, so the plan is not Sufficient, and the message names the silent GPUs."""
+    partial = data(40.0)
+    for gpu in ("1", "3"):
+        for values in partial.gpus[("node-a", gpu)].values():
+            values[-24:] = np.nan  # the last 2 hours
+    outcome = judge(spec(), partial, {}, AT)
+    assert outcome.verdict == "Unverified", outcome.fields["message"]
+    assert outcome.fields["reason"] == "DataMissing"
+    message = outcome.fields["message"]
+    assert "GPU: no data in the last 15m from 2 of 4 GPUs that reported earlier" in message
+    assert "node-a GPU 1, node-a GPU 3" in message
+    assert conditions(outcome)["CapacitySufficient"] == ("Unknown", "DataMissing")
+    # Recommendations count the GPUs that carry the load now.
+    over = data(70.0)
+    for values in over.gpus[("node-a", "3")].values():
+        values[-24:] = np.nan
+    judged = judge(spec(), over, {}, AT)
+    assert judged.verdict == "Insufficient", "a known shortfall outranks missing data"
+    gpu = next(p for p in judged.fields["projections"] if p["resource"] == "gpu")
+    assert gpu["addGpus"] == int(np.ceil(gpu["projected"] * 3 / 90)) - 3
+
+
+def test_one_missed_scrape_is_not_silence() -> None:
+    gappy = data(40.0)
+    for values in gappy.gpus[("node-a", "2")].values():
+        values[-1] = np.nan
+    assert judge(spec(), gappy, {}, AT).verdict == "Sufficient"
+
+
 def test_xid_anomaly_event_once() -> None:
     history = data(40.0)
     history.gpus[("node-a", "2")][Signal.XID_ERRORS][-20:-10] = 79

@@ -261,7 +261,8 @@ def analyse(spec: CapacityPlanSpec, data: CapacityData, at: datetime) -> Analysi
                 series, current, per_unit, sustained, fit, fit_points, headroom, crossing, state
             )
         )
-        units = len(series.units)
+        # The load measured now is carried by the units that report now.
+        units = len(per_unit) or len(series.units)
         for scenario in spec.scenarios:
             target = None if peak is None else peak * (1.0 + scenario.growth_percent / 100.0)
             if fit is None or target is None:
@@ -345,6 +346,22 @@ def find_anomalies(
     return found
 
 
+def _silent_units(result: ResourceResult) -> list[tuple[str, str | None]]:
+    """Units with history but nothing in the current window."""
+    reporting = {unit for unit, _ in result.per_unit}
+    return [unit for unit in result.series.units if unit not in reporting]
+
+
+def _unit_word(resource: str) -> str:
+    return "GPU" if resource.startswith("gpu") else "node"
+
+
+def _unit_names(units: Sequence[tuple[str, str | None]], shown: int = 3) -> str:
+    names = [node if gpu is None else f"{node} GPU {gpu}" for node, gpu in units[:shown]]
+    more = f" and {len(units) - shown} more" if len(units) > shown else ""
+    return ", ".join(names) + more
+
+
 def _verdict(
     results: Sequence[ResourceResult],
     projections: Sequence[ProjectionResult],
@@ -372,6 +389,22 @@ def _verdict(
             )
             reasons.append((_ORDER[r.state], "Current" + r.state.value, what))
         worst_state = max(worst_state, r.state, key=_ORDER.__getitem__)
+    for r in results:
+        silent = _silent_units(r)
+        if silent:
+            # The fleet figure is an average over the units that still report: with some
+            # silent (an exporter down, a GPU fallen off the bus) it is not the fleet's.
+            worst_state = max(worst_state, CapacityVerdict.UNVERIFIED, key=_ORDER.__getitem__)
+            reasons.append(
+                (
+                    _ORDER[CapacityVerdict.UNVERIFIED],
+                    "DataMissing",
+                    f"{_LABELS[r.series.name]}: no data in the last "
+                    f"{format_duration(CURRENT_WINDOW)} from {len(silent)} of "
+                    f"{_plural(len(r.series.units), _unit_word(r.series.name))} that reported "
+                    f"earlier ({_unit_names(silent)})",
+                )
+            )
     for p in projections:
         if p.resource not in {r.series.name for r in judged}:
             continue
