@@ -326,6 +326,8 @@ def world(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         "PERFGUARD_LOG_LEVEL": "DEBUG",
         "PERFGUARD_HASH_KEY_SECRET": f"{key_namespace}/perfguard-hash-key",
         "PERFGUARD_COMPARE_SECRETS": "true",
+        # As the chart sets it from watchNamespaces: EnvParity reads only these.
+        "PERFGUARD_NAMESPACES": f"{prefix}-*",
     }
     patcher = pytest.MonkeyPatch()
     for key, value in env.items():
@@ -555,3 +557,49 @@ def test_missing_target_namespace_is_unverified_with_a_reason(world: World) -> N
     assert (
         ready is not None and ready["status"] == "False" and ready["reason"] == "NamespaceNotFound"
     )
+
+
+def test_a_namespace_the_operator_does_not_serve_is_never_read(world: World) -> None:
+    """With watchNamespaces, an EnvParity cannot read (and show in its status) a namespace
+    outside them: its literal env values, images and annotations stay private."""
+    outside = f"outside-{world.prefix}"
+    plain = "plain-value-" + uuid.uuid4().hex
+    _create_side(
+        world,
+        outside,
+        Side(
+            workloads=[
+                deployment(
+                    "api",
+                    [{"name": "api", "image": "api:1", "env": [{"name": "TOKEN", "value": plain}]}],
+                )
+            ]
+        ),
+    )
+    namespace = world.ns("identical", "stg")
+    body = {
+        "apiVersion": "perfguard.dev/v1alpha1",
+        "kind": "EnvParity",
+        "metadata": {"name": "peek", "namespace": namespace},
+        "spec": {"reference": {"namespace": namespace}, "targets": [{"namespace": outside}]},
+    }
+    try:
+        world.cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(body))
+        status = wait_for(
+            lambda: (
+                (s := dict(world.cluster.get("envp", "peek", namespace).get("status") or {})).get(
+                    "verdict"
+                )
+                and s
+            ),
+            timeout=30,
+            what="a verdict",
+        )
+        assert status["verdict"] == "Unverified"
+        ready = condition({"status": status}, "Ready")
+        assert ready is not None and ready["reason"] == "NamespaceNotWatched", ready
+        assert outside in ready["message"] and f"{world.prefix}-*" in ready["message"]
+        assert plain not in json.dumps(status)
+    finally:
+        world.cluster.kubectl("delete", "envp", "peek", "-n", namespace, check=False)
+        world.cluster.kubectl("delete", "namespace", outside, "--wait=false", check=False)

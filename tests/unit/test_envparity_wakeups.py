@@ -80,3 +80,13 @@ def test_forget_cancels_a_scheduled_wake(runtime: Runtime) -> None:
 
     assert asyncio.run(scenario()) is False
     assert ref not in envparity._scopes
+
+
+def test_outside_follows_the_operators_namespace_patterns() -> None:
+    from perfguard.handlers.envparity import outside
+
+    assert outside((), ["anything", "kube-system"]) == []
+    assert outside(("ml-*",), ["ml-prod", "kube-system", "ml"]) == ["kube-system", "ml"]
+    # Kopf's pattern syntax: one pattern with exclusions, and several patterns (any matches).
+    assert outside(("ml-*,!ml-secret",), ["ml-prod", "ml-secret"]) == ["ml-secret"]
+    assert outside(("ml-prod", "ml-staging"), ["ml-staging", "ml-dev"]) == ["ml-dev"]

@@ -13,9 +13,11 @@ import asyncio
 import random
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Final
+
+from kopf._cogs.structs.references import NamespaceName, match_namespace
 
 from perfguard.api.base import ApiModel
 from perfguard.api.envparity import EnvParitySpec
@@ -61,6 +63,17 @@ async def _hasher() -> Hasher:
     return keyed_hasher(_hash_key)
 
 
+def outside(patterns: Sequence[str], namespaces: Sequence[str]) -> list[str]:
+    """The namespaces the operator does not serve, by its Kopf namespace patterns (globs,
+    `!` exclusions; none: every namespace). An EnvParity reads only namespaces the operator
+    serves, so `watchNamespaces` bounds what an author can see through its status."""
+    if not patterns:
+        return []
+    return [
+        n for n in namespaces if not any(match_namespace(NamespaceName(n), p) for p in patterns)
+    ]
+
+
 def _skipped_secrets(objects: list[NamespaceObjects]) -> bool:
     for namespace in objects:
         for workload in namespace.workloads:
@@ -80,18 +93,39 @@ async def evaluate_envparity(
     _last_evaluated[ref] = time.monotonic()
     reference = spec.reference.namespace
     compare_secrets = runtime.config.compare_secrets and spec.compare.config
+    watched = runtime.config.namespaces
+    notes = []
     try:
         if spec.targets is not None:
             targets = [t.namespace for t in spec.targets]
+            refused = outside(watched, [reference, *targets])
         else:
             assert spec.namespace_selector is not None
-            targets = [
+            matched = [
                 n for n in await reader.namespaces(spec.namespace_selector) if n != reference
             ]
+            refused = outside(watched, [reference])
+            skipped = outside(watched, matched)
+            targets = [n for n in matched if n not in skipped]
+            if skipped:
+                notes.append(
+                    f"{len(skipped)} namespace(s) matched by namespaceSelector are outside "
+                    f"the operator's namespaces and were not read: {', '.join(skipped[:5])}"
+                    + (" …" if len(skipped) > 5 else "")
+                )
+        if refused:
+            raise ParityReadError(
+                "NamespaceNotWatched",
+                f"{', '.join(refused)}: outside the namespaces this operator serves "
+                f"({', '.join(watched)}; PERFGUARD_NAMESPACES, chart value watchNamespaces); "
+                "nothing was read there",
+            )
         _scopes[ref] = frozenset([reference, *targets])
         if not targets:
             raise ParityReadError(
-                "NoTargetNamespaces", "the namespaceSelector matches no namespace but the reference"
+                "NoTargetNamespaces",
+                "the namespaceSelector matches no namespace but the reference"
+                + (f" that this operator serves ({notes[0]})" if notes else ""),
             )
         hasher = await _hasher()
         kinds = [k.value for k in spec.workloads.kinds]
@@ -112,7 +146,6 @@ async def evaluate_envparity(
     except ParityReadError as error:
         return read_failed(error.reason, error.message, previous)
     environments = [environment(o, spec, hasher) for o in objects]
-    notes = []
     if spec.compare.config and not compare_secrets and _skipped_secrets(objects):
         notes.append("Secret contents not compared: reading Secrets is disabled in the operator")
     return judge_environments(spec, environments[0], environments[1:], previous, notes=notes)
