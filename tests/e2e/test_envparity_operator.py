@@ -65,6 +65,19 @@ def deployment(
     }
 
 
+def rollout_ref(name: str, deployment_name: str) -> dict[str, Any]:
+    """An Argo Rollout that runs a Deployment's template (`spec.workloadRef`)."""
+    return {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Rollout",
+        "metadata": {"name": name, "labels": {"app": name}},
+        "spec": {
+            "replicas": 1,
+            "workloadRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": deployment_name},
+        },
+    }
+
+
 @dataclass
 class Side:
     workloads: list[dict[str, Any]] = field(default_factory=list)
@@ -186,6 +199,21 @@ def cases() -> dict[str, Case]:
         "rollout": Case(
             Side([deployment("api", app(pinned), kind="Rollout")]),
             Side([deployment("api", app(f"registry.example/app@{D2}"), kind="Rollout")]),
+            {"workloads": {"kinds": ["Rollout"]}},
+        ),
+        "workloadref": Case(
+            Side([deployment("api-template", app(pinned)), rollout_ref("api", "api-template")]),
+            Side(
+                [
+                    deployment("api-template", app(f"registry.example/app@{D2}")),
+                    rollout_ref("api", "api-template"),
+                ]
+            ),
+            {"workloads": {"kinds": ["Rollout"]}},
+        ),
+        "workloadref-missing": Case(
+            Side([deployment("api-template", app(pinned)), rollout_ref("api", "api-template")]),
+            Side([rollout_ref("api", "gone")]),
             {"workloads": {"kinds": ["Rollout"]}},
         ),
         "selector": Case(
@@ -484,6 +512,16 @@ def test_argo_rollouts_are_compared(world: World) -> None:
     status = settled(world, "rollout")
     assert status["verdict"] == "Drifted"
     assert status["differences"][0]["kind"] == "Rollout"
+
+
+def test_rollouts_with_workload_ref_compare_the_referenced_template(world: World) -> None:
+    status = settled(world, "workloadref")
+    assert status["verdict"] == "Drifted", status
+    difference = status["differences"][0]
+    assert difference["kind"] == "Rollout" and difference["field"] == "image", difference
+    missing = settled(world, "workloadref-missing")
+    assert missing["verdict"] == "Unverified", missing
+    assert "workloadRef Deployment/gone not found" in missing["message"], missing["message"]
 
 
 def test_namespace_selector_picks_targets(world: World) -> None:

@@ -155,18 +155,18 @@ def compare(reference: Environment, target: Environment) -> Comparison:
             )
 
     matched = set(reference.workloads) & set(target.workloads)
-    # A workload whose pairing is itself unresolved (several share its matchBy value) is
-    # one unverified item; its contents are not compared against a guess.
-    ambiguous = {
-        slot[0]
-        for items in (ref_items, tgt_items)
-        for slot, item in items.items()
-        if item.field == "workload" and item.value is None and slot[0] in matched
-    }
+    # A workload that is itself unresolved (several share its matchBy value, or its pod
+    # template cannot be read) is one unverified item; its contents are not compared
+    # against a guess or against nothing.
+    ambiguous: dict[WorkloadKey, str] = {}
+    for items in (ref_items, tgt_items):
+        for slot, item in items.items():
+            if item.field == "workload" and item.value is None and slot[0] in matched:
+                ambiguous.setdefault(slot[0], item.display or "unresolved")
     for key in sorted(ambiguous):
         unverified += 1
-        unverified_items.append(f"{key.kind}/{key.key}: several workloads share it")
-    matched -= ambiguous
+        unverified_items.append(f"{key.kind}/{key.key}: {ambiguous[key]}")
+    matched -= set(ambiguous)
     slots = sorted(
         {s for s in ref_items if s[0] in matched} | {s for s in tgt_items if s[0] in matched}
     )

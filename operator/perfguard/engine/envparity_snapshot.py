@@ -291,6 +291,22 @@ def environment(objects: NamespaceObjects, spec: EnvParitySpec, hasher: Hasher) 
         workloads[key] = name
         spec_ = workload.get("spec") or {}
         pod_spec = (spec_.get("template") or {}).get("spec") or {}
+        if not _containers(pod_spec):
+            # E.g. a Rollout whose workloadRef names no Deployment here: nothing to compare
+            # is not the same as nothing differing.
+            ref = spec_.get("workloadRef")
+            items.append(
+                Item(
+                    key,
+                    None,
+                    "workload",
+                    None,
+                    display=f"workloadRef {ref.get('kind')}/{ref.get('name')} not found"
+                    if isinstance(ref, dict)
+                    else "no pod template",
+                )
+            )
+            continue
         containers = [
             c
             for c in _containers(pod_spec)

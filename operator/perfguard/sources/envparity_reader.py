@@ -164,9 +164,46 @@ class ParityReader:
             if kind == "Rollout" and error.status == 404:
                 return []  # the Argo Rollouts CRD is not installed: no Rollouts to compare
             raise _describe(error, what) from error
+        if kind == "Rollout":
+            await self._resolve_workload_refs(namespace, items)
         for item in items:
             item["kind"] = kind
         return items
+
+    async def _resolve_workload_refs(self, namespace: str, rollouts: list[dict[str, Any]]) -> None:
+        """A Rollout with `spec.workloadRef` has no template of its own: it runs the
+        referenced Deployment's. Copy that template (and selector, when the Rollout has
+        none) in, so its containers are compared; an unresolved reference stays without a
+        template and is reported as such by the snapshot."""
+        wanted = {
+            str(ref.get("name"))
+            for r in rollouts
+            if not (r.get("spec") or {}).get("template")
+            and isinstance(ref := (r.get("spec") or {}).get("workloadRef"), dict)
+            and ref.get("kind") == "Deployment"
+        }
+        if not wanted:
+            return
+        what = f"Deployments in {namespace} (Rollouts' workloadRef)"
+        try:
+            listed = await self._list(what, self._apps.list_namespaced_deployment, namespace)
+        except ApiException as error:
+            raise _describe(error, what) from error
+        deployments = {
+            str(d["metadata"]["name"]): d.get("spec") or {}
+            for d in listed
+            if d["metadata"]["name"] in wanted
+        }
+        for rollout in rollouts:
+            spec = rollout.setdefault("spec", {})
+            ref = spec.get("workloadRef")
+            if spec.get("template") or not isinstance(ref, dict):
+                continue
+            target = deployments.get(str(ref.get("name")))
+            if ref.get("kind") != "Deployment" or target is None:
+                continue
+            spec["template"] = target.get("template") or {}
+            spec.setdefault("selector", target.get("selector"))
 
     async def read(
         self,
