@@ -245,6 +245,35 @@ def test_the_schedule_is_a_fixed_rate_and_deletion_forgets_the_metrics(
     assert series() == 0, "the deleted resource's series are gone"
 
 
+def test_a_paused_replica_drops_the_series_it_no_longer_updates(
+    server: tuple[FakeServer, list[str]],
+) -> None:
+    """Peering: when another replica takes over, Kopf stops this one's daemons with
+    OPERATOR_PAUSING; the paused replica must not keep exporting an old verdict."""
+    loop = ResourceLoop(PERF_BASELINE, established_once, ("Pass",), lambda s: timedelta(seconds=30))
+    runtime = get_runtime()
+
+    def series() -> int:
+        page = runtime.metrics.registry.collect()
+        return sum(
+            1 for family in page for s in family.samples if s.labels.get("name") == "checkout"
+        )
+
+    async def scenario() -> int:
+        daemon, stopper = start_daemon(loop, stale_body(), kopf.Memo())
+        for _ in range(200):
+            if series():
+                break
+            await asyncio.sleep(0.01)
+        exported = series()
+        stopper.set(kopf.DaemonStoppingReason.OPERATOR_PAUSING)
+        await asyncio.wait_for(daemon, timeout=2)
+        return exported
+
+    assert asyncio.run(scenario()) > 0
+    assert series() == 0, "the paused replica's series are gone"
+
+
 def test_evaluation_slots_bound_concurrent_evaluations(
     server: tuple[FakeServer, list[str]],
 ) -> None:

@@ -364,6 +364,11 @@ class ResourceLoop:
                 get_runtime().metrics.forget(ref.kind, namespace, name)
                 if self.forget is not None:
                     self.forget(ref)
+            elif reason is not None and reason & kopf.DaemonStoppingReason.OPERATOR_PAUSING:
+                # Another replica took over (peering): this one keeps running but no longer
+                # evaluates, so its series would go stale, outlive a deletion it never
+                # sees, and keep alerts such as PerfguardGpuAnomaly firing.
+                get_runtime().metrics.forget(ref.kind, namespace, name)
 
     def _resume_delay(self, body: kopf.Body) -> float:
         try:
