@@ -165,6 +165,7 @@ def test_everything_on_renders_every_optional_object() -> None:
         "path": "/metrics",
         "interval": "30s",
         "scrapeTimeout": "10s",
+        "honorLabels": True,
     }
     service = one(docs, "Service")
     assert service["spec"]["ports"][0]["targetPort"] == "http"
