@@ -38,7 +38,7 @@ ALERTS = {
 
 @pytest.fixture(scope="module")
 def rules() -> dict[str, Any]:
-    docs = render({"prometheusRule": {"enabled": True}})
+    docs = render({"prometheusRule": {"enabled": True}, "serviceMonitor": {"enabled": True}})
     return {"groups": one(docs, "PrometheusRule")["spec"]["groups"]}
 
 

@@ -178,6 +178,27 @@ def test_everything_on_renders_every_optional_object() -> None:
     assert one(docs, "PodDisruptionBudget")["spec"]["minAvailable"] == 1
 
 
+def test_prometheus_rule_without_the_service_monitor_needs_an_operator_selector() -> None:
+    """PerfguardOperatorDown selects the ServiceMonitor's target (job=<fullname>, namespace):
+    alone, the PrometheusRule would alert forever, so the chart refuses it, saying what to do."""
+    result = helm("template", "pg", str(CHART), "-n", "ops", "--set", "prometheusRule.enabled=true")
+    assert result.returncode != 0, "a PrometheusRule whose OperatorDown can never resolve"
+    assert "prometheusRule.enabled=true needs serviceMonitor.enabled=true" in result.stderr
+    assert 'job="pg-perfguard", namespace="ops"' in result.stderr
+    assert "set prometheusRule.operatorSelector" in result.stderr
+
+    def operator_down(values: dict[str, Any]) -> str:
+        rule = one(render(values, release="pg", namespace="ops"), "PrometheusRule")
+        rules = [r for g in rule["spec"]["groups"] for r in g["rules"]]
+        expr: str = next(r for r in rules if r.get("alert") == "PerfguardOperatorDown")["expr"]
+        return expr
+
+    own_job = {"prometheusRule": {"enabled": True, "operatorSelector": 'job="perfguard-own"'}}
+    assert operator_down(own_job) == 'absent(up{job="perfguard-own"} == 1)'
+    with_monitor = {"prometheusRule": {"enabled": True}, "serviceMonitor": {"enabled": True}}
+    assert operator_down(with_monitor) == 'absent(up{job="pg-perfguard", namespace="ops"} == 1)'
+
+
 # ----------------------------------------------------------------- values and schema
 
 
