@@ -10,6 +10,12 @@ TEST_SERVERS_DIR := $(CURDIR)/.cache/test-servers/k8s-$(KUBERNETES_VERSION)_helm
 # The envtest convention: set KUBEBUILDER_ASSETS to use binaries from elsewhere.
 export KUBEBUILDER_ASSETS ?= $(TEST_SERVERS_DIR)
 PYTEST_ARGS ?=
+# The operator image `make image` builds and `make kind-load` loads: perfguard:<the chart's
+# appVersion>, the tag the chart deploys by default (docs/install.md, "The image").
+CHART_APP_VERSION := $(shell sed -n 's/^appVersion: *"\{0,1\}\([^"]*\)"\{0,1\} *$$/\1/p' charts/perfguard/Chart.yaml)
+IMAGE ?= perfguard
+IMAGE_TAG ?= $(CHART_APP_VERSION)
+KIND_CLUSTER ?= perfguard
 
 .PHONY: help
 help: ## Show this help
@@ -71,14 +77,22 @@ demo-stop: setup ## Stop the servers `make demo` left running
 bench: setup test-servers prometheus ## Run the benchmarks and write docs/benchmarks.md
 	$(BIN)/python -m bench
 
+.PHONY: image
+image: ## Build the operator image perfguard:<chart appVersion> (needs Docker; IMAGE, IMAGE_TAG override)
+	docker build -t $(IMAGE):$(IMAGE_TAG) .
+
 .PHONY: kind-up
 kind-up: ## Create a kind cluster from kind-config.yaml and install the CRDs (needs Docker)
-	kind create cluster --name perfguard --config kind-config.yaml
+	kind create cluster --name $(KIND_CLUSTER) --config kind-config.yaml
 	kubectl apply -f crds/
+
+.PHONY: kind-load
+kind-load: ## Load the image `make image` built into the kind cluster's nodes
+	kind load docker-image $(IMAGE):$(IMAGE_TAG) --name $(KIND_CLUSTER)
 
 .PHONY: kind-down
 kind-down: ## Delete the kind cluster
-	kind delete cluster --name perfguard
+	kind delete cluster --name $(KIND_CLUSTER)
 
 .PHONY: clean
 clean: ## Remove the virtualenv, caches and demo state (keeps the built test servers)
