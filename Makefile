@@ -11,7 +11,7 @@ TEST_SERVERS_DIR := $(CURDIR)/.cache/test-servers/k8s-$(KUBERNETES_VERSION)_helm
 export KUBEBUILDER_ASSETS ?= $(TEST_SERVERS_DIR)
 PYTEST_ARGS ?=
 # The operator image `make image` builds and `make kind-load` loads: perfguard:<the chart's
-# appVersion>, the tag the chart deploys by default (docs/install.md, "The image").
+# appVersion>, the tag the chart deploys by default (docs/install.md, "A local cluster with kind").
 CHART_APP_VERSION := $(shell sed -n 's/^appVersion: *"\{0,1\}\([^"]*\)"\{0,1\} *$$/\1/p' charts/perfguard/Chart.yaml)
 IMAGE ?= perfguard
 IMAGE_TAG ?= $(CHART_APP_VERSION)
@@ -82,9 +82,8 @@ image: ## Build the operator image perfguard:<chart appVersion> (needs Docker; I
 	docker build -t $(IMAGE):$(IMAGE_TAG) .
 
 .PHONY: kind-up
-kind-up: ## Create a kind cluster from kind-config.yaml and install the CRDs (needs Docker)
+kind-up: ## Create the kind cluster from kind-config.yaml (needs Docker); the chart installs the CRDs
 	kind create cluster --name $(KIND_CLUSTER) --config kind-config.yaml
-	kubectl apply -f crds/
 
 .PHONY: kind-load
 kind-load: ## Load the image `make image` built into the kind cluster's nodes
