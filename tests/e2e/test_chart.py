@@ -662,6 +662,30 @@ def test_helm_install_creates_every_object_keeps_the_hash_key_and_peers(cluster:
     cluster.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
 
 
+def test_documented_network_policy_values_render_and_the_apiserver_accepts_them(
+    cluster: Cluster,
+) -> None:
+    """docs/install.md's networkPolicy example: valid values (schema), rendered as written,
+    and a NetworkPolicy the real apiserver accepts (server-side dry run)."""
+    text = (REPO / "docs" / "install.md").read_text()
+    section = text.split("## Network policy", 1)[1].split("\n## ", 1)[0]
+    match = re.search(r"```yaml\n(.*?)```", section, re.DOTALL)
+    assert match, "docs/install.md's Network policy section lost its values example"
+    values = yaml.safe_load(match.group(1))
+    namespace = f"netpol-{uuid.uuid4().hex[:6]}"
+    policy = one(render(values, namespace=namespace), "NetworkPolicy")
+    assert policy["spec"]["egress"] == values["networkPolicy"]["egress"]
+    assert policy["spec"]["policyTypes"] == ["Ingress", "Egress"]
+    assert (
+        "kubectl get endpointslice -n default -l kubernetes.io/service-name=kubernetes" in section
+    )
+    cluster.kubectl("create", "namespace", namespace)
+    try:
+        cluster.kubectl("apply", "--dry-run=server", "-f", "-", input=yaml.safe_dump(policy))
+    finally:
+        cluster.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
+
+
 # ----------------------------------------------------------------- Dockerfile
 
 
