@@ -202,3 +202,45 @@ def test_no_matching_nodes_is_unverified(
     assert status["verdict"] == "Unverified"
     ready = condition({"status": status}, "Ready")
     assert ready is not None and ready["status"] == "False" and ready["reason"] == "NoNodes"
+
+
+def test_a_gpu_node_without_dcgm_data_makes_the_plan_unverified(
+    cluster: Cluster,
+    namespace: str,
+    gpu_nodes: list[str],
+    gpu_history: str,
+    run_operator: object,
+) -> None:
+    """A selected Node advertises 8 GPUs (the device plugin's capacity) but the history
+    holds no DCGM series for it: its GPUs are missing from every fleet figure."""
+    dark = {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {"name": "gpu-node-9", "labels": {GPU_LABEL: "true"}},
+    }
+    cluster.kubectl("apply", "-f", "-", input=json.dumps(dark))
+    try:
+        cluster.kubectl(
+            "patch",
+            "node",
+            "gpu-node-9",
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            json.dumps({"status": {"capacity": {"nvidia.com/gpu": "8"}}}),
+        )
+        cluster.kubectl("apply", "-f", "-", input=json.dumps(capacityplan(namespace, gpu_history)))
+        status = wait_for(
+            lambda: (
+                (s := cluster.get("cplan", "fleet", namespace).get("status") or {}).get("verdict")
+                and s
+            ),
+            timeout=60,
+            what="a CapacityPlan verdict",
+        )
+        assert status["verdict"] == "Unverified", status
+        sufficient = condition({"status": status}, "CapacitySufficient")
+        assert sufficient is not None and sufficient["reason"] == "DataMissing", sufficient
+        assert "gpu-node-9" in sufficient["message"]
+    finally:
+        cluster.kubectl("delete", "node", "gpu-node-9", "--wait=false", check=False)

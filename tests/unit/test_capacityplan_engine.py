@@ -181,6 +181,22 @@ def test_gpus_gone_silent_make_the_plan_unverified() -> None:
     assert gpu["addGpus"] == int(np.ceil(gpu["projected"] * 3 / 90)) - 3
 
 
+def test_a_node_advertising_gpus_without_dcgm_data_is_not_sufficient() -> None:
+    """DCGM down on a node, or its Hostname label not the node name (the series are then
+    not the node's): the node's GPUs are in no fleet figure, so the plan is Unverified."""
+    outcome = judge(spec(), data(40.0), {}, AT, {"node-a": 4, "node-b": 8, "cpu-node": 0})
+    assert outcome.verdict == "Unverified", outcome.fields["message"]
+    assert outcome.fields["reason"] == "DataMissing"
+    assert (
+        "no DCGM series in the history for 1 of 2 nodes that advertise nvidia.com/gpu"
+        in (outcome.fields["message"])
+    )
+    assert "(node-b)" in outcome.fields["message"]
+    # Nodes without GPUs, and offline evaluation (no Node objects), change nothing.
+    assert judge(spec(), data(40.0), {}, AT, {"node-a": 4, "cpu-node": 0}).verdict == "Sufficient"
+    assert judge(spec(), data(40.0), {}, AT, None).verdict == "Sufficient"
+
+
 def test_one_missed_scrape_is_not_silence() -> None:
     gappy = data(40.0)
     for values in gappy.gpus[("node-a", "2")].values():

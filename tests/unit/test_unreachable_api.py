@@ -43,7 +43,7 @@ def test_envparity_reader_reports_an_unreachable_api(closed_port_client: ApiClie
 
 def test_node_reader_reports_an_unreachable_api(closed_port_client: ApiClient) -> None:
     with pytest.raises(NodeReadError) as raised:
-        asyncio.run(NodeReader(closed_port_client).names(None))
+        asyncio.run(NodeReader(closed_port_client).select(None))
     assert raised.value.reason == API_UNREACHABLE
     assert raised.value.message.startswith("listing Nodes: the Kubernetes API did not answer")
 

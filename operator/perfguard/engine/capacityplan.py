@@ -217,7 +217,15 @@ def _recommend(
     return f"add {_plural(add, 'node')}", add, None
 
 
-def analyse(spec: CapacityPlanSpec, data: CapacityData, at: datetime) -> Analysis:
+def analyse(
+    spec: CapacityPlanSpec,
+    data: CapacityData,
+    at: datetime,
+    advertised_gpus: Mapping[str, int] | None = None,
+) -> Analysis:
+    """`advertised_gpus`: node -> GPUs its Node object advertises (None offline, where
+    there are no Node objects); a node that advertises GPUs but has no GPU series at all
+    makes the plan Unverified, since its GPUs are missing from every fleet figure."""
     times = data.times
     traffic = data.traffic if data.traffic is not None else np.full(times.size, np.nan)
     peak = peak_traffic(traffic)
@@ -300,7 +308,11 @@ def analyse(spec: CapacityPlanSpec, data: CapacityData, at: datetime) -> Analysi
             )
 
     anomalies = find_anomalies(spec, data)
-    verdict, reason, message = _verdict(results, projections, spec)
+    reporting = {node for node, _ in data.gpus}
+    dark = sorted(
+        n for n, count in (advertised_gpus or {}).items() if count > 0 and n not in reporting
+    )
+    verdict, reason, message = _verdict(results, projections, spec, dark, advertised_gpus or {})
     return Analysis(
         results,
         projections,
@@ -366,7 +378,10 @@ def _verdict(
     results: Sequence[ResourceResult],
     projections: Sequence[ProjectionResult],
     spec: CapacityPlanSpec,
+    dark: Sequence[str] = (),
+    advertised: Mapping[str, int] | None = None,
 ) -> tuple[CapacityVerdict, str, str]:
+    """`dark`: nodes that advertise GPUs but sent no GPU series."""
     judged = [r for r in results if r.current is not None]
     if not judged:
         return (
@@ -405,6 +420,19 @@ def _verdict(
                     f"earlier ({_unit_names(silent)})",
                 )
             )
+    if dark:
+        worst_state = max(worst_state, CapacityVerdict.UNVERIFIED, key=_ORDER.__getitem__)
+        gpu_nodes = sum(1 for count in (advertised or {}).values() if count > 0)
+        shown = ", ".join(dark[:3]) + (f" and {len(dark) - 3} more" if len(dark) > 3 else "")
+        reasons.append(
+            (
+                _ORDER[CapacityVerdict.UNVERIFIED],
+                "DataMissing",
+                f"GPU: no DCGM series in the history for {len(dark)} of "
+                f"{_plural(gpu_nodes, 'node')} that advertise nvidia.com/gpu ({shown}); "
+                "check the exporter runs there and that its Hostname label is the node name",
+            )
+        )
     for p in projections:
         if p.resource not in {r.series.name for r in judged}:
             continue
@@ -581,11 +609,15 @@ def _same_anomaly(new: Mapping[str, Any], old: Mapping[str, Any], tolerance_s: f
 
 
 def judge(
-    spec: CapacityPlanSpec, data: CapacityData, previous: Mapping[str, Any], at: datetime
+    spec: CapacityPlanSpec,
+    data: CapacityData,
+    previous: Mapping[str, Any],
+    at: datetime,
+    advertised_gpus: Mapping[str, int] | None = None,
 ) -> Outcome:
     """The outcome of one evaluation on fetched data (without the throttling readings,
     which `evaluate` fetches between the analysis and the outcome)."""
-    return conclude(spec, analyse(spec, data, at), previous, at)
+    return conclude(spec, analyse(spec, data, at, advertised_gpus), previous, at)
 
 
 def conclude(
@@ -699,6 +731,8 @@ async def evaluate(
     previous: Mapping[str, Any],
     at: datetime,
     client: PrometheusClient,
+    *,
+    advertised_gpus: Mapping[str, int] | None = None,
 ) -> Outcome:
     if points(spec) > MAX_POINTS:
         return failed(
@@ -716,7 +750,7 @@ async def evaluate(
         return failed(error.kind.value, error.message, previous)
     # The analysis of a fleet is seconds of CPU (64 nodes x 8 GPUs: ~15 s, docs/benchmarks.md);
     # on a worker thread the event loop keeps serving the other resources and /metrics.
-    analysis = await asyncio.to_thread(analyse, spec, data, at)
+    analysis = await asyncio.to_thread(analyse, spec, data, at, advertised_gpus)
     anomalies = await add_peak_readings(client, spec, analysis.anomalies, at, shown=MAX_ANOMALIES)
     analysis = dataclasses.replace(analysis, anomalies=anomalies)
     return await asyncio.to_thread(conclude, spec, analysis, previous, at)

@@ -22,7 +22,7 @@ async def evaluate_capacityplan(
     runtime = get_runtime()
     assert runtime.nodes is not None
     try:
-        hosts = await runtime.nodes.names(spec.nodes.selector)
+        selected = await runtime.nodes.select(spec.nodes.selector)
     except NodeReadError as error:
         return failed(error.reason, error.message, previous)
     client = await client_for(
@@ -33,4 +33,4 @@ async def evaluate_capacityplan(
         reader=default_reader(),
         session=runtime.http,
     )
-    return await evaluate(spec, hosts, previous, at, client)
+    return await evaluate(spec, list(selected), previous, at, client, advertised_gpus=selected)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from typing import Any, Final
 
 from kubernetes.client import ApiClient, CoreV1Api
 from kubernetes.client.exceptions import ApiException
@@ -17,6 +18,9 @@ from perfguard.sources.kubernetes_api import (
     unreachable_message,
 )
 
+# The NVIDIA device plugin's extended resource.
+GPU_RESOURCE: Final = "nvidia.com/gpu"
+
 
 class NodeReadError(Exception):
     def __init__(self, reason: str, message: str) -> None:
@@ -29,7 +33,9 @@ class NodeReader:
     def __init__(self, client: ApiClient) -> None:
         self._core = CoreV1Api(client)
 
-    async def names(self, selector: LabelSelector | None) -> list[str]:
+    async def select(self, selector: LabelSelector | None) -> dict[str, int]:
+        """The selected Nodes' names, each with the GPUs it advertises (the device
+        plugin's `status.capacity["nvidia.com/gpu"]`; 0 without)."""
         try:
             response = await asyncio.to_thread(
                 self._core.list_node,
@@ -47,4 +53,15 @@ class NodeReader:
                 reason, f"listing Nodes: HTTP {error.status} {error.reason}"
             ) from error
         items = json.loads(response.data).get("items") or []
-        return sorted(str(item["metadata"]["name"]) for item in items)
+        return {
+            str(item["metadata"]["name"]): advertised_gpus(item)
+            for item in sorted(items, key=lambda i: str(i["metadata"]["name"]))
+        }
+
+
+def advertised_gpus(node: dict[str, Any]) -> int:
+    capacity = (node.get("status") or {}).get("capacity") or {}
+    try:
+        return max(int(str(capacity.get(GPU_RESOURCE, "0"))), 0)
+    except ValueError:
+        return 0
