@@ -338,6 +338,37 @@ def test_slow_growth_is_below_the_threshold() -> None:
     assert len(detect_memory_growth(t, used, 81920.0, 2.0)) == 1
 
 
+@pytest.mark.parametrize("blank", [math.nan, float(DCGM_INT32_BLANK)], ids=["nan", "dcgm-blank"])
+def test_a_series_without_a_finite_value_has_no_finding(blank: float) -> None:
+    # E.g. DCGM_FI_DEV_FB_FREE "not supported" on every sample: used / (used + free) is NaN
+    # throughout. Memory growth used to fail here (IndexError), and with it the whole fleet.
+    t = grid(288)
+    nothing = np.full(t.size, blank)
+    assert detect_memory_growth(t, np.full(t.size, 30000.0), nothing, 5.0) == []
+    assert detect_memory_growth(t, nothing, 81920.0, 5.0) == []
+    assert detect_spikes(t, nothing, 20.0) == []
+    assert detect_throttling(t, nothing) == []
+    assert detect_xid(t, nothing) == []
+
+
+def test_memory_growth_when_used_and_free_never_overlap() -> None:
+    t = grid(288)
+    used = np.full(t.size, math.nan)
+    free = np.full(t.size, math.nan)
+    used[:12] = 30000.0  # FB_USED only for the first hour, FB_FREE only afterwards
+    free[12:] = 50000.0
+    assert detect_memory_growth(t, used, used + free, 5.0) == []
+
+
+def test_memory_growth_when_the_only_value_shares_its_slot_with_a_blank() -> None:
+    # Irregular timestamps: a blank sample 50 s after the only valid one lands in the same
+    # grid slot and overwrites it, so the grid holds no finite value either.
+    t = np.sort(np.append(grid(40), grid(40)[10] + 50.0))
+    used = np.full(t.size, math.nan)
+    used[10] = 30000.0
+    assert detect_memory_growth(t, used, 81920.0, 5.0) == []
+
+
 # --------------------------------------------------------------------------- throttling
 
 

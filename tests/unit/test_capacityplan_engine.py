@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from perfguard.analysis.dcgm import DCGM_INT32_BLANK
 from perfguard.api.capacityplan import CapacityPlanSpec
 from perfguard.engine.capacityplan import failed, judge
 from perfguard.engine.capacityplan_fetch import CapacityData, grid
@@ -213,6 +214,18 @@ def test_xid_anomaly_event_once() -> None:
     assert conditions(first)["AnomalyDetected"][0] == "True"
     second = judge(spec(), history, status(first), AT + timedelta(minutes=5))
     assert second.events == []
+
+
+def test_a_gpu_without_memory_figures_does_not_stop_the_other_gpus_detectors() -> None:
+    history = data(40.0)
+    history.gpus[("node-a", "0")][Signal.GPU_MEMORY_FREE][:] = float(DCGM_INT32_BLANK)
+    history.gpus[("node-a", "1")][Signal.GPU_MEMORY_FREE][:] = np.nan
+    history.gpus[("node-a", "2")][Signal.XID_ERRORS][-20:-10] = 79
+    outcome = judge(spec(), history, {}, AT)
+    assert conditions(outcome)["Ready"] == ("True", "Evaluated")
+    assert [(a["type"], a["gpu"]) for a in outcome.fields["anomalies"]] == [("XidError", "2")]
+    memory = next(c for c in outcome.fields["current"] if c["resource"] == "gpuMemory")
+    assert {t["gpu"] for t in memory["top"]} == {"2", "3"}  # the two GPUs with figures
 
 
 def test_current_window_ends_at_the_grid_not_the_clock() -> None:

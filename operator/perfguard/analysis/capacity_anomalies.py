@@ -145,6 +145,10 @@ def _on_grid(times_s: npt.ArrayLike, values: npt.ArrayLike) -> _Grid | None:
     grid_x = np.full(size, np.nan)
     grid_t[slots] = t
     grid_x[slots] = x
+    # Nothing to judge without a finite value (FB_FREE all DCGM blanks, used and free never
+    # present together): no grid, so no detector has to handle an all-NaN series.
+    if not np.isfinite(grid_x).any():
+        return None
     return _Grid(grid_t, grid_x, step)
 
 
