@@ -330,6 +330,49 @@ def test_memory_growth_ignores_sentinels_and_gaps() -> None:
     assert abs(steps_between(finding.start_s, t[150])) <= 1
 
 
+def sawtooth(t: FloatArray, period_h: float, low: float, high: float) -> FloatArray:
+    """Percent used filling from ``low`` to ``high`` over each period, then released."""
+    phase = ((t - t[0]) % (period_h * 3600.0)) / (period_h * 3600.0)
+    return low + (high - low) * phase
+
+
+@pytest.mark.parametrize(
+    ("period_h", "low", "high", "net_per_hour"),
+    [
+        (4.0, 30.0, 60.0, 0.0),
+        (3.0, 40.0, 60.0, 0.0),
+        (8.0, 30.0, 78.0, 0.0),
+        (4.0, 10.0, 40.0, 2.0),
+    ],
+)
+def test_a_sawtooth_without_net_growth_above_the_threshold_is_not_a_leak(
+    period_h: float, low: float, high: float, net_per_hour: float
+) -> None:
+    # A caching allocator filling at 6-7.5 %/h and releasing back to the same level (or one
+    # rising only 2 %/h): each ramp passes the threshold, the week as a whole does not grow.
+    # The ramps, less than a window apart, used to merge into one week-long ongoing leak.
+    t = grid(7 * 288)
+    rng = np.random.default_rng(3)
+    hours = (t - t[0]) / 3600.0
+    percent = sawtooth(t, period_h, low, high) + net_per_hour * hours
+    percent += rng.normal(0.0, 0.3, t.size)
+    assert detect_memory_growth(t, percent / 100.0 * 81920.0, 81920.0, 5.0) == []
+
+
+def test_growth_under_a_sawtooth_is_one_leak_at_its_net_rate() -> None:
+    # An 8 %/h leak from hour 2 with a 10-point sawtooth on top (the troughs rise): the ramps
+    # are merged across the releases and the finding keeps the net rate.
+    t = grid(288)
+    rng = np.random.default_rng(0)
+    hours = (t - t[0]) / 3600.0
+    percent = 30.0 + 8.0 * np.maximum(hours - 2.0, 0.0) + sawtooth(t, 3.0, 0.0, 10.0)
+    percent = np.minimum(percent, 99.0) + rng.normal(0.0, 0.3, t.size)
+    (finding,) = detect_memory_growth(t, percent / 100.0 * 81920.0, 81920.0, 5.0)
+    assert finding.value == pytest.approx(8.0, abs=1.0)
+    assert 1.0 <= (finding.start_s - t[0]) / 3600.0 <= 4.0
+    assert finding.end_s is not None and (finding.end_s - t[0]) / 3600.0 >= 8.0  # memory full
+
+
 def test_slow_growth_is_below_the_threshold() -> None:
     t = grid(400)
     hours = (t - t[0]) / 3600.0

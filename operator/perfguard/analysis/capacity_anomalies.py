@@ -421,6 +421,21 @@ def _growth_onset(
     return best
 
 
+def _merge_episodes(
+    episodes: list[tuple[int, int, int]], max_gap: int
+) -> list[tuple[int, int, int, int]]:
+    """Join growth episodes (weak first, strong first, weak last) less than ``max_gap``
+    slots apart; each result also says how many episodes it joined."""
+    merged: list[tuple[int, int, int, int]] = []
+    for weak_first, first, last in episodes:
+        if merged and weak_first - merged[-1][2] - 1 <= max_gap:
+            previous = merged[-1]
+            merged[-1] = (previous[0], previous[1], last, previous[3] + 1)
+        else:
+            merged.append((weak_first, first, last, 1))
+    return merged
+
+
 def detect_memory_growth(
     times_s: npt.ArrayLike,
     used_mib: npt.ArrayLike,
@@ -448,7 +463,11 @@ def detect_memory_growth(
 
     Once found, the finding extends while the one-hour slope stays above half the
     threshold (hysteresis), so a leak partly masked by falling load is one finding, and
-    findings less than a window apart are merged.
+    findings less than a window apart are merged. A merged finding must still grow: when
+    its Theil-Sen rate from onset to end is at or below the threshold, memory rose, was
+    released and rose again without net growth (a caching allocator's sawtooth, a job
+    restarting), and it is dropped. Growth whose troughs rise faster than the threshold
+    under such a sawtooth stays one finding at the net rate.
 
     Detection delay: the window slope passes the threshold when the window is mostly inside
     the growth and must then hold for ``min_duration_s``. For an 8 %/h leak at a 5-minute
@@ -497,13 +516,7 @@ def detect_memory_growth(
             episodes.append((weak_first, inside[0], weak_last))
 
     findings: list[AnomalyFinding] = []
-    merged: list[tuple[int, int, int]] = []
-    for episode in episodes:
-        if merged and episode[0] - merged[-1][2] - 1 <= w:
-            merged[-1] = (merged[-1][0], merged[-1][1], episode[2])
-        else:
-            merged.append(episode)
-    for weak_first, first, last in merged:
+    for weak_first, first, last, parts in _merge_episodes(episodes, w):
         # The onset lies before the first strongly growing window's end, at most a window
         # before weak growth became visible; bounded to 3 windows before detection.
         lo = max(weak_first - w, first - 3 * w, 3)
@@ -513,6 +526,10 @@ def detect_memory_growth(
         )
         fit = theil_sen(t_h[onset : last + 1], x[onset : last + 1])
         rate = fit.slope if fit is not None else float(full[first - w])
+        if parts > 1 and rate <= percent_per_hour:
+            # Growth, release, growth again without net growth: memory cycling (a caching
+            # allocator filling and releasing, a job restarting), not a leak.
+            continue
         now = float(x[last]) if np.isfinite(x[last]) else float(np.nanmax(x[onset : last + 1]))
         to_full = (100.0 - now) / rate if rate > 0.0 else math.inf
         findings.append(
