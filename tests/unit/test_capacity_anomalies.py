@@ -537,6 +537,23 @@ def test_xid_episodes_by_hand() -> None:
     assert detect_xid(t, np.zeros(len(codes))) == []
 
 
+def test_a_code_held_from_the_first_sample_is_not_a_new_xid() -> None:
+    # The gauge keeps the last XID until the exporter restarts: a 13 there from the first
+    # (valid) sample on may be months old, and used to be an ongoing XID starting there.
+    t = grid(24)
+    assert detect_xid(t, np.full(24, 13.0)) == []
+    assert detect_xid(t, [math.nan, DCGM_FP64_BLANK] + [13.0] * 22) == []
+    codes = np.full(24, 13.0)
+    codes[10:] = 48.0  # a new XID replaces the old code
+    codes[16:18] = 0.0  # the exporter restarted
+    codes[18:] = 13.0  # and the old code is reported again: new
+    found = detect_xid(t, codes)
+    assert [(int(f.value), f.start_s, f.end_s) for f in found] == [
+        (48, t[10], t[15]),
+        (13, t[18], None),
+    ]
+
+
 def _episode(kind: AnomalyKind, start_s: float, end_s: float | None) -> AnomalyFinding:
     return AnomalyFinding(kind, start_s, end_s, "Warning", 96.0, None, "Throttling (mask 0x20)")
 

@@ -228,6 +228,31 @@ def test_a_gpu_without_memory_figures_does_not_stop_the_other_gpus_detectors() -
     assert {t["gpu"] for t in memory["top"]} == {"2", "3"}  # the two GPUs with figures
 
 
+def test_an_xid_code_older_than_the_history_is_no_anomaly() -> None:
+    history = data(40.0)
+    history.gpus[("node-a", "2")][Signal.XID_ERRORS][:] = 79  # held since before the history
+    outcome = judge(spec(), history, {}, AT)
+    assert outcome.fields["anomalies"] == []
+    assert conditions(outcome)["AnomalyDetected"] == ("False", "NoAnomaly")
+    assert outcome.events == []
+
+
+def test_each_new_xid_is_an_event_while_the_last_one_is_still_held() -> None:
+    history = data(40.0)
+    xid = history.gpus[("node-a", "2")][Signal.XID_ERRORS]
+    xid[-30:] = 13
+    first = judge(spec(), history, {}, AT)
+    assert [e.reason for e in first.events] == ["XidError"]
+    xid[-10:] = 48  # another code while 13 was ongoing
+    second = judge(spec(), history, status(first), AT)
+    assert [(e.reason, "XID 48" in e.message) for e in second.events] == [("XidError", True)]
+    xid[-8:-6] = 0
+    xid[-6:] = 48  # the same code again, 20 minutes after the first 48
+    third = judge(spec(), history, status(second), AT)
+    assert [(e.reason, "XID 48" in e.message) for e in third.events] == [("XidError", True)]
+    assert judge(spec(), history, status(third), AT).events == []
+
+
 def test_current_window_ends_at_the_grid_not_the_clock() -> None:
     # The fetch floors the grid to the step; "current" must count the same grid points
     # whatever minute between two steps the evaluation runs at (the last 15 minutes of a

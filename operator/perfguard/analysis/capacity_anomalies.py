@@ -653,16 +653,19 @@ def detect_throttling(
 def detect_xid(times_s: npt.ArrayLike, codes: npt.ArrayLike) -> list[AnomalyFinding]:
     """One finding per new non-zero XID in a ``DCGM_FI_DEV_XID_ERRORS`` series.
 
-    The gauge holds the last XID the GPU reported; a finding starts wherever it changes to
-    a non-zero code (from 0 or from another code) and lasts while the code stays. Missing
-    and sentinel samples are skipped without resetting anything: 79, (gap), 79 is one
+    The gauge holds the last XID the GPU reported until the exporter restarts; a finding
+    starts wherever it changes to a non-zero code (from 0 or from another code) and lasts
+    while the code stays. A code already there at the first valid sample is not a finding:
+    it may be months old, and reporting it would keep an anomaly ongoing for as long as the
+    gauge holds it, with a start that moves with the series' first sample. Missing and
+    sentinel samples are skipped without resetting anything: 79, (gap), 79 is one
     episode, 79, 0, 79 are two. Severity and description come from the XID table.
     """
     t, x = _present(times_s, codes)
     if t.size == 0:
         return []
     code = np.rint(x).astype(np.int64)
-    changed = np.concatenate([[True], code[1:] != code[:-1]])
+    changed = np.concatenate([[False], code[1:] != code[:-1]])
     starts = np.flatnonzero(changed & (code != 0))
     boundaries = np.flatnonzero(changed)
     findings = []

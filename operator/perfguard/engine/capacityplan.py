@@ -591,12 +591,21 @@ def status_fields(spec: CapacityPlanSpec, analysis: Analysis, at: datetime) -> d
     }
 
 
+# Kinds whose start is the sample where the detector saw the gauge change, never an
+# estimate or the history's first sample: such a start does not move between evaluations,
+# so a later start (XID 79, 0, 79) or another code (13, then 48) is a new anomaly.
+_EXACT_STARTS: Final = frozenset({detectors.AnomalyKind.XID_ERROR.value})
+
+
 def _same_anomaly(new: Mapping[str, Any], old: Mapping[str, Any], tolerance_s: float) -> bool:
     if (new.get("type"), new.get("node"), new.get("gpu")) != (
         old.get("type"),
         old.get("node"),
         old.get("gpu"),
     ):
+        return False
+    exact = new.get("type") in _EXACT_STARTS
+    if exact and new.get("value") != old.get("value"):
         return False
     new_start = parse_time_or_none(new.get("start"))
     old_start = parse_time_or_none(old.get("start"))
@@ -605,7 +614,7 @@ def _same_anomaly(new: Mapping[str, Any], old: Mapping[str, Any], tolerance_s: f
     if abs((new_start - old_start).total_seconds()) <= tolerance_s:
         return True
     # An episode that was ongoing may be re-estimated to start later as data arrives.
-    return "end" not in old and new_start >= old_start
+    return not exact and "end" not in old and new_start >= old_start
 
 
 def judge(
