@@ -476,6 +476,32 @@ def test_throttling_episodes_merge_and_split() -> None:
     ]
 
 
+def test_hardware_slowdown_alone_is_critical_thermal_throttling() -> None:
+    # 0x8 (HwSlowdown) is in neither the thermal nor the power bits; a GPU held at half its
+    # clocks by it alone used to give no anomaly at all.
+    t = grid(24)
+    masks = np.zeros(24)
+    masks[10:14] = 0x8 | 0x1
+    (finding,) = detect_throttling(t, masks)
+    assert finding.kind is AnomalyKind.THERMAL_THROTTLING
+    assert (finding.start_s, finding.end_s, finding.severity) == (t[10], t[13], "Critical")
+    assert int(finding.value) == 0x8
+    assert finding.message.startswith("Hardware slowdown without a thermal or power reason")
+    assert "HwSlowdown" in finding.message
+
+
+def test_hardware_slowdown_makes_its_kind_critical() -> None:
+    t = grid(40)
+    masks = np.zeros(40)
+    masks[5:8] = 0x20 | 0x8  # software thermal with hardware slowdown
+    masks[25:28] = 0x4 | 0x8  # power cap with hardware slowdown: power, not thermal
+    summary = [(f.kind, f.start_s, int(f.value), f.severity) for f in detect_throttling(t, masks)]
+    assert summary == [
+        (AnomalyKind.THERMAL_THROTTLING, t[5], 0x28, "Critical"),
+        (AnomalyKind.POWER_CAPPING, t[25], 0xC, "Critical"),
+    ]
+
+
 def test_throttling_ignores_sentinels_and_missing_samples() -> None:
     t = grid(20)
     masks = np.zeros(20)

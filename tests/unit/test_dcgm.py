@@ -17,6 +17,7 @@ from perfguard.analysis.dcgm import (
     is_power_capping,
     is_sentinel,
     is_thermal,
+    split_clock_events,
     valid_samples,
     xid_info,
 )
@@ -90,18 +91,30 @@ def test_the_generator_uses_the_same_bits() -> None:
     [
         (0x0, False, False),
         (0x1, False, False),
-        (0x8, False, False),  # HW slowdown alone is neither (it has several causes)
+        (0x8, True, False),  # HW slowdown without a power bit counts as thermal
+        (0x8 | 0x20, True, False),
+        (0x8 | 0x4, False, True),  # with a power bit, as power
+        (0x8 | 0x80 | 0x40, True, True),
         (0x20, True, False),
         (0x40, True, False),
         (0x4, False, True),
         (0x80, False, True),
         (0x20 | 0x4, True, True),
-        (0x1FF & ~(0x20 | 0x40 | 0x4 | 0x80), False, False),
+        (0x1FF & ~(0x20 | 0x40 | 0x4 | 0x80 | 0x8), False, False),
     ],
 )
 def test_thermal_and_power_helpers(mask: int, thermal: bool, power: bool) -> None:
     assert is_thermal(mask) is thermal
     assert is_power_capping(mask) is power
+    thermal_bits, power_bits = split_clock_events(np.array([mask], dtype=np.int64))
+    assert (bool(thermal_bits[0]), bool(power_bits[0])) == (thermal, power)
+
+
+def test_hardware_slowdown_goes_to_exactly_one_kind() -> None:
+    masks = np.array([0x8, 0x8 | 0x4, 0x8 | 0x80, 0x8 | 0x20, 0x8 | 0x20 | 0x4, 0x1], np.int64)
+    thermal, power = split_clock_events(masks)
+    assert thermal.tolist() == [0x8, 0x0, 0x0, 0x28, 0x20, 0x0]
+    assert power.tolist() == [0x0, 0xC, 0x88, 0x0, 0xC, 0x0]
 
 
 def test_blank_constants_match_dcgm_structs() -> None:

@@ -24,10 +24,11 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from perfguard.analysis.capacity_fit import theil_sen
 from perfguard.analysis.dcgm import (
-    POWER_CAPPING_MASK,
+    HW_SLOWDOWN,
     THERMAL_MASK,
     Severity,
     decode_clock_events,
+    split_clock_events,
     valid_samples,
     xid_info,
 )
@@ -70,8 +71,8 @@ class AnomalyFinding:
       measured against (at the episode's start).
     * GpuMemoryGrowth: the measured growth in percent of the framebuffer per hour; the
       threshold in %/h.
-    * ThermalThrottling / PowerCapping: the bitwise OR of the clock-event masks seen during
-      the episode; None.
+    * ThermalThrottling / PowerCapping: the bitwise OR of the kind's clock-event bits seen
+      during the episode (hardware slowdown 0x8 included where it went to this kind); None.
     * XidError: the XID code; None.
 
     ``message`` says the same in words, with the numbers, for status and Events.
@@ -568,16 +569,23 @@ def _present(times_s: npt.ArrayLike, values: npt.ArrayLike) -> tuple[FloatArray,
     return t[order], x[order]
 
 
+def _throttle_what(kind: AnomalyKind, seen: int) -> str:
+    if kind is AnomalyKind.POWER_CAPPING:
+        return "Power capping"
+    if seen & THERMAL_MASK:
+        return "Thermal throttling"
+    return "Hardware slowdown without a thermal or power reason, counted as thermal"
+
+
 def _throttle_episodes(
     t: FloatArray,
     masks: npt.NDArray[np.int64],
-    bits: int,
-    critical_bit: int,
+    critical_bits: int,
     kind: AnomalyKind,
-    what: str,
     merge_gap_s: float,
 ) -> list[AnomalyFinding]:
-    flags = (masks & bits) != 0
+    """Episodes of the samples with any bit of ``masks`` (this kind's bits only)."""
+    flags = masks != 0
     runs: list[tuple[int, int]] = []
     for first, last in _runs(flags):
         if runs and t[first] - t[runs[-1][1]] <= merge_gap_s:
@@ -586,7 +594,7 @@ def _throttle_episodes(
             runs.append((first, last))
     findings = []
     for first, last in runs:
-        seen = int(np.bitwise_or.reduce(masks[first : last + 1] & bits))
+        seen = int(np.bitwise_or.reduce(masks[first : last + 1]))
         reasons = ", ".join(sorted(str(e) for e in decode_clock_events(seen)))
         share = float(np.mean(flags[first : last + 1]))
         findings.append(
@@ -594,11 +602,12 @@ def _throttle_episodes(
                 kind=kind,
                 start_s=float(t[first]),
                 end_s=None if last == t.size - 1 else float(t[last]),
-                severity="Critical" if seen & critical_bit else "Warning",
+                severity="Critical" if seen & critical_bits else "Warning",
                 value=float(seen),
                 reference=None,
                 message=(
-                    f"{what} ({reasons}, mask {seen:#x}) in {100.0 * share:.0f} % of "
+                    f"{_throttle_what(kind, seen)} ({reasons}, mask {seen:#x}) in "
+                    f"{100.0 * share:.0f} % of "
                     f"{last - first + 1} samples"
                 ),
             )
@@ -615,37 +624,27 @@ def detect_throttling(
     """Thermal-throttling and power-capping episodes from a clock-event-reasons series.
 
     ThermalThrottling: bits 0x20 (software thermal) or 0x40 (hardware thermal).
-    PowerCapping: bits 0x4 (software power cap) or 0x80 (hardware power brake). An episode
-    starts at the first sample with a bit of its kind; episodes less than ``merge_gap_s``
-    apart (10 min by default) are one.
+    PowerCapping: bits 0x4 (software power cap) or 0x80 (hardware power brake). Hardware
+    slowdown (0x8) joins PowerCapping in a sample with a power bit and ThermalThrottling
+    otherwise, also alone (``dcgm.split_clock_events``). An episode starts at the first
+    sample with a bit of its kind; episodes less than ``merge_gap_s`` apart (10 min by
+    default) are one.
 
-    Severity: Critical when the HARDWARE bit of the kind (0x40, 0x80) was seen. Software
-    slowdown is the driver keeping the GPU inside its limits, which costs throughput and
-    deserves a Warning; hardware slowdown means the limit was hit anyway (cooling failure,
-    a power-supply or chassis signal), clocks drop hard, and the hardware needs a look.
-    Findings are thermal first, then power, each in time order.
+    Severity: Critical when a HARDWARE bit of the kind (0x40 or 0x8; 0x80 or 0x8) was
+    seen. Software slowdown is the driver keeping the GPU inside its limits, which costs
+    throughput and deserves a Warning; hardware slowdown means the limit was hit anyway
+    (cooling failure, a power-supply or chassis signal), clocks drop hard, and the hardware
+    needs a look. Findings are thermal first, then power, each in time order.
     """
     t, x = _present(times_s, masks)
     if t.size == 0:
         return []
-    integer = x.astype(np.int64)
+    thermal_bits, power_bits = split_clock_events(x.astype(np.int64))
     thermal = _throttle_episodes(
-        t,
-        integer,
-        THERMAL_MASK,
-        0x40,
-        AnomalyKind.THERMAL_THROTTLING,
-        "Thermal throttling",
-        merge_gap_s,
+        t, thermal_bits, 0x40 | HW_SLOWDOWN, AnomalyKind.THERMAL_THROTTLING, merge_gap_s
     )
     power = _throttle_episodes(
-        t,
-        integer,
-        POWER_CAPPING_MASK,
-        0x80,
-        AnomalyKind.POWER_CAPPING,
-        "Power capping",
-        merge_gap_s,
+        t, power_bits, 0x80 | HW_SLOWDOWN, AnomalyKind.POWER_CAPPING, merge_gap_s
     )
     return thermal + power
 

@@ -20,6 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 FloatArray: TypeAlias = npt.NDArray[np.float64]
+IntArray: TypeAlias = npt.NDArray[np.int64]
 BoolArray: TypeAlias = npt.NDArray[np.bool_]
 Severity: TypeAlias = Literal["Critical", "Warning"]
 
@@ -28,6 +29,7 @@ __all__ = [
     "DCGM_FP64_BLANK",
     "DCGM_INT32_BLANK",
     "DCGM_INT64_BLANK",
+    "HW_SLOWDOWN",
     "POWER_CAPPING_MASK",
     "THERMAL_MASK",
     "XID_TABLE",
@@ -38,6 +40,7 @@ __all__ = [
     "is_power_capping",
     "is_sentinel",
     "is_thermal",
+    "split_clock_events",
     "valid_samples",
     "xid_info",
 ]
@@ -73,6 +76,9 @@ CLOCK_EVENT_BITS: Final[Mapping[ClockEvent, int]] = MappingProxyType(
 
 THERMAL_MASK: Final = 0x20 | 0x40  # software and hardware thermal slowdown
 POWER_CAPPING_MASK: Final = 0x4 | 0x80  # software power cap and hardware power brake
+# Hardware slowdown: clocks cut by half or more for temperature, an external power brake or
+# power draw tripping the fast trigger. NVML does not say which; see split_clock_events.
+HW_SLOWDOWN: Final = 0x8
 
 # DCGM's "no value" markers (dcgm_structs.h). Each base is followed by offsets for "not
 # found" (+1), "not supported" (+2), "not permissioned" (+3) and room for more: DCGM's own
@@ -98,13 +104,30 @@ def decode_clock_events(mask: int) -> frozenset[ClockEvent]:
 
 
 def is_thermal(mask: int) -> bool:
-    """Software (0x20) or hardware (0x40) thermal slowdown."""
-    return bool(mask & THERMAL_MASK)
+    """Software (0x20) or hardware (0x40) thermal slowdown, or hardware slowdown (0x8)
+    without a power-capping bit (see ``split_clock_events``)."""
+    return bool(mask & THERMAL_MASK) or bool(mask & HW_SLOWDOWN and not is_power_capping(mask))
 
 
 def is_power_capping(mask: int) -> bool:
     """Software power cap (0x4) or hardware power brake (0x80)."""
     return bool(mask & POWER_CAPPING_MASK)
+
+
+def split_clock_events(masks: IntArray) -> tuple[IntArray, IntArray]:
+    """Each sample's thermal and power-capping bits, with hardware slowdown (0x8) given to
+    exactly one of them.
+
+    0x8 joins the power-capping bits when the same sample has one (0x4 or 0x80: power is
+    what the hardware acted on), and the thermal bits otherwise, also when it is alone:
+    temperature is its first cause in NVML's list, and a GPU held at half its clocks by
+    the hardware must not go unreported for want of a reason.
+    """
+    power = masks & POWER_CAPPING_MASK
+    slowdown = masks & HW_SLOWDOWN
+    with_power = power != 0
+    thermal = (masks & THERMAL_MASK) | np.where(with_power, 0, slowdown)
+    return thermal, power | np.where(with_power, slowdown, 0)
 
 
 def is_sentinel(values: npt.ArrayLike) -> BoolArray:
