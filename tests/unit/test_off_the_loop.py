@@ -25,6 +25,7 @@ from aiohttp import web
 from perfguard.api.capacityplan import CapacityPlanSpec
 from perfguard.engine import capacityplan, capacityplan_fetch
 from perfguard.sources import prometheus
+from perfguard.sources.capacityplan_queries import plan_queries
 from perfguard.sources.prometheus import PrometheusClient, Series
 
 AT = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -279,7 +280,7 @@ def test_capacityplan_aligns_and_judges_on_a_worker_thread(
     times = np.arange(end - spec.history.total_seconds(), end + step / 2, step)
     source = FleetPrometheus(times)
     threads: list[str] = []
-    recording(monkeypatch, capacityplan_fetch, "assemble", threads)
+    recording(monkeypatch, capacityplan_fetch, "align_answer", threads)
     recording(monkeypatch, capacityplan, "analyse", threads)
     recording(monkeypatch, capacityplan, "conclude", threads)
 
@@ -289,7 +290,9 @@ def test_capacityplan_aligns_and_judges_on_a_worker_thread(
 
     loop_thread, outcome = asyncio.run(scenario())
     assert source.queries, "no query was asked"
-    assert len(threads) == 3  # assemble, analyse, conclude (the readings query between)
+    # Each answer aligned as it arrives, then analyse and conclude (the readings between).
+    planned = plan_queries(spec, None)
+    assert len(threads) == len(planned) + 2, (threads, planned)
     assert loop_thread not in threads, (loop_thread, threads)
     # The analysis ran on the data: 4 GPUs at 0.4 x the traffic, the same on every node.
     assert outcome.verdict == "Sufficient", outcome.fields.get("message")

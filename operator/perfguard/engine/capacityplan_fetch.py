@@ -93,40 +93,72 @@ async def fetch_capacity(
     start = at - spec.history
     times = grid(start, at, step_s)
     planned = plan_queries(spec, hosts)
-    results = await asyncio.gather(
-        *(client.query_range(p.query, start, at, spec.step) for p in planned)
-    )
-    # Aligning hundreds of GPUs' series is seconds of CPU at fleet size: off the event loop.
-    return await asyncio.to_thread(assemble, planned, results, hosts, times, step_s)
+    wanted = None if hosts is None else frozenset(hosts)
+
+    async def fetch(query: PlannedQuery) -> AlignedAnswer:
+        found = await client.query_range(query.query, start, at, spec.step)
+        # Each answer goes onto the grid as soon as it arrives, and its decoded series
+        # (timestamps and values per series) are dropped: a fleet's nine answers decoded
+        # at once were the evaluation's peak memory. Aligning hundreds of GPUs' series is
+        # seconds of CPU at fleet size: off the event loop.
+        return await asyncio.to_thread(align_answer, query, found, wanted, times, step_s)
+
+    answers = await asyncio.gather(*(fetch(p) for p in planned))
+    return merge(answers, times, step_s)
 
 
-def assemble(
-    planned: Sequence[PlannedQuery],
-    results: Sequence[list[Series]],
-    hosts: Sequence[str] | None,
+@dataclass
+class AlignedAnswer:
+    """One query's series on the grid, ready to merge (in the planned order)."""
+
+    query: PlannedQuery
+    gpus: list[tuple[tuple[str, str], FloatArray]] = field(default_factory=list)
+    nodes: list[tuple[str, FloatArray]] = field(default_factory=list)
+    traffic: FloatArray | None = None
+
+
+def align_answer(
+    query: PlannedQuery,
+    found: Sequence[Series],
+    wanted: frozenset[str] | None,
     times: FloatArray,
     step_s: float,
-) -> CapacityData:
-    """The answers of `planned`, aligned on the grid `times`, per GPU, node and traffic."""
-    data = CapacityData(times=times, step_s=step_s, queries=list(planned))
-    wanted = None if hosts is None else set(hosts)
-    for query, found in zip(planned, results, strict=True):
-        if query.signal is Signal.TRAFFIC:
-            # The traffic query should return one series; several are summed (a query
-            # left `by (pod)` still measures the same service's load).
-            if found:
-                stacked = np.vstack([align(s, times, step_s) for s in found])
-                present = np.isfinite(stacked).any(axis=0)
-                data.traffic = np.where(present, np.nansum(stacked, axis=0), np.nan)
+) -> AlignedAnswer:
+    """One query's answer on the grid `times`, keyed by GPU or node (hosts not in `wanted`
+    dropped); the traffic query's series summed."""
+    answer = AlignedAnswer(query)
+    if query.signal is Signal.TRAFFIC:
+        # The traffic query should return one series; several are summed (a query left
+        # `by (pod)` still measures the same service's load).
+        if found:
+            stacked = np.vstack([align(s, times, step_s) for s in found])
+            present = np.isfinite(stacked).any(axis=0)
+            answer.traffic = np.where(present, np.nansum(stacked, axis=0), np.nan)
+        return answer
+    for series in found:
+        host = host_of(series.labels)
+        if host is None or (wanted is not None and host not in wanted):
             continue
-        for series in found:
-            host = host_of(series.labels)
-            if host is None or (wanted is not None and host not in wanted):
-                continue
-            values = align(series, times, step_s)
-            if query.signal in GPU_SIGNALS:
-                gpu = series.labels.get("gpu") or series.labels.get("UUID") or "?"
-                _fill(data.gpus.setdefault((host, gpu), {}), query.signal, values)
-            elif query.signal in NODE_SIGNALS:
-                _fill(data.nodes.setdefault(host, {}), query.signal, values)
+        values = align(series, times, step_s)
+        if query.signal in GPU_SIGNALS:
+            gpu = series.labels.get("gpu") or series.labels.get("UUID") or "?"
+            answer.gpus.append(((host, gpu), values))
+        elif query.signal in NODE_SIGNALS:
+            answer.nodes.append((host, values))
+    return answer
+
+
+def merge(answers: Sequence[AlignedAnswer], times: FloatArray, step_s: float) -> CapacityData:
+    """The answers in the planned order, per GPU, node and traffic (see `_fill`)."""
+    data = CapacityData(times=times, step_s=step_s, queries=[a.query for a in answers])
+    for answer in answers:
+        signal = answer.query.signal
+        if signal is Signal.TRAFFIC:
+            if answer.traffic is not None:
+                data.traffic = answer.traffic
+            continue
+        for key, values in answer.gpus:
+            _fill(data.gpus.setdefault(key, {}), signal, values)
+        for host, values in answer.nodes:
+            _fill(data.nodes.setdefault(host, {}), signal, values)
     return data
