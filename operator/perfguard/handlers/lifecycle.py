@@ -15,6 +15,7 @@ from perfguard import IMPORTED_AT
 from perfguard.config import OperatorConfig
 from perfguard.handlers.diffbase import LeanAnnotationsDiffBaseStorage
 from perfguard.handlers.runtime import Runtime, get_runtime, set_runtime
+from perfguard.memory import limit_malloc_arenas
 from perfguard.observability import OperatorMetrics, configure_logging
 from perfguard.sources.envparity_reader import ParityReader
 from perfguard.sources.kubernetes_api import StatusWriter, load_client
@@ -47,6 +48,8 @@ async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
     global _http
     config = OperatorConfig.from_env()
     configure_logging(config.log_level, json=config.log_json)
+    # Before the evaluations start their worker threads (see perfguard.memory).
+    limit_malloc_arenas()
     # Kopf's default keeps handler progress in status.kopf, which our structural schemas
     # prune; annotations under our own prefix survive. Only change-detecting handlers
     # (on.create/update/delete, of which there are none) read these two storages, but Kopf
