@@ -46,7 +46,7 @@ from bench.accuracy_judges import (
 )
 from bench.accuracy_kayenta import CONFIDENCE, TOLERANCE, KayentaResult
 from bench.scale_support import machine
-from perfguard.analysis.seasonal import winsorize_pair
+from perfguard.analysis.seasonal import winsorize_difference
 from perfguard.engine.perfbaseline import SEED as PERFGUARD_SEED
 
 JUDGES: Final = ("perfguard", "kayenta", "fixed")
@@ -211,7 +211,7 @@ def rho_capped(case: Case) -> bool:
     """Whether perfguard's AR(1) fit of the final window's paired difference sits at its
     0.95 cap: the lag-1 autocorrelation of the winsorised difference, bias-corrected as
     perfguard.analysis.statistics documents it, (n rho + 1) / (n - 4)."""
-    canary, stable = winsorize_pair(case.canary[case.final], case.stable[case.final])
+    canary, stable = winsorize_difference(case.canary[case.final], case.stable[case.final])
     difference = canary - stable
     n = difference.size
     corrected = (n * _lag1(difference) + 1.0) / max(n - 4, 1)

@@ -739,10 +739,10 @@ samples judged, which are the whole window or, once the engine finds that candid
 stable changed level inside it (`perfguard.analysis.level_shift`), only the samples since
 (with fewer than 10 since, the newer level may be judged from the whole window and the
 shift: docs/perfbaseline.md); "change judged" is the estimate the verdict rests on (after
-winsorising at the pooled median ± 3 robust SDs) with its interval. A metric is Regressed
-when that interval excludes 0 and the estimate is above {THRESHOLD_MS:g} ms; the verdict
-is Fail when the breach, dated from the level shift (or the window's first sample without
-one), has held `sustainFor`.
+clipping the paired difference at its own median ± 3 robust SDs) with its interval. A
+metric is Regressed when that interval excludes 0 and the estimate is above
+{THRESHOLD_MS:g} ms; the verdict is Fail when the breach, dated from the level shift (or the
+window's first sample without one), has held `sustainFor`.
 
 {trace_table}
 """

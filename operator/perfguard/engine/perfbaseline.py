@@ -332,7 +332,7 @@ def _judge_one(
                 confidence=spec.analysis.confidence,
             )
         else:
-            robust = seasonal.winsorize_difference if paired_samples else seasonal.winsorize_pair
+            robust = seasonal.winsorize_difference if paired_samples else seasonal.winsorize_each
             interval = statistics.difference_interval(
                 *robust(cand, base),
                 statistic=LOCATION,
