@@ -552,8 +552,8 @@ P, R, INC, NO, IMP = (
 OVERALL_ROWS = [
     # (id, [(verdict, sustained, critical)], overall verdict, reason)
     ("1 no metrics", [], Verdict.INCONCLUSIVE, "NoMetrics"),
-    ("6 critical pass", [(P, True, True)], Verdict.PASS, "WithinThresholds"),
-    ("6 critical improved", [(IMP, True, True)], Verdict.PASS, "WithinThresholds"),
+    ("7 critical pass", [(P, True, True)], Verdict.PASS, "WithinThresholds"),
+    ("7 critical improved", [(IMP, True, True)], Verdict.PASS, "WithinThresholds"),
     ("2 critical regressed, sustained", [(R, True, True)], Verdict.FAIL, "RegressionDetected"),
     (
         "3 critical regressed, pending",
@@ -575,7 +575,20 @@ OVERALL_ROWS = [
         Verdict.PASS,
         "WithinThresholds",
     ),
-    ("6 nothing critical (vacuous)", [(P, True, False)], Verdict.PASS, "WithinThresholds"),
+    ("7 nothing critical, one concluded", [(P, True, False)], Verdict.PASS, "WithinThresholds"),
+    (
+        "7 nothing critical, a pass among no data",
+        [(NO, True, False), (P, True, False)],
+        Verdict.PASS,
+        "WithinThresholds",
+    ),
+    ("6 nothing critical, no data", [(NO, True, False)], Verdict.INCONCLUSIVE, "NoData"),
+    (
+        "6 nothing critical, inconclusive",
+        [(INC, True, False)],
+        Verdict.INCONCLUSIVE,
+        "MetricInconclusive",
+    ),
     ("2 before 3", [(R, False, True), (R, True, True)], Verdict.FAIL, "RegressionDetected"),
     (
         "3 before 4",

@@ -254,9 +254,14 @@ def test_a_breach_whose_data_spans_less_than_sustain_for_is_pending() -> None:
     assert first["verdict"] == "Inconclusive"
     assert first["reason"] == "BreachNotSustained"
     # Three minutes later the same breach (breachSince kept from status) has held 8.5 min.
+    # (The same samples moved 3 minutes on: data 3 minutes old would be a candidate that
+    # stopped reporting.)
     later = AT + timedelta(minutes=3)
+    moved = MetricSamples()
+    for key, series in samples["latency"].window.items():
+        moved.window[key] = TimedSamples(series.timestamps + 180.0, series.values)
     second = judge(
-        spec, plan_tracks(spec, None), windows(spec, later), samples, first, later
+        spec, plan_tracks(spec, None), windows(spec, later), {"latency": moved}, first, later
     ).fields
     assert p95_of(second)["breachSince"] == p95["breachSince"]
     assert second["verdict"] == "Fail", second["message"]

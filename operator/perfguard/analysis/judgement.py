@@ -58,7 +58,7 @@ verdict Regressed (with ``breachSince``) so the evidence is visible, while the o
 becomes Inconclusive with reason BreachNotSustained: never Pass while a regression is pending,
 never Fail before it has held.
 
-Overall verdict (``overall_verdict``), first match wins. Non-critical metrics never change it,
+Overall verdict (``overall_verdict``), first match wins. Non-critical metrics do not fail it,
 but their regressions are named in the message:
 
     1  no metrics at all                                   Inconclusive  NoMetrics
@@ -66,9 +66,11 @@ but their regressions are named in the message:
     3  a critical metric Regressed, not yet sustained      Inconclusive  BreachNotSustained
     4  a critical metric NoData                            Inconclusive  NoData
     5  a critical metric Inconclusive                      Inconclusive  MetricInconclusive
-    6  otherwise: every critical metric Pass or Improved   Pass          WithinThresholds
-       (vacuously when none is critical; the message
-       says so)
+    6  none is critical and none concluded (all NoData     Inconclusive  NoData or
+       or Inconclusive): no data is never a Pass                         MetricInconclusive
+    7  otherwise: every critical metric Pass or Improved   Pass          WithinThresholds
+       (when none is critical, on the non-critical
+       ones that concluded; the message says so)
 """
 
 from __future__ import annotations
@@ -554,6 +556,9 @@ def _names(items: Sequence[SustainedJudgement]) -> str:
     return ", ".join(item.name for item in items)
 
 
+_OPEN: Final = frozenset({MetricVerdict.NO_DATA, MetricVerdict.INCONCLUSIVE})
+
+
 def overall_verdict(metrics: Sequence[tuple[SustainedJudgement, bool]]) -> OverallVerdict:
     """Combine metric verdicts; the bool is ``critical`` (see the module's overall table)."""
     if not metrics:
@@ -602,6 +607,15 @@ def overall_verdict(metrics: Sequence[tuple[SustainedJudgement, bool]]) -> Overa
     if open_:
         return OverallVerdict(
             Verdict.INCONCLUSIVE, "MetricInconclusive", f"{first_message(open_)}{tail}"
+        )
+    concluded = [m for m in others if m.judgement.verdict not in _OPEN]
+    if not critical and not concluded:
+        no_data = [m for m in others if m.judgement.verdict is MetricVerdict.NO_DATA]
+        open_ = no_data or others
+        return OverallVerdict(
+            Verdict.INCONCLUSIVE,
+            "NoData" if no_data else "MetricInconclusive",
+            f"no metric is critical and none concluded: {first_message(open_)}{tail}",
         )
     improved = [m for m in critical if m.judgement.verdict is MetricVerdict.IMPROVED]
     if critical:

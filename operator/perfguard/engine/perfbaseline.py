@@ -11,7 +11,7 @@ import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -300,9 +300,12 @@ def _judge_one(
     seed: int,
     segments: Sequence[np.ndarray] = (),
     timestamps: np.ndarray | None = None,
+    unavailable: tuple[str, str] | None = None,
 ) -> Judged:
     """Judge one metric statistic; ``timestamps`` (paired samples only) enable the level-shift
-    split and let the sustain window start where the judged data begins."""
+    split and let the sustain window start where the judged data begins. ``unavailable``
+    (reason, message): the samples were withheld (empty arrays) and why, for a NoData
+    verdict that says so."""
     rule = getattr(metric.thresholds, statistic)
     assert isinstance(rule, ThresholdRule)
     unit_of = UNITS[metric.type]
@@ -427,6 +430,8 @@ def _judge_one(
             factor,
             how=None if newer is None else newer.how,
         )
+    if unavailable is not None:
+        verdict_of = dataclasses.replace(verdict_of, reason=unavailable[0], message=unavailable[1])
     sustained = judgement.with_sustain(
         label,
         verdict_of,
@@ -488,6 +493,65 @@ def _judge_one(
     return Judged(metric, statistic, comparison, status, sustained)
 
 
+def _new_candidate(previous: Mapping[str, Any], identity: str) -> bool:
+    """Whether the previous status judged another candidate (not: no previous status)."""
+    before = previous.get("candidate")
+    if not isinstance(before, Mapping) or not before.get("identity"):
+        return False
+    return str(before.get("identity")) != identity
+
+
+def _gone(
+    current: TimedSamples, at: datetime, allowance: timedelta, track: str
+) -> tuple[str, str] | None:
+    """(reason, message) when the current track's newest sample is older than
+    `allowance`: a candidate that stopped reporting (its pods gone, or no traffic) would
+    otherwise be judged on its last minutes as if they were now."""
+    finite = current.finite()
+    if len(finite) == 0:
+        return None  # NoData says it already
+    age = at.timestamp() - float(finite.timestamps.max())
+    if age <= allowance.total_seconds():
+        return None
+    return (
+        "CurrentDataStale",
+        f"the {track} track's newest sample is {format_duration(timedelta(seconds=round(age)))} "
+        f"old (allowed {format_duration(allowance)}): it stopped reporting",
+    )
+
+
+def unavailable(reason: str, message: str, previous: Mapping[str, Any]) -> Outcome:
+    """No verdict this time (the data source failed, or the workload could not be read):
+    Inconclusive, never Pass; an Event per distinct cause. A regression already reported
+    stays reported (RecoveryUnconfirmed), so recovery does not announce it a second time
+    and a Pass after it is a real transition."""
+    conditions = parse_conditions(previous.get("conditions"))
+    was_ready = next((c for c in conditions if c.type == READY), None)
+    # The Event names the cause, as the Ready condition does: unreachable, timeout,
+    # unauthorised, TLS and bad answers need different fixes.
+    events = (
+        [EventSpec("Warning", reason, message)]
+        if was_ready is None or was_ready.reason != reason
+        else []
+    )
+    was_regressed = next((c for c in conditions if c.type == "Regressed"), None)
+    regressed = (
+        true(
+            "Regressed",
+            "RecoveryUnconfirmed",
+            f"the last conclusive verdict was Fail; now no data: {message}",
+        )
+        if was_regressed is not None and was_regressed.status.value == "True"
+        else unknown("Regressed", reason, "no verdict while the data cannot be read")
+    )
+    return Outcome(
+        fields={"verdict": Verdict.INCONCLUSIVE.value, "reason": reason, "message": message},
+        conditions=[false(READY, reason, message), regressed],
+        events=events,
+        verdict=Verdict.INCONCLUSIVE.value,
+    )
+
+
 def judge(
     spec: PerfBaselineSpec,
     plan: TrackPlan,
@@ -499,9 +563,8 @@ def judge(
     seed: int = SEED,
 ) -> Outcome:
     """Decide from fetched samples. Pure: no I/O, deterministic for a seed."""
-    breaches = _previous_breaches(previous)
-    previous_conditions = parse_conditions(previous.get("conditions"))
-    previous_ready = next((c for c in previous_conditions if c.type == READY), None)
+    # A breach belongs to the candidate it was seen on: a new one starts its own sustain.
+    breaches = {} if _new_candidate(previous, plan.identity) else _previous_breaches(previous)
 
     # A data source that failed makes every verdict Inconclusive, never Pass.
     failures = [s.error for s in samples.values() if s.error is not None]
@@ -512,42 +575,29 @@ def judge(
             message = f"Prometheus rejected a query: {failure.message}"
         else:
             message = failure.message
-        events = []
-        if previous_ready is None or previous_ready.reason != reason:
-            # The Event names the cause, as the Ready condition does: unreachable, timeout,
-            # unauthorised, TLS and bad answers need different fixes.
-            events.append(EventSpec("Warning", reason, message))
-        # A regression already reported stays reported through the outage, so recovery
-        # does not announce it a second time (and a Pass after it is a real transition).
-        was_regressed = next((c for c in previous_conditions if c.type == "Regressed"), None)
-        regressed = (
-            true(
-                "Regressed",
-                "RecoveryUnconfirmed",
-                f"the last conclusive verdict was Fail; now no data: {message}",
-            )
-            if was_regressed is not None and was_regressed.status.value == "True"
-            else unknown("Regressed", reason, "no verdict while the data source fails")
-        )
-        return Outcome(
-            fields={"verdict": Verdict.INCONCLUSIVE.value, "reason": reason, "message": message},
-            conditions=[false(READY, reason, message), regressed],
-            events=events,
-            verdict=Verdict.INCONCLUSIVE.value,
-        )
+        return unavailable(reason, message, previous)
 
     judged: list[Judged] = []
     problems: list[str] = []
+    gone_after = 2 * spec.analysis.step + rate_window(spec)
     for metric in spec.metrics:
         data = samples[metric.name]
+        withheld: tuple[str, str] | None = None
         if data.problem:
             problems.append(f"{metric.name}: {data.problem}")
+            # Not judged on part of an answer (which of several series came last is
+            # Prometheus' order): NoData, with the problem as the reason.
+            withheld = ("QueryProblem", f"not judged: {data.problem}")
+            data = MetricSamples()
         for statistic in statistics_for(metric):
             if getattr(metric.thresholds, statistic) is None:
                 continue  # reported in the summary, not judged
             on_workload = judged_on_workload(metric)
             current_name = WORKLOAD.name if on_workload else plan.current.name
             current = data.window.get((current_name, statistic), TimedSamples.empty())
+            why = withheld or _gone(current, at, gone_after, current_name)
+            if why is not None:
+                current = TimedSamples.empty()
             seed_here = seed + len(judged)
             if plan.concurrent and not on_workload:
                 stable = data.window.get(("stable", statistic), TimedSamples.empty())
@@ -565,6 +615,7 @@ def judge(
                         seed=seed_here,
                         previous_breach=breaches.get((metric.name, statistic, "Concurrent")),
                         timestamps=times,
+                        unavailable=why,
                     )
                 )
             if plan.historical or on_workload:
@@ -584,6 +635,7 @@ def judge(
                         seed=seed_here + 1,
                         previous_breach=breaches.get((metric.name, statistic, "Historical")),
                         segments=slices,
+                        unavailable=why,
                     )
                 )
 
@@ -604,7 +656,14 @@ def judge(
     fields["stagesSummary"] = stages_summary
 
     conditions, events = _conditions_and_events(
-        spec, verdict, reason, message, judged, previous, problems
+        spec,
+        verdict,
+        reason,
+        message,
+        judged,
+        previous,
+        problems,
+        new_candidate=_new_candidate(previous, plan.identity),
     )
     events.extend(_improvements(judged, previous, plan.identity, at))
     return Outcome(fields, conditions, events, verdict=verdict.value)
@@ -756,6 +815,8 @@ def _conditions_and_events(
     judged: Sequence[Judged],
     previous: Mapping[str, Any],
     problems: Sequence[str],
+    *,
+    new_candidate: bool = False,
 ) -> tuple[list[ConditionUpdate], list[EventSpec]]:
     events: list[EventSpec] = []
     conditions = parse_conditions(previous.get("conditions"))
@@ -798,23 +859,30 @@ def _conditions_and_events(
     # restarts): recovery counts only once a verdict passes, so the Events pair up.
     was_regressed = was.get("Regressed")
     regressed_before = was_regressed is not None and was_regressed.status.value == "True"
+    # The failure remembered is this candidate's; a new candidate starts unknown.
+    carried = regressed_before and not new_candidate
     if verdict == Verdict.FAIL:
         regressed = true("Regressed", "RegressionDetected", message)
     elif verdict == Verdict.PASS:
         regressed = false("Regressed", "NoRegression", message)
-    elif regressed_before:
+    elif carried:
         regressed = true(
             "Regressed",
             "RecoveryUnconfirmed",
             f"the last conclusive verdict was Fail; now inconclusive: {message}",
         )
+    elif regressed_before:
+        regressed = unknown(
+            "Regressed", "NewCandidate", f"the regressed candidate was replaced; {message}"
+        )
     else:
         regressed = unknown("Regressed", reason, message)
 
-    if regressed.status.value == "True" and not regressed_before:
+    if verdict == Verdict.FAIL and not carried:
         events.append(EventSpec("Warning", "RegressionDetected", message))
-    if regressed.status.value == "False" and regressed_before:
-        events.append(EventSpec("Normal", "RegressionCleared", message))
+    if regressed_before and regressed.status.value != "True":
+        # A pass, or the regressed candidate replaced by another.
+        events.append(EventSpec("Normal", "RegressionCleared", regressed.message))
     old_baseline = was.get("BaselineEstablished")
     if baseline.status.value == "True" and (
         old_baseline is None or old_baseline.status.value != "True"

@@ -8,13 +8,12 @@ from typing import Any
 
 from perfguard.api.base import ApiModel
 from perfguard.api.perfbaseline import PerfBaselineSpec
-from perfguard.engine.perfbaseline import evaluate
+from perfguard.engine.perfbaseline import evaluate, unavailable
 from perfguard.engine.tracks import plan_tracks
 from perfguard.handlers.runtime import ResourceRef, get_runtime
-from perfguard.outcome import EventSpec, Outcome
+from perfguard.outcome import Outcome
 from perfguard.sources.prometheus_auth import client_for, default_reader
 from perfguard.sources.workloads import WorkloadError, WorkloadHashes
-from perfguard.status import READY, false, parse_conditions, unknown
 
 
 async def evaluate_perfbaseline(
@@ -31,27 +30,7 @@ async def evaluate_perfbaseline(
                 spec.workload_ref.kind.value, namespace, spec.workload_ref.name
             )
         except WorkloadError as error:
-            was = next(
-                (c for c in parse_conditions(previous.get("conditions")) if c.type == READY), None
-            )
-            events = (
-                []
-                if was is not None and was.reason == error.reason
-                else [EventSpec("Warning", error.reason, error.message)]
-            )
-            return Outcome(
-                fields={
-                    "verdict": "Inconclusive",
-                    "reason": error.reason,
-                    "message": error.message,
-                },
-                conditions=[
-                    false(READY, error.reason, error.message),
-                    unknown("Regressed", error.reason, error.message),
-                ],
-                events=events,
-                verdict="Inconclusive",
-            )
+            return unavailable(error.reason, error.message, previous)
     client = await client_for(
         spec.prometheus,
         namespace,

@@ -1,0 +1,135 @@
+"""PerfBaseline verdicts that must not pass or carry over: a new candidate, a candidate
+that stopped reporting, a query answered with several series, an unreadable workload.
+Hand-made samples through engine.perfbaseline.judge; statuses carried as the operator
+carries them (perfguard.status.next_status)."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+
+from perfguard.api.perfbaseline import PerfBaselineSpec
+from perfguard.engine.perfbaseline import judge, unavailable
+from perfguard.engine.perfbaseline_fetch import MetricSamples, TimedSamples, windows
+from perfguard.engine.tracks import TrackPlan, plan_tracks
+from perfguard.outcome import Outcome
+from perfguard.status import next_status
+
+AT = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
+SPEC = PerfBaselineSpec.model_validate(
+    {
+        "selector": {"service": "api"},
+        "candidate": {"matchLabels": {"track": "canary"}},
+        "stable": {"matchLabels": {"track": "stable"}},
+        "comparison": "Concurrent",
+        "analysis": {"interval": "1m", "window": "10m", "step": "30s", "sustainFor": "15m"},
+        "metrics": [
+            {
+                "name": "latency",
+                "type": "Latency",
+                "histogram": "req_seconds",
+                "thresholds": {"p95": {"maxIncrease": "5ms"}},
+            }
+        ],
+    }
+)
+PLAN_A = dataclasses.replace(plan_tracks(SPEC, None), identity="hashA", source="WorkloadRef")
+PLAN_B = dataclasses.replace(PLAN_A, identity="hashB")
+
+
+def samples(
+    at: datetime, change_s: float, *, since: datetime | None = None, seed: int = 3
+) -> dict[str, MetricSamples]:
+    """Stable at 100 ms; the candidate `change_s` above it, reporting from `since`."""
+    rng = np.random.default_rng(seed)
+    w = windows(SPEC, at)
+    t = np.arange(w.start.timestamp(), w.end.timestamp() + 1e-6, 30.0)
+    stable = 0.100 + rng.normal(0, 0.001, t.size)
+    candidate = stable + change_s + rng.normal(0, 0.001, t.size)
+    shown = t >= (since or AT - timedelta(days=1)).timestamp()
+    data = MetricSamples()
+    data.window[("stable", "p95")] = TimedSamples(t, stable)
+    data.window[("candidate", "p95")] = TimedSamples(t[shown], candidate[shown])
+    return {"latency": data}
+
+
+def step(
+    plan: TrackPlan, status: dict[str, Any], at: datetime, data: dict[str, MetricSamples]
+) -> tuple[Outcome, dict[str, Any]]:
+    out = judge(SPEC, plan, windows(SPEC, at), data, status, at)
+    return out, next_status(status, out.fields, out.conditions, generation=1, at=at, measured=True)
+
+
+def test_a_new_candidate_starts_its_own_breach_and_its_failure_is_announced() -> None:
+    status: dict[str, Any] = {}
+    at = AT
+    for _ in range(20):  # candidate A, +20 ms for 20 minutes: Fail
+        at += timedelta(minutes=1)
+        out, status = step(PLAN_A, status, at, samples(at, 0.020))
+    assert status["verdict"] == "Fail"
+    a_breach = status["metrics"][0]["breachSince"]
+    # A is replaced by B, which regresses as well; its pods report from now on.
+    b_start, reasons = at, []
+    for minute in range(1, 20):
+        at = b_start + timedelta(minutes=minute)
+        out, status = step(PLAN_B, status, at, samples(at, 0.020, since=b_start))
+        reasons.append((minute, status["verdict"], [e.reason for e in out.events]))
+        assert status["metrics"][0].get("breachSince") != a_breach, reasons
+    # B fails only once its own breach has held sustainFor (15m) ...
+    first_fail = next(m for m, verdict, _ in reasons if verdict == "Fail")
+    assert first_fail >= 15, reasons
+    # ... A's regression is cleared when B replaces it, and B's is announced.
+    assert "RegressionCleared" in reasons[0][2], reasons
+    assert [e for _, _, events in reasons for e in events if e == "RegressionDetected"] == [
+        "RegressionDetected"
+    ]
+
+
+def test_a_candidate_that_stopped_reporting_is_not_judged_on_its_last_minutes() -> None:
+    at = AT
+    data = samples(at, 0.0)
+    series = data["latency"].window[("candidate", "p95")]
+    keep = series.timestamps <= (at - timedelta(minutes=4, seconds=30)).timestamp()
+    data["latency"].window[("candidate", "p95")] = TimedSamples(
+        series.timestamps[keep], series.values[keep]
+    )
+    out = judge(SPEC, PLAN_A, windows(SPEC, at), data, {}, at)
+    metric = out.fields["metrics"][0]
+    assert out.fields["verdict"] == "Inconclusive", metric["message"]
+    assert metric["verdict"] == "NoData" and metric["reason"] == "CurrentDataStale"
+    assert "stopped reporting" in metric["message"]
+    # Reporting up to a step ago is current.
+    fresh = judge(SPEC, PLAN_A, windows(SPEC, at), samples(at, 0.0), {}, at)
+    assert fresh.fields["verdict"] == "Pass", fresh.fields["metrics"][0]["message"]
+
+
+def test_a_query_answered_with_several_series_is_not_judged() -> None:
+    data = samples(AT, 0.0)
+    data["latency"].problem = "the query for p95 of candidate returned several series"
+    out = judge(SPEC, PLAN_A, windows(SPEC, AT), data, {}, AT)
+    metric = out.fields["metrics"][0]
+    assert out.fields["verdict"] == "Inconclusive"
+    assert metric["verdict"] == "NoData" and metric["reason"] == "QueryProblem"
+    assert "several series" in metric["message"]
+    ready = next(c for c in out.conditions if c.type == "Ready")
+    assert (ready.status.value, ready.reason) == ("False", "InvalidSpec")
+
+
+def test_an_unreadable_workload_keeps_a_reported_regression() -> None:
+    status: dict[str, Any] = {}
+    at = AT
+    for _ in range(20):
+        at += timedelta(minutes=1)
+        _, status = step(PLAN_A, status, at, samples(at, 0.020))
+    assert status["verdict"] == "Fail"
+    blip = unavailable("ApiUnreachable", "the Kubernetes API did not answer", status)
+    status = next_status(status, blip.fields, blip.conditions, generation=1, at=at, measured=True)
+    regressed = next(c for c in status["conditions"] if c["type"] == "Regressed")
+    assert (regressed["status"], regressed["reason"]) == ("True", "RecoveryUnconfirmed")
+    at += timedelta(minutes=1)
+    out, status = step(PLAN_A, status, at, samples(at, 0.020))
+    assert status["verdict"] == "Fail"
+    assert "RegressionDetected" not in [e.reason for e in out.events], "announced once"
