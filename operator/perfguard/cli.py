@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -11,6 +13,8 @@ from typing import TYPE_CHECKING
 from perfguard import __version__
 
 if TYPE_CHECKING:
+    from kubernetes.client import ApiClient
+
     from perfguard.api.perfbaseline import PrometheusRef
     from perfguard.sources.prometheus import RequestOptions
 
@@ -41,7 +45,6 @@ def _cmd_crds(args: argparse.Namespace) -> int:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     import asyncio
-    import os
 
     import kopf
 
@@ -238,14 +241,35 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
     namespace = None if args.all_namespaces else args.namespace
     try:
-        client = load_client()
+        client = _report_client(load_client)
         found = asyncio.run(list_resources(client, namespace))
     except ReadError as error:
-        print(f"perfguard report: {error}", file=sys.stderr)
+        print(f"perfguard report: {_one_line(str(error))}", file=sys.stderr)
         return 4
     report = build(found["perfbaselines"], found["envparities"], found["capacityplans"])
     print(as_json(report) if args.output == "json" else markdown(report))
     return 0 if report.verdict == STABLE else 1 if report.verdict == NEEDS_FIX else 2
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _report_client(load: Callable[[], ApiClient]) -> ApiClient:
+    """The Kubernetes client for `perfguard report`; a missing, unreadable or malformed
+    kubeconfig is a ReadError (exit 4), like an API server that does not answer."""
+    from perfguard.sources.kubernetes_api import ReadError
+
+    try:
+        return load()
+    # Not only ConfigException: a missing file is an OSError, bad YAML a YAMLError, and a
+    # document of the wrong shape a TypeError or AttributeError from the client's parser.
+    except Exception as error:
+        where = os.environ.get("KUBECONFIG") or "~/.kube/config"
+        raise ReadError(
+            f"no usable Kubernetes configuration (not in a pod, kubeconfig {where}): "
+            f"{_one_line(str(error)) or type(error).__name__}"
+        ) from None
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,101 @@
+"""The command line's answers to user errors: one line on stderr, never a traceback, and the
+documented exit code (report: 4 when the cluster cannot be read; evaluate: 3 for unusable
+input, 4 when Prometheus cannot be asked)."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+from kubernetes.client import Configuration
+
+from perfguard.cli import main
+
+
+def kubeconfig(server: str, namespace: str | None = None) -> dict[str, object]:
+    context: dict[str, str] = {"cluster": "k", "user": "u"}
+    if namespace:
+        context["namespace"] = namespace
+    return {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "current-context": "c",
+        "clusters": [{"name": "k", "cluster": {"server": server}}],
+        "users": [{"name": "u", "user": {"token": "t"}}],
+        "contexts": [{"name": "c", "context": context}],
+    }
+
+
+@pytest.fixture
+def outside_a_pod(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    """No in-cluster service account, no ~/.kube/config; the kubernetes client's default
+    configuration (which loading a kubeconfig replaces) is restored afterwards."""
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    monkeypatch.delenv("KUBECONFIG", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    saved = Configuration._default
+    try:
+        yield
+    finally:
+        Configuration._default = saved
+
+
+def assert_one_line(err: str, prefix: str) -> None:
+    assert "Traceback" not in err, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(prefix), err
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        None,  # no file at all
+        "",  # an empty file
+        "garbage: [\n",  # not YAML
+        "{}\n",  # no current-context
+        "- a\n- b\n",  # not a mapping
+    ],
+    ids=["missing", "empty", "bad-yaml", "no-context", "a-list"],
+)
+def test_report_without_a_usable_kubeconfig_exits_4(
+    outside_a_pod: None,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    content: str | None,
+) -> None:
+    path = tmp_path / "kubeconfig"
+    if content is not None:
+        path.write_text(content)
+    monkeypatch.setenv("KUBECONFIG", str(path))
+    assert main(["report"]) == 4
+    err = capsys.readouterr().err
+    assert_one_line(err, "perfguard report: no usable Kubernetes configuration")
+    assert str(path) in err
+
+
+def test_report_against_an_api_server_that_never_answers_exits_4(
+    outside_a_pod: None,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from perfguard.sources import kubernetes_api
+
+    # A real listening socket that accepts connections (the kernel's backlog) and never
+    # answers: every read times out.
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)
+        port = silent.getsockname()[1]
+        path = tmp_path / "kubeconfig"
+        path.write_text(yaml.safe_dump(kubeconfig(f"http://127.0.0.1:{port}")))
+        monkeypatch.setenv("KUBECONFIG", str(path))
+        monkeypatch.setattr(kubernetes_api, "READ_TIMEOUT_S", 0.3)
+        assert main(["report", "-A"]) == 4
+    err = capsys.readouterr().err
+    assert_one_line(err, "perfguard report: listing perfbaselines:")
+    assert "timed out" in err
