@@ -232,11 +232,19 @@ _UNREACHABLE = {
 }
 
 
+# The report's verdict as an exit code; 4 when the cluster cannot be read.
+REPORT_EXITS = {"STABLE": 0, "NEEDS FIX": 1, "AT RISK": 2}
+REPORT_EXIT_CODES = (
+    "0 STABLE, 1 NEEDS FIX, 2 AT RISK, 4 the cluster cannot be read (no usable kubeconfig, "
+    "the API server does not answer, access refused, CRDs missing)"
+)
+
+
 def _cmd_report(args: argparse.Namespace) -> int:
-    """Exit 0 STABLE, 1 NEEDS FIX, 2 AT RISK, 4 the cluster cannot be read."""
+    """Exit codes: REPORT_EXIT_CODES."""
     import asyncio
 
-    from perfguard.report import NEEDS_FIX, STABLE, as_json, build, markdown
+    from perfguard.report import as_json, build, markdown
     from perfguard.sources.kubernetes_api import ReadError, list_resources, load_client
 
     namespace = None if args.all_namespaces else args.namespace
@@ -248,7 +256,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
         return 4
     report = build(found["perfbaselines"], found["envparities"], found["capacityplans"])
     print(as_json(report) if args.output == "json" else markdown(report))
-    return 0 if report.verdict == STABLE else 1 if report.verdict == NEEDS_FIX else 2
+    return REPORT_EXITS[report.verdict]
 
 
 def _one_line(text: str) -> str:
@@ -362,8 +370,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     report = sub.add_parser(
         "report",
-        help="the fleet summary from every PerfBaseline, EnvParity and CapacityPlan "
-        "(exit 0 STABLE, 1 NEEDS FIX, 2 AT RISK)",
+        help="the fleet summary from every PerfBaseline, EnvParity and CapacityPlan",
+        description="Exit codes: " + REPORT_EXIT_CODES + ".",
     )
     where = report.add_mutually_exclusive_group()
     where.add_argument("-n", "--namespace", default="default", help="namespace (default: default)")

@@ -4,6 +4,7 @@ input, 4 when Prometheus cannot be asked)."""
 
 from __future__ import annotations
 
+import argparse
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -99,3 +100,28 @@ def test_report_against_an_api_server_that_never_answers_exits_4(
     err = capsys.readouterr().err
     assert_one_line(err, "perfguard report: listing perfbaselines:")
     assert "timed out" in err
+
+
+def _readme_section(title: str) -> str:
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    return " ".join(readme.split(f"## {title}\n", 1)[1].split("\n## ", 1)[0].split())
+
+
+def _help(command: str) -> str:
+    from perfguard.cli import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return " ".join(sub.choices[command].format_help().split())
+
+
+def test_report_exit_codes_are_documented_as_the_code_returns_them() -> None:
+    from perfguard.cli import REPORT_EXITS
+    from perfguard.report import AT_RISK, NEEDS_FIX, STABLE
+
+    assert REPORT_EXITS == {STABLE: 0, NEEDS_FIX: 1, AT_RISK: 2}
+    readme, help_text = _readme_section("The fleet in one page"), _help("report")
+    for verdict, code in REPORT_EXITS.items():
+        assert f"{code} {verdict}" in readme and f"{code} {verdict}" in help_text
+    assert "4 the cluster cannot be read" in readme
+    assert "4 the cluster cannot be read" in help_text
