@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -254,9 +254,23 @@ def _cmd_report(args: argparse.Namespace) -> int:
     except ReadError as error:
         print(f"perfguard report: {_one_line(str(error))}", file=sys.stderr)
         return 4
-    report = build(found["perfbaselines"], found["envparities"], found["capacityplans"])
+    report = build(
+        found["perfbaselines"],
+        found["envparities"],
+        found["capacityplans"],
+        status_refresh=args.status_refresh,
+    )
     print(as_json(report) if args.output == "json" else markdown(report))
     return REPORT_EXITS[report.verdict]
+
+
+def _duration(text: str) -> timedelta:
+    from perfguard.api.quantities import parse_duration
+
+    try:
+        return parse_duration(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def _one_line(text: str) -> str:
@@ -378,6 +392,14 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("-A", "--all-namespaces", action="store_true", help="every namespace")
     report.add_argument(
         "-o", "--output", choices=["markdown", "json"], default="markdown", help="format"
+    )
+    report.add_argument(
+        "--status-refresh",
+        type=_duration,
+        default=timedelta(minutes=5),
+        metavar="DURATION",
+        help="the operator's statusRefresh (default 5m): a verdict whose lastEvaluationTime "
+        "is older than 3 × the evaluation interval + this is stale (AT RISK)",
     )
     report.set_defaults(func=_cmd_report)
     return parser

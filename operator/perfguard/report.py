@@ -5,8 +5,18 @@ The final verdict follows one rule table, applied in order (first match wins):
 1. NEEDS FIX: a PerfBaseline is Fail, an EnvParity is Drifted, or a CapacityPlan is
    Insufficient.
 2. AT RISK: nothing to report at all; or anything is Inconclusive, Unverified or
-   NearLimit, not yet evaluated, not Ready, or a CapacityPlan has an active anomaly.
-3. STABLE: otherwise, i.e. every resource is evaluated, Ready and passing.
+   NearLimit, not yet evaluated, not Ready, or a CapacityPlan has an active anomaly; or a
+   verdict is out of date: it judged an earlier spec (`status.observedGeneration` below
+   `metadata.generation`), or its last evaluation (`status.lastEvaluationTime`, missing
+   or older than `3 × interval + statusRefresh`) is stale. The interval is a
+   PerfBaseline's `spec.analysis.interval`, the other kinds' `spec.interval`.
+3. STABLE: otherwise, i.e. every resource is evaluated, up to date, Ready and passing.
+
+Why 3 × interval + statusRefresh: the operator rewrites an unchanged status only once
+`statusRefresh` (default 5m) has passed since its last write, so a healthy status's
+`lastEvaluationTime` is up to `statusRefresh` plus an interval old; the rule allows two
+more missed intervals before calling the verdict stale (an operator that is down, stuck
+or behind).
 """
 
 from __future__ import annotations
@@ -14,9 +24,12 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
+from perfguard.api.quantities import format_duration, parse_duration
 from perfguard.render import format_quantity
+from perfguard.times import parse_time_or_none
 
 STABLE: Final = "STABLE"
 NEEDS_FIX: Final = "NEEDS FIX"
@@ -34,6 +47,16 @@ RISKY: Final = {
 }
 
 Obj = Mapping[str, Any]
+
+# spec.interval when the spec leaves it out (the API models' defaults).
+DEFAULT_INTERVAL: Final = {
+    "PerfBaseline": timedelta(minutes=1),
+    "EnvParity": timedelta(minutes=5),
+    "CapacityPlan": timedelta(minutes=5),
+}
+# The operator's default statusRefresh (OperatorConfig.status_refresh).
+STATUS_REFRESH: Final = timedelta(minutes=5)
+STALE_INTERVALS: Final = 3
 
 
 @dataclass(frozen=True)
@@ -68,7 +91,68 @@ def _condition(obj: Obj, type_: str) -> Mapping[str, Any] | None:
     return next((c for c in _status(obj).get("conditions") or [] if c.get("type") == type_), None)
 
 
-def findings_of(kind: str, obj: Obj) -> list[Finding]:
+def _interval(kind: str, obj: Obj) -> timedelta:
+    """How often the resource is evaluated: a PerfBaseline's spec.analysis.interval, the
+    others' spec.interval."""
+    spec = obj.get("spec") or {}
+    if kind == "PerfBaseline":
+        spec = spec.get("analysis") or {}
+    value = spec.get("interval") if isinstance(spec, Mapping) else None
+    try:
+        return DEFAULT_INTERVAL[kind] if value is None else parse_duration(value)
+    except ValueError:
+        return DEFAULT_INTERVAL[kind]
+
+
+def stale_after(kind: str, obj: Obj, status_refresh: timedelta = STATUS_REFRESH) -> timedelta:
+    """How old `lastEvaluationTime` may be before the verdict counts as out of date."""
+    return STALE_INTERVALS * _interval(kind, obj) + status_refresh
+
+
+def _out_of_date(kind: str, obj: Obj, now: datetime, status_refresh: timedelta) -> list[Finding]:
+    status, name = _status(obj), _name(obj)
+    out: list[Finding] = []
+    generation = (obj.get("metadata") or {}).get("generation")
+    observed = status.get("observedGeneration")
+    if isinstance(generation, int) and (not isinstance(observed, int) or observed < generation):
+        out.append(
+            Finding(
+                AT_RISK,
+                kind,
+                name,
+                f"spec not evaluated yet: the verdict is for generation {observed}, "
+                f"the spec is at generation {generation}",
+            )
+        )
+    last = parse_time_or_none(status.get("lastEvaluationTime"))
+    limit = stale_after(kind, obj, status_refresh)
+    if last is None:
+        if out:  # at risk or failing already, for a clearer reason
+            return out
+        out.append(
+            Finding(AT_RISK, kind, name, "no lastEvaluationTime: the verdict's age is unknown")
+        )
+    elif now - last > limit:
+        age = format_duration(timedelta(seconds=int((now - last).total_seconds())))
+        out.append(
+            Finding(
+                AT_RISK,
+                kind,
+                name,
+                f"stale: last evaluated {age} ago ({status['lastEvaluationTime']}), "
+                f"more than {format_duration(limit)} (3 × interval + statusRefresh); "
+                "is the operator running?",
+            )
+        )
+    return out
+
+
+def findings_of(
+    kind: str,
+    obj: Obj,
+    now: datetime | None = None,
+    status_refresh: timedelta = STATUS_REFRESH,
+) -> list[Finding]:
     status = _status(obj)
     verdict = status.get("verdict")
     name = _name(obj)
@@ -89,6 +173,7 @@ def findings_of(kind: str, obj: Obj) -> list[Finding]:
     anomaly = _condition(obj, "AnomalyDetected") if kind == "CapacityPlan" else None
     if anomaly is not None and anomaly.get("status") == "True":
         out.append(Finding(AT_RISK, kind, name, f"active anomaly: {anomaly.get('message', '')}"))
+    out += _out_of_date(kind, obj, now or datetime.now(UTC), status_refresh)
     return out
 
 
@@ -99,8 +184,11 @@ def decide(findings: Sequence[Finding], resources: int) -> tuple[str, str]:
     if resources == 0:
         return AT_RISK, "no PerfBaseline, EnvParity or CapacityPlan found: nothing is verified"
     if findings:
-        return AT_RISK, "something is inconclusive, unverified, near a limit or not Ready"
-    return STABLE, "every resource is evaluated, Ready and passing"
+        return (
+            AT_RISK,
+            "something is inconclusive, unverified, near a limit, out of date or not Ready",
+        )
+    return STABLE, "every resource is evaluated, up to date, Ready and passing"
 
 
 def _actions(report: Report) -> list[str]:
@@ -143,12 +231,24 @@ def _actions(report: Report) -> list[str]:
 
 
 def build(
-    perfbaselines: Sequence[Obj], envparities: Sequence[Obj], capacityplans: Sequence[Obj]
+    perfbaselines: Sequence[Obj],
+    envparities: Sequence[Obj],
+    capacityplans: Sequence[Obj],
+    *,
+    now: datetime | None = None,
+    status_refresh: timedelta = STATUS_REFRESH,
 ) -> Report:
+    """The report as of `now` (default: the current time); `status_refresh` is the
+    operator's statusRefresh, which sets how old a healthy status may be."""
+    now = now or datetime.now(UTC)
+
+    def of(kind: str, objs: Sequence[Obj]) -> list[Finding]:
+        return [f for o in objs for f in findings_of(kind, o, now, status_refresh)]
+
     findings = [
-        *(f for o in perfbaselines for f in findings_of("PerfBaseline", o)),
-        *(f for o in envparities for f in findings_of("EnvParity", o)),
-        *(f for o in capacityplans for f in findings_of("CapacityPlan", o)),
+        *of("PerfBaseline", perfbaselines),
+        *of("EnvParity", envparities),
+        *of("CapacityPlan", capacityplans),
     ]
     total = len(perfbaselines) + len(envparities) + len(capacityplans)
     verdict, rule = decide(findings, total)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 import yaml
 
+from perfguard.times import format_time
 from tests.e2e.cluster import Cluster
 from tests.e2e.test_crd_schema import sample
 
@@ -44,7 +46,16 @@ def put(cluster: Cluster, doc: dict[str, Any], name: str, status: dict[str, Any]
         "--subresource=status",
         "--type=merge",
         "-p",
-        json.dumps({"status": {"conditions": ready(), **status}}),
+        json.dumps(
+            {
+                "status": {
+                    "conditions": ready(),
+                    "observedGeneration": 1,
+                    "lastEvaluationTime": format_time(datetime.now(UTC)),
+                    **status,
+                }
+            }
+        ),
     )
 
 
@@ -136,6 +147,36 @@ def test_report_of_a_mixed_namespace(cluster: Cluster, namespace: str) -> None:
         cluster.kubectl("delete", kind, name, "-n", namespace)
     stable = report(cluster, "-n", namespace)
     assert stable.returncode == 0 and "**STABLE**" in stable.stdout, stable.stdout
+
+
+def test_an_out_of_date_verdict_is_at_risk(cluster: Cluster, namespace: str) -> None:
+    doc = sample("perfbaseline", namespace)
+    put(cluster, doc, "canary", {"verdict": "Pass"})
+    assert report(cluster, "-n", namespace).returncode == 0  # STABLE
+    # A spec change: the API server bumps metadata.generation, the verdict is for 1.
+    doc["spec"]["analysis"]["interval"] = "2m"
+    cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(doc))
+    changed = report(cluster, "-n", namespace)
+    assert changed.returncode == 2, changed.stdout + changed.stderr  # AT RISK
+    assert "spec not evaluated yet" in changed.stdout and "generation 2" in changed.stdout
+    # Evaluated for generation 2, but 3 × 2m + 5m and a second ago: stale.
+    old = datetime.now(UTC) - timedelta(minutes=11, seconds=1)
+    status = {"observedGeneration": 2, "lastEvaluationTime": format_time(old)}
+    cluster.kubectl(
+        "patch",
+        "pb",
+        "canary",
+        "-n",
+        namespace,
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        json.dumps({"status": status}),
+    )
+    stale = report(cluster, "-n", namespace)
+    assert stale.returncode == 2 and "stale: last evaluated" in stale.stdout, stale.stdout
+    # ...unless the operator refreshes statuses less often.
+    assert report(cluster, "-n", namespace, "--status-refresh", "10m").returncode == 0
 
 
 def test_report_without_a_cluster_says_so(tmp_path: Any) -> None:

@@ -3,20 +3,30 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from perfguard.report import AT_RISK, NEEDS_FIX, STABLE, as_json, build, markdown
+from perfguard.times import format_time
+
+NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
 
 def obj(name: str, verdict: str | None, ready: str = "True", **status: Any) -> dict[str, Any]:
+    """A resource at generation 1, evaluated for it just now (unless `status` says else)."""
     conditions = [{"type": "Ready", "status": ready, "reason": "Evaluated"}]
     conditions += status.pop("conditions", [])
-    body: dict[str, Any] = {"conditions": conditions, **status}
+    body: dict[str, Any] = {
+        "conditions": conditions,
+        "observedGeneration": 1,
+        "lastEvaluationTime": format_time(datetime.now(UTC)),
+        **status,
+    }
     if verdict is not None:
         body["verdict"] = verdict
-    return {"metadata": {"name": name, "namespace": "prod"}, "status": body}
+    return {"metadata": {"name": name, "namespace": "prod", "generation": 1}, "status": body}
 
 
 @pytest.mark.parametrize(
@@ -126,3 +136,52 @@ def test_sections_actions_and_json() -> None:
     data = json.loads(as_json(report))
     assert data["verdict"] == NEEDS_FIX
     assert {f["kind"] for f in data["findings"]} == {"PerfBaseline", "EnvParity", "CapacityPlan"}
+
+
+def test_a_verdict_for_an_earlier_spec_is_at_risk() -> None:
+    pb = obj("a", "Pass")
+    pb["metadata"]["generation"] = 3
+    report = build([pb], [], [])
+    assert report.verdict == AT_RISK
+    assert report.findings[0].reason.startswith("spec not evaluated yet")
+    assert "generation 1" in report.findings[0].reason
+    assert "generation 3" in report.findings[0].reason
+    del pb["status"]["observedGeneration"]
+    assert build([pb], [], []).verdict == AT_RISK
+
+
+@pytest.mark.parametrize(
+    ("kind", "interval", "limit"),
+    [
+        # 3 × interval + statusRefresh (5m by default)
+        ("PerfBaseline", None, timedelta(minutes=8)),  # interval 1m by default
+        ("PerfBaseline", "30s", timedelta(minutes=6, seconds=30)),
+        ("EnvParity", None, timedelta(minutes=20)),
+        ("CapacityPlan", "1h", timedelta(hours=3, minutes=5)),
+    ],
+)
+def test_a_stale_evaluation_is_at_risk(kind: str, interval: str | None, limit: timedelta) -> None:
+    verdict = {"PerfBaseline": "Pass", "EnvParity": "InSync", "CapacityPlan": "Sufficient"}[kind]
+
+    def report_at(age: timedelta, status_refresh: timedelta = timedelta(minutes=5)) -> Any:
+        resource = obj("a", verdict, lastEvaluationTime=format_time(NOW - age))
+        if interval:
+            spec = {"interval": interval}
+            resource["spec"] = {"analysis": spec} if kind == "PerfBaseline" else spec
+        lists: dict[str, list[Any]] = {"PerfBaseline": [], "EnvParity": [], "CapacityPlan": []}
+        lists[kind].append(resource)
+        return build(*lists.values(), now=NOW, status_refresh=status_refresh)
+
+    assert report_at(limit).verdict == STABLE
+    stale = report_at(limit + timedelta(seconds=1))
+    assert stale.verdict == AT_RISK
+    assert stale.findings[0].reason.startswith("stale: last evaluated")
+    # An operator that writes unchanged statuses less often allows older ones.
+    assert report_at(limit + timedelta(minutes=5), timedelta(minutes=10)).verdict == STABLE
+
+
+def test_a_verdict_without_an_evaluation_time_is_at_risk() -> None:
+    pb = obj("a", "Pass")
+    del pb["status"]["lastEvaluationTime"]
+    report = build([pb], [], [])
+    assert report.verdict == AT_RISK and "lastEvaluationTime" in report.findings[0].reason
