@@ -158,12 +158,10 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         if not url:
             raise UsageError("give --prometheus URL (the spec names none)")
         request = _request_options(args, spec.prometheus)
+        metadata, generation = _metadata(doc)
     except UsageError as error:
         print(f"perfguard evaluate: {error}", file=sys.stderr)
         return 3
-    metadata = doc.get("metadata") or {}
-    assert isinstance(metadata, dict)
-    generation = int(metadata.get("generation") or 1)
     if isinstance(spec, PerfBaselineSpec):
         options = EvaluateOptions(
             prometheus=url,
@@ -190,6 +188,20 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         name = f"{metadata.get('namespace', 'default')}/{metadata.get('name', '?')}"
         print(render(name, status))
     return exits.get(str(status.get("verdict")), 2)
+
+
+def _metadata(doc: dict[str, object]) -> tuple[dict[str, object], int]:
+    """The resource's metadata and generation (1 when not given), checked as the API
+    server would: a mapping, and a positive whole number."""
+    metadata = doc.get("metadata") or {}
+    if not isinstance(metadata, dict):
+        raise UsageError(f"metadata must be a mapping, not {type(metadata).__name__}")
+    generation = metadata.get("generation")
+    if generation is None:
+        return metadata, 1
+    if isinstance(generation, bool) or not isinstance(generation, int) or generation < 1:
+        raise UsageError(f"metadata.generation must be a positive integer, not {generation!r}")
+    return metadata, generation
 
 
 def _evaluation_time(text: str | None) -> datetime:

@@ -5,12 +5,16 @@ input, 4 when Prometheus cannot be asked)."""
 from __future__ import annotations
 
 import argparse
+import asyncio
 import socket
-from collections.abc import Iterator
+import threading
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 import yaml
+from aiohttp import web
 from kubernetes.client import Configuration
 
 from perfguard.cli import main
@@ -125,3 +129,88 @@ def test_report_exit_codes_are_documented_as_the_code_returns_them() -> None:
         assert f"{code} {verdict}" in readme and f"{code} {verdict}" in help_text
     assert "4 the cluster cannot be read" in readme
     assert "4 the cluster cannot be read" in help_text
+
+
+# -- evaluate --------------------------------------------------------------------------
+
+SPEC = {
+    "selector": {"service": "x"},
+    "metrics": [
+        {
+            "name": "l",
+            "type": "Latency",
+            "histogram": "h",
+            "thresholds": {"p95": {"maxIncrease": "5ms"}},
+        }
+    ],
+}
+AT = ["--at", "2026-11-28T10:00:00Z"]
+CLOSED = "http://127.0.0.1:1"  # nothing listens on port 1
+
+
+def resource_file(tmp_path: Path, metadata: object = None, spec: object = None) -> str:
+    doc: dict[str, object] = {"apiVersion": "perfguard.dev/v1alpha1", "kind": "PerfBaseline"}
+    doc["metadata"] = {"name": "a"} if metadata is None else metadata
+    doc["spec"] = SPEC if spec is None else spec
+    path = tmp_path / "pb.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    return str(path)
+
+
+@contextmanager
+def serving(answer: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> Iterator[str]:
+    """A real local HTTP server (its own event loop, in a thread: the CLI runs its own)."""
+    from tests.local_http import start_server
+
+    loop = asyncio.new_event_loop()
+    runner, port = loop.run_until_complete(start_server(answer))
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()
+
+
+@pytest.mark.parametrize(
+    ("metadata", "message"),
+    [
+        ("foo", "metadata must be a mapping, not str"),
+        ({"name": "a", "generation": "abc"}, "metadata.generation must be a positive integer"),
+        ({"name": "a", "generation": 0}, "metadata.generation must be a positive integer"),
+    ],
+)
+def test_evaluate_bad_metadata_is_unusable_input(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], metadata: object, message: str
+) -> None:
+    path = resource_file(tmp_path, metadata=metadata)
+    assert main(["evaluate", "-f", path, "--prometheus", CLOSED, *AT]) == 3
+    err = capsys.readouterr().err
+    assert_one_line(err, f"perfguard evaluate: {message}")
+
+
+@pytest.mark.parametrize(
+    "values",
+    [[["x", "y"]], "zz", [[1]], 5],
+    ids=["not-numbers", "a-string", "short-points", "a-number"],
+)
+def test_evaluate_a_malformed_matrix_is_a_bad_answer(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], values: object
+) -> None:
+    body = {
+        "status": "success",
+        "data": {"resultType": "matrix", "result": [{"metric": {}, "values": values}]},
+    }
+
+    async def answer(request: web.Request) -> web.StreamResponse:
+        return web.json_response(body)
+
+    with serving(answer) as url:
+        code = main(["evaluate", "-f", resource_file(tmp_path), "--prometheus", url, *AT])
+    err = capsys.readouterr().err
+    assert code == 4, err
+    assert_one_line(err, "perfguard evaluate:")
+    assert "not [time, value] pairs" in err

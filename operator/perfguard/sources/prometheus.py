@@ -441,8 +441,19 @@ def _series(item: Any, query: str) -> Series:
     try:
         values = item["values"]
         labels = dict(item.get("metric") or {})
-    except (KeyError, TypeError) as error:
+    except (AttributeError, KeyError, TypeError, ValueError) as error:
         raise PrometheusError(FailureKind.BAD_RESPONSE, "a series has no values", query) from error
-    timestamps = np.fromiter((float(v[0]) for v in values), dtype=np.float64, count=len(values))
-    numbers = np.fromiter((_float(v[1]) for v in values), dtype=np.float64, count=len(values))
+    # Each point is [unix time, "value"]: a time that is not a number, or a point of another
+    # shape, is a bad answer (the value alone may be a non-number such as "NaN").
+    try:
+        if not isinstance(values, list):
+            raise TypeError(f"values is a {type(values).__name__}")
+        timestamps = np.fromiter((float(v[0]) for v in values), dtype=np.float64, count=len(values))
+        numbers = np.fromiter((_float(v[1]) for v in values), dtype=np.float64, count=len(values))
+    except (IndexError, KeyError, TypeError, ValueError) as error:
+        raise PrometheusError(
+            FailureKind.BAD_RESPONSE,
+            f"a series' values are not [time, value] pairs ({error})",
+            query,
+        ) from error
     return Series(labels, timestamps, numbers)
