@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from perfguard import __version__
 
@@ -247,8 +247,9 @@ _UNREACHABLE = {
 # The report's verdict as an exit code; 4 when the cluster cannot be read.
 REPORT_EXITS = {"STABLE": 0, "NEEDS FIX": 1, "AT RISK": 2}
 REPORT_EXIT_CODES = (
-    "0 STABLE, 1 NEEDS FIX, 2 AT RISK, 4 the cluster cannot be read (no usable kubeconfig, "
-    "the API server does not answer, access refused, CRDs missing)"
+    "0 STABLE, 1 NEEDS FIX, 2 AT RISK, 3 a usage error (a bad flag or value), 4 the cluster "
+    "cannot be read (no usable kubeconfig, the API server does not answer, access refused, "
+    "CRDs missing)"
 )
 
 
@@ -306,14 +307,27 @@ def _report_client(load: Callable[[], ApiClient]) -> ApiClient:
         ) from None
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors exit `usage_exit`: 3 for `evaluate` and
+    `report`, whose exit 2 already means Inconclusive / AT RISK; argparse's 2 elsewhere."""
+
+    def __init__(self, *args: Any, usage_exit: int = 2, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.usage_exit = usage_exit
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(self.usage_exit, f"{self.prog}: error: {message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="perfguard",
         description="perfguard: performance baselines, environment parity "
         "and GPU capacity for Kubernetes workloads.",
     )
     parser.add_argument("--version", action="version", version=f"perfguard {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     run = sub.add_parser("run", help="run the operator (in a cluster, or against KUBECONFIG)")
     run.add_argument("--prometheus", help="default Prometheus URL [PERFGUARD_PROMETHEUS_URL]")
@@ -345,7 +359,9 @@ def build_parser() -> argparse.ArgumentParser:
         "evaluate",
         help="evaluate a PerfBaseline or a CapacityPlan offline, with the operator's engine",
         description="Exit codes: 0 Pass (CapacityPlan: Sufficient), 1 Fail (Insufficient), "
-        "2 Inconclusive (NearLimit, Unverified), 3 unusable input, 4 Prometheus unreachable.",
+        "2 Inconclusive (NearLimit, Unverified), 3 unusable input or a usage error, "
+        "4 Prometheus unreachable.",
+        usage_exit=3,
     )
     evaluate.add_argument("-f", "--file", required=True, help="the resource's YAML (- for stdin)")
     evaluate.add_argument("--prometheus", help="Prometheus URL (default: the spec's)")
@@ -398,6 +414,7 @@ def build_parser() -> argparse.ArgumentParser:
         "report",
         help="the fleet summary from every PerfBaseline, EnvParity and CapacityPlan",
         description="Exit codes: " + REPORT_EXIT_CODES + ".",
+        usage_exit=3,
     )
     where = report.add_mutually_exclusive_group()
     where.add_argument("-n", "--namespace", default="default", help="namespace (default: default)")
@@ -423,7 +440,12 @@ def main(argv: list[str] | None = None) -> int:
     # `perfguard evaluate | head` should end quietly, not with a BrokenPipeError trace.
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        # argparse reports these from the top-level parser (exit 2); the subcommand's own
+        # parser says them, with its usage and exit code.
+        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        sub.choices[args.command].error(f"unrecognized arguments: {' '.join(unknown)}")
     if getattr(args, "output", "unset") is None:
         args.output = ["crds", "charts/perfguard/files/crds"]
     code: int = args.func(args)

@@ -214,3 +214,32 @@ def test_evaluate_a_malformed_matrix_is_a_bad_answer(
     assert code == 4, err
     assert_one_line(err, "perfguard evaluate:")
     assert "not [time, value] pairs" in err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["evaluate"],  # -f missing
+        ["evaluate", "-f", "x", "--bogus"],
+        ["evaluate", "-f", "x", "-o", "yaml"],
+        ["report", "--bogus"],
+        ["report", "-o", "yaml"],
+        ["report", "-n", "a", "-A"],
+        ["report", "--status-refresh", "soon"],
+    ],
+)
+def test_usage_errors_of_evaluate_and_report_exit_3_not_2(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """2 is Inconclusive / AT RISK for these two; a script must not read a typo as that."""
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == 3
+    assert f"perfguard {argv[0]}: error:" in capsys.readouterr().err
+
+
+def test_usage_error_exit_codes_are_documented() -> None:
+    assert "3 a usage error" in _readme_section("The fleet in one page")
+    assert "3 a usage error" in _help("report")
+    assert "3 unusable input or a usage error" in _readme_section("Judging a canary offline")
+    assert "3 unusable input or a usage error" in _help("evaluate")
