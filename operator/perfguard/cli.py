@@ -154,6 +154,11 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
             raise UsageError(f"invalid spec: {describe_validation_error(error)}") from error
         assert isinstance(spec, PerfBaselineSpec | CapacityPlanSpec)
         at = _evaluation_time(args.at)
+        if args.prometheus is not None:
+            from perfguard.api.perfbaseline import prometheus_url_problem
+
+            if problem := prometheus_url_problem(args.prometheus):
+                raise UsageError(f"--prometheus {problem}, not {args.prometheus!r}")
         url = args.prometheus or (spec.prometheus.url if spec.prometheus else None)
         if not url:
             raise UsageError("give --prometheus URL (the spec names none)")

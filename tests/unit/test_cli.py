@@ -243,3 +243,28 @@ def test_usage_error_exit_codes_are_documented() -> None:
     assert "3 a usage error" in _help("report")
     assert "3 unusable input or a usage error" in _readme_section("Judging a canary offline")
     assert "3 unusable input or a usage error" in _help("evaluate")
+
+
+@pytest.mark.parametrize("url", ["notaurl", "ftp://x", "http://", "http://u:p@prom:9090", ""])
+def test_evaluate_a_bad_prometheus_flag_is_unusable_input(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], url: str
+) -> None:
+    """Not "unreachable" (exit 4): no request is made."""
+    assert main(["evaluate", "-f", resource_file(tmp_path), "--prometheus", url, *AT]) == 3
+    assert_one_line(
+        capsys.readouterr().err, "perfguard evaluate: --prometheus must be an http(s) URL"
+    )
+
+
+def test_evaluate_a_bad_spec_url_is_said_in_words(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = resource_file(tmp_path, spec={**SPEC, "prometheus": {"url": "notaurl"}})
+    assert main(["evaluate", "-f", path, *AT]) == 3
+    err = capsys.readouterr().err
+    assert_one_line(
+        err,
+        "perfguard evaluate: invalid spec: spec.prometheus.url: "
+        "must be an http(s) URL with host[:port]",
+    )
+    assert "pattern" not in err and "[A-Za-z0-9]" not in err

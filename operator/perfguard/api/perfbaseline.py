@@ -15,6 +15,7 @@ from pydantic import (
     WithJsonSchema,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from perfguard.api.base import ApiModel
 from perfguard.api.conditions import ResourceStatus
@@ -48,6 +49,28 @@ PROMETHEUS_URL = (
     rf"^https?://({_HOST_LABEL}(\.{_HOST_LABEL})*|\[[0-9A-Fa-f:.]+\])(:{_PORT})?"
     r"(/[-A-Za-z0-9._~!$&'()*+,;=:@%/]*)?$"
 )
+_PROMETHEUS_URL_RE = re.compile(PROMETHEUS_URL)
+PROMETHEUS_URL_RULE = (
+    "must be an http(s) URL with host[:port] and an optional path, without user info, "
+    "query or fragment (e.g. http://prometheus.monitoring:9090)"
+)
+
+
+def prometheus_url_problem(url: str) -> str | None:
+    """Why `url` is no Prometheus base URL (PROMETHEUS_URL, in words), or None when it is."""
+    if len(url) > 2048:
+        return "must be at most 2048 characters"
+    return None if _PROMETHEUS_URL_RE.match(url) else PROMETHEUS_URL_RULE
+
+
+def _check_prometheus_url(value: Any) -> Any:
+    # Before the pattern constraint, so the error says the rule in words rather than
+    # quoting the regex (the CRD schema still carries the pattern for the API server).
+    if isinstance(value, str) and (problem := prometheus_url_problem(value)):
+        raise PydanticCustomError("prometheus_url", problem)
+    return value
+
+
 # Kubernetes object names (DNS subdomains) and Secret data keys.
 SECRET_NAME = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 SECRET_KEY = r"^[-._a-zA-Z0-9]+$"
@@ -162,7 +185,7 @@ class PrometheusRef(ApiModel):
         }
     )
 
-    url: str | None = Field(
+    url: Annotated[str | None, BeforeValidator(_check_prometheus_url)] = Field(
         default=None,
         description="Base URL of the Prometheus HTTP API; the operator's default otherwise. "
         "The operator may restrict it to an allowlist (PERFGUARD_PROMETHEUS_ALLOWED_URLS).",
