@@ -8,6 +8,7 @@ import argparse
 import asyncio
 import socket
 import threading
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -268,3 +269,23 @@ def test_evaluate_a_bad_spec_url_is_said_in_words(
         "must be an http(s) URL with host[:port]",
     )
     assert "pattern" not in err and "[A-Za-z0-9]" not in err
+
+
+def test_evaluate_gives_up_on_an_unresponsive_prometheus_after_one_step(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The replay of 5 steps (sustainFor 3m at 1m) stops at the first timeout, instead of
+    waiting out the query timeout at every step."""
+    spec = {**SPEC, "prometheus": {"timeout": "1s"}}
+    # A real socket that accepts connections (the kernel's backlog) and never answers.
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(64)
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        started = time.monotonic()
+        code = main(["evaluate", "-f", resource_file(tmp_path, spec=spec), "--prometheus", url])
+        elapsed = time.monotonic() - started
+    err = capsys.readouterr().err
+    assert code == 4, err
+    assert_one_line(err, "perfguard evaluate:")
+    assert elapsed < 2.5, f"{elapsed:.1f} s: the replay went on after the first timeout"

@@ -2,11 +2,13 @@
 
 There is no stored status to remember `breachSince`, so the evaluation is replayed at
 `interval` steps over the `sustainFor` before `at`, carrying the status forward exactly as
-the operator would: a breach's duration is judged the same way.
+the operator would: a breach's duration is judged the same way. A step that cannot reach
+Prometheus ends the replay (see CANNOT_ASK).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -16,9 +18,14 @@ from perfguard.api.perfbaseline import PerfBaselineSpec
 from perfguard.engine.capacityplan import evaluate as evaluate_capacity
 from perfguard.engine.perfbaseline import evaluate
 from perfguard.engine.tracks import plan_tracks
-from perfguard.sources.prometheus import NO_OPTIONS, PrometheusClient, RequestOptions
+from perfguard.sources.prometheus import (
+    NO_OPTIONS,
+    FailureKind,
+    PrometheusClient,
+    RequestOptions,
+)
 from perfguard.sources.workloads import WorkloadHashes
-from perfguard.status import next_status
+from perfguard.status import READY, ConditionUpdate, next_status
 
 
 @dataclass(frozen=True)
@@ -58,7 +65,22 @@ async def replay_perfbaseline(spec: PerfBaselineSpec, options: EvaluateOptions) 
                 at=at,
                 measured=evaluation.verdict is not None,
             )
+            if _cannot_ask(evaluation.conditions):
+                break
     return status
+
+
+# Failures every later step of a replay would only repeat, an unresponsive Prometheus each
+# after its own timeout (five steps of 10 s queries took a minute): Prometheus cannot be
+# asked at all. The replay stops at the first, whose status says why (exit 4).
+CANNOT_ASK = frozenset(
+    {FailureKind.UNREACHABLE, FailureKind.TIMEOUT, FailureKind.TLS_ERROR, FailureKind.UNAUTHORIZED}
+)
+
+
+def _cannot_ask(conditions: Iterable[ConditionUpdate]) -> bool:
+    ready = next((c for c in conditions if c.type == READY), None)
+    return ready is not None and ready.reason in CANNOT_ASK
 
 
 async def evaluate_capacityplan_offline(
