@@ -266,8 +266,24 @@ def _md_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     if not rows:
         return "_none_\n"
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in rows]
+    lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
     return "\n".join(lines) + "\n"
+
+
+def _cell(text: str) -> str:
+    """One table cell: a message's lines joined (a newline would end the row) and its
+    pipes escaped (a pipe would start a new cell)."""
+    return " ".join(text.split()).replace("|", "\\|")
+
+
+def _percent(value: Any) -> str:
+    """A percentage, or `-` when the status has none (not "None%")."""
+    return "-" if value is None else f"{value}%"
+
+
+def _items(lines: Sequence[str]) -> str:
+    """A bullet list, one line per item."""
+    return "".join(f"- {' '.join(line.split())}\n" for line in lines) or "_none_\n"
 
 
 def _ci(metric: Mapping[str, Any]) -> str:
@@ -298,7 +314,7 @@ def markdown(report: Report) -> str:
                 [
                     _name(o),
                     str(_status(o).get("verdict", "-")),
-                    f"{_status(o).get('driftPercent', '-')}%",
+                    _percent(_status(o).get("driftPercent")),
                     str(_status(o).get("compared", "-")),
                     str(_status(o).get("totalDifferences", 0)),
                     _first_difference(_status(o)),
@@ -315,13 +331,13 @@ def markdown(report: Report) -> str:
                 [
                     _name(o),
                     c["resource"],
-                    f"{c.get('fleet')}%",
-                    f"{c.get('threshold')}%",
+                    _percent(c.get("fleet")),
+                    _percent(c.get("threshold")),
                     "yes" if c.get("sustained") else "no",
                     ", ".join(
                         f"{t['node']}"
                         + (f"/gpu{t['gpu']}" if t.get("gpu") is not None else "")
-                        + f" {t['value']}%"
+                        + f" {_percent(t.get('value'))}"
                         for t in (c.get("top") or [])[:3]
                     ),
                 ]
@@ -400,7 +416,7 @@ def markdown(report: Report) -> str:
         )
     )
     out.append("## Bottlenecks\n")
-    out.append("".join(f"- {line}\n" for line in bottlenecks(report)) or "_none_\n")
+    out.append(_items(bottlenecks(report)))
     out.append("## Baseline\n")
     out.append(
         _md_table(
@@ -434,8 +450,8 @@ def markdown(report: Report) -> str:
                     _name(o),
                     p["scenario"],
                     p["resource"],
-                    "-" if p.get("projected") is None else f"{p['projected']}%",
-                    f"{p.get('threshold')}%",
+                    _percent(p.get("projected")),
+                    _percent(p.get("threshold")),
                     p["assessment"],
                     str(p.get("recommendation", "")),
                 ]
@@ -445,7 +461,7 @@ def markdown(report: Report) -> str:
         )
     )
     out.append("## Recommended actions\n")
-    out.append("".join(f"- {a}\n" for a in report.actions) or "_none_\n")
+    out.append(_items(report.actions))
     return "\n".join(out)
 
 

@@ -185,3 +185,35 @@ def test_a_verdict_without_an_evaluation_time_is_at_risk() -> None:
     del pb["status"]["lastEvaluationTime"]
     report = build([pb], [], [])
     assert report.verdict == AT_RISK and "lastEvaluationTime" in report.findings[0].reason
+
+
+def test_markdown_shows_missing_numbers_as_a_dash_and_keeps_rows_whole() -> None:
+    cp = obj(
+        "cp",
+        "Unverified",
+        ready="False",
+        message="no data\nsecond line | pipe",
+        current=[{"resource": "gpu", "fleet": None, "threshold": 90, "top": [{"node": "n1"}]}],
+        projections=[
+            {
+                "scenario": "plus5",
+                "resource": "gpu",
+                "projected": None,
+                "threshold": None,
+                "assessment": "Unverified",
+                "recommendation": "look\nagain",
+            }
+        ],
+        anomalies=[{"type": "XidError", "node": "n1", "severity": "Warning", "message": "a\nb"}],
+    )
+    envp = obj("ep", "Unverified")  # no driftPercent
+    text = markdown(build([], [envp], [cp]))
+    assert "None" not in text and "-%" not in text, text
+    assert "| gpu | - | 90% |" in text
+    assert "n1 -" in text  # a top entry without a value
+    assert "Unverified: no data second line \\| pipe |" in text
+    # Every table row is one line: a line that starts a row also ends it.
+    for line in text.splitlines():
+        if line.startswith("|"):
+            assert line.endswith("|"), line
+    assert "look again" in text and "| a b |" in text
