@@ -425,7 +425,13 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("-n", "--namespace", default="default", help="namespace (default: default)")
     where.add_argument("-A", "--all-namespaces", action="store_true", help="every namespace")
     report.add_argument(
-        "-o", "--output", choices=["markdown", "json"], default="markdown", help="format"
+        "-o",
+        "--output",
+        "--format",
+        dest="output",
+        choices=["markdown", "json"],
+        default="markdown",
+        help="markdown for people, json for machines (default: markdown)",
     )
     report.add_argument(
         "--status-refresh",

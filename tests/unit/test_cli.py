@@ -289,3 +289,12 @@ def test_evaluate_gives_up_on_an_unresponsive_prometheus_after_one_step(
     assert code == 4, err
     assert_one_line(err, "perfguard evaluate:")
     assert elapsed < 2.5, f"{elapsed:.1f} s: the replay went on after the first timeout"
+
+
+def test_report_takes_the_designs_format_flag() -> None:
+    """DESIGN: `perfguard report [-n NS | -A] [--format markdown|json]`."""
+    from perfguard.cli import build_parser
+
+    for flag in ("--format", "--output", "-o"):
+        assert build_parser().parse_args(["report", flag, "json"]).output == "json"
+    assert build_parser().parse_args(["report"]).output == "markdown"
