@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -377,3 +379,33 @@ def test_the_app_can_be_built_twice_on_one_registry() -> None:
     assert len(counted) == 1, counted
     assert 'gate="perfbaseline"' in counted[0] and 'code="200"' in counted[0]
     assert counted[0].endswith(" 2.0")
+
+
+def test_every_409_reason_is_in_the_gating_docs() -> None:
+    """docs/gating.md's answer table lists each reason a gate can answer 409 with."""
+    doc = (Path(__file__).parents[2] / "docs" / "gating.md").read_text()
+    row = next(line for line in doc.splitlines() if line.startswith("| 409 |"))
+    documented = set(row.split("|")[2].replace("`", "").replace(",", " ").split())
+    envp = GateTarget(kind="EnvParity", namespace="ml-prod", name="parity")
+    objects = [
+        variant
+        for verdict in (None, "Pass", "Fail", "Inconclusive", "Unverified", "Sideways")
+        for variant in (
+            pb(verdict),
+            pb(verdict, observed=1),
+            pb(verdict, identity="other"),
+            pb(verdict, error=True),
+        )
+    ]
+    objects += [pb("InSync"), pb("Drifted")]
+    reasons = set()
+    for obj in objects:
+        for decision in (
+            judge_perfbaseline(obj, replace(PB, candidate="abc123")),
+            judge_perfbaseline_rollback(obj, PB),
+            judge_envparity(obj, envp),
+        ):
+            if decision.status == 409:
+                reasons.add(decision.reason)
+    assert "UnknownVerdict" in reasons and "SpecNotEvaluated" in reasons
+    assert reasons <= documented, reasons - documented
