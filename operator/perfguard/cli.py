@@ -8,13 +8,11 @@ import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from perfguard import __version__
 
 if TYPE_CHECKING:
-    from kubernetes.client import ApiClient
-
     from perfguard.api.perfbaseline import PrometheusRef
     from perfguard.sources.prometheus import RequestOptions
 
@@ -96,6 +94,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     asyncio.run(operate())
     report_exit(clock, "event loop closed")
     return 0
+
+
+T = TypeVar("T")
 
 
 class UsageError(Exception):
@@ -263,11 +264,16 @@ def _cmd_report(args: argparse.Namespace) -> int:
     import asyncio
 
     from perfguard.report import as_json, build, markdown
-    from perfguard.sources.kubernetes_api import ReadError, list_resources, load_client
+    from perfguard.sources.kubernetes_api import (
+        ReadError,
+        list_resources,
+        load_client_and_namespace,
+    )
 
-    namespace = None if args.all_namespaces else args.namespace
     try:
-        client = _report_client(load_client)
+        client, context_namespace = _report_client(load_client_and_namespace)
+        # As kubectl: -n, else the context's namespace (in a pod, the pod's).
+        namespace = None if args.all_namespaces else args.namespace or context_namespace
         found = asyncio.run(list_resources(client, namespace))
     except ReadError as error:
         print(f"perfguard report: {_one_line(str(error))}", file=sys.stderr)
@@ -295,7 +301,7 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def _report_client(load: Callable[[], ApiClient]) -> ApiClient:
+def _report_client(load: Callable[[], T]) -> T:
     """The Kubernetes client for `perfguard report`; a missing, unreadable or malformed
     kubeconfig is a ReadError (exit 4), like an API server that does not answer."""
     from perfguard.sources.kubernetes_api import ReadError
@@ -422,7 +428,11 @@ def build_parser() -> argparse.ArgumentParser:
         usage_exit=3,
     )
     where = report.add_mutually_exclusive_group()
-    where.add_argument("-n", "--namespace", default="default", help="namespace (default: default)")
+    where.add_argument(
+        "-n",
+        "--namespace",
+        help="namespace (default: as kubectl, the kubeconfig context's, else default)",
+    )
     where.add_argument("-A", "--all-namespaces", action="store_true", help="every namespace")
     report.add_argument(
         "-o",

@@ -179,6 +179,30 @@ def test_an_out_of_date_verdict_is_at_risk(cluster: Cluster, namespace: str) -> 
     assert report(cluster, "-n", namespace, "--status-refresh", "10m").returncode == 0
 
 
+def test_report_defaults_to_the_contexts_namespace(
+    cluster: Cluster, namespace: str, tmp_path: Any
+) -> None:
+    """As kubectl: without -n, the kubeconfig's current context names the namespace."""
+    put(cluster, sample("perfbaseline", namespace), "passing", {"verdict": "Pass"})
+    config = yaml.safe_load(cluster.kubeconfig.read_text())
+    current = config["current-context"]
+    for context in config["contexts"]:
+        if context["name"] == current:
+            context["context"]["namespace"] = namespace
+    path = tmp_path / "kubeconfig"
+    path.write_text(yaml.safe_dump(config))
+    result = subprocess.run(
+        [sys.executable, "-m", "perfguard.cli", "report", "-o", "json"],
+        env={**cluster.env(), "KUBECONFIG": str(path)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr  # STABLE
+    names = [r["name"] for r in json.loads(result.stdout)["resources"]["PerfBaseline"]]
+    assert names == [f"{namespace}/passing"]
+
+
 def test_report_without_a_cluster_says_so(tmp_path: Any) -> None:
     broken = tmp_path / "kubeconfig"
     broken.write_text(

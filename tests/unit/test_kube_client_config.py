@@ -30,3 +30,37 @@ def test_load_client_reads_kubeconfig_at_call_time(
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
     client = load_client()
     assert client.configuration.host == "https://127.0.0.1:6443"
+
+
+def test_the_default_namespace_is_kubectls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from kubernetes.client import Configuration
+
+    from perfguard.sources import kubernetes_api
+
+    saved = Configuration._default
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    path = tmp_path / "kubeconfig"
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "current-context": "c",
+        "clusters": [{"name": "k", "cluster": {"server": "https://127.0.0.1:6443"}}],
+        "users": [{"name": "u", "user": {"token": "t"}}],
+        "contexts": [{"name": "c", "context": {"cluster": "k", "user": "u"}}],
+    }
+    monkeypatch.setenv("KUBECONFIG", str(path))
+    try:
+        path.write_text(yaml.safe_dump(config))
+        assert kubernetes_api.load_client_and_namespace()[1] == "default"
+        config["contexts"][0]["context"]["namespace"] = "ml-prod"  # type: ignore[index]
+        path.write_text(yaml.safe_dump(config))
+        assert kubernetes_api.load_client_and_namespace()[1] == "ml-prod"
+        # In a pod: the pod's namespace, from the service account's mount.
+        monkeypatch.setattr(kubernetes.config, "load_incluster_config", lambda: None)
+        pod_namespace = tmp_path / "namespace"
+        monkeypatch.setattr(kubernetes_api, "POD_NAMESPACE_FILE", pod_namespace)
+        assert kubernetes_api.load_client_and_namespace()[1] == "default"  # no file
+        pod_namespace.write_text("perfguard-system\n")
+        assert kubernetes_api.load_client_and_namespace()[1] == "perfguard-system"
+    finally:
+        Configuration._default = saved

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from pathlib import Path
 from typing import Any, Final
 
 import kubernetes
@@ -32,13 +33,31 @@ def unreachable_message(error: BaseException, what: str) -> str:
 
 def load_client() -> ApiClient:
     """In a pod: the service account; elsewhere: KUBECONFIG or ~/.kube/config."""
+    return load_client_and_namespace()[0]
+
+
+# The pod's namespace, where Kubernetes mounts the service account.
+POD_NAMESPACE_FILE: Final = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+
+
+def load_client_and_namespace() -> tuple[ApiClient, str]:
+    """`load_client`, and the namespace kubectl would default to with that configuration:
+    in a pod, the pod's; elsewhere, the current context's; "default" when it names none."""
     try:
         kubernetes.config.load_incluster_config()
     except kubernetes.config.ConfigException:
         # The client snapshots KUBECONFIG into its default path at import time; read it
         # now, so the operator follows the environment it was started with.
-        kubernetes.config.load_kube_config(config_file=os.environ.get("KUBECONFIG"))
-    return ApiClient()
+        path = os.environ.get("KUBECONFIG")
+        kubernetes.config.load_kube_config(config_file=path)
+        _, active = kubernetes.config.list_kube_config_contexts(config_file=path)
+        namespace = ((active or {}).get("context") or {}).get("namespace")
+        return ApiClient(), str(namespace or "default")
+    try:
+        namespace = POD_NAMESPACE_FILE.read_text().strip()
+    except OSError:
+        namespace = ""
+    return ApiClient(), namespace or "default"
 
 
 class StatusWriter:
