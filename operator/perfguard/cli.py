@@ -65,9 +65,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         return 2
     # Kopf pauses every replica whose peering priority equals another's: each replica
     # needs its own. Random unless given, so two pods of one Deployment differ.
-    priority = args.priority
-    if priority is None and os.environ.get("PERFGUARD_PEERING_PRIORITY"):
-        priority = int(os.environ["PERFGUARD_PEERING_PRIORITY"])
+    priority = args.priority if args.priority is not None else config.peering_priority
     if priority is None:
         import random
 
@@ -331,7 +329,21 @@ class _Parser(argparse.ArgumentParser):
         self.exit(self.usage_exit, f"{self.prog}: error: {message}\n")
 
 
+def _flag(parse: Callable[[str], T]) -> Callable[[str], T]:
+    """An argparse type from one of config's parsers: argparse names the flag."""
+
+    def convert(text: str) -> T:
+        try:
+            return parse(text)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+
+    return convert
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from perfguard.config import LOG_LEVELS, parse_log_level, parse_port, parse_priority
+
     parser = _Parser(
         prog="perfguard",
         description="perfguard: performance baselines, environment parity "
@@ -348,15 +360,19 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         help="watch only this namespace (repeatable) [PERFGUARD_NAMESPACES]",
     )
-    run.add_argument("--log-level", help="DEBUG, INFO, WARNING [PERFGUARD_LOG_LEVEL]")
+    run.add_argument(
+        "--log-level",
+        type=_flag(parse_log_level),
+        help=f"{', '.join(LOG_LEVELS)} [PERFGUARD_LOG_LEVEL, INFO]",
+    )
     run.add_argument(
         "--http-port",
-        type=int,
+        type=_flag(parse_port),
         help="port of /healthz, /readyz, /metrics [PERFGUARD_HTTP_PORT, 8080]",
     )
     run.add_argument(
         "--priority",
-        type=int,
+        type=_flag(parse_priority),
         help="Kopf peering priority of this replica [PERFGUARD_PEERING_PRIORITY]; "
         "random when not given, so replicas never tie",
     )

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import TypeVar
 
 from perfguard.api.quantities import parse_duration
+
+T = TypeVar("T")
 
 
 def _split(value: str | None) -> tuple[str, ...]:
@@ -20,6 +24,48 @@ def _refresh(value: str | None) -> timedelta:
         return parse_duration(value.strip())
     except ValueError as error:
         raise ValueError(f"PERFGUARD_STATUS_REFRESH: {error}") from None
+
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def parse_log_level(value: str) -> str:
+    """A logging level name, upper-cased; ValueError names the choices."""
+    level = value.strip().upper()
+    if level not in LOG_LEVELS:
+        raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}, not {value!r}")
+    return level
+
+
+def parse_port(value: str) -> int:
+    """A TCP port number, 1 to 65535."""
+    try:
+        port = int(value.strip())
+    except ValueError:
+        port = -1
+    if not 1 <= port <= 65535:
+        raise ValueError(f"must be a port number from 1 to 65535, not {value!r}")
+    return port
+
+
+def parse_priority(value: str) -> int:
+    """A Kopf peering priority: a whole number."""
+    try:
+        return int(value.strip())
+    except ValueError:
+        raise ValueError(f"must be a whole number, not {value!r}") from None
+
+
+def _named(env: dict[str, str], name: str, parse: Callable[[str], T], default: T) -> T:
+    """`parse` of the variable `name`, or `default` when it is unset or empty; a bad value is
+    a ValueError that names the variable."""
+    value = env.get(name)
+    if value is None or not value.strip():
+        return default
+    try:
+        return parse(value)
+    except ValueError as error:
+        raise ValueError(f"{name} {error}") from None
 
 
 @dataclass(frozen=True)
@@ -44,6 +90,8 @@ class OperatorConfig:
     # lastEvaluationTime) once this much time has passed since the last write; 0s writes
     # every evaluation. See engine/status_news.py and docs/perfbaseline.md.
     status_refresh: timedelta = timedelta(minutes=5)
+    # Kopf's peering priority of this replica; None: `perfguard run` draws one at random.
+    peering_priority: int | None = None
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> OperatorConfig:
@@ -52,10 +100,10 @@ class OperatorConfig:
         return cls(
             default_prometheus_url=env.get("PERFGUARD_PROMETHEUS_URL", cls.default_prometheus_url),
             namespaces=_split(env.get("PERFGUARD_NAMESPACES")),
-            log_level=env.get("PERFGUARD_LOG_LEVEL", cls.log_level),
+            log_level=_named(env, "PERFGUARD_LOG_LEVEL", parse_log_level, cls.log_level),
             log_json=None if json_env is None else json_env.lower() in {"1", "true", "yes"},
             http_host=env.get("PERFGUARD_HTTP_HOST", cls.http_host),
-            http_port=int(env.get("PERFGUARD_HTTP_PORT", str(cls.http_port))),
+            http_port=_named(env, "PERFGUARD_HTTP_PORT", parse_port, cls.http_port),
             peering=env.get("PERFGUARD_PEERING") or None,
             standalone=not env.get("PERFGUARD_PEERING"),
             hash_key_secret=env.get("PERFGUARD_HASH_KEY_SECRET") or None,
@@ -63,4 +111,5 @@ class OperatorConfig:
             in {"1", "true", "yes"},
             prometheus_allowed_urls=_split(env.get("PERFGUARD_PROMETHEUS_ALLOWED_URLS")),
             status_refresh=_refresh(env.get("PERFGUARD_STATUS_REFRESH")),
+            peering_priority=_named(env, "PERFGUARD_PEERING_PRIORITY", parse_priority, None),
         )

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import re
 import socket
 import threading
 import time
@@ -298,3 +299,70 @@ def test_report_takes_the_designs_format_flag() -> None:
     for flag in ("--format", "--output", "-o"):
         assert build_parser().parse_args(["report", flag, "json"]).output == "json"
     assert build_parser().parse_args(["report"]).output == "markdown"
+
+
+# -- run -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("PERFGUARD_PEERING_PRIORITY", "abc"),
+        ("PERFGUARD_HTTP_PORT", "abc"),
+        ("PERFGUARD_HTTP_PORT", "70000"),
+        ("PERFGUARD_LOG_LEVEL", "bogus"),
+    ],
+)
+def test_run_refuses_a_bad_variable_naming_it(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], variable: str, value: str
+) -> None:
+    """Before anything starts: exit 2, one line that names the variable."""
+    monkeypatch.setenv(variable, value)
+    assert main(["run"]) == 2
+    assert_one_line(capsys.readouterr().err, f"perfguard run: {variable} must be")
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--log-level", "bogus"],
+        ["--http-port", "abc"],
+        ["--http-port", "0"],
+        ["--priority", "x"],
+    ],
+)
+def test_run_refuses_a_bad_flag_naming_it(
+    capsys: pytest.CaptureFixture[str], argv: list[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["run", *argv])
+    assert exited.value.code == 2
+    assert f"perfguard run: error: argument {argv[0]}: must be" in capsys.readouterr().err
+
+
+def test_run_accepts_the_log_levels_the_chart_allows() -> None:
+    from perfguard.config import OperatorConfig
+
+    for level in ("DEBUG", "info", "Warning", "error"):
+        env = {"PERFGUARD_LOG_LEVEL": level}
+        assert OperatorConfig.from_env(env).log_level == level.upper()
+    env = {"PERFGUARD_PEERING_PRIORITY": "7", "PERFGUARD_HTTP_PORT": "9000"}
+    config = OperatorConfig.from_env(env)
+    assert (config.peering_priority, config.http_port) == (7, 9000)
+
+
+def test_every_run_flag_is_in_the_readme() -> None:
+    from perfguard.cli import build_parser
+
+    table = _readme_section("Running the operator")
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    flags = [
+        option
+        for action in sub.choices["run"]._actions
+        for option in action.option_strings
+        if option.startswith("--") and option != "--help"
+    ]
+    assert "--priority" in flags
+    for flag in flags:
+        assert re.search(f"`[^`]*{flag}[^`]*`", table), flag  # in the table's code spans
+    assert "PERFGUARD_PEERING_PRIORITY" in table
