@@ -166,6 +166,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     except UsageError as error:
         print(f"perfguard evaluate: {error}", file=sys.stderr)
         return 3
+    for warning in _identity_warnings(spec, args):
+        print(f"perfguard evaluate: warning: {warning}", file=sys.stderr)
     if isinstance(spec, PerfBaselineSpec):
         options = EvaluateOptions(
             prometheus=url,
@@ -192,6 +194,36 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         name = f"{metadata.get('namespace', 'default')}/{metadata.get('name', '?')}"
         print(render(name, status))
     return exits.get(str(status.get("verdict")), 2)
+
+
+def _identity_warnings(spec: object, args: argparse.Namespace) -> list[str]:
+    """What the hash flags will not do: offline there is no workload to read the canary's
+    pod-template hash from, so a workloadRef without them judges the whole workload, and
+    without a workloadRef they select nothing."""
+    from perfguard.api.perfbaseline import PerfBaselineSpec
+
+    given = [
+        flag
+        for flag, value in (
+            ("--candidate-hash", args.candidate_hash),
+            ("--stable-hash", args.stable_hash),
+        )
+        if value
+    ]
+    if not isinstance(spec, PerfBaselineSpec):
+        return [f"{' and '.join(given)} ignored: a CapacityPlan has no candidate"] if given else []
+    ref = spec.workload_ref
+    if ref is None:
+        return [f"{' and '.join(given)} ignored: the spec has no workloadRef"] if given else []
+    if given:
+        # --stable-hash alone is "no canary in flight": the operator then judges the
+        # workload and names it by the stable hash (engine/tracks.py), and so does this.
+        return []
+    return [
+        f"spec.workloadRef names {ref.kind} {ref.name}, whose pod-template hashes cannot be "
+        "read offline: give --candidate-hash (and --stable-hash) to judge a canary; judging "
+        "the whole workload, candidate 'none'"
+    ]
 
 
 def _metadata(doc: dict[str, object]) -> tuple[dict[str, object], int]:
@@ -405,7 +437,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="with workloadRef: the canary's "
         "pod-template hash (there is no cluster to read it from)",
     )
-    evaluate.add_argument("--stable-hash", help="with workloadRef: the stable pod-template hash")
+    evaluate.add_argument(
+        "--stable-hash",
+        help="with workloadRef: the stable pod-template hash; alone (no canary in flight) "
+        "the workload is judged and named by it, as the operator does",
+    )
     evaluate.add_argument(
         "--nodes",
         help="CapacityPlan: comma-separated hosts to cover (default: every host the "

@@ -13,6 +13,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -366,3 +367,39 @@ def test_every_run_flag_is_in_the_readme() -> None:
     for flag in flags:
         assert re.search(f"`[^`]*{flag}[^`]*`", table), flag  # in the table's code spans
     assert "PERFGUARD_PEERING_PRIORITY" in table
+
+
+# -- evaluate: the candidate's identity offline -------------------------------------------
+
+WORKLOAD_REF = {**SPEC, "workloadRef": {"kind": "Rollout", "name": "resnet"}}
+
+
+def test_evaluate_warns_that_a_workload_ref_needs_the_candidate_hash(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = resource_file(tmp_path, spec=WORKLOAD_REF)
+    assert main(["evaluate", "-f", path, "--prometheus", CLOSED, *AT]) == 4
+    err = capsys.readouterr().err
+    assert "warning: spec.workloadRef names Rollout resnet" in err
+    assert "give --candidate-hash" in err
+    # With the hashes (or the stable one alone: no canary in flight) there is nothing to say.
+    for flags in (["--candidate-hash", "abc"], ["--stable-hash", "def"]):
+        assert main(["evaluate", "-f", path, "--prometheus", CLOSED, *AT, *flags]) == 4
+        assert "warning" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("kind", "spec", "why"),
+    [
+        ("PerfBaseline", SPEC, "the spec has no workloadRef"),
+        ("CapacityPlan", None, "a CapacityPlan has no candidate"),
+    ],
+)
+def test_evaluate_warns_that_hash_flags_are_ignored(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], kind: str, spec: Any, why: str
+) -> None:
+    examples = Path(__file__).parents[2] / "docs" / "examples"
+    path = resource_file(tmp_path, spec=spec) if spec else str(examples / "capacityplan.yaml")
+    argv = ["evaluate", "-f", path, "--prometheus", CLOSED, *AT, "--candidate-hash", "abc"]
+    assert main(argv) == 4
+    assert f"warning: --candidate-hash ignored: {why}" in capsys.readouterr().err
