@@ -17,12 +17,32 @@ if TYPE_CHECKING:
     from perfguard.sources.prometheus import RequestOptions
 
 
+DEFAULT_CRD_DIRS = ("crds", "charts/perfguard/files/crds")
+
+
 def _cmd_crds(args: argparse.Namespace) -> int:
     from perfguard.api.crdgen import render_all
 
-    outputs = [Path(p) for p in args.output]
+    if args.output is None:
+        # The repository's copies, relative to its root: elsewhere there is nothing to
+        # check or write (and a --check would call every file out of date).
+        outputs = [Path(p) for p in DEFAULT_CRD_DIRS]
+        missing = [str(out) for out in outputs if not out.is_dir()]
+        if missing:
+            print(
+                f"perfguard crds: no {', '.join(missing)} here: run it from the repository "
+                "root, or name the directories with -o",
+                file=sys.stderr,
+            )
+            return 2
+    else:
+        outputs = [Path(p) for p in args.output]
     rendered = render_all()
     if args.check:
+        missing = [str(out) for out in outputs if not out.is_dir()]
+        if missing:
+            print(f"perfguard crds: no directory {', '.join(missing)}", file=sys.stderr)
+            return 2
         stale = [
             str(out / name)
             for out in outputs
@@ -104,14 +124,29 @@ class UsageError(Exception):
 def _load_resource(path: str) -> dict[str, object]:
     import yaml
 
+    name = "stdin" if path == "-" else path
     try:
         text = sys.stdin.read() if path == "-" else Path(path).read_text()
         doc = yaml.safe_load(text)
-    except (OSError, yaml.YAMLError) as error:
-        raise UsageError(f"cannot read {path}: {error}") from error
+    except yaml.YAMLError as error:
+        raise UsageError(f"cannot read {name}: {_yaml_problem(error)}") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise UsageError(f"cannot read {name}: {_one_line(str(error))}") from None
     if not isinstance(doc, dict) or "kind" not in doc:
         raise UsageError(f"{path} does not hold a Kubernetes object")
     return doc
+
+
+def _yaml_problem(error: Exception) -> str:
+    """A YAML error on one line, with the place in the file (not PyYAML's multi-line text
+    naming the stream "<unicode string>")."""
+    import yaml
+
+    if isinstance(error, yaml.MarkedYAMLError) and error.problem_mark is not None:
+        mark = error.problem_mark
+        what = " ".join(str(p) for p in (error.context, error.problem) if p)
+        return f"invalid YAML at line {mark.line + 1}, column {mark.column + 1}: {what}"
+    return f"invalid YAML: {_one_line(str(error))}"
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
@@ -145,6 +180,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
             raise UsageError(
                 f"perfguard evaluate takes a PerfBaseline or a CapacityPlan, not {doc['kind']}"
             )
+        if not isinstance(doc.get("spec") or {}, dict):
+            raise UsageError(f"spec must be a mapping, not {type(doc['spec']).__name__}")
         try:
             spec = model.model_validate(doc.get("spec") or {})
         except ValidationError as error:
@@ -458,13 +495,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate.set_defaults(func=_cmd_evaluate)
 
-    crds = sub.add_parser("crds", help="write the CRDs generated from the API models")
+    crds = sub.add_parser(
+        "crds",
+        help="write the CRDs generated from the API models",
+        description="Exit codes: 0 written (--check: up to date), 1 --check found them out "
+        "of date, 2 a usage error or a directory that does not exist.",
+    )
     crds.add_argument(
         "-o",
         "--output",
         action="append",
         default=None,
-        help="directory to write to (repeatable; default: crds/ and the chart's)",
+        help="directory to write to (repeatable; default: crds/ and the chart's, from the "
+        "repository root)",
     )
     crds.add_argument(
         "--check",
@@ -519,8 +562,6 @@ def main(argv: list[str] | None = None) -> int:
         # parser says them, with its usage and exit code.
         sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
         sub.choices[args.command].error(f"unrecognized arguments: {' '.join(unknown)}")
-    if getattr(args, "output", "unset") is None:
-        args.output = ["crds", "charts/perfguard/files/crds"]
     code: int = args.func(args)
     return code
 

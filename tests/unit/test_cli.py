@@ -403,3 +403,42 @@ def test_evaluate_warns_that_hash_flags_are_ignored(
     argv = ["evaluate", "-f", path, "--prometheus", CLOSED, *AT, "--candidate-hash", "abc"]
     assert main(argv) == 4
     assert f"warning: --candidate-hash ignored: {why}" in capsys.readouterr().err
+
+
+# -- minor ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("kind: PerfBaseline\nspec: {selector: [\n", "invalid YAML at line 3, column 1"),
+        ("kind: PerfBaseline\n---\nkind: Rollout\n", "expected a single document"),
+        ("kind: PerfBaseline\nspec: hello\n", "spec must be a mapping, not str"),
+    ],
+)
+def test_evaluate_names_the_file_of_a_yaml_error_on_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str, message: str
+) -> None:
+    path = tmp_path / "pb.yaml"
+    path.write_text(content)
+    assert main(["evaluate", "-f", str(path), "--prometheus", CLOSED]) == 3
+    err = capsys.readouterr().err
+    assert_one_line(err, "perfguard evaluate:")
+    assert message in err and "<unicode string>" not in err
+    if "YAML" in message:
+        assert f"cannot read {path}:" in err
+
+
+def test_crds_check_outside_the_repository_says_where_to_run_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["crds", "--check"]) == 2
+    assert_one_line(capsys.readouterr().err, "perfguard crds: no crds")
+    assert not (tmp_path / "crds").exists()
+    assert main(["crds"]) == 2  # nor does it scatter crds/ and charts/ here
+    assert not (tmp_path / "crds").exists()
+    # Named directories work anywhere; --check of one that does not exist says so.
+    assert main(["crds", "--check", "-o", "nowhere"]) == 2
+    assert "no directory nowhere" in capsys.readouterr().err
+    assert main(["crds", "-o", "out"]) == 0 and main(["crds", "--check", "-o", "out"]) == 0
