@@ -285,6 +285,9 @@ def run() -> int:
             "run",
             "--namespace",
             NAMESPACE,
+            # EnvParity reads only namespaces the operator serves: the reference too.
+            "--namespace",
+            REFERENCE_NAMESPACE,
             "--prometheus",
             prometheus.url,
             "--http-port",
