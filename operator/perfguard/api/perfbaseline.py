@@ -8,6 +8,7 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import (
+    AfterValidator,
     BeforeValidator,
     ConfigDict,
     Field,
@@ -28,13 +29,54 @@ from perfguard.api.quantities import (
     parse_duration,
 )
 
-LABEL_NAME = r"^[a-zA-Z_][a-zA-Z0-9_]*$"
+# A Prometheus label name ([a-zA-Z_][a-zA-Z0-9_]*) that does not start with `__` (names
+# Prometheus reserves, and that perfguard's PromQL builder refuses), as one regex without
+# lookahead: RE2 (the API server's CEL) and Python read it alike.
+LABEL_NAME = r"^([a-zA-Z][a-zA-Z0-9_]*|_([a-zA-Z0-9][a-zA-Z0-9_]*)?)$"
+_LABEL_NAME_RE = re.compile(LABEL_NAME)
+LABEL_NAME_MESSAGE = (
+    "label names must be Prometheus label names: letters, digits and _, not starting "
+    "with a digit or __ (e.g. app_kubernetes_io_name, not app.kubernetes.io/name)"
+)
 METRIC_NAME = r"^[a-zA-Z_:][a-zA-Z0-9_:]*$"
+
+
+def _label_names(value: dict[str, Any]) -> dict[str, Any]:
+    bad = sorted(k for k in value if not _LABEL_NAME_RE.match(k))
+    if bad:
+        raise ValueError(f"{LABEL_NAME_MESSAGE}; got {', '.join(map(repr, bad))}")
+    return value
+
+
+def _label_map(description: str) -> Any:
+    """Field metadata of a map keyed by Prometheus label names (at most 32 of them).
+
+    The CRD checks the keys with CEL (a structural schema cannot constrain map keys
+    otherwise); pydantic with the same regex, for `perfguard evaluate`.
+    """
+    return Field(
+        max_length=32,
+        description=description,
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": f"self.all(k, k.matches('{LABEL_NAME}'))",
+                    "message": LABEL_NAME_MESSAGE,
+                    # The message with the first offending name, quoted.
+                    "messageExpression": f"'{LABEL_NAME_MESSAGE}; got \"' + "
+                    f"self.filter(k, !k.matches('{LABEL_NAME}'))[0] + '\"'",
+                    "reason": "FieldValueInvalid",
+                }
+            ]
+        },
+    )
+
 
 # Prometheus label names and values as users write them; values are escaped before use.
 PromLabels = Annotated[
     dict[str, Annotated[str, Field(max_length=1024)]],
-    Field(max_length=32, description="PromQL label matchers: label name to exact value."),
+    _label_map("PromQL label matchers: label name to exact value."),
+    AfterValidator(_label_names),
 ]
 
 
@@ -335,6 +377,15 @@ def _only(statistics: tuple[str, ...]) -> str:
     return " && ".join(f"!has(self.thresholds.{s})" for s in others)
 
 
+# Regex matchers (`=~`); the values are RE2 regexes, checked by Prometheus when queried.
+ErrorMatchers = Annotated[
+    dict[str, Annotated[str, Field(max_length=1024)]],
+    _label_map("Regex label matchers selecting the error requests, e.g. {code: '5..'}."),
+    Field(max_length=16),
+    AfterValidator(_label_names),
+]
+
+
 class MetricSpec(ApiModel):
     model_config = ConfigDict(
         json_schema_extra={
@@ -403,11 +454,7 @@ class MetricSpec(ApiModel):
     counter: str | None = Field(
         default=None, pattern=METRIC_NAME, max_length=256, description="Request counter name."
     )
-    error_matchers: dict[str, Annotated[str, Field(max_length=1024)]] | None = Field(
-        default=None,
-        max_length=16,
-        description="Regex label matchers selecting the error requests, e.g. {code: '5..'}.",
-    )
+    error_matchers: ErrorMatchers | None = None
     query: str | None = Field(
         default=None,
         max_length=4096,
