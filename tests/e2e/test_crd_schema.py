@@ -186,6 +186,20 @@ INVALID = [
         id="reserved-stage-label",
     ),
     pytest.param(
+        "perfbaseline",
+        "spec.metrics.3.query",
+        "avg(DCGM_FI_DEV_GPU_UTIL)",
+        ("spec.metrics[3].query", "must contain {{selector}}"),
+        id="cel-query-without-selector",
+    ),
+    pytest.param(
+        "perfbaseline",
+        "spec.metrics.3.query",
+        "avg(DCGM_FI_DEV_GPU_UTIL{ {selector} })",
+        ("spec.metrics[3].query", "must contain {{selector}}"),
+        id="cel-query-single-braces",
+    ),
+    pytest.param(
         "envparity",
         "spec.namespaceSelector",
         {"matchLabels": {"env": "prod"}},
@@ -225,6 +239,22 @@ INVALID = [
         id="cel-history-vs-step",
     ),
 ]
+
+
+# Edge cases of the rules above that must stay accepted (the models accept them too).
+VALID_EDGES = [
+    pytest.param("spec.metrics.3.query", "avg(x{ {{ selector }} })", id="query-spaced-selector"),
+    pytest.param(
+        "spec.metrics.3.query", "avg(x{\n{{\tselector\n}}\n})", id="query-whitespace-selector"
+    ),
+    pytest.param("spec.selector", {"_": "a", "_x": "b", "a__b": "c"}, id="underscore-labels"),
+]
+
+
+@pytest.mark.parametrize(("path", "value"), VALID_EDGES)
+def test_edge_cases_are_accepted(cluster: Cluster, namespace: str, path: str, value: Any) -> None:
+    code, output = apply(cluster, _set(sample("perfbaseline", namespace), path, value))
+    assert code == 0, output
 
 
 @pytest.mark.parametrize(("name", "path", "value", "expected"), INVALID)

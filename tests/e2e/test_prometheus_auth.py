@@ -179,7 +179,9 @@ def perfbaseline(name: str, prometheus: dict[str, Any]) -> dict[str, Any]:
                 {
                     "name": "constant",
                     "type": "Query",
-                    "query": "vector(1)",
+                    # A constant 1: `or` keeps vector(1), whose label set (none) equals
+                    # count()'s; the template must name {{selector}}.
+                    "query": "vector(1) or count(up{ {{selector}} })",
                     "thresholds": {"value": {"maxIncreasePercent": 10}},
                 }
             ],

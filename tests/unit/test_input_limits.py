@@ -21,7 +21,7 @@ def spec(**body: object) -> PerfBaselineSpec:
                 {
                     "name": "q",
                     "type": "Query",
-                    "query": "sum(up)",
+                    "query": "sum(up{ {{selector}} })",
                     "thresholds": {"value": {"max": 1}},
                 }
             ],

@@ -46,7 +46,10 @@ def with_(path: str, value: Any) -> dict[str, Any]:
     keys = path.split(".")
     for key in keys[:-1]:
         node = node[int(key)] if isinstance(node, list) else node[key]
-    node[keys[-1]] = value
+    if isinstance(node, list):
+        node[int(keys[-1])] = value
+    else:
+        node[keys[-1]] = value
     return body
 
 
@@ -108,3 +111,61 @@ def test_the_spec_accepts_exactly_the_label_names_the_query_builder_does(name: s
     except ValidationError:
         model = False
     assert model == builder, name
+
+
+# ---------------------------------------------------------------- Query templates
+
+
+def query_metric(query: str) -> dict[str, Any]:
+    return {"name": "gpu", "type": "Query", "query": query, "thresholds": {"value": {"max": 90}}}
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "avg(DCGM_FI_DEV_GPU_UTIL)",
+        "avg(gpu_util{selector})",
+        "avg(gpu_util{ {selector} })",
+        "avg(gpu_util{ {{selectors}} })",
+        "avg(gpu_util{ {{ Selector }} })",
+    ],
+)
+def test_a_query_without_the_selector_placeholder_is_refused(query: str) -> None:
+    error = refused(with_("metrics.1", query_metric(query)))
+    (detail,) = error.errors()
+    assert detail["loc"] == ("metrics", 1)
+    assert "must contain {{selector}}" in detail["msg"]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "avg(gpu_util{ {{selector}} })",
+        "avg(gpu_util{ {{ selector }} })",
+        "avg(gpu_util{ {{\tselector\n}} })",
+        'sum(rate(x_total{ {{selector}}, code=~"5.." }[5m]))',
+    ],
+)
+def test_a_query_with_the_placeholder_is_accepted(query: str) -> None:
+    PerfBaselineSpec.model_validate(with_("metrics.1", query_metric(query)))
+
+
+def test_the_placeholder_is_only_required_of_query_metrics() -> None:
+    body = with_("metrics.1.query", "up")  # ignored on an ErrorRate metric
+    PerfBaselineSpec.model_validate(body)
+
+
+@given(
+    st.lists(
+        st.sampled_from(["{", "}", "{{", "}}", " ", "\t", "\n", "\v", "selector", "x"]),
+        max_size=8,
+    ).map("".join)
+)
+def test_the_model_requires_exactly_what_the_template_engine_expands(template: str) -> None:
+    expanded = promql.render_template(template, "\0") != template
+    try:
+        PerfBaselineSpec.model_validate(with_("metrics.1", query_metric(template)))
+        accepted = True
+    except ValidationError:
+        accepted = False
+    assert accepted == expanded, repr(template)

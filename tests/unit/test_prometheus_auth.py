@@ -629,7 +629,12 @@ def _pb_file(tmp_path: Path, url: str) -> Path:
         "selector": {"service": "x"},
         "comparison": "Historical",
         "metrics": [
-            {"name": "up", "type": "Query", "query": "up", "thresholds": {"value": {"max": 1}}}
+            {
+                "name": "up",
+                "type": "Query",
+                "query": "up{ {{selector}} }",
+                "thresholds": {"value": {"max": 1}},
+            }
         ],
     }
     PerfBaselineSpec.model_validate(spec)

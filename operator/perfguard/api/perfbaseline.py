@@ -39,6 +39,17 @@ LABEL_NAME_MESSAGE = (
     "with a digit or __ (e.g. app_kubernetes_io_name, not app.kubernetes.io/name)"
 )
 METRIC_NAME = r"^[a-zA-Z_:][a-zA-Z0-9_:]*$"
+# The placeholder a Query template's label matchers go in: `{{selector}}`, white space
+# allowed inside the braces. The template engine (sources/promql.render_template) expands
+# exactly this; CEL's `matches` (RE2, after CEL unescapes `\t` and the like in its string
+# literal) and Python's `re` read it alike.
+SELECTOR_PLACEHOLDER = r"[{][{][\t\n\f\r ]*selector[\t\n\f\r ]*[}][}]"
+_SELECTOR_PLACEHOLDER_RE = re.compile(SELECTOR_PLACEHOLDER)
+NO_SELECTOR_MESSAGE = (
+    "a Query metric's query must contain {{selector}} where the label matchers go, e.g. "
+    "avg(gpu_util{ {{selector}} }): without it the query ignores the selector and the "
+    "tracks, candidate and stable run the same query, and their difference is always 0"
+)
 
 
 def _label_names(value: dict[str, Any]) -> dict[str, Any]:
@@ -415,6 +426,13 @@ class MetricSpec(ApiModel):
                     "reason": "FieldValueRequired",
                 },
                 {
+                    "rule": "self.type != 'Query' || !has(self.query) || "
+                    f"self.query.matches('{SELECTOR_PLACEHOLDER}')",
+                    "message": NO_SELECTOR_MESSAGE,
+                    "fieldPath": ".query",
+                    "reason": "FieldValueInvalid",
+                },
+                {
                     "rule": "self.type != 'Latency' || (" + _only(LATENCY_STATISTICS) + ")",
                     "message": "Latency thresholds are p50, p90, p95, p99 or mean",
                     "fieldPath": ".thresholds",
@@ -458,7 +476,8 @@ class MetricSpec(ApiModel):
     query: str | None = Field(
         default=None,
         max_length=4096,
-        description="PromQL template; {{selector}} expands to the escaped label matchers.",
+        description="PromQL template (Query metrics); must contain {{selector}}, which "
+        "expands to the escaped label matchers of the spec's selector and the track.",
     )
     stage_label: str | None = Field(
         default=None,
@@ -474,6 +493,17 @@ class MetricSpec(ApiModel):
     )
     thresholds: Thresholds
     critical: bool = Field(default=True, description="A critical metric's regression fails.")
+
+    @model_validator(mode="after")
+    def _query_uses_the_selector(self) -> MetricSpec:
+        # The same rule as the CRD's CEL (for `perfguard evaluate`, which has no API server).
+        if (
+            self.type == MetricType.QUERY
+            and self.query is not None
+            and not _SELECTOR_PLACEHOLDER_RE.search(self.query)
+        ):
+            raise ValueError(NO_SELECTOR_MESSAGE)
+        return self
 
 
 class Improvement(ApiModel):

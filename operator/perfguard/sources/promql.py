@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 
+from perfguard.api.perfbaseline import SELECTOR_PLACEHOLDER
+
 _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 _METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 
@@ -81,4 +83,4 @@ def render_template(template: str, selector: str) -> str:
     """Expand `{{selector}}` (and `{{ selector }}`) in a user's Query template."""
     # A callable replacement: a string would have its backslashes interpreted by re.sub,
     # undoing the escaping that quote() put into the selector.
-    return re.sub(r"\{\{\s*selector\s*\}\}", lambda _: selector, template)
+    return re.sub(SELECTOR_PLACEHOLDER, lambda _: selector, template)
