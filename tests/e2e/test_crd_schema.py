@@ -100,6 +100,55 @@ INVALID = [
         "spec.metrics[0].thresholds.p95.maxIncrease",
         id="bad-amount",
     ),
+    pytest.param(
+        "perfbaseline",
+        "spec.metrics.0.thresholds.p95.maxIncrease",
+        5,
+        ("spec.metrics[0].thresholds.p95.maxIncrease", "needs a time unit"),
+        id="cel-latency-bare-number",
+    ),
+    pytest.param(
+        "perfbaseline",
+        "spec.metrics.0.thresholds.p95",
+        {"maxDecrease": "2"},
+        ("spec.metrics[0].thresholds.p95.maxDecrease", "needs a time unit"),
+        id="cel-latency-unitless-string",
+    ),
+    pytest.param(
+        "perfbaseline",
+        "spec.metrics.0.thresholds.mean",
+        {"max": 1},
+        ("spec.metrics[0].thresholds.mean.max", "needs a time unit"),
+        id="cel-latency-max-bare-number",
+    ),
+    pytest.param(
+        "perfbaseline",
+        "spec.improvement.minP95Reduction",
+        2,
+        ("spec.improvement.minP95Reduction", "needs a time unit"),
+        id="cel-improvement-bare-number",
+    ),
+    pytest.param(
+        "perfbaseline",
+        "spec.metrics.1.thresholds.rate.maxDecrease",
+        "20ms",
+        ("spec.metrics[1].thresholds.rate.maxDecrease", "time units belong to Latency"),
+        id="cel-time-unit-on-rate",
+    ),
+    pytest.param(
+        "perfbaseline",
+        "spec.metrics.2.thresholds.ratio",
+        {"maxIncrease": "1s"},
+        ("spec.metrics[2].thresholds.ratio.maxIncrease", "time units belong to Latency"),
+        id="cel-time-unit-on-ratio",
+    ),
+    pytest.param(
+        "perfbaseline",
+        "spec.metrics.3.thresholds.value",
+        {"maxDecrease": "5us"},
+        ("spec.metrics[3].thresholds.value.maxDecrease", "time units belong to Latency"),
+        id="cel-time-unit-on-query",
+    ),
     pytest.param("perfbaseline", "spec.selector", _DELETE, "spec.selector", id="missing-selector"),
     pytest.param(
         "perfbaseline",
@@ -248,6 +297,16 @@ VALID_EDGES = [
         "spec.metrics.3.query", "avg(x{\n{{\tselector\n}}\n})", id="query-whitespace-selector"
     ),
     pytest.param("spec.selector", {"_": "a", "_x": "b", "a__b": "c"}, id="underscore-labels"),
+    pytest.param(
+        "spec.metrics.0.thresholds.p95",
+        {"maxIncrease": "0.005s", "maxDecrease": "500us", "max": "250ms"},
+        id="latency-units",
+    ),
+    pytest.param(
+        "spec.metrics.1.thresholds.rate",
+        {"maxDecrease": "2.5", "maxIncrease": 20, "max": 900.5},
+        id="rate-numbers",
+    ),
 ]
 
 

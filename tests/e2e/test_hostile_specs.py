@@ -432,14 +432,19 @@ HOSTILE_DURATION = st.one_of(
 )
 DURATION = mostly(VALID_DURATION, HOSTILE_DURATION)
 
-VALID_AMOUNT = st.one_of(
-    st.integers(0, 10**6),
+# Latency thresholds carry a time unit; every other amount is a plain number. Each is
+# also tried where the other belongs (a hostile value there).
+VALID_NUMBER = st.one_of(st.integers(0, 10**6), st.sampled_from(["2.5", "0.001", "20"]))
+VALID_LATENCY = st.one_of(
     st.builds(
-        lambda n, u: f"{n}{u}", st.integers(0, 10**5), st.sampled_from(["ns", "us", "ms", "s", ""])
+        lambda n, u: f"{n}{u}",
+        st.integers(0, 10**5),
+        st.sampled_from(["ns", "us", "µs", "ms", "s"]),
     ),
-    st.sampled_from(["2.5", "0.001", "5ms", "1.5s"]),
+    st.sampled_from(["0.5ms", "5ms", "1.5s"]),
 )
-AMOUNT = mostly(VALID_AMOUNT, st.one_of(NUMBERS, TEXT, JUNK))
+AMOUNT = mostly(VALID_NUMBER, st.one_of(VALID_LATENCY, NUMBERS, TEXT, JUNK))
+LATENCY_AMOUNT = mostly(VALID_LATENCY, st.one_of(VALID_NUMBER, NUMBERS, TEXT, JUNK))
 
 DNS_LABEL = st.from_regex(r"\A[a-z0-9]([-a-z0-9]{0,20}[a-z0-9])?\Z")
 PROM_NAME = st.from_regex(r"\A[a-zA-Z_][a-zA-Z0-9_]{0,20}\Z")
@@ -523,12 +528,25 @@ RULE_VALUES = {
     "maxDecreasePercent": maybe_junk(st.floats(0, 100)),
     "max": maybe_junk(st.floats(0, 1e6)),
 }
-RULE = mostly(
-    st.lists(st.sampled_from(sorted(RULE_VALUES)), min_size=1, max_size=2, unique=True).flatmap(
-        lambda keys: st.fixed_dictionaries({k: RULE_VALUES[k] for k in keys})
-    ),
-    st.one_of(st.just({}), JUNK),
-)
+LATENCY_RULE_VALUES = {
+    **RULE_VALUES,
+    "maxIncrease": LATENCY_AMOUNT,
+    "maxDecrease": LATENCY_AMOUNT,
+    "max": LATENCY_AMOUNT,
+}
+
+
+def rule(values: dict[str, st.SearchStrategy[Any]]) -> st.SearchStrategy[Any]:
+    return mostly(
+        st.lists(st.sampled_from(sorted(values)), min_size=1, max_size=2, unique=True).flatmap(
+            lambda keys: st.fixed_dictionaries({k: values[k] for k in keys})
+        ),
+        st.one_of(st.just({}), JUNK),
+    )
+
+
+RULE = rule(RULE_VALUES)
+LATENCY_RULE = rule(LATENCY_RULE_VALUES)
 STATISTIC_FOR = {
     "Latency": ["p50", "p90", "p95", "p99", "mean"],
     "Throughput": ["rate"],
@@ -549,6 +567,20 @@ QUERY = mostly(
     ),
     TEXT,
 )
+# A PerfBaseline Query template must contain {{selector}}; the others above are hostile there.
+PB_QUERY = mostly(
+    st.sampled_from(
+        [
+            "avg(DCGM_FI_DEV_GPU_UTIL{ {{selector}} })",
+            "sum(rate(x_total{ {{ selector }} }[5m]))",
+            "{{selector}}",
+            "1/0 + count(up{ {{selector}} })",
+            "avg by (track) (up{ {{selector}} })",
+        ]
+    ),
+    st.one_of(QUERY, TEXT),
+)
+LATENCY_STATISTICS = {"p50", "p90", "p95", "p99", "mean"}
 
 
 @st.composite
@@ -569,7 +601,7 @@ def metric(draw: st.DrawFn) -> dict[str, Any]:
     body: dict[str, Any] = {
         "name": draw(mostly(DNS_LABEL, TEXT)),
         "type": kind,
-        "thresholds": {k: draw(RULE) for k in keys},
+        "thresholds": {k: draw(LATENCY_RULE if k in LATENCY_STATISTICS else RULE) for k in keys},
     }
     if kind == "Latency" or draw(st.integers(0, 9)) == 0:
         body["histogram"] = draw(mostly(METRIC_NAME, TEXT))
@@ -578,7 +610,7 @@ def metric(draw: st.DrawFn) -> dict[str, Any]:
     if kind == "ErrorRate" or draw(st.integers(0, 9)) == 0:
         body["errorMatchers"] = draw(LABELS)
     if kind == "Query" or draw(st.integers(0, 9)) == 0:
-        body["query"] = draw(QUERY)
+        body["query"] = draw(PB_QUERY)
     if draw(st.integers(0, 3)) == 0:
         body["stageLabel"] = draw(mostly(PROM_NAME, TEXT))
         body["totalStage"] = draw(mostly(st.just("total"), TEXT))
@@ -629,7 +661,7 @@ def perfbaseline_spec(draw: st.DrawFn) -> dict[str, Any]:
                 "rateWindow": DURATION,
             },
         ),
-        "improvement": st.fixed_dictionaries({}, optional={"minP95Reduction": AMOUNT}),
+        "improvement": st.fixed_dictionaries({}, optional={"minP95Reduction": LATENCY_AMOUNT}),
     }
     for key, strategy in optional.items():
         if draw(st.booleans()):
@@ -842,7 +874,7 @@ def mutated(draw: st.DrawFn) -> tuple[str, dict[str, Any], list[str]]:
         elif isinstance(current, bool):
             parent[last] = draw(JUNK)
         elif isinstance(current, int | float):
-            parent[last] = draw(st.one_of(NUMBERS, AMOUNT, JUNK))
+            parent[last] = draw(st.one_of(NUMBERS, AMOUNT, LATENCY_AMOUNT, JUNK))
         else:
             parent[last] = draw(JUNK)
         changed.append("spec." + ".".join(str(p) for p in path))

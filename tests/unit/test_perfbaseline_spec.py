@@ -169,3 +169,84 @@ def test_the_model_requires_exactly_what_the_template_engine_expands(template: s
     except ValidationError:
         accepted = False
     assert accepted == expanded, repr(template)
+
+
+# ---------------------------------------------------------------- threshold units
+
+LATENCY_RULES = ("maxIncrease", "maxDecrease", "max")
+
+
+@pytest.mark.parametrize("key", LATENCY_RULES)
+@pytest.mark.parametrize("bare", [5, "5", 0.005])
+def test_a_latency_threshold_without_a_time_unit_is_refused(key: str, bare: object) -> None:
+    # `maxIncrease: 5` was read as 5 s (a 5000 ms limit).
+    error = refused(with_("metrics.0.thresholds", {"p95": {key: bare}}))
+    (detail,) = error.errors()
+    assert detail["loc"] == ("metrics", 0, "thresholds", "p95", key)
+    assert "needs a time unit" in detail["msg"]
+
+
+def test_an_improvement_without_a_time_unit_is_refused() -> None:
+    body = {**BASE, "improvement": {"minP95Reduction": 2}}
+    (detail,) = refused(body).errors()
+    assert detail["loc"] == ("improvement", "minP95Reduction")
+    assert "needs a time unit" in detail["msg"]
+
+
+@pytest.mark.parametrize(
+    ("metric", "statistic", "key", "value"),
+    [
+        ({"type": "Throughput", "counter": "req_total"}, "rate", "maxDecrease", "20ms"),
+        ({"type": "Throughput", "counter": "req_total"}, "rate", "maxIncrease", "1s"),
+        (
+            {"type": "ErrorRate", "counter": "req_total", "errorMatchers": {"code": "5.."}},
+            "ratio",
+            "maxIncrease",
+            "1s",
+        ),
+        ({"type": "Query", "query": "avg(x{ {{selector}} })"}, "value", "maxIncrease", "5ms"),
+        ({"type": "Query", "query": "avg(x{ {{selector}} })"}, "value", "max", "5ms"),
+    ],
+)
+def test_a_time_unit_on_a_non_latency_threshold_is_refused(
+    metric: dict[str, Any], statistic: str, key: str, value: str
+) -> None:
+    # `maxDecrease: 20ms` on a rate was read as 0.02 requests/s.
+    body = with_("metrics.1", {"name": "m", **metric, "thresholds": {statistic: {key: value}}})
+    (detail,) = refused(body).errors()
+    assert detail["loc"] == ("metrics", 1, "thresholds", statistic, key)
+    assert key == "max" or "time units belong to Latency thresholds" in detail["msg"]
+
+
+def test_thresholds_in_their_units_are_accepted_and_read_in_base_units() -> None:
+    body = with_(
+        "metrics.0.thresholds",
+        {"p95": {"maxIncrease": "5ms", "max": "0.25s"}, "mean": {"maxDecrease": "500us"}},
+    )
+    body["metrics"].append(
+        {
+            "name": "rate",
+            "type": "Throughput",
+            "counter": "req_total",
+            "thresholds": {"rate": {"maxDecrease": "2.5", "maxIncrease": 20, "max": 900.5}},
+        }
+    )
+    body["improvement"] = {"minP95Reduction": "2ms"}
+    spec = PerfBaselineSpec.model_validate(body)
+    p95, mean = spec.metrics[0].thresholds.p95, spec.metrics[0].thresholds.mean
+    assert p95 is not None and mean is not None
+    assert (p95.max_increase, p95.max, mean.max_decrease) == pytest.approx((0.005, 0.25, 0.0005))
+    rate = spec.metrics[2].thresholds.rate
+    assert rate is not None
+    assert (rate.max_decrease, rate.max_increase, rate.max) == pytest.approx((2.5, 20.0, 900.5))
+    assert spec.improvement is not None
+    assert spec.improvement.min_p95_reduction == pytest.approx(0.002)
+
+
+def test_a_dumped_spec_validates_again_to_the_same_spec() -> None:
+    body = with_("metrics.0.thresholds", {"p95": {"maxIncrease": "5ms", "max": "0.3s"}})
+    body["improvement"] = {"minP95Reduction": "2.5us"}
+    spec = PerfBaselineSpec.model_validate(body)
+    wire = spec.to_wire()
+    assert wire["metrics"][0]["thresholds"]["p95"] == {"maxIncrease": "5ms", "max": "300ms"}
+    assert PerfBaselineSpec.model_validate(wire) == spec

@@ -24,6 +24,7 @@ from perfguard.api.quantities import (
     Amount,
     Duration,
     Interval,
+    LatencyAmount,
     cel_duration,
     format_duration,
     parse_duration,
@@ -351,10 +352,13 @@ class MetricType(StrEnum):
 
 
 class ThresholdRule(ApiModel):
+    """A rule on a Throughput, ErrorRate or Query statistic: amounts are numbers in the
+    metric's own unit (requests/s, a ratio, the query's value), without a time unit."""
+
     model_config = ConfigDict(json_schema_extra={"minProperties": 1})
 
     max_increase: Amount | None = Field(
-        default=None, description="Largest allowed increase, e.g. 5ms (latency) or 20 (req/s)."
+        default=None, description="Largest allowed increase, e.g. 20 (req/s) or 0.005 (ratio)."
     )
     max_increase_percent: float | None = Field(default=None, ge=0, le=10_000)
     max_decrease: Amount | None = Field(default=None, description="Largest allowed decrease.")
@@ -364,17 +368,31 @@ class ThresholdRule(ApiModel):
     )
 
 
+class LatencyThresholdRule(ThresholdRule):
+    """A rule on a latency statistic (p50, p90, p95, p99, mean): amounts carry a time unit."""
+
+    max_increase: LatencyAmount | None = Field(
+        default=None, description="Largest allowed increase, with a time unit: 5ms, 0.25s."
+    )
+    max_decrease: LatencyAmount | None = Field(
+        default=None, description="Largest allowed decrease, with a time unit."
+    )
+    max: LatencyAmount | None = Field(
+        default=None, description="Upper bound on the candidate's value, e.g. 250ms."
+    )
+
+
 class Thresholds(ApiModel):
     """Rules per statistic. Latency: p50/p90/p95/p99/mean; Throughput: rate;
     ErrorRate: ratio; Query: value."""
 
     model_config = ConfigDict(json_schema_extra={"minProperties": 1})
 
-    p50: ThresholdRule | None = None
-    p90: ThresholdRule | None = None
-    p95: ThresholdRule | None = None
-    p99: ThresholdRule | None = None
-    mean: ThresholdRule | None = None
+    p50: LatencyThresholdRule | None = None
+    p90: LatencyThresholdRule | None = None
+    p95: LatencyThresholdRule | None = None
+    p99: LatencyThresholdRule | None = None
+    mean: LatencyThresholdRule | None = None
     rate: ThresholdRule | None = None
     ratio: ThresholdRule | None = None
     value: ThresholdRule | None = None
@@ -507,8 +525,10 @@ class MetricSpec(ApiModel):
 
 
 class Improvement(ApiModel):
-    min_p95_reduction: Amount | None = Field(
-        default=None, description="Smallest p95 drop (e.g. 2ms) that counts as an improvement."
+    min_p95_reduction: LatencyAmount | None = Field(
+        default=None,
+        description="Smallest p95 drop, with a time unit (e.g. 2ms), that counts as an "
+        "improvement.",
     )
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import re
 from datetime import timedelta
+from decimal import Decimal
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BeforeValidator, PlainSerializer, WithJsonSchema
@@ -33,10 +34,24 @@ DURATION_PATTERN = r"^(([0-9]{1,6}(\.[0-9]{1,9})?(ns|us|µs|ms|s|m|h))+|[0-9]{1,
 _GO_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ns|us|µs|ms|s|m|h)")
 _DURATION_RE = re.compile(DURATION_PATTERN)
 
-# An amount: a plain number in the metric's base unit (seconds for latency, req/s for
-# throughput) or a number with a time unit, which only makes sense for latency.
-AMOUNT_PATTERN = r"^[0-9]+(\.[0-9]+)?(ns|us|µs|ms|s)?$"
-_AMOUNT_RE = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(ns|us|µs|ms|s)?$")
+# Threshold amounts. A latency carries its time unit (`5ms`, `0.25s`): a bare number read
+# as seconds made `maxIncrease: 5` a 5000 ms limit. Every other amount is a number in the
+# metric's own unit (requests/s, a ratio, the query's value), so a time unit there is a
+# mistake (`maxDecrease: 20ms` on a rate was 0.02/s). Written with `[.]` rather than `\.`
+# so the same text serves as a CEL string literal (RE2) and a Python regex.
+LATENCY_PATTERN = "^[0-9]+([.][0-9]+)?(ns|us|µs|ms|s)$"
+NUMBER_PATTERN = "^[0-9]+([.][0-9]+)?$"
+_LATENCY_RE = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(ns|us|µs|ms|s)$")
+_NUMBER_RE = re.compile(NUMBER_PATTERN)
+LATENCY_MESSAGE = (
+    "a latency threshold needs a time unit, e.g. 5ms or 0.25s (a bare number would be "
+    "read as seconds)"
+)
+AMOUNT_MESSAGE = (
+    "a Throughput, ErrorRate or Query threshold is a number in the metric's own unit "
+    "(requests/s, a ratio, the query's value), without a time unit; time units belong to "
+    "Latency thresholds"
+)
 
 
 def parse_duration(value: Any) -> timedelta:
@@ -86,20 +101,45 @@ def format_duration(value: timedelta) -> str:
 
 
 def parse_amount(value: Any) -> float:
-    """Parse a threshold amount: `5ms` -> 0.005 (seconds), `20` -> 20.0 (base unit)."""
+    """Parse a Throughput/ErrorRate/Query threshold: `20`, `"2.5"`, `0.01` (no time unit)."""
     if isinstance(value, bool):
-        raise ValueError("an amount must be a number or a string such as '5ms'")
+        raise ValueError(f"an amount must be a number, got {value!r}")
     if isinstance(value, int | float):
         if value < 0 or not math.isfinite(value):
             raise ValueError(f"amount must be zero or positive, got {value}")
         return float(value)
     if not isinstance(value, str):
         raise ValueError(f"invalid amount {value!r}")
-    match = _AMOUNT_RE.match(value)
-    if not match:
-        raise ValueError(f"invalid amount {value!r}: use a number, or a latency such as '5ms'")
-    number, unit = match.groups()
-    return float(number) * (_GO_UNIT_SECONDS[unit] if unit else 1.0)
+    if _NUMBER_RE.fullmatch(value):
+        return float(value)
+    if _LATENCY_RE.fullmatch(value):
+        raise ValueError(f"{AMOUNT_MESSAGE}; got {value!r}")
+    raise ValueError(f"invalid amount {value!r}: {AMOUNT_MESSAGE}")
+
+
+def parse_latency(value: Any) -> float:
+    """Parse a latency threshold into seconds: `5ms` -> 0.005, `0.25s` -> 0.25."""
+    if isinstance(value, str):
+        match = _LATENCY_RE.fullmatch(value)
+        if match:
+            number, unit = match.groups()
+            return float(number) * _GO_UNIT_SECONDS[unit]
+        if not _NUMBER_RE.fullmatch(value):
+            raise ValueError(f"invalid latency {value!r}: {LATENCY_MESSAGE}")
+    raise ValueError(f"{LATENCY_MESSAGE}; got {value!r}")
+
+
+def _plain(number: float) -> str:
+    """`number` in positional notation (no exponent), as short as its repr."""
+    text = format(Decimal(repr(number)), "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def format_latency(seconds: float) -> str:
+    """A latency threshold as written in a spec, which `parse_latency` reads back exactly:
+    in milliseconds when that is exact (`5ms`), else in seconds."""
+    in_ms = f"{_plain(seconds * 1000)}ms"
+    return in_ms if parse_latency(in_ms) == seconds else f"{_plain(seconds)}s"
 
 
 def cel_duration(expr: str) -> str:
@@ -158,21 +198,54 @@ Interval = Annotated[
 """A duration of at least 1s: evaluation intervals and sample steps. Below that a daemon
 would re-evaluate without pause (or an engine divide by zero)."""
 
+# Structural schemas allow int-or-string only as this exact anyOf; the rules below (CEL,
+# not `pattern`, so that the server's message says what is wrong) check the strings.
+_INT_OR_STRING: dict[str, Any] = {
+    "x-kubernetes-int-or-string": True,
+    "anyOf": [{"type": "integer"}, {"type": "string"}],
+    "maxLength": 32,
+}
+
 Amount = Annotated[
     float,
     BeforeValidator(parse_amount),
     WithJsonSchema(
         {
-            # Structural schemas allow int-or-string only as this exact anyOf; `pattern`
-            # and `maxLength` apply to strings and `minimum` to integers by JSON Schema rules.
-            "x-kubernetes-int-or-string": True,
-            "anyOf": [{"type": "integer"}, {"type": "string"}],
-            "minimum": 0,
-            "pattern": AMOUNT_PATTERN,
-            "maxLength": 32,
+            **_INT_OR_STRING,
+            "minimum": 0,  # applies to integers only, by JSON Schema rules
+            "x-kubernetes-validations": [
+                {
+                    "rule": f"type(self) == int || self.matches('{NUMBER_PATTERN}')",
+                    "message": AMOUNT_MESSAGE,
+                    "messageExpression": f'"{AMOUNT_MESSAGE}; got " + string(self)',
+                    "reason": "FieldValueInvalid",
+                }
+            ],
         }
     ),
 ]
-"""A non-negative amount: a number in the metric's base unit, or a latency such as `5ms`.
+"""A non-negative number in the metric's own unit: `20`, or `"2.5"` (Kubernetes'
+int-or-string keeps decimals as strings). No time unit: those are for `LatencyAmount`."""
 
-Kubernetes' int-or-string keeps decimals as strings: write `2.5` as `"2.5"`."""
+LatencyAmount = Annotated[
+    float,
+    BeforeValidator(parse_latency),
+    # Dumped with its unit, so that a dumped spec validates again.
+    PlainSerializer(format_latency, return_type=str),
+    WithJsonSchema(
+        {
+            # int-or-string, so that a bare number reaches the rule and its message rather
+            # than a type error.
+            **_INT_OR_STRING,
+            "x-kubernetes-validations": [
+                {
+                    "rule": f"type(self) == string && self.matches('{LATENCY_PATTERN}')",
+                    "message": LATENCY_MESSAGE,
+                    "messageExpression": f'"{LATENCY_MESSAGE}; got " + string(self)',
+                    "reason": "FieldValueInvalid",
+                }
+            ],
+        }
+    ),
+]
+"""A latency with its time unit, in seconds once parsed: `5ms`, `250us`, `0.25s`."""
