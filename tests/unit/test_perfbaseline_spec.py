@@ -133,7 +133,7 @@ def query_metric(query: str) -> dict[str, Any]:
 def test_a_query_without_the_selector_placeholder_is_refused(query: str) -> None:
     error = refused(with_("metrics.1", query_metric(query)))
     (detail,) = error.errors()
-    assert detail["loc"] == ("metrics", 1)
+    assert detail["loc"] == ("metrics", 1, "query")
     assert "must contain {{selector}}" in detail["msg"]
 
 

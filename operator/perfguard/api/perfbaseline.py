@@ -13,7 +13,9 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    ValidationInfo,
     WithJsonSchema,
+    field_validator,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
@@ -512,16 +514,18 @@ class MetricSpec(ApiModel):
     thresholds: Thresholds
     critical: bool = Field(default=True, description="A critical metric's regression fails.")
 
-    @model_validator(mode="after")
-    def _query_uses_the_selector(self) -> MetricSpec:
+    @field_validator("query")
+    @classmethod
+    def _query_uses_the_selector(cls, query: str | None, info: ValidationInfo) -> str | None:
         # The same rule as the CRD's CEL (for `perfguard evaluate`, which has no API server).
+        # `type` is declared before `query`, so it has been validated (absent if invalid).
         if (
-            self.type == MetricType.QUERY
-            and self.query is not None
-            and not _SELECTOR_PLACEHOLDER_RE.search(self.query)
+            info.data.get("type") == MetricType.QUERY
+            and query is not None
+            and not _SELECTOR_PLACEHOLDER_RE.search(query)
         ):
             raise ValueError(NO_SELECTOR_MESSAGE)
-        return self
+        return query
 
 
 class Improvement(ApiModel):
