@@ -94,6 +94,18 @@ def gpu_nodes(cluster: Cluster) -> Iterator[list[str]]:
     cluster.kubectl("delete", "node", *names, "--wait=false", check=False)
 
 
+def verdict_of(cluster: Cluster, namespace: str) -> dict[str, Any]:
+    """The status of the CapacityPlan "fleet", once it has a verdict."""
+    result: dict[str, Any] = wait_for(
+        lambda: (
+            (s := cluster.get("cplan", "fleet", namespace).get("status") or {}).get("verdict") and s
+        ),
+        timeout=60,
+        what="a CapacityPlan verdict",
+    )
+    return result
+
+
 def capacityplan(namespace: str, url: str, **spec: Any) -> dict[str, Any]:
     body: dict[str, Any] = {
         "prometheus": {"url": url, "timeout": "10s"},
@@ -123,13 +135,7 @@ def test_verdict_conditions_and_one_event_per_anomaly(
     cluster.kubectl(
         "apply", "-f", "-", input=json.dumps(capacityplan(namespace, gpu_history, history="24h"))
     )
-    status = wait_for(
-        lambda: (
-            (s := cluster.get("cplan", "fleet", namespace).get("status") or {}).get("verdict") and s
-        ),
-        timeout=60,
-        what="a CapacityPlan verdict",
-    )
+    status = verdict_of(cluster, namespace)
     assert status["verdict"] == "Sufficient", status
     assert condition({"status": status}, "Ready")["status"] == "True"  # type: ignore[index]
     sufficient = condition({"status": status}, "CapacitySufficient")
@@ -164,13 +170,7 @@ def test_growth_beyond_capacity_is_insufficient_with_an_event(
         namespace, gpu_history, scenarios=[{"name": "triple", "growthPercent": 200}]
     )
     cluster.kubectl("apply", "-f", "-", input=json.dumps(body))
-    status = wait_for(
-        lambda: (
-            (s := cluster.get("cplan", "fleet", namespace).get("status") or {}).get("verdict") and s
-        ),
-        timeout=60,
-        what="a CapacityPlan verdict",
-    )
+    status = verdict_of(cluster, namespace)
     assert status["verdict"] == "Insufficient", status
     gpu = next(p for p in status["projections"] if p["resource"] == "gpu")
     assert gpu["assessment"] == "OverCapacity" and gpu["addGpus"] >= 1
@@ -192,13 +192,7 @@ def test_no_matching_nodes_is_unverified(
         namespace, gpu_history, nodes={"selector": {"matchLabels": {"pool": "none"}}}
     )
     cluster.kubectl("apply", "-f", "-", input=json.dumps(body))
-    status = wait_for(
-        lambda: (
-            (s := cluster.get("cplan", "fleet", namespace).get("status") or {}).get("verdict") and s
-        ),
-        timeout=60,
-        what="a CapacityPlan verdict",
-    )
+    status = verdict_of(cluster, namespace)
     assert status["verdict"] == "Unverified"
     ready = condition({"status": status}, "Ready")
     assert ready is not None and ready["status"] == "False" and ready["reason"] == "NoNodes"
@@ -230,14 +224,7 @@ def test_a_gpu_node_without_dcgm_data_makes_the_plan_unverified(
             json.dumps({"status": {"capacity": {"nvidia.com/gpu": "8"}}}),
         )
         cluster.kubectl("apply", "-f", "-", input=json.dumps(capacityplan(namespace, gpu_history)))
-        status = wait_for(
-            lambda: (
-                (s := cluster.get("cplan", "fleet", namespace).get("status") or {}).get("verdict")
-                and s
-            ),
-            timeout=60,
-            what="a CapacityPlan verdict",
-        )
+        status = verdict_of(cluster, namespace)
         assert status["verdict"] == "Unverified", status
         sufficient = condition({"status": status}, "CapacitySufficient")
         assert sufficient is not None and sufficient["reason"] == "DataMissing", sufficient

@@ -390,6 +390,21 @@ def world(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterato
                 )
 
 
+def verdict_of(world: World, name: str, namespace: str) -> dict[str, Any]:
+    """The status of an EnvParity made outside the cases, once it has a verdict."""
+    result: dict[str, Any] = wait_for(
+        lambda: (
+            (s := dict(world.cluster.get("envp", name, namespace).get("status") or {})).get(
+                "verdict"
+            )
+            and s
+        ),
+        timeout=30,
+        what=f"a verdict on {name}",
+    )
+    return result
+
+
 def settled(world: World, case: str) -> dict[str, Any]:
     result: dict[str, Any] = wait_for(
         lambda: (s := world.status(case)).get("verdict") and s,
@@ -580,16 +595,7 @@ def test_missing_target_namespace_is_unverified_with_a_reason(world: World) -> N
         },
     }
     world.cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(body))
-    status = wait_for(
-        lambda: (
-            (s := dict(world.cluster.get("envp", "nowhere", namespace).get("status") or {})).get(
-                "verdict"
-            )
-            and s
-        ),
-        timeout=30,
-        what="a verdict",
-    )
+    status = verdict_of(world, "nowhere", namespace)
     assert status["verdict"] == "Unverified"
     ready = condition({"status": status}, "Ready")
     assert (
@@ -623,16 +629,7 @@ def test_a_namespace_the_operator_does_not_serve_is_never_read(world: World) -> 
     }
     try:
         world.cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(body))
-        status = wait_for(
-            lambda: (
-                (s := dict(world.cluster.get("envp", "peek", namespace).get("status") or {})).get(
-                    "verdict"
-                )
-                and s
-            ),
-            timeout=30,
-            what="a verdict",
-        )
+        status = verdict_of(world, "peek", namespace)
         assert status["verdict"] == "Unverified"
         ready = condition({"status": status}, "Ready")
         assert ready is not None and ready["reason"] == "NamespaceNotWatched", ready

@@ -200,6 +200,12 @@ def test_the_body_wins_once_it_caught_up_or_is_newer() -> None:
     assert previous_status(body("5", older), None) == (older, "5")
 
 
+def series() -> int:
+    """How many series the operator exports for the PerfBaseline "checkout"."""
+    page = get_runtime().metrics.registry.collect()
+    return sum(1 for family in page for s in family.samples if s.labels.get("name") == "checkout")
+
+
 def test_the_schedule_is_a_fixed_rate_and_deletion_forgets_the_metrics(
     server: tuple[FakeServer, list[str]],
 ) -> None:
@@ -218,13 +224,6 @@ def test_the_schedule_is_a_fixed_rate_and_deletion_forgets_the_metrics(
         return await established_once(spec, previous, at, ref)
 
     loop = ResourceLoop(PERF_BASELINE, slow, ("Pass",), lambda s: timedelta(seconds=0.5))
-    runtime = get_runtime()
-
-    def series() -> int:
-        page = runtime.metrics.registry.collect()
-        return sum(
-            1 for family in page for s in family.samples if s.labels.get("name") == "checkout"
-        )
 
     async def scenario() -> int:
         daemon, stopper = start_daemon(loop, stale_body(), kopf.Memo())
@@ -251,13 +250,6 @@ def test_a_paused_replica_drops_the_series_it_no_longer_updates(
     """Peering: when another replica takes over, Kopf stops this one's daemons with
     OPERATOR_PAUSING; the paused replica must not keep exporting an old verdict."""
     loop = ResourceLoop(PERF_BASELINE, established_once, ("Pass",), lambda s: timedelta(seconds=30))
-    runtime = get_runtime()
-
-    def series() -> int:
-        page = runtime.metrics.registry.collect()
-        return sum(
-            1 for family in page for s in family.samples if s.labels.get("name") == "checkout"
-        )
 
     async def scenario() -> int:
         daemon, stopper = start_daemon(loop, stale_body(), kopf.Memo())
