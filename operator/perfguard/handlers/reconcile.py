@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, Final
 
 import kopf
 from pydantic import ValidationError
@@ -137,6 +137,10 @@ class WrittenStatus:
     status: dict[str, Any]
     resource_version: str | None  # of the object holding `status`, when known
     read_version: str | None  # of the body the daemon had read for that evaluation
+
+
+# Each kind's verdict for "no conclusion" (PerfBaseline; EnvParity and CapacityPlan).
+UNDETERMINED: Final = frozenset({"Inconclusive", "Unverified"})
 
 
 def _evaluated_at(status: Mapping[str, Any]) -> datetime | None:
@@ -367,8 +371,9 @@ class ResourceLoop:
             elif reason is not None and reason & kopf.DaemonStoppingReason.OPERATOR_PAUSING:
                 # Another replica took over (peering): this one keeps running but no longer
                 # evaluates, so its series would go stale, outlive a deletion it never
-                # sees, and keep alerts such as PerfguardGpuAnomaly firing.
-                get_runtime().metrics.forget(ref.kind, namespace, name)
+                # sees, and keep alerts such as PerfguardGpuAnomaly firing. Its stamp stays:
+                # if no replica evaluates, PerfguardEvaluationLag must see it age.
+                get_runtime().metrics.forget(ref.kind, namespace, name, keep_last_evaluation=True)
 
     def _resume_delay(self, body: kopf.Body) -> float:
         try:
@@ -457,10 +462,14 @@ class ResourceLoop:
             conditions = parse_conditions(old_status.get("conditions"))
             ready = next((c for c in conditions if c.type == READY), None)
             first = ready is None or ready.reason != "InvalidSpec" or ready.message != message
+            # The verdict of an earlier, valid spec (or of the same spec before an upgrade
+            # refused it) must not stand: a gate would promote on it.
+            undetermined = next(v for v in self.verdicts if v in UNDETERMINED)
             outcome = Outcome(
-                fields={"reason": "InvalidSpec", "message": message},
+                fields={"verdict": undetermined, "reason": "InvalidSpec", "message": message},
                 conditions=[false(READY, "InvalidSpec", message)],
                 events=[EventSpec("Warning", "InvalidSpec", message)] if first else [],
+                verdict=undetermined,
             )
             return outcome, timedelta(minutes=5)
         started = time.perf_counter()
