@@ -580,6 +580,15 @@ def test_a_code_held_from_the_first_sample_is_not_a_new_xid() -> None:
     ]
 
 
+def test_a_series_that_begins_later_with_a_code_is_a_new_xid() -> None:
+    # A node (or exporter) that appears 16 h into a day's history: its first reading is news.
+    t = np.arange(0.0, 24 * 3600.0 + 1.0, 300.0)
+    codes = np.full(t.size, math.nan)
+    codes[t >= 16 * 3600.0] = 79.0
+    found = detect_xid(t, codes)
+    assert [(int(f.value), f.start_s) for f in found] == [(79, 16 * 3600.0)]
+
+
 def _episode(kind: AnomalyKind, start_s: float, end_s: float | None) -> AnomalyFinding:
     return AnomalyFinding(kind, start_s, end_s, "Warning", 96.0, None, "Throttling (mask 0x20)")
 

@@ -198,6 +198,15 @@ def test_a_node_advertising_gpus_without_dcgm_data_is_not_sufficient() -> None:
     assert judge(spec(), data(40.0), {}, AT, None).verdict == "Sufficient"
 
 
+def test_a_gpu_that_never_reported_a_usable_value_is_not_silent() -> None:
+    """FB_FREE only DCGM blanks (or NaN) for one GPU: it has no memory figure, and the plan
+    is judged on the others, as docs/capacityplan.md says."""
+    blanks = data(40.0)
+    blanks.gpus[("node-a", "1")][Signal.GPU_MEMORY_FREE][:] = np.nan
+    outcome = judge(spec(), blanks, {}, AT)
+    assert outcome.verdict == "Sufficient", outcome.fields["message"]
+
+
 def test_one_missed_scrape_is_not_silence() -> None:
     gappy = data(40.0)
     for values in gappy.gpus[("node-a", "2")].values():

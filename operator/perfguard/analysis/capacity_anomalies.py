@@ -649,22 +649,30 @@ def detect_throttling(
     return thermal + power
 
 
+# A series whose first reading comes this long after the history begins is a new one.
+XID_NEW_SERIES_S: Final = 3600.0
+
+
 def detect_xid(times_s: npt.ArrayLike, codes: npt.ArrayLike) -> list[AnomalyFinding]:
     """One finding per new non-zero XID in a ``DCGM_FI_DEV_XID_ERRORS`` series.
 
     The gauge holds the last XID the GPU reported until the exporter restarts; a finding
     starts wherever it changes to a non-zero code (from 0 or from another code) and lasts
-    while the code stays. A code already there at the first valid sample is not a finding:
-    it may be months old, and reporting it would keep an anomaly ongoing for as long as the
+    while the code stays. A code already there when the history begins (or within an hour
+    of it: a scrape gap) is not a finding: it may be months old, and reporting it would keep an anomaly ongoing for as long as the
     gauge holds it, with a start that moves with the series' first sample. Missing and
     sentinel samples are skipped without resetting anything: 79, (gap), 79 is one
     episode, 79, 0, 79 are two. Severity and description come from the XID table.
     """
+    grid = np.asarray(times_s, dtype=np.float64)
     t, x = _present(times_s, codes)
     if t.size == 0:
         return []
     code = np.rint(x).astype(np.int64)
-    changed = np.concatenate([[False], code[1:] != code[:-1]])
+    # A series that begins well after the history's first slot (a new node, an exporter
+    # started since: not a scrape gap) begins at a reading the gauge took then: news.
+    began_later = bool(grid.size) and t[0] - float(np.nanmin(grid)) > XID_NEW_SERIES_S
+    changed = np.concatenate([[began_later], code[1:] != code[:-1]])
     starts = np.flatnonzero(changed & (code != 0))
     boundaries = np.flatnonzero(changed)
     findings = []

@@ -312,7 +312,10 @@ def analyse(
     dark = sorted(
         n for n, count in (advertised_gpus or {}).items() if count > 0 and n not in reporting
     )
-    verdict, reason, message = _verdict(results, projections, spec, dark, advertised_gpus or {})
+    silent = {r.series.name: _silent_units(r, times, since) for r in results}
+    verdict, reason, message = _verdict(
+        results, projections, spec, dark, advertised_gpus or {}, silent
+    )
     return Analysis(
         results,
         projections,
@@ -358,10 +361,18 @@ def find_anomalies(
     return found
 
 
-def _silent_units(result: ResourceResult) -> list[tuple[str, str | None]]:
-    """Units with history but nothing in the current window."""
+def _silent_units(
+    result: ResourceResult, times: FloatArray, since: float
+) -> list[tuple[str, str | None]]:
+    """Units that reported before the current window but nothing in it (a unit that never
+    reported a usable value, e.g. only DCGM blanks, is not silent: it has no figure)."""
     reporting = {unit for unit, _ in result.per_unit}
-    return [unit for unit in result.series.units if unit not in reporting]
+    earlier = times < since
+    return [
+        unit
+        for unit, row in zip(result.series.units, result.series.matrix, strict=True)
+        if unit not in reporting and bool(np.isfinite(row[earlier]).any())
+    ]
 
 
 def _unit_word(resource: str) -> str:
@@ -380,8 +391,10 @@ def _verdict(
     spec: CapacityPlanSpec,
     dark: Sequence[str] = (),
     advertised: Mapping[str, int] | None = None,
+    silent: Mapping[str, Sequence[tuple[str, str | None]]] | None = None,
 ) -> tuple[CapacityVerdict, str, str]:
-    """`dark`: nodes that advertise GPUs but sent no GPU series."""
+    """`dark`: nodes that advertise GPUs but sent no GPU series; `silent`: per resource,
+    the units that reported earlier but not in the current window."""
     judged = [r for r in results if r.current is not None]
     if not judged:
         return (
@@ -405,8 +418,8 @@ def _verdict(
             reasons.append((_ORDER[r.state], "Current" + r.state.value, what))
         worst_state = max(worst_state, r.state, key=_ORDER.__getitem__)
     for r in results:
-        silent = _silent_units(r)
-        if silent:
+        gone = (silent or {}).get(r.series.name, ())
+        if gone:
             # The fleet figure is an average over the units that still report: with some
             # silent (an exporter down, a GPU fallen off the bus) it is not the fleet's.
             worst_state = max(worst_state, CapacityVerdict.UNVERIFIED, key=_ORDER.__getitem__)
@@ -415,15 +428,15 @@ def _verdict(
                     _ORDER[CapacityVerdict.UNVERIFIED],
                     "DataMissing",
                     f"{_LABELS[r.series.name]}: no data in the last "
-                    f"{format_duration(CURRENT_WINDOW)} from {len(silent)} of "
+                    f"{format_duration(CURRENT_WINDOW)} from {len(gone)} of "
                     f"{_plural(len(r.series.units), _unit_word(r.series.name))} that reported "
-                    f"earlier ({_unit_names(silent)})",
+                    f"earlier ({_unit_names(gone)})",
                 )
             )
     if dark:
         worst_state = max(worst_state, CapacityVerdict.UNVERIFIED, key=_ORDER.__getitem__)
         gpu_nodes = sum(1 for count in (advertised or {}).values() if count > 0)
-        shown = ", ".join(dark[:3]) + (f" and {len(dark) - 3} more" if len(dark) > 3 else "")
+        shown = _unit_names([(node, None) for node in dark])
         reasons.append(
             (
                 _ORDER[CapacityVerdict.UNVERIFIED],
