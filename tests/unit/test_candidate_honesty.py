@@ -88,6 +88,23 @@ def test_a_new_candidate_starts_its_own_breach_and_its_failure_is_announced() ->
     ]
 
 
+def test_a_new_candidate_that_fails_at_once_clears_the_old_regression_first() -> None:
+    spec = SPEC.model_copy(
+        update={"analysis": SPEC.analysis.model_copy(update={"sustain_for": timedelta(minutes=3)})}
+    )
+    status: dict[str, Any] = {}
+    at = AT
+    for _ in range(5):
+        at += timedelta(minutes=1)
+        out = judge(spec, PLAN_A, windows(spec, at), samples(at, 0.020), status, at)
+        status = next_status(status, out.fields, out.conditions, generation=1, at=at, measured=True)
+    assert status["verdict"] == "Fail"
+    at += timedelta(minutes=1)
+    out = judge(spec, PLAN_B, windows(spec, at), samples(at, 0.020), status, at)
+    assert out.fields["verdict"] == "Fail"
+    assert [e.reason for e in out.events] == ["RegressionCleared", "RegressionDetected"]
+
+
 def test_a_candidate_that_stopped_reporting_is_not_judged_on_its_last_minutes() -> None:
     at = AT
     data = samples(at, 0.0)

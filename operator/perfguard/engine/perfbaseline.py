@@ -516,7 +516,8 @@ def _gone(
     return (
         "CurrentDataStale",
         f"the {track} track's newest sample is {format_duration(timedelta(seconds=round(age)))} "
-        f"old (allowed {format_duration(allowance)}): it stopped reporting",
+        f"old (allowed {format_duration(allowance)}): it stopped reporting, or had no traffic "
+        "since",
     )
 
 
@@ -564,7 +565,8 @@ def judge(
 ) -> Outcome:
     """Decide from fetched samples. Pure: no I/O, deterministic for a seed."""
     # A breach belongs to the candidate it was seen on: a new one starts its own sustain.
-    breaches = {} if _new_candidate(previous, plan.identity) else _previous_breaches(previous)
+    new_candidate = _new_candidate(previous, plan.identity)
+    breaches = {} if new_candidate else _previous_breaches(previous)
 
     # A data source that failed makes every verdict Inconclusive, never Pass.
     failures = [s.error for s in samples.values() if s.error is not None]
@@ -663,7 +665,7 @@ def judge(
         judged,
         previous,
         problems,
-        new_candidate=_new_candidate(previous, plan.identity),
+        new_candidate=new_candidate,
     )
     events.extend(_improvements(judged, previous, plan.identity, at))
     return Outcome(fields, conditions, events, verdict=verdict.value)
@@ -878,11 +880,17 @@ def _conditions_and_events(
     else:
         regressed = unknown("Regressed", reason, message)
 
+    if regressed_before and (regressed.status.value != "True" or new_candidate):
+        # A pass, or the regressed candidate replaced by another (whose own failure, if
+        # any, is announced next): every Detected gets its Cleared.
+        cleared = (
+            regressed.message
+            if regressed.status.value != "True"
+            else f"the regressed candidate was replaced; {message}"
+        )
+        events.append(EventSpec("Normal", "RegressionCleared", cleared))
     if verdict == Verdict.FAIL and not carried:
         events.append(EventSpec("Warning", "RegressionDetected", message))
-    if regressed_before and regressed.status.value != "True":
-        # A pass, or the regressed candidate replaced by another.
-        events.append(EventSpec("Normal", "RegressionCleared", regressed.message))
     old_baseline = was.get("BaselineEstablished")
     if baseline.status.value == "True" and (
         old_baseline is None or old_baseline.status.value != "True"
