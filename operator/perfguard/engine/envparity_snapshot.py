@@ -179,6 +179,13 @@ class PodIndex:
         return [self._pods[i] for i in candidates if selector_matches(selector, self._labels[i])]
 
 
+def _unresolved_ref(ref: Mapping[str, Any]) -> str:
+    kind, name = ref.get("kind"), ref.get("name")
+    if kind != "Deployment":
+        return f"workloadRef {kind}/{name}: only a Deployment is resolved"
+    return f"workloadRef {kind}/{name} not found"
+
+
 def _containers(pod_spec: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     return [*(pod_spec.get("initContainers") or []), *(pod_spec.get("containers") or [])]
 
@@ -301,9 +308,7 @@ def environment(objects: NamespaceObjects, spec: EnvParitySpec, hasher: Hasher) 
                     None,
                     "workload",
                     None,
-                    display=f"workloadRef {ref.get('kind')}/{ref.get('name')} not found"
-                    if isinstance(ref, dict)
-                    else "no pod template",
+                    display=_unresolved_ref(ref) if isinstance(ref, dict) else "no pod template",
                 )
             )
             continue

@@ -25,6 +25,7 @@ from perfguard.sources.kubernetes_api import (
     API_UNREACHABLE,
     READ_TIMEOUT_S,
     UNREACHABLE,
+    read_whole,
     unreachable_message,
 )
 
@@ -97,7 +98,7 @@ class ParityReader:
         self.requests.value += 1
         try:
             return await asyncio.to_thread(
-                method, *args, _preload_content=False, _request_timeout=READ_TIMEOUT_S, **kwargs
+                read_whole, method, *args, _request_timeout=READ_TIMEOUT_S, **kwargs
             )
         except UNREACHABLE as error:
             raise ParityReadError(

@@ -24,6 +24,15 @@ READ_TIMEOUT_S: Final = 30.0
 API_UNREACHABLE: Final = "ApiUnreachable"
 
 
+def read_whole(method: Any, *args: Any, **kwargs: Any) -> Any:
+    """Call a client method for its raw answer and read the whole body here (in the worker
+    thread): the body is read lazily otherwise, on the event loop and outside the caller's
+    handling of UNREACHABLE."""
+    response = method(*args, _preload_content=False, **kwargs)
+    _ = response.data  # urllib3 keeps it: later reads of .data do not touch the socket
+    return response
+
+
 def unreachable_message(error: BaseException, what: str) -> str:
     detail = " ".join(str(error).split())
     if len(detail) > 200:

@@ -15,6 +15,7 @@ from perfguard.sources.kubernetes_api import (
     API_UNREACHABLE,
     READ_TIMEOUT_S,
     UNREACHABLE,
+    read_whole,
     unreachable_message,
 )
 
@@ -38,9 +39,9 @@ class NodeReader:
         plugin's `status.capacity["nvidia.com/gpu"]`; 0 without)."""
         try:
             response = await asyncio.to_thread(
+                read_whole,
                 self._core.list_node,
                 label_selector=selector_string(selector),
-                _preload_content=False,
                 _request_timeout=READ_TIMEOUT_S,
             )
         except UNREACHABLE as error:
