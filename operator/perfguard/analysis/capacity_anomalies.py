@@ -659,8 +659,9 @@ def detect_xid(times_s: npt.ArrayLike, codes: npt.ArrayLike) -> list[AnomalyFind
     The gauge holds the last XID the GPU reported until the exporter restarts; a finding
     starts wherever it changes to a non-zero code (from 0 or from another code) and lasts
     while the code stays. A code already there when the history begins (or within an hour
-    of it: a scrape gap) is not a finding: it may be months old, and reporting it would keep an anomaly ongoing for as long as the
-    gauge holds it, with a start that moves with the series' first sample. Missing and
+    of it: a scrape gap) is not a finding: it may be months old, and reporting it would
+    keep an anomaly ongoing for as long as the gauge holds it, with a start that moves
+    with the series' first sample. Missing and
     sentinel samples are skipped without resetting anything: 79, (gap), 79 is one
     episode, 79, 0, 79 are two. Severity and description come from the XID table.
     """
