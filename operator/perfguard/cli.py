@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from perfguard import __version__
+from perfguard.render import one_line
 
 if TYPE_CHECKING:
     from perfguard.api.perfbaseline import PrometheusRef
@@ -131,7 +132,7 @@ def _load_resource(path: str) -> dict[str, object]:
     except yaml.YAMLError as error:
         raise UsageError(f"cannot read {name}: {_yaml_problem(error)}") from None
     except (OSError, UnicodeDecodeError) as error:
-        raise UsageError(f"cannot read {name}: {_one_line(str(error))}") from None
+        raise UsageError(f"cannot read {name}: {one_line(str(error))}") from None
     if not isinstance(doc, dict) or "kind" not in doc:
         raise UsageError(f"{path} does not hold a Kubernetes object")
     return doc
@@ -146,7 +147,7 @@ def _yaml_problem(error: Exception) -> str:
         mark = error.problem_mark
         what = " ".join(str(p) for p in (error.context, error.problem) if p)
         return f"invalid YAML at line {mark.line + 1}, column {mark.column + 1}: {what}"
-    return f"invalid YAML: {_one_line(str(error))}"
+    return f"invalid YAML: {one_line(str(error))}"
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
@@ -343,7 +344,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
         namespace = None if args.all_namespaces else args.namespace or context_namespace
         found = asyncio.run(list_resources(client, namespace))
     except ReadError as error:
-        print(f"perfguard report: {_one_line(str(error))}", file=sys.stderr)
+        print(f"perfguard report: {one_line(str(error))}", file=sys.stderr)
         return 4
     report = build(
         found["perfbaselines"],
@@ -364,10 +365,6 @@ def _duration(text: str) -> timedelta:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
-
-
 def _report_client(load: Callable[[], T]) -> T:
     """The Kubernetes client for `perfguard report`; a missing, unreadable or malformed
     kubeconfig is a ReadError (exit 4), like an API server that does not answer."""
@@ -381,7 +378,7 @@ def _report_client(load: Callable[[], T]) -> T:
         where = os.environ.get("KUBECONFIG") or "~/.kube/config"
         raise ReadError(
             f"no usable Kubernetes configuration (not in a pod, kubeconfig {where}): "
-            f"{_one_line(str(error)) or type(error).__name__}"
+            f"{one_line(str(error)) or type(error).__name__}"
         ) from None
 
 
@@ -411,7 +408,13 @@ def _flag(parse: Callable[[str], T]) -> Callable[[str], T]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from perfguard.config import LOG_LEVELS, parse_log_level, parse_port, parse_priority
+    from perfguard.config import (
+        LOG_LEVELS,
+        OperatorConfig,
+        parse_log_level,
+        parse_port,
+        parse_priority,
+    )
 
     parser = _Parser(
         prog="perfguard",
@@ -541,7 +544,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument(
         "--status-refresh",
         type=_duration,
-        default=timedelta(minutes=5),
+        default=OperatorConfig.status_refresh,
         metavar="DURATION",
         help="the operator's statusRefresh (default 5m): a verdict whose lastEvaluationTime "
         "is older than 3 × the evaluation interval + this is stale (AT RISK)",

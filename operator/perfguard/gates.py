@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from typing import Any, Final, Literal
 
 from perfguard.api.conditions import ConditionStatus
+from perfguard.render import one_line
 from perfguard.status import EVALUATION_ERROR, READY
 
 Kind = Literal["PerfBaseline", "EnvParity"]
@@ -141,10 +142,7 @@ def parse_flagger_payload(payload: Any, kind: Kind) -> GateTarget:
 
 
 def _one_line(text: Any) -> str:
-    line = " ".join(str(text).split())
-    if len(line) > _MESSAGE_LIMIT:
-        line = line[: _MESSAGE_LIMIT - 1] + "…"
-    return line
+    return one_line(text, _MESSAGE_LIMIT)
 
 
 def _detail(status: Mapping[str, Any]) -> str:

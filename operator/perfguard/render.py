@@ -7,6 +7,15 @@ from collections.abc import Sequence
 from typing import Any
 
 
+def one_line(text: Any, limit: int | None = None) -> str:
+    """`text` on one line (runs of white space, newlines included, become one space),
+    cut to `limit` characters with an ellipsis."""
+    line = " ".join(str(text).split())
+    if limit is not None and len(line) > limit:
+        line = line[: limit - 1] + "…"
+    return line
+
+
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     widths = [len(h) for h in headers]
     for row in rows:

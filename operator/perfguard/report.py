@@ -27,8 +27,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
+from perfguard.api.capacityplan import CapacityPlanSpec
+from perfguard.api.envparity import EnvParitySpec
+from perfguard.api.perfbaseline import AnalysisSpec
 from perfguard.api.quantities import format_duration, parse_duration
-from perfguard.render import format_quantity
+from perfguard.config import OperatorConfig
+from perfguard.render import format_quantity, one_line
 from perfguard.times import parse_time_or_none
 
 STABLE: Final = "STABLE"
@@ -48,14 +52,14 @@ RISKY: Final = {
 
 Obj = Mapping[str, Any]
 
-# spec.interval when the spec leaves it out (the API models' defaults).
-DEFAULT_INTERVAL: Final = {
-    "PerfBaseline": timedelta(minutes=1),
-    "EnvParity": timedelta(minutes=5),
-    "CapacityPlan": timedelta(minutes=5),
+# spec.interval when the spec leaves it out: the API models' defaults.
+DEFAULT_INTERVAL: Final[dict[str, timedelta]] = {
+    "PerfBaseline": AnalysisSpec.model_fields["interval"].default,
+    "EnvParity": EnvParitySpec.model_fields["interval"].default,
+    "CapacityPlan": CapacityPlanSpec.model_fields["interval"].default,
 }
-# The operator's default statusRefresh (OperatorConfig.status_refresh).
-STATUS_REFRESH: Final = timedelta(minutes=5)
+# The operator's default statusRefresh.
+STATUS_REFRESH: Final = OperatorConfig.status_refresh
 STALE_INTERVALS: Final = 3
 
 
@@ -273,7 +277,7 @@ def _md_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 def _cell(text: str) -> str:
     """One table cell: a message's lines joined (a newline would end the row) and its
     pipes escaped (a pipe would start a new cell)."""
-    return " ".join(text.split()).replace("|", "\\|")
+    return one_line(text).replace("|", "\\|")
 
 
 def _percent(value: Any) -> str:
@@ -283,7 +287,7 @@ def _percent(value: Any) -> str:
 
 def _items(lines: Sequence[str]) -> str:
     """A bullet list, one line per item."""
-    return "".join(f"- {' '.join(line.split())}\n" for line in lines) or "_none_\n"
+    return "".join(f"- {one_line(line)}\n" for line in lines) or "_none_\n"
 
 
 def _ci(metric: Mapping[str, Any]) -> str:

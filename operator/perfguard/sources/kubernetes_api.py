@@ -13,6 +13,7 @@ from kubernetes.client import ApiClient, CustomObjectsApi
 from kubernetes.client.exceptions import ApiException
 
 from perfguard import GROUP, VERSION
+from perfguard.render import one_line
 
 # What the client raises when the API server gives no answer: a refused or reset
 # connection, a TLS failure, a timeout (urllib3's errors, after its retries) or a socket
@@ -34,9 +35,7 @@ def read_whole(method: Any, *args: Any, **kwargs: Any) -> Any:
 
 
 def unreachable_message(error: BaseException, what: str) -> str:
-    detail = " ".join(str(error).split())
-    if len(detail) > 200:
-        detail = detail[:199] + "…"
+    detail = one_line(error, 200)
     return f"{what}: the Kubernetes API did not answer ({type(error).__name__}: {detail})"
 
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 
-from perfguard.api.perfbaseline import SELECTOR_PLACEHOLDER
+from perfguard.api.perfbaseline import LABEL_NAME, SELECTOR_PLACEHOLDER
 
-_LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+# Prometheus' label names, less the reserved `__` prefix: the CRD's and the model's rule.
+_LABEL_NAME = re.compile(LABEL_NAME)
 _METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 
 
@@ -30,7 +31,7 @@ def quote(value: str) -> str:
 
 
 def label_name(name: str) -> str:
-    if not _LABEL_NAME.match(name) or name.startswith("__"):
+    if not _LABEL_NAME.match(name):
         raise UnsafeQueryError(f"invalid Prometheus label name {name!r}")
     return name
 
