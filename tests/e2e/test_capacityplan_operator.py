@@ -83,13 +83,16 @@ def gpu_history(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     server.stop()
 
 
+def node(name: str, labels: dict[str, str]) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Node", "metadata": {"name": name, "labels": labels}}
+
+
 @pytest.fixture
 def gpu_nodes(cluster: Cluster) -> Iterator[list[str]]:
     names = ["gpu-node-1", "gpu-node-2", "gpu-node-3"]
     for name in names:
         labels = {GPU_LABEL: "true"} if name != "gpu-node-3" else {}
-        node = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": name, "labels": labels}}
-        cluster.kubectl("apply", "-f", "-", input=json.dumps(node))
+        cluster.kubectl("apply", "-f", "-", input=json.dumps(node(name, labels)))
     yield names
     cluster.kubectl("delete", "node", *names, "--wait=false", check=False)
 
@@ -207,11 +210,7 @@ def test_a_gpu_node_without_dcgm_data_makes_the_plan_unverified(
 ) -> None:
     """A selected Node advertises 8 GPUs (the device plugin's capacity) but the history
     holds no DCGM series for it: its GPUs are missing from every fleet figure."""
-    dark = {
-        "apiVersion": "v1",
-        "kind": "Node",
-        "metadata": {"name": "gpu-node-9", "labels": {GPU_LABEL: "true"}},
-    }
+    dark = node("gpu-node-9", {GPU_LABEL: "true"})
     cluster.kubectl("apply", "-f", "-", input=json.dumps(dark))
     try:
         cluster.kubectl(

@@ -4,6 +4,7 @@ when the kubernetes package was first imported (the package snapshots it at impo
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import kubernetes
 import pytest
@@ -12,11 +13,9 @@ import yaml
 from perfguard.sources.kubernetes_api import load_client
 
 
-def test_load_client_reads_kubeconfig_at_call_time(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    assert kubernetes.config  # imported before KUBECONFIG changes below
-    config = {
+def kubeconfig() -> dict[str, Any]:
+    """A kubeconfig with one context and no namespace."""
+    return {
         "apiVersion": "v1",
         "kind": "Config",
         "current-context": "c",
@@ -24,6 +23,13 @@ def test_load_client_reads_kubeconfig_at_call_time(
         "users": [{"name": "u", "user": {"token": "t"}}],
         "contexts": [{"name": "c", "context": {"cluster": "k", "user": "u"}}],
     }
+
+
+def test_load_client_reads_kubeconfig_at_call_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert kubernetes.config  # imported before KUBECONFIG changes below
+    config = kubeconfig()
     path = tmp_path / "kubeconfig"
     path.write_text(yaml.safe_dump(config))
     monkeypatch.setenv("KUBECONFIG", str(path))
@@ -40,14 +46,7 @@ def test_the_default_namespace_is_kubectls(tmp_path: Path, monkeypatch: pytest.M
     saved = Configuration._default
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
     path = tmp_path / "kubeconfig"
-    config = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "current-context": "c",
-        "clusters": [{"name": "k", "cluster": {"server": "https://127.0.0.1:6443"}}],
-        "users": [{"name": "u", "user": {"token": "t"}}],
-        "contexts": [{"name": "c", "context": {"cluster": "k", "user": "u"}}],
-    }
+    config = kubeconfig()
     monkeypatch.setenv("KUBECONFIG", str(path))
     try:
         path.write_text(yaml.safe_dump(config))
