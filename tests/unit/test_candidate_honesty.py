@@ -17,6 +17,7 @@ from perfguard.engine.perfbaseline_fetch import MetricSamples, TimedSamples, win
 from perfguard.engine.tracks import TrackPlan, plan_tracks
 from perfguard.outcome import Outcome
 from perfguard.status import next_status
+from perfguard.times import parse_time
 
 AT = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
 SPEC = PerfBaselineSpec.model_validate(
@@ -150,3 +151,47 @@ def test_an_unreadable_workload_keeps_a_reported_regression() -> None:
     out, status = step(PLAN_A, status, at, samples(at, 0.020))
     assert status["verdict"] == "Fail"
     assert "RegressionDetected" not in [e.reason for e in out.events], "announced once"
+
+
+def test_a_breach_does_not_outlast_an_outage_longer_than_sustain_for() -> None:
+    """Regressed, then no data, then Regressed again: the two breaches are one only when the
+    gap is shorter than sustainFor (15m); otherwise the second starts its own clock."""
+
+    def outage(status: dict[str, Any], start: datetime, minutes: int) -> dict[str, Any]:
+        for minute in range(1, minutes + 1):
+            at = start + timedelta(minutes=minute)
+            # The canary's pods are gone: no current samples at all.
+            _, status = step(PLAN_A, status, at, samples(at, 0.020, since=at + timedelta(hours=1)))
+            metric = status["metrics"][0]
+            assert metric["verdict"] == "NoData"
+            if "breachSince" in metric:
+                assert parse_time(metric["breachUnconfirmedSince"]) == start + timedelta(minutes=1)
+                assert "not confirmed since" in metric["message"]
+        return status
+
+    def regressed(status: dict[str, Any], at: datetime) -> dict[str, Any]:
+        # +20 ms over the whole 10-minute window: a breach dated from the window's start.
+        _, status = step(PLAN_A, status, at, samples(at, 0.020))
+        return status
+
+    start = AT + timedelta(minutes=1)
+    status = regressed({}, start)
+    assert status["verdict"] == "Inconclusive" and status["reason"] == "BreachNotSustained"
+    breach = status["metrics"][0]["breachSince"]
+
+    # A 10-minute gap: the breach is kept, so it has held sustainFor when seen again.
+    short = outage(dict(status), start, 10)
+    assert short["metrics"][0]["breachSince"] == breach
+    back = regressed(short, start + timedelta(minutes=11))
+    assert back["verdict"] == "Fail", back["message"]
+    assert back["metrics"][0]["breachSince"] == breach
+    assert "breachUnconfirmedSince" not in back["metrics"][0]
+
+    # A 30-minute gap: the breach lapses after 15 unconfirmed minutes ...
+    long = outage(dict(status), start, 30)
+    assert "breachSince" not in long["metrics"][0]
+    assert "breachUnconfirmedSince" not in long["metrics"][0]
+    # ... so the regression seen after it is a new breach, pending, not a sustained one.
+    back = regressed(long, start + timedelta(minutes=31))
+    assert back["verdict"] == "Inconclusive" and back["reason"] == "BreachNotSustained"
+    assert parse_time(back["metrics"][0]["breachSince"]) == start + timedelta(minutes=21)

@@ -515,6 +515,39 @@ def test_breach_since_survives_a_restart_because_it_is_passed_in() -> None:
     assert not apply_sustain(None, True, NOW + timedelta(minutes=3), SUSTAIN).sustained
 
 
+def test_an_unconfirmed_breach_is_kept_for_sustain_for_then_lapses() -> None:
+    began = NOW - timedelta(minutes=2)
+    # The first evaluation that neither shows nor refutes the breach stamps it.
+    first = apply_sustain(began, False, NOW, SUSTAIN, refuted=False)
+    assert first == SustainState(began, False, unconfirmed_since=NOW)
+    # Later ones keep that stamp, up to sustainFor after it ...
+    edge = NOW + SUSTAIN
+    kept = apply_sustain(began, False, edge, SUSTAIN, refuted=False, previous_unconfirmed_since=NOW)
+    assert kept == SustainState(began, False, unconfirmed_since=NOW)
+    # ... and the breach seen again then is the same breach, confirmed (no stamp).
+    seen = apply_sustain(began, True, edge, SUSTAIN, previous_unconfirmed_since=NOW)
+    assert seen == SustainState(began, True)
+    # One second later it has lapsed: dropped, or a new breach from the data shown now.
+    later = edge + timedelta(seconds=1)
+    dropped = apply_sustain(
+        began, False, later, SUSTAIN, refuted=False, previous_unconfirmed_since=NOW
+    )
+    assert dropped == SustainState(None, False)
+    anew = apply_sustain(
+        began,
+        True,
+        later,
+        SUSTAIN,
+        held_since=later - timedelta(minutes=1),
+        previous_unconfirmed_since=NOW,
+    )
+    assert anew == SustainState(later - timedelta(minutes=1), False)
+    # A refutation clears both, whatever the stamp.
+    assert apply_sustain(began, False, NOW, SUSTAIN, previous_unconfirmed_since=NOW) == (
+        SustainState(None, False)
+    )
+
+
 # ---------------------------------------------------------------------------------------------
 # overall_verdict
 

@@ -59,6 +59,18 @@ def test_a_breach_and_its_verdict_are_news() -> None:
     assert perfbaseline_news(recovered) != perfbaseline_news(held)
 
 
+def test_an_unconfirmed_breach_is_news_once_not_at_every_evaluation() -> None:
+    metric = {"name": "latency", "statistic": "p95", "verdict": "NoData"}
+    breach = {**metric, "breachSince": "2026-12-03T11:51:00Z"}
+    first = {"metrics": [{**breach, "breachUnconfirmedSince": "2026-12-03T12:00:00Z"}]}
+    # The stamp is kept, not moved, by the evaluations that follow: same news.
+    again = {"metrics": [{**first["metrics"][0], "message": "no samples, 12:01"}]}
+    assert perfbaseline_news(first) == perfbaseline_news(again)
+    assert perfbaseline_news(first) != perfbaseline_news({"metrics": [breach]})
+    # The breach lapsing (both stamps dropped) is news too.
+    assert perfbaseline_news({"metrics": [metric]}) != perfbaseline_news(first)
+
+
 def test_condition_status_and_reason_are_news_their_message_is_not() -> None:
     condition = {"type": "Regressed", "status": "True", "reason": "RegressionDetected"}
     one = {"conditions": [{**condition, "message": "p95 +7.1 ms"}]}

@@ -50,7 +50,10 @@ Sustain (``apply_sustain``): a Regressed metric is a breach. The first breach st
 window start, or the level shift the engine found inside the window) when the caller knows
 it, else ``now``; later breaches keep it. A Pass or Improved metric clears it (the breach is
 refuted); an Inconclusive or NoData one keeps it without extending anything (not refuted:
-one unanswered query or straddling interval does not restart the clock). The breach is
+one unanswered query or straddling interval does not restart the clock), and stamps
+``unconfirmed_since`` at the first such evaluation. A breach left unconfirmed for longer
+than ``sustain_for`` lapses: it is dropped, and a later breach starts its own clock, so two
+Regressed evaluations an outage apart do not count as one sustained breach. The breach is
 sustained once ``now - breach_since >= sustain_for`` *and* the metric is Regressed now. So
 "held for sustainFor" is read from the data the verdict rests on, not only from how many
 evaluations happened to see it. A Regressed metric that is not yet sustained keeps the metric
@@ -476,6 +479,8 @@ def judge_metric(
 class SustainState:
     breach_since: datetime | None
     sustained: bool
+    # The first evaluation since the breach was last seen that neither showed nor refuted it.
+    unconfirmed_since: datetime | None = None
 
 
 def apply_sustain(
@@ -486,6 +491,7 @@ def apply_sustain(
     *,
     held_since: datetime | None = None,
     refuted: bool = True,
+    previous_unconfirmed_since: datetime | None = None,
 ) -> SustainState:
     """Advance the sustain window by one evaluation.
 
@@ -493,16 +499,28 @@ def apply_sustain(
     window. ``held_since`` is when the judged data began to show the breach (the first sample
     the verdict rests on); a new breach starts there instead of at ``now``. An evaluation
     without a breach clears the window only when it ``refuted`` the breach (Pass, Improved);
-    otherwise the window is kept, not sustained. A breach stamped in the future (clock skew
-    between replicas, or data stamped ahead) is pulled back to ``now``. Datetimes must be
-    timezone-aware and comparable.
+    otherwise the window is kept, not sustained, and ``unconfirmed_since`` says since when
+    (``previous_unconfirmed_since``, from status, or ``now``). A breach unconfirmed for longer
+    than ``sustain_for`` has lapsed: it is dropped, and a breach seen after it starts anew.
+    A breach stamped in the future (clock skew between replicas, or data stamped ahead) is
+    pulled back to ``now``. Datetimes must be timezone-aware and comparable.
     """
     if sustain_for < timedelta(0):
         raise ValueError(f"sustain_for must not be negative, got {sustain_for}")
+    lapsed = (
+        previous_unconfirmed_since is not None and now - previous_unconfirmed_since > sustain_for
+    )
+    previous = None if lapsed else previous_breach_since
     if not breached:
-        kept = None if refuted or previous_breach_since is None else min(previous_breach_since, now)
-        return SustainState(breach_since=kept, sustained=False)
-    start = previous_breach_since if previous_breach_since is not None else held_since
+        if refuted or previous is None:
+            return SustainState(breach_since=None, sustained=False)
+        unconfirmed = (
+            now if previous_unconfirmed_since is None else min(previous_unconfirmed_since, now)
+        )
+        return SustainState(
+            breach_since=min(previous, now), sustained=False, unconfirmed_since=unconfirmed
+        )
+    start = previous if previous is not None else held_since
     since = now if start is None else min(start, now)
     return SustainState(breach_since=since, sustained=now - since >= sustain_for)
 
@@ -532,6 +550,7 @@ def with_sustain(
     sustain_for: timedelta,
     *,
     held_since: datetime | None = None,
+    previous_unconfirmed_since: datetime | None = None,
 ) -> SustainedJudgement:
     refuted = judgement.verdict in (MetricVerdict.PASS, MetricVerdict.IMPROVED)
     sustain = apply_sustain(
@@ -541,6 +560,7 @@ def with_sustain(
         sustain_for,
         held_since=held_since,
         refuted=refuted,
+        previous_unconfirmed_since=previous_unconfirmed_since,
     )
     return SustainedJudgement(name, judgement, sustain)
 

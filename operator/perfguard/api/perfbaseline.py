@@ -640,7 +640,17 @@ class MetricStatus(ApiModel):
     message: str | None = None
     breach_since: datetime | None = Field(
         default=None,
-        description="First sample of the data that showed the breach, kept until a Pass.",
+        description=(
+            "First sample of the data that showed the breach; kept until a Pass or Improved, "
+            "or until the breach has gone unconfirmed for longer than sustainFor."
+        ),
+    )
+    breach_unconfirmed_since: datetime | None = Field(
+        default=None,
+        description=(
+            "When an evaluation first neither showed nor refuted the breach (Inconclusive, "
+            "NoData); cleared when the breach is seen again. Past sustainFor the breach lapses."
+        ),
     )
     improved_since: datetime | None = Field(
         default=None,

@@ -118,13 +118,20 @@ def _threshold(rule: ThresholdRule, factor: float) -> judgement.Threshold:
     )
 
 
-def _previous_breaches(previous: Mapping[str, Any]) -> dict[tuple[str, str, str], datetime]:
-    found: dict[tuple[str, str, str], datetime] = {}
+# A breach read back from status: (breachSince, breachUnconfirmedSince).
+PreviousBreach = tuple[datetime, datetime | None]
+
+
+def _previous_breaches(
+    previous: Mapping[str, Any],
+) -> dict[tuple[str, str, str], PreviousBreach]:
+    found: dict[tuple[str, str, str], PreviousBreach] = {}
     for item in previous.get("metrics") or []:
         at = parse_time_or_none(item.get("breachSince"))
         if at is None:
             continue
-        found[(item.get("name", ""), item.get("statistic", ""), item.get("comparison", ""))] = at
+        key = (item.get("name", ""), item.get("statistic", ""), item.get("comparison", ""))
+        found[key] = (at, parse_time_or_none(item.get("breachUnconfirmedSince")))
     return found
 
 
@@ -295,7 +302,7 @@ def _judge_one(
     baseline: np.ndarray,
     *,
     paired_samples: bool,
-    previous_breach: datetime | None,
+    previous_breach: PreviousBreach | None,
     at: datetime,
     seed: int,
     segments: Sequence[np.ndarray] = (),
@@ -432,13 +439,15 @@ def _judge_one(
         )
     if unavailable is not None:
         verdict_of = dataclasses.replace(verdict_of, reason=unavailable[0], message=unavailable[1])
+    breach_before, unconfirmed_before = previous_breach or (None, None)
     sustained = judgement.with_sustain(
         label,
         verdict_of,
-        previous_breach,
+        breach_before,
         at,
         spec.analysis.sustain_for,
         held_since=held_since,
+        previous_unconfirmed_since=unconfirmed_before,
     )
     status: dict[str, Any] = {
         "name": metric.name,
@@ -485,6 +494,14 @@ def _judge_one(
     breach_since = sustained.sustain.breach_since
     if breach_since is not None:
         status["breachSince"] = format_time(breach_since)
+    unconfirmed = sustained.sustain.unconfirmed_since
+    if unconfirmed is not None and breach_since is not None:
+        status["breachUnconfirmedSince"] = format_time(unconfirmed)
+        status["message"] = (
+            f"{status['message']} (breach since {format_time(breach_since)} not confirmed "
+            f"since {format_time(unconfirmed)}; dropped if still unconfirmed after "
+            f"{format_duration(spec.analysis.sustain_for)})"
+        )
     if sustained.pending and breach_since is not None:
         status["message"] = (
             f"{status['message']} (breach held {format_duration(at - breach_since)} of "

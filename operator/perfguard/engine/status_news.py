@@ -31,6 +31,7 @@ _METRIC_NEWS = (
     "verdict",
     "reason",
     "breachSince",
+    "breachUnconfirmedSince",
     "improvedSince",
 )
 # Top-level PerfBaseline keys that are readings. `message` carries the numbers of the
