@@ -17,8 +17,6 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Final
 
-from kopf._cogs.structs.references import NamespaceName, match_namespace
-
 from perfguard.api.base import ApiModel
 from perfguard.api.envparity import EnvParitySpec
 from perfguard.engine.envparity import judge_environments, read_failed
@@ -30,6 +28,7 @@ from perfguard.engine.envparity_snapshot import (
     keyed_hasher,
 )
 from perfguard.handlers.runtime import ResourceRef, get_runtime
+from perfguard.namespace_patterns import served
 from perfguard.observability import resource_logger
 from perfguard.outcome import Outcome
 from perfguard.sources.envparity_reader import ParityReadError
@@ -67,11 +66,7 @@ def outside(patterns: Sequence[str], namespaces: Sequence[str]) -> list[str]:
     """The namespaces the operator does not serve, by its Kopf namespace patterns (globs,
     `!` exclusions; none: every namespace). An EnvParity reads only namespaces the operator
     serves, so `watchNamespaces` bounds what an author can see through its status."""
-    if not patterns:
-        return []
-    return [
-        n for n in namespaces if not any(match_namespace(NamespaceName(n), p) for p in patterns)
-    ]
+    return [n for n in namespaces if not served(patterns, n)]
 
 
 def _skipped_secrets(objects: list[NamespaceObjects]) -> bool:
