@@ -5,9 +5,13 @@ previous verdict. The client talks to a real closed port (nothing listens on por
 from __future__ import annotations
 
 import asyncio
+import socket
+import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+import yaml
 from kubernetes.client import ApiClient, Configuration
 
 from perfguard.api.base import LabelSelector
@@ -84,3 +88,67 @@ def test_an_unreachable_api_replaces_a_passing_verdict() -> None:
     capacity = failed(API_UNREACHABLE, "the Kubernetes API did not answer", sufficient)
     assert capacity.fields["verdict"] == "Unverified"
     assert capacity.events and capacity.events[0].reason == API_UNREACHABLE
+
+
+def test_a_read_that_times_out_is_sent_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The client the operator and `perfguard report` load does not send a timed-out read
+    again (urllib3's default sends it 4 times: 2 minutes at 30 s each). A real socket that
+    takes connections, reads the requests, and never answers."""
+    from perfguard.sources import kubernetes_api
+
+    requests: list[bytes] = []
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    server.settimeout(0.2)
+    done = threading.Event()
+
+    def serve() -> None:
+        held = []
+        while not done.is_set():
+            try:
+                connection, _ = server.accept()
+            except TimeoutError:
+                continue
+            held.append(connection)  # open, unanswered
+            requests.append(connection.recv(4096))
+        for connection in held:
+            connection.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    path = tmp_path / "kubeconfig"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "current-context": "c",
+                "clusters": [
+                    {
+                        "name": "k",
+                        "cluster": {"server": f"http://127.0.0.1:{server.getsockname()[1]}"},
+                    }
+                ],
+                "users": [{"name": "u", "user": {"token": "t"}}],
+                "contexts": [{"name": "c", "context": {"cluster": "k", "user": "u"}}],
+            }
+        )
+    )
+    monkeypatch.setenv("KUBECONFIG", str(path))
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    monkeypatch.setattr(kubernetes_api, "READ_TIMEOUT_S", 0.5)
+    saved = Configuration._default
+    try:
+        client = kubernetes_api.load_client()
+        with pytest.raises(kubernetes_api.ReadError, match="timed out"):
+            asyncio.run(kubernetes_api.list_resources(client, "ml-prod"))
+    finally:
+        Configuration._default = saved
+        done.set()
+        thread.join()
+        server.close()
+    assert len(requests) == 1, requests
+    assert requests[0].startswith(b"GET /apis/perfguard.dev/")

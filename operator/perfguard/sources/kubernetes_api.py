@@ -9,7 +9,7 @@ from typing import Any, Final
 
 import kubernetes
 import urllib3
-from kubernetes.client import ApiClient, CustomObjectsApi
+from kubernetes.client import ApiClient, Configuration, CustomObjectsApi
 from kubernetes.client.exceptions import ApiException
 
 from perfguard import GROUP, VERSION
@@ -22,6 +22,11 @@ from perfguard.render import one_line
 UNREACHABLE: Final = (urllib3.exceptions.HTTPError, OSError)
 # Per request: without it a lost answer would hold the resource's daemon forever.
 READ_TIMEOUT_S: Final = 30.0
+# A request that timed out is not sent again: with urllib3's default (3 more tries) an API
+# server that accepts connections but does not answer held `perfguard report` for 2
+# minutes, and an evaluation (and its slot) as long, before it could say so. A refused or
+# reset connection is still tried again, at once.
+RETRIES: Final = urllib3.Retry(total=3, read=0)
 API_UNREACHABLE: Final = "ApiUnreachable"
 
 
@@ -60,12 +65,19 @@ def load_client_and_namespace() -> tuple[ApiClient, str]:
         kubernetes.config.load_kube_config(config_file=path)
         _, active = kubernetes.config.list_kube_config_contexts(config_file=path)
         namespace = ((active or {}).get("context") or {}).get("namespace")
-        return ApiClient(), str(namespace or "default")
+        return _client(), str(namespace or "default")
     try:
         namespace = POD_NAMESPACE_FILE.read_text().strip()
     except OSError:
         namespace = ""
-    return ApiClient(), namespace or "default"
+    return _client(), namespace or "default"
+
+
+def _client() -> ApiClient:
+    """A client on the configuration just loaded, with our RETRIES."""
+    configuration = Configuration.get_default_copy()
+    configuration.retries = RETRIES
+    return ApiClient(configuration)
 
 
 class StatusWriter:
