@@ -8,8 +8,10 @@ its Events: every refusal is therefore a distinct status code with a one-line re
     400  the payload is not a Flagger webhook payload
     404  the named PerfBaseline / EnvParity does not exist
     409  not yet: Inconclusive, Unverified, no verdict yet, spec changed since the verdict,
-         the verdict is about another candidate, or the latest evaluation failed (its
-         verdict is an earlier one's) (Flagger asks again at its next check)
+         the verdict is about another candidate, the latest evaluation failed (its
+         verdict is an earlier one's), or the verdict is stale (last evaluated longer ago
+         than 3 × interval + statusRefresh, see perfguard.freshness: the operator is not
+         evaluating the resource) (Flagger asks again at its next check)
     412  no: PerfBaseline Fail / EnvParity Drifted, the precondition of promotion failed
     502  the Kubernetes API could not be read
 
@@ -31,9 +33,12 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Literal
 
 from perfguard.api.conditions import ConditionStatus
+from perfguard.api.quantities import format_duration
+from perfguard.freshness import STATUS_REFRESH, evaluated_at, stale_after
 from perfguard.render import one_line
 from perfguard.status import EVALUATION_ERROR, READY
 
@@ -211,6 +216,34 @@ def _stale(status: Mapping[str, Any], target: GateTarget) -> Decision | None:
     )
 
 
+def _out_of_date(
+    obj: Mapping[str, Any], target: GateTarget, now: datetime | None, status_refresh: timedelta
+) -> Decision | None:
+    """A refusal when the verdict was reached too long ago for the operator to be still
+    evaluating the resource (down, stuck, paused, or no longer serving its namespace)."""
+    status: Mapping[str, Any] = obj.get("status") or {}
+    verdict = status.get("verdict")
+    last = evaluated_at(obj)
+    if last is None:
+        return Decision(
+            NOT_YET,
+            "StaleVerdict",
+            f"{target.ref}: verdict {verdict} has no lastEvaluationTime; its age is unknown",
+        )
+    limit = stale_after(target.kind, obj, status_refresh)
+    age = (now or datetime.now(UTC)) - last
+    if age <= limit:
+        return None
+    return Decision(
+        NOT_YET,
+        "StaleVerdict",
+        f"{target.ref}: verdict {verdict} was reached "
+        f"{format_duration(timedelta(seconds=int(age.total_seconds())))} ago "
+        f"({status.get('lastEvaluationTime')}), more than {format_duration(limit)} "
+        "(3 × interval + statusRefresh); is the operator evaluating it?",
+    )
+
+
 def not_found(target: GateTarget) -> Decision:
     return Decision(NOT_FOUND, "NotFound", f"{target.ref} does not exist")
 
@@ -219,15 +252,26 @@ def unavailable(target: GateTarget, detail: str) -> Decision:
     return Decision(UPSTREAM, "ApiUnavailable", f"cannot read {target.ref}: {_one_line(detail)}")
 
 
-def judge_perfbaseline(obj: Mapping[str, Any] | None, target: GateTarget) -> Decision:
-    """Promote only on Pass for the current spec (and the expected candidate, if given)."""
+def judge_perfbaseline(
+    obj: Mapping[str, Any] | None,
+    target: GateTarget,
+    *,
+    now: datetime | None = None,
+    status_refresh: timedelta = STATUS_REFRESH,
+) -> Decision:
+    """Promote only on a recent Pass for the current spec (and the expected candidate, if
+    given). `now` defaults to the current time; `status_refresh` is the operator's."""
     if obj is None:
         return not_found(target)
     refusal = _unevaluated(obj, target)
     if refusal is not None:
         return refusal
     status: Mapping[str, Any] = obj.get("status") or {}
-    refusal = _stale(status, target) or _failed_evaluation(status, target)
+    refusal = (
+        _stale(status, target)
+        or _failed_evaluation(status, target)
+        or _out_of_date(obj, target, now, status_refresh)
+    )
     if refusal is not None:
         return refusal
     verdict = status.get("verdict")
@@ -247,8 +291,16 @@ def judge_perfbaseline(obj: Mapping[str, Any] | None, target: GateTarget) -> Dec
     )
 
 
-def judge_perfbaseline_rollback(obj: Mapping[str, Any] | None, target: GateTarget) -> Decision:
-    """For Flagger's `rollback` hook: 200 (roll back) only on Fail for the current candidate."""
+def judge_perfbaseline_rollback(
+    obj: Mapping[str, Any] | None,
+    target: GateTarget,
+    *,
+    now: datetime | None = None,
+    status_refresh: timedelta = STATUS_REFRESH,
+) -> Decision:
+    """For Flagger's `rollback` hook: 200 (roll back) only on Fail for the current candidate.
+    A Fail stands however old it is (rolling back is the safe direction); `now` and
+    `status_refresh` are accepted for the gates' common signature."""
     if obj is None:
         return not_found(target)
     refusal = _unevaluated(obj, target) or _stale(obj.get("status") or {}, target)
@@ -269,15 +321,21 @@ def judge_perfbaseline_rollback(obj: Mapping[str, Any] | None, target: GateTarge
     )
 
 
-def judge_envparity(obj: Mapping[str, Any] | None, target: GateTarget) -> Decision:
-    """Promote only when the environments are InSync on the current spec."""
+def judge_envparity(
+    obj: Mapping[str, Any] | None,
+    target: GateTarget,
+    *,
+    now: datetime | None = None,
+    status_refresh: timedelta = STATUS_REFRESH,
+) -> Decision:
+    """Promote only when the environments are InSync on the current spec, recently."""
     if obj is None:
         return not_found(target)
     refusal = _unevaluated(obj, target)
     if refusal is not None:
         return refusal
     status: Mapping[str, Any] = obj.get("status") or {}
-    refusal = _failed_evaluation(status, target)
+    refusal = _failed_evaluation(status, target) or _out_of_date(obj, target, now, status_refresh)
     if refusal is not None:
         return refusal
     verdict = status.get("verdict")

@@ -27,13 +27,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
-from perfguard.api.capacityplan import CapacityPlanSpec
-from perfguard.api.envparity import EnvParitySpec
-from perfguard.api.perfbaseline import AnalysisSpec
-from perfguard.api.quantities import format_duration, parse_duration
-from perfguard.config import OperatorConfig
+from perfguard.api.quantities import format_duration
+from perfguard.freshness import STATUS_REFRESH, evaluated_at, stale_after
 from perfguard.render import format_quantity, one_line
-from perfguard.times import parse_time_or_none
 
 STABLE: Final = "STABLE"
 NEEDS_FIX: Final = "NEEDS FIX"
@@ -51,16 +47,6 @@ RISKY: Final = {
 }
 
 Obj = Mapping[str, Any]
-
-# spec.interval when the spec leaves it out: the API models' defaults.
-DEFAULT_INTERVAL: Final[dict[str, timedelta]] = {
-    "PerfBaseline": AnalysisSpec.model_fields["interval"].default,
-    "EnvParity": EnvParitySpec.model_fields["interval"].default,
-    "CapacityPlan": CapacityPlanSpec.model_fields["interval"].default,
-}
-# The operator's default statusRefresh.
-STATUS_REFRESH: Final = OperatorConfig.status_refresh
-STALE_INTERVALS: Final = 3
 
 
 @dataclass(frozen=True)
@@ -95,24 +81,6 @@ def _condition(obj: Obj, type_: str) -> Mapping[str, Any] | None:
     return next((c for c in _status(obj).get("conditions") or [] if c.get("type") == type_), None)
 
 
-def _interval(kind: str, obj: Obj) -> timedelta:
-    """How often the resource is evaluated: a PerfBaseline's spec.analysis.interval, the
-    others' spec.interval."""
-    spec = obj.get("spec") or {}
-    if kind == "PerfBaseline":
-        spec = spec.get("analysis") or {}
-    value = spec.get("interval") if isinstance(spec, Mapping) else None
-    try:
-        return DEFAULT_INTERVAL[kind] if value is None else parse_duration(value)
-    except ValueError:
-        return DEFAULT_INTERVAL[kind]
-
-
-def stale_after(kind: str, obj: Obj, status_refresh: timedelta = STATUS_REFRESH) -> timedelta:
-    """How old `lastEvaluationTime` may be before the verdict counts as out of date."""
-    return STALE_INTERVALS * _interval(kind, obj) + status_refresh
-
-
 def _out_of_date(kind: str, obj: Obj, now: datetime, status_refresh: timedelta) -> list[Finding]:
     status, name = _status(obj), _name(obj)
     out: list[Finding] = []
@@ -128,7 +96,7 @@ def _out_of_date(kind: str, obj: Obj, now: datetime, status_refresh: timedelta) 
                 f"the spec is at generation {generation}",
             )
         )
-    last = parse_time_or_none(status.get("lastEvaluationTime"))
+    last = evaluated_at(obj)
     limit = stale_after(kind, obj, status_refresh)
     if last is None:
         if out:  # at risk or failing already, for a clearer reason

@@ -19,6 +19,7 @@ import asyncio
 import json
 import weakref
 from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from aiohttp import web
@@ -40,7 +41,17 @@ from perfguard.gates import (
 from perfguard.handlers.runtime import Runtime
 from perfguard.observability import Exposition, resource_logger
 
-Judge = Callable[[Mapping[str, Any] | None, GateTarget], Decision]
+
+class Judge(Protocol):
+    def __call__(
+        self,
+        obj: Mapping[str, Any] | None,
+        target: GateTarget,
+        *,
+        now: datetime | None = None,
+        status_refresh: timedelta = ...,
+    ) -> Decision: ...
+
 
 _MAX_BODY = 64 * 1024
 
@@ -180,7 +191,8 @@ def build_app(runtime: Runtime, objects: ObjectReader | None = None) -> web.Appl
             return unavailable(target, str(error)), target
         except Exception as error:  # e.g. no kubeconfig at all: answer, do not crash
             return unavailable(target, f"{type(error).__name__}: {error}"), target
-        return judge(obj, target), target
+        # The operator's own statusRefresh sets how old a healthy verdict may be.
+        return judge(obj, target, status_refresh=runtime.config.status_refresh), target
 
     app = web.Application(client_max_size=_MAX_BODY)
     app.router.add_get("/healthz", healthz)

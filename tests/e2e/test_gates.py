@@ -26,6 +26,7 @@ import urllib.request
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -40,6 +41,7 @@ from perfguard.config import OperatorConfig
 from perfguard.handlers.runtime import Runtime
 from perfguard.local.processes import free_port
 from perfguard.observability import OperatorMetrics
+from perfguard.times import format_time
 from perfguard.webserver import KubernetesObjectReader, build_app
 from tests.e2e.cluster import Cluster, wait_for
 from tests.e2e.test_chart import apply_rbac, one, render
@@ -106,12 +108,17 @@ def set_status(cluster: Cluster, kind: str, name: str, namespace: str, status: A
     )  # fmt: skip
 
 
+def just_now() -> str:
+    """A lastEvaluationTime the gates take as recent."""
+    return format_time(datetime.now(UTC))
+
+
 def pb_status(verdict: str, identity: str, generation: int = 1, **extra: Any) -> dict[str, Any]:
     return {
         "verdict": verdict,
         "candidate": {"identity": identity, "source": "WorkloadRef"},
         "observedGeneration": generation,
-        "lastEvaluationTime": "2026-11-28T10:00:00Z",
+        "lastEvaluationTime": just_now(),
         **extra,
     }
 
@@ -184,6 +191,16 @@ def test_flagger_perfbaseline_gate(cluster: Cluster, namespace: str, gates: str)
     status, body = post(gate, current)
     assert status == 409 and body.startswith("Inconclusive: ")
 
+    # A Pass the operator has not refreshed for an hour: it is not evaluating any more.
+    hour_ago = format_time(datetime.now(UTC) - timedelta(hours=1))
+    set_status(
+        cluster, "pb", "resnet", namespace,
+        pb_status("Pass", "7c9d8f6b5", lastEvaluationTime=hour_ago),
+    )  # fmt: skip
+    status, body = post(gate, current)
+    assert status == 409 and body.startswith("StaleVerdict: "), body
+    assert f"was reached 1h ago ({hour_ago})" in body
+
     # A spec change (generation 2) not evaluated yet: the Pass is about the old spec.
     set_status(cluster, "pb", "resnet", namespace, pb_status("Pass", "7c9d8f6b5"))
     cluster.kubectl(
@@ -203,7 +220,7 @@ def test_flagger_envparity_gate(cluster: Cluster, namespace: str, gates: str) ->
     create(cluster, "envparity", "inference", namespace)
     gate = f"{gates}/gates/flagger/envparity"
     payload = flagger_payload("resnet", namespace, envparity="inference")
-    base = {"observedGeneration": 1, "compared": 8, "lastEvaluationTime": "2026-11-28T10:00:00Z"}
+    base = {"observedGeneration": 1, "compared": 8, "lastEvaluationTime": just_now()}
 
     set_status(
         cluster,

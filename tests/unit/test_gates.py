@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from perfguard.gates import (
 )
 from perfguard.handlers.runtime import Runtime
 from perfguard.observability import OperatorMetrics
+from perfguard.times import format_time
 from perfguard.webserver import ObjectReadError, build_app
 
 PB = GateTarget(kind="PerfBaseline", namespace="ml-prod", name="resnet")
@@ -52,6 +54,19 @@ EVALUATION_ERROR = {
 }
 
 
+def evaluated(ago: timedelta | None) -> dict[str, Any]:
+    """A status's lastEvaluationTime, `ago` before now; None: no stamp."""
+    if ago is None:
+        return {}
+    return {"lastEvaluationTime": format_time(datetime.now(UTC) - ago)}
+
+
+RECENT = timedelta(seconds=30)
+# A PerfBaseline at the default 1m interval, operator at the default 5m statusRefresh:
+# stale after 3 × 1m + 5m = 8m.
+STALE = timedelta(minutes=9)
+
+
 def pb(
     verdict: str | None,
     *,
@@ -60,10 +75,13 @@ def pb(
     observed: int | None = 2,
     message: str | None = None,
     error: bool = False,
+    ago: timedelta | None = RECENT,
+    interval: str | None = None,
 ) -> dict[str, Any]:
     status: dict[str, Any] = {}
     if verdict is not None:
         status["verdict"] = verdict
+        status.update(evaluated(ago))
     if identity is not None:
         status["candidate"] = {"identity": identity, "source": "WorkloadRef"}
     if observed is not None:
@@ -72,10 +90,13 @@ def pb(
         status["message"] = message
     if error:
         status["conditions"] = [EVALUATION_ERROR]
-    return {
+    obj: dict[str, Any] = {
         "metadata": {"name": "resnet", "namespace": "ml-prod", "generation": generation},
         "status": status,
     }
+    if interval is not None:
+        obj["spec"] = {"analysis": {"interval": interval}}
+    return obj
 
 
 # ----------------------------------------------------------------- payload
@@ -159,6 +180,13 @@ def test_malformed_payloads_are_refused(payload: Any, message: str) -> None:
         # The latest evaluation raised: an earlier Pass does not promote; a Fail still stops.
         (pb("Pass", error=True), None, 409, "EvaluationFailed"),
         (pb("Pass", error=True), "abc123", 409, "EvaluationFailed"),
+        # A verdict the operator stopped refreshing: not evaluated any more, not promoted.
+        (pb("Pass", ago=STALE), None, 409, "StaleVerdict"),
+        (pb("Pass", ago=STALE), "abc123", 409, "StaleVerdict"),
+        (pb("Fail", ago=STALE), None, 409, "StaleVerdict"),
+        (pb("Pass", ago=None), None, 409, "StaleVerdict"),
+        # 9 minutes is recent for a 10-minute interval (3 × 10m + 5m).
+        (pb("Pass", ago=STALE, interval="10m"), None, 200, "Passed"),
         (None, None, 404, "NotFound"),
     ],
 )
@@ -200,6 +228,8 @@ def test_stale_candidate_names_both_candidates() -> None:
         (pb("Inconclusive"), None, 409, "NoRegression"),
         # A failed evaluation after a Fail keeps rolling back (the safe direction).
         (pb("Fail", error=True), None, 200, "Regressed"),
+        # However old, a Fail for this candidate still rolls back.
+        (pb("Fail", ago=STALE), None, 200, "Regressed"),
         (pb(None), None, 409, "NotEvaluated"),
         (None, None, 404, "NotFound"),
     ],
@@ -216,13 +246,18 @@ def test_rollback_gate_answers_200_only_on_a_regression(
 
 
 def envp(
-    verdict: str | None, drift: float | None = 0.0, observed: int = 1, error: bool = False
+    verdict: str | None,
+    drift: float | None = 0.0,
+    observed: int = 1,
+    error: bool = False,
+    ago: timedelta | None = RECENT,
 ) -> dict[str, Any]:
     status: dict[str, Any] = {"observedGeneration": observed}
     if error:
         status["conditions"] = [EVALUATION_ERROR]
     if verdict:
         status["verdict"] = verdict
+        status.update(evaluated(ago))
     if drift is not None:
         status["driftPercent"] = drift
     return {"metadata": {"generation": 1}, "status": status}
@@ -237,6 +272,9 @@ def envp(
         (envp("InSync", observed=0), 409, "SpecNotEvaluated"),
         (envp(None), 409, "NotEvaluated"),
         (envp("InSync", error=True), 409, "EvaluationFailed"),
+        # EnvParity's default interval is 5m: stale after 3 × 5m + 5m = 20m.
+        (envp("InSync", ago=timedelta(minutes=19)), 200, "InSync"),
+        (envp("InSync", ago=timedelta(minutes=21)), 409, "StaleVerdict"),
         (None, 404, "NotFound"),
     ],
 )
@@ -265,9 +303,11 @@ class FakeReader:
 
 
 def run_app(
-    reader: FakeReader, scenario: Callable[[TestClient[Any, Any], Runtime], Awaitable[None]]
+    reader: FakeReader,
+    scenario: Callable[[TestClient[Any, Any], Runtime], Awaitable[None]],
+    config: OperatorConfig | None = None,
 ) -> None:
-    runtime = Runtime(config=OperatorConfig(), metrics=OperatorMetrics())
+    runtime = Runtime(config=config or OperatorConfig(), metrics=OperatorMetrics())
 
     async def main() -> None:
         async with TestClient(TestServer(build_app(runtime, reader))) as client:
@@ -409,3 +449,33 @@ def test_every_409_reason_is_in_the_gating_docs() -> None:
                 reasons.add(decision.reason)
     assert "UnknownVerdict" in reasons and "SpecNotEvaluated" in reasons
     assert reasons <= documented, reasons - documented
+
+
+def test_a_stale_verdict_says_how_old_it_is_and_the_limit() -> None:
+    now = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
+    obj = pb("Pass")
+    obj["status"]["lastEvaluationTime"] = "2026-12-05T11:00:00Z"
+    decision = judge_perfbaseline(obj, PB, now=now)
+    assert decision.line() == (
+        "StaleVerdict: PerfBaseline ml-prod/resnet: verdict Pass was reached 1h ago "
+        "(2026-12-05T11:00:00Z), more than 8m (3 × interval + statusRefresh); "
+        "is the operator evaluating it?"
+    )
+    # The operator's statusRefresh moves the limit: 3 × 1m + 1h.
+    assert judge_perfbaseline(obj, PB, now=now, status_refresh=timedelta(hours=1)).allowed
+
+
+@pytest.mark.parametrize(("refresh", "status"), [(None, 409), (timedelta(hours=1), 200)])
+def test_http_gate_judges_age_by_the_operators_status_refresh(
+    refresh: timedelta | None, status: int
+) -> None:
+    """A Pass 9 minutes old: stale with the default statusRefresh (limit 8m), recent for an
+    operator that rewrites unchanged statuses hourly (limit 1h 3m)."""
+    reader = FakeReader({("perfbaselines", "ml-prod", "resnet"): pb("Pass", ago=STALE)})
+    config = OperatorConfig() if refresh is None else OperatorConfig(status_refresh=refresh)
+
+    async def scenario(client: TestClient[Any, Any], runtime: Runtime) -> None:
+        response = await client.post("/gates/flagger/perfbaseline", json=flagger())
+        assert response.status == status, await response.text()
+
+    run_app(reader, scenario, config)
