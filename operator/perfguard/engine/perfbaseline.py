@@ -328,6 +328,11 @@ def _judge_one(
         improvement = spec.improvement.min_p95_reduction * factor
     threshold = _threshold(rule, factor)
 
+    # Spikes are clipped before the interval (seasonal.winsorize_*), except errors: a canary
+    # that fails in bursts (5 % of its requests in 3 of 21 steps) is the regression itself,
+    # not a transient to look past, and clipping turned that +0.7 points into +0.01.
+    clip_sds = math.inf if metric.type == MetricType.ERROR_RATE else seasonal.WINSOR_ROBUST_SDS
+
     def assess(
         cand: np.ndarray, base: np.ndarray, settle_also: Sequence[float] = ()
     ) -> tuple[statistics.DifferenceInterval, judgement.MetricJudgement]:
@@ -344,7 +349,7 @@ def _judge_one(
         else:
             robust = seasonal.winsorize_difference if paired_samples else seasonal.winsorize_each
             interval = statistics.difference_interval(
-                *robust(cand, base),
+                *robust(cand, base, k=clip_sds),
                 statistic=LOCATION,
                 confidence=spec.analysis.confidence,
                 paired=paired_samples,
