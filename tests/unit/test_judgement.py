@@ -468,6 +468,18 @@ def test_end_to_end_with_simulated_samples() -> None:
         assert judged.verdict is expected, judged.message
 
 
+def test_a_change_other_than_the_plain_difference_of_the_means_says_so() -> None:
+    plain = judge_metric(interval(8 * MS, 6 * MS, 10 * MS), BASE, BASE + 8 * MS, LATENCY, unit="s")
+    assert "robust estimate" not in plain.message
+    # Spikes clipped: the means shown differ by 20 ms, the change judged is 8 ms.
+    clipped = judge_metric(
+        interval(8 * MS, 6 * MS, 10 * MS), BASE, BASE + 20 * MS, LATENCY, unit="s"
+    )
+    assert "change +0.008s (+16.0 %) (robust estimate; the plain means differ by +0.02s)" in (
+        clipped.message
+    ), clipped.message
+
+
 # ---------------------------------------------------------------------------------------------
 # apply_sustain
 

@@ -203,6 +203,15 @@ def _percent(value: float | None) -> str:
     return "" if value is None else f" ({value:+.1f} %)"
 
 
+def _estimate_note(point: float, plain: float, unit: str) -> str:
+    """Says so when the change judged is not the plain difference of the two means shown
+    beside it: it is estimated on paired samples with spikes clipped (or on the newer
+    level, or per day), and a reader comparing the numbers should not think it a typo."""
+    if abs(point - plain) <= 0.1 * max(abs(point), abs(plain)):
+        return ""
+    return f" (robust estimate; the plain means differ by {_d(plain, unit)})"
+
+
 def _check_change_rule(
     rule: str,
     direction: float,
@@ -440,9 +449,10 @@ def judge_metric(
                 )
             )
 
+    note = _estimate_note(point, candidate_value - baseline_value, unit)
     summary = (
         f"candidate {_v(candidate_value, unit)} vs baseline {_v(baseline_value, unit)}: "
-        f"change {_d(point, unit)}{_percent(percent)}, {conf} CI [{_d(lo, unit)}, "
+        f"change {_d(point, unit)}{_percent(percent)}{note}, {conf} CI [{_d(lo, unit)}, "
         f"{_d(hi, unit)}], samples {n_c}/{n_b}"
     )
     frozen = tuple(checks)
