@@ -87,3 +87,34 @@ def test_each_series_is_clipped_around_its_own_centre() -> None:
     assert np.median(clipped_c) == pytest.approx(0.200, abs=0.001), "the level is kept"
     assert clipped_c.max() < 0.21, "the spike is pulled in to the candidate's own spread"
     assert np.array_equal(clipped_b, np.clip(baseline, clipped_b.min(), clipped_b.max()))
+
+
+def test_a_historical_breach_is_dated_from_the_first_evaluation_that_sees_it() -> None:
+    """No level shift is searched for in unpaired samples, so the breach cannot be dated
+    from inside the window (docs/perfbaseline.md, Sustain): it starts at the evaluation,
+    and fails sustainFor (3m) later, even though the whole window was already beyond."""
+    from datetime import timedelta
+
+    from perfguard.status import next_status
+
+    spec = make_spec(
+        analysis={"interval": "1m", "window": "10m", "step": "30s", "sustainFor": "3m"}
+    )
+    status: dict[str, Any] = {}
+    verdicts = []
+    for minute in range(4):
+        at = AT + timedelta(minutes=minute)
+        w = windows(spec, at)
+        rng = np.random.default_rng(minute)
+        data = MetricSamples()
+        base_t = np.arange(w.baseline_start.timestamp(), w.baseline_end.timestamp() + 1e-6, 30.0)
+        window_t = np.arange(w.start.timestamp(), w.end.timestamp() + 1e-6, 30.0)
+        data.baseline["p95"] = TimedSamples(base_t, 0.100 + rng.normal(0, 0.001, base_t.size))
+        data.window[("workload", "p95")] = TimedSamples(
+            window_t, 0.120 + rng.normal(0, 0.001, window_t.size)
+        )
+        out = judge(spec, plan_tracks(spec, None), w, {"latency": data}, status, at)
+        status = next_status(status, out.fields, out.conditions, generation=1, at=at, measured=True)
+        verdicts.append(status["verdict"])
+        assert status["metrics"][0]["breachSince"] == "2026-12-03T12:00:00Z"
+    assert verdicts == ["Inconclusive", "Inconclusive", "Inconclusive", "Fail"]
