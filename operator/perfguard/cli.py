@@ -351,6 +351,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
         found["envparities"],
         found["capacityplans"],
         status_refresh=args.status_refresh,
+        namespace=namespace,
     )
     print(as_json(report) if args.output == "json" else markdown(report))
     return REPORT_EXITS[report.verdict]

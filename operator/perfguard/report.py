@@ -66,6 +66,12 @@ class Report:
     envparities: list[Obj] = field(default_factory=list)
     capacityplans: list[Obj] = field(default_factory=list)
     actions: list[str] = field(default_factory=list)
+    # The namespace read; None: every namespace.
+    namespace: str | None = None
+
+    @property
+    def scope(self) -> str:
+        return "all namespaces" if self.namespace is None else f"namespace {self.namespace}"
 
 
 def _name(obj: Obj) -> str:
@@ -209,9 +215,11 @@ def build(
     *,
     now: datetime | None = None,
     status_refresh: timedelta = STATUS_REFRESH,
+    namespace: str | None = None,
 ) -> Report:
     """The report as of `now` (default: the current time); `status_refresh` is the
-    operator's statusRefresh, which sets how old a healthy status may be."""
+    operator's statusRefresh, which sets how old a healthy status may be; `namespace` the
+    one the resources were read from (None: every namespace), which the report names."""
     now = now or datetime.now(UTC)
 
     def of(kind: str, objs: Sequence[Obj]) -> list[Finding]:
@@ -225,7 +233,13 @@ def build(
     total = len(perfbaselines) + len(envparities) + len(capacityplans)
     verdict, rule = decide(findings, total)
     report = Report(
-        verdict, rule, findings, list(perfbaselines), list(envparities), list(capacityplans)
+        verdict,
+        rule,
+        findings,
+        list(perfbaselines),
+        list(envparities),
+        list(capacityplans),
+        namespace=namespace,
     )
     report.actions = _actions(report)
     return report
@@ -269,7 +283,14 @@ def _ci(metric: Mapping[str, Any]) -> str:
 
 
 def markdown(report: Report) -> str:
-    out = [f"# perfguard report: **{report.verdict}**", "", f"Rule: {report.rule}.", ""]
+    out = [
+        f"# perfguard report: **{report.verdict}**",
+        "",
+        f"Read from {report.scope}.",
+        "",
+        f"Rule: {report.rule}.",
+        "",
+    ]
     if report.findings:
         out.append(
             _md_table(
@@ -476,6 +497,7 @@ def as_json(report: Report) -> str:
     return json.dumps(
         {
             "verdict": report.verdict,
+            "namespace": report.namespace,
             "rule": report.rule,
             "findings": [f.__dict__ for f in report.findings],
             "actions": report.actions,

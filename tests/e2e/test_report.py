@@ -199,8 +199,10 @@ def test_report_defaults_to_the_contexts_namespace(
         timeout=60,
     )
     assert result.returncode == 0, result.stdout + result.stderr  # STABLE
-    names = [r["name"] for r in json.loads(result.stdout)["resources"]["PerfBaseline"]]
+    report = json.loads(result.stdout)
+    names = [r["name"] for r in report["resources"]["PerfBaseline"]]
     assert names == [f"{namespace}/passing"]
+    assert report["namespace"] == namespace
 
 
 def test_report_without_a_cluster_says_so(tmp_path: Any) -> None:

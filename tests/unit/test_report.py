@@ -62,6 +62,16 @@ def test_nothing_to_report_is_not_stable() -> None:
     assert report.verdict == AT_RISK and "nothing is verified" in report.rule
 
 
+def test_the_report_names_the_namespace_it_read() -> None:
+    """A typo in -n reads an empty namespace: the report must say which one it read."""
+    empty = build([], [], [], namespace="ml-prd")
+    assert "Read from namespace ml-prd." in markdown(empty)
+    assert json.loads(as_json(empty))["namespace"] == "ml-prd"
+    every = build([], [], [])
+    assert "Read from all namespaces." in markdown(every)
+    assert json.loads(as_json(every))["namespace"] is None
+
+
 def test_sections_actions_and_json() -> None:
     pb = obj(
         "canary",
