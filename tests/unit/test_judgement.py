@@ -468,6 +468,18 @@ def test_end_to_end_with_simulated_samples() -> None:
         assert judged.verdict is expected, judged.message
 
 
+def test_a_percent_limit_is_quoted_as_a_percent_and_as_its_value() -> None:
+    """Not 'breaks maxIncreasePercent 0.0025s', which reads as a percent of seconds."""
+    judged = judge_metric(
+        interval(8 * MS, 6 * MS, 10 * MS),
+        BASE,
+        BASE + 8 * MS,
+        Threshold(max_increase_percent=5.0),
+        unit="s",
+    )
+    assert "breaks maxIncreasePercent 5 % (of the baseline: 0.0025s)" in judged.message
+
+
 def test_a_change_other_than_the_plain_difference_of_the_means_says_so() -> None:
     plain = judge_metric(interval(8 * MS, 6 * MS, 10 * MS), BASE, BASE + 8 * MS, LATENCY, unit="s")
     assert "robust estimate" not in plain.message

@@ -220,12 +220,16 @@ def _check_change_rule(
     lo: float,
     hi: float,
     unit: str,
+    percent: float | None = None,
 ) -> RuleCheck:
-    """Rows 5-7 for a limit on the change; ``direction`` +1 if an increase is bad, else -1."""
+    """Rows 5-7 for a limit on the change; ``direction`` +1 if an increase is bad, else -1;
+    ``percent``: the configured limit of a percent rule, of which ``allowed`` is the value."""
     bad_point = direction * point
     bad_lo, bad_hi = sorted((direction * lo, direction * hi))
     word = "increase" if direction > 0 else "decrease"
     limit = f"{rule} {_v(allowed, unit)}"
+    if percent is not None:
+        limit = f"{rule} {percent:g} % (of the baseline: {_v(allowed, unit)})"
     if bad_lo > 0.0 and bad_point > allowed:
         return RuleCheck(
             rule,
@@ -426,7 +430,10 @@ def judge_metric(
                 )
             )
             continue
-        checks.append(_check_change_rule(rule, direction, allowed, point, lo, hi, unit))
+        of_baseline = limit if rule.endswith("Percent") else None
+        checks.append(
+            _check_change_rule(rule, direction, allowed, point, lo, hi, unit, percent=of_baseline)
+        )
     if threshold.max is not None:
         directions.add(1.0)
         borrowed = candidate_interval is None
