@@ -195,3 +195,29 @@ def test_a_breach_does_not_outlast_an_outage_longer_than_sustain_for() -> None:
     back = regressed(long, start + timedelta(minutes=31))
     assert back["verdict"] == "Inconclusive" and back["reason"] == "BreachNotSustained"
     assert parse_time(back["metrics"][0]["breachSince"]) == start + timedelta(minutes=21)
+
+
+def test_a_query_that_matched_no_series_says_so() -> None:
+    """A misspelt histogram gives no series at all: NoData that says where to look, not
+    "no samples: candidate 0, baseline 0", which reads like an idle service."""
+    out = judge(SPEC, PLAN_A, windows(SPEC, AT), {"latency": MetricSamples()}, {}, AT)
+    metric = out.fields["metrics"][0]
+    assert metric["verdict"] == "NoData" and out.fields["verdict"] == "Inconclusive"
+    assert metric["message"] == (
+        "no samples: the query for p95 returned no series for candidate and stable; check "
+        "that req_seconds exists with the selector's labels, and that those pods run"
+    )
+    # The stable track alone missing is named alone.
+    data = samples(AT, 0.0)
+    del data["latency"].window[("stable", "p95")]
+    metric = judge(SPEC, PLAN_A, windows(SPEC, AT), data, {}, AT).fields["metrics"][0]
+    assert "returned no series for stable;" in metric["message"]
+    # Series that are there but hold no finite value (no traffic: NaN quantiles) are not
+    # "no series".
+    data = samples(AT, 0.0)
+    for key, series in data["latency"].window.items():
+        data["latency"].window[key] = TimedSamples(
+            series.timestamps, np.full(series.values.size, np.nan)
+        )
+    metric = judge(SPEC, PLAN_A, windows(SPEC, AT), data, {}, AT).fields["metrics"][0]
+    assert metric["verdict"] == "NoData" and "no series" not in metric["message"]

@@ -515,6 +515,30 @@ def _judge_one(
     return Judged(metric, statistic, comparison, status, sustained)
 
 
+def _no_series(
+    data: MetricSamples, metric: MetricSpec, statistic: str, tracks: Sequence[str]
+) -> tuple[str, str] | None:
+    """NoData's message when a query matched no series at all, which a misspelt metric name
+    or label gives as surely as an idle service: say so, instead of "no samples"."""
+    absent = [
+        name
+        for name in tracks
+        if (
+            statistic not in data.baseline
+            if name == "baseline"
+            else (name, statistic) not in data.window
+        )
+    ]
+    if not absent:
+        return None
+    what = metric.histogram or metric.counter or "the query"
+    return (
+        "NoData",
+        f"no samples: the query for {statistic} returned no series for {' and '.join(absent)}; "
+        f"check that {what} exists with the selector's labels, and that those pods run",
+    )
+
+
 def _new_candidate(previous: Mapping[str, Any], identity: str) -> bool:
     """Whether the previous status judged another candidate (not: no previous status)."""
     before = previous.get("candidate")
@@ -626,6 +650,8 @@ def judge(
             if plan.concurrent and not on_workload:
                 stable = data.window.get(("stable", statistic), TimedSamples.empty())
                 times, cand, base = paired_timed(current, stable)
+                if why is None and cand.size == 0:
+                    why = _no_series(data, metric, statistic, [current_name, "stable"])
                 judged.append(
                     _judge_one(
                         spec,
@@ -646,6 +672,8 @@ def judge(
                 base_all = data.baseline.get(statistic, TimedSamples.empty())
                 slices = same_time_slices(base_all, w.start, w.end)
                 base_values = np.concatenate(slices) if slices else np.empty(0)
+                if why is None and (current.finite().values.size == 0 or base_values.size == 0):
+                    why = _no_series(data, metric, statistic, [current_name, "baseline"])
                 judged.append(
                     _judge_one(
                         spec,
