@@ -1174,7 +1174,7 @@ Functions with the most own time:
 Live allocations at the end of the profiled interval (tracemalloc, one frame; tracing
 makes the process larger and slower than in the table above), largest sites: {p.memory}
 """
-    from perfguard.handlers.lifecycle import EVALUATION_SLOTS
+    from perfguard.config import EVALUATION_SLOTS
     from perfguard.handlers.reconcile import BEHIND_ALLOWANCE, STOP_ALLOWANCE
 
     load = result.load_before

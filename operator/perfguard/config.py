@@ -56,6 +56,25 @@ def parse_priority(value: str) -> int:
         raise ValueError(f"must be a whole number, not {value!r}") from None
 
 
+# Evaluations that may query and judge at once (PERFGUARD_EVALUATION_SLOTS; 0: no bound).
+# Without a bound the start-up burst of 1,000 PerfBaselines put 5,000 queries in the HTTP
+# pool's queue, whose wait counts against each query's 10 s timeout: 15 % of them ended
+# PrometheusTimeout (bench/operator_scale). 48 × 5 queries keep that wait short for a
+# 64-connection pool; 16 were all busy at 500 PerfBaselines (lag p99 8 s).
+EVALUATION_SLOTS = 48
+
+
+def parse_slots(value: str) -> int:
+    """A number of evaluation slots: a whole number, 0 or more (0: no bound)."""
+    try:
+        slots = int(value.strip())
+    except ValueError:
+        slots = -1
+    if slots < 0:
+        raise ValueError(f"must be a whole number, 0 or more (0: no bound), not {value!r}")
+    return slots
+
+
 def _named(env: dict[str, str], name: str, parse: Callable[[str], T], default: T) -> T:
     """`parse` of the variable `name`, or `default` when it is unset or empty; a bad value is
     a ValueError that names the variable."""
@@ -92,6 +111,8 @@ class OperatorConfig:
     status_refresh: timedelta = timedelta(minutes=5)
     # Kopf's peering priority of this replica; None: `perfguard run` draws one at random.
     peering_priority: int | None = None
+    # Evaluations that may query and judge at once; 0: no bound (see EVALUATION_SLOTS).
+    evaluation_slots: int = EVALUATION_SLOTS
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> OperatorConfig:
@@ -112,4 +133,7 @@ class OperatorConfig:
             prometheus_allowed_urls=_split(env.get("PERFGUARD_PROMETHEUS_ALLOWED_URLS")),
             status_refresh=_refresh(env.get("PERFGUARD_STATUS_REFRESH")),
             peering_priority=_named(env, "PERFGUARD_PEERING_PRIORITY", parse_priority, None),
+            evaluation_slots=_named(
+                env, "PERFGUARD_EVALUATION_SLOTS", parse_slots, cls.evaluation_slots
+            ),
         )

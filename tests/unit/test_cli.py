@@ -312,6 +312,9 @@ def test_report_takes_the_designs_format_flag() -> None:
         ("PERFGUARD_HTTP_PORT", "abc"),
         ("PERFGUARD_HTTP_PORT", "70000"),
         ("PERFGUARD_LOG_LEVEL", "bogus"),
+        ("PERFGUARD_EVALUATION_SLOTS", "abc"),
+        ("PERFGUARD_EVALUATION_SLOTS", "-1"),
+        ("PERFGUARD_EVALUATION_SLOTS", "2.5"),
     ],
 )
 def test_run_refuses_a_bad_variable_naming_it(
@@ -350,6 +353,59 @@ def test_run_accepts_the_log_levels_the_chart_allows() -> None:
     env = {"PERFGUARD_PEERING_PRIORITY": "7", "PERFGUARD_HTTP_PORT": "9000"}
     config = OperatorConfig.from_env(env)
     assert (config.peering_priority, config.http_port) == (7, 9000)
+
+
+def test_run_reads_the_evaluation_slots() -> None:
+    """PERFGUARD_EVALUATION_SLOTS: 48 unless set; 0 lifts the bound."""
+    from perfguard.config import EVALUATION_SLOTS, OperatorConfig
+
+    assert OperatorConfig.from_env({}).evaluation_slots == EVALUATION_SLOTS == 48
+    assert OperatorConfig.from_env({"PERFGUARD_EVALUATION_SLOTS": ""}).evaluation_slots == 48
+    for value, slots in (("96", 96), (" 0 ", 0), ("1", 1)):
+        env = {"PERFGUARD_EVALUATION_SLOTS": value}
+        assert OperatorConfig.from_env(env).evaluation_slots == slots
+
+
+@pytest.mark.parametrize(("value", "bounded"), [("3", True), ("0", False)])
+def test_the_operators_startup_takes_the_slots_run_checked(
+    monkeypatch: pytest.MonkeyPatch, value: str, bounded: bool
+) -> None:
+    """The startup handler builds the semaphore from the configuration `run` validated,
+    not from a second parse of the variable (which Kopf would retry for ever)."""
+    import kopf
+
+    from perfguard.handlers import lifecycle, runtime
+
+    class Stop(Exception):
+        pass
+
+    def stop_at_the_client() -> None:
+        raise Stop
+
+    monkeypatch.setenv("PERFGUARD_EVALUATION_SLOTS", value)
+    monkeypatch.setattr(lifecycle, "load_client", stop_at_the_client)
+    monkeypatch.setattr(lifecycle, "configure_logging", lambda *_, **__: None)
+    monkeypatch.setattr(lifecycle, "limit_malloc_arenas", lambda: None)
+    built: list[runtime.Runtime] = []
+    original = lifecycle.Runtime
+
+    def keep(**kwargs: Any) -> runtime.Runtime:
+        built.append(original(**kwargs))
+        return built[-1]
+
+    monkeypatch.setattr(lifecycle, "Runtime", keep)
+    with pytest.raises(Stop):
+        asyncio.run(lifecycle.startup(settings=kopf.OperatorSettings()))
+    slots = built[0].evaluation_slots
+    if bounded:
+        assert isinstance(slots, asyncio.Semaphore) and slots._value == 3
+    else:
+        assert slots is None
+
+
+def test_the_evaluation_slots_variable_is_in_the_readme() -> None:
+    table = _readme_section("Running the operator")
+    assert "`PERFGUARD_EVALUATION_SLOTS` | `48`" in table
 
 
 def test_every_run_flag_is_in_the_readme() -> None:

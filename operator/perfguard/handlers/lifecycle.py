@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from typing import Any
 
 import aiohttp
@@ -24,12 +23,6 @@ from perfguard.sources.workloads import WorkloadReader
 from perfguard.webserver import start
 
 _http: web.AppRunner | None = None
-# Evaluations that may query and judge at once (PERFGUARD_EVALUATION_SLOTS; 0: no bound).
-# Without a bound the start-up burst of 1,000 PerfBaselines put 5,000 queries in the HTTP
-# pool's queue, whose wait counts against each query's 10 s timeout: 15 % of them ended
-# PrometheusTimeout (bench/operator_scale). 48 × 5 queries keep that wait short for a
-# 64-connection pool; 16 were all busy at 500 PerfBaselines (lag p99 8 s).
-EVALUATION_SLOTS = 48
 
 
 @kopf.on.login()
@@ -65,7 +58,8 @@ async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.watching.server_timeout = 300
     settings.networking.request_timeout = 30
     runtime = Runtime(config=config, metrics=OperatorMetrics(), started_at=IMPORTED_AT)
-    slots = int(os.environ.get("PERFGUARD_EVALUATION_SLOTS", str(EVALUATION_SLOTS)))
+    # PERFGUARD_EVALUATION_SLOTS, checked by `perfguard run` before Kopf starts.
+    slots = config.evaluation_slots
     runtime.evaluation_slots = asyncio.Semaphore(slots) if slots > 0 else None
     client = load_client()
     runtime.status_writer = StatusWriter(client)
@@ -73,7 +67,7 @@ async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
     runtime.parity = ParityReader(client)
     runtime.nodes = NodeReader(client)
     # One pooled session for every Prometheus query: connections are reused across
-    # resources and evaluations (see EVALUATION_SLOTS for its size).
+    # resources and evaluations (see config.EVALUATION_SLOTS for its size).
     runtime.http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64))
     set_runtime(runtime)
     _http = await start(runtime)
