@@ -191,12 +191,14 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
             raise UsageError(f"invalid spec: {describe_validation_error(error)}") from error
         assert isinstance(spec, PerfBaselineSpec | CapacityPlanSpec)
         at = _evaluation_time(args.at)
+        url = spec.prometheus.url if spec.prometheus else None
         if args.prometheus is not None:
-            from perfguard.api.perfbaseline import prometheus_url_problem
+            from perfguard.config import parse_prometheus_url
 
-            if problem := prometheus_url_problem(args.prometheus):
-                raise UsageError(f"--prometheus {problem}, not {args.prometheus!r}")
-        url = args.prometheus or (spec.prometheus.url if spec.prometheus else None)
+            try:
+                url = parse_prometheus_url(args.prometheus)
+            except ValueError as error:
+                raise UsageError(f"--prometheus {error}") from None
         if not url:
             raise UsageError("give --prometheus URL (the spec names none)")
         request = _request_options(args, spec.prometheus)
@@ -415,6 +417,7 @@ def build_parser() -> argparse.ArgumentParser:
         parse_log_level,
         parse_port,
         parse_priority,
+        parse_prometheus_url,
     )
 
     parser = _Parser(
@@ -426,7 +429,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     run = sub.add_parser("run", help="run the operator (in a cluster, or against KUBECONFIG)")
-    run.add_argument("--prometheus", help="default Prometheus URL [PERFGUARD_PROMETHEUS_URL]")
+    run.add_argument(
+        "--prometheus",
+        type=_flag(parse_prometheus_url),
+        help="default Prometheus URL [PERFGUARD_PROMETHEUS_URL]",
+    )
     run.add_argument(
         "-n",
         "--namespace",

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TypeVar
 
+from perfguard.api.perfbaseline import prometheus_url_problem
 from perfguard.api.quantities import parse_duration
 
 T = TypeVar("T")
@@ -46,6 +47,14 @@ def parse_port(value: str) -> int:
     if not 1 <= port <= 65535:
         raise ValueError(f"must be a port number from 1 to 65535, not {value!r}")
     return port
+
+
+def parse_prometheus_url(value: str) -> str:
+    """A Prometheus base URL, as `perfguard evaluate --prometheus` and the CRDs take it."""
+    url = value.strip()
+    if problem := prometheus_url_problem(url):
+        raise ValueError(f"{problem}, not {value!r}")
+    return url
 
 
 def parse_priority(value: str) -> int:
@@ -119,7 +128,9 @@ class OperatorConfig:
         env = dict(os.environ if env is None else env)
         json_env = env.get("PERFGUARD_LOG_JSON")
         return cls(
-            default_prometheus_url=env.get("PERFGUARD_PROMETHEUS_URL", cls.default_prometheus_url),
+            default_prometheus_url=_named(
+                env, "PERFGUARD_PROMETHEUS_URL", parse_prometheus_url, cls.default_prometheus_url
+            ),
             namespaces=_split(env.get("PERFGUARD_NAMESPACES")),
             log_level=_named(env, "PERFGUARD_LOG_LEVEL", parse_log_level, cls.log_level),
             log_json=None if json_env is None else json_env.lower() in {"1", "true", "yes"},

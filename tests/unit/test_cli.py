@@ -315,6 +315,8 @@ def test_report_takes_the_designs_format_flag() -> None:
         ("PERFGUARD_EVALUATION_SLOTS", "abc"),
         ("PERFGUARD_EVALUATION_SLOTS", "-1"),
         ("PERFGUARD_EVALUATION_SLOTS", "2.5"),
+        ("PERFGUARD_PROMETHEUS_URL", "notaurl"),
+        ("PERFGUARD_PROMETHEUS_URL", "http://user:secret@prometheus:9090"),
     ],
 )
 def test_run_refuses_a_bad_variable_naming_it(
@@ -333,6 +335,8 @@ def test_run_refuses_a_bad_variable_naming_it(
         ["--http-port", "abc"],
         ["--http-port", "0"],
         ["--priority", "x"],
+        ["--prometheus", "notaurl"],
+        ["--prometheus", "prometheus.monitoring:9090"],
     ],
 )
 def test_run_refuses_a_bad_flag_naming_it(
@@ -401,6 +405,35 @@ def test_the_operators_startup_takes_the_slots_run_checked(
         assert isinstance(slots, asyncio.Semaphore) and slots._value == 3
     else:
         assert slots is None
+
+
+def test_run_judges_the_default_prometheus_url_as_evaluate_does(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """One rule for a Prometheus URL: the flag, the variable and `evaluate` say the same."""
+    from perfguard.api.perfbaseline import PROMETHEUS_URL_RULE
+    from perfguard.config import OperatorConfig
+
+    monkeypatch.setenv("PERFGUARD_PROMETHEUS_URL", "notaurl")
+    assert main(["run"]) == 2
+    from_env = capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["run", "--prometheus", "notaurl"])
+    from_flag = capsys.readouterr().err
+    assert main(["evaluate", "-f", resource_file(tmp_path), "--prometheus", "notaurl", *AT]) == 3
+    from_evaluate = capsys.readouterr().err
+    for err in (from_env, from_flag, from_evaluate):
+        assert f"{PROMETHEUS_URL_RULE}, not 'notaurl'" in err, err
+    # Good URLs pass; an empty variable is the default, as for the other variables.
+    for url in ("http://thanos-query.monitoring:9090", "https://[::1]:9090/prom"):
+        assert (
+            OperatorConfig.from_env({"PERFGUARD_PROMETHEUS_URL": url}).default_prometheus_url == url
+        )
+    default = OperatorConfig.default_prometheus_url
+    assert (
+        OperatorConfig.from_env({"PERFGUARD_PROMETHEUS_URL": ""}).default_prometheus_url == default
+    )
+    assert OperatorConfig.from_env({}).default_prometheus_url == default
 
 
 def test_the_evaluation_slots_variable_is_in_the_readme() -> None:
