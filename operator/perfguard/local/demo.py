@@ -19,7 +19,6 @@ import argparse
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -31,7 +30,7 @@ import yaml
 
 from perfguard.local.binaries import binary
 from perfguard.local.controlplane import ControlPlane
-from perfguard.local.processes import free_port
+from perfguard.local.processes import Stopped, free_port, stop_groups
 from perfguard.local.prometheus import LocalPrometheus, backfill
 from perfguard.synthetic import Injection, InjectionKind, Scenario, SeriesFamily, generate_file
 
@@ -185,20 +184,38 @@ def kubectl(kubeconfig: Path, *args: str, input: str | None = None, check: bool 
     return result.stdout
 
 
-def stop() -> int:
-    state_file = STATE / "state.json"
+# How long `make demo-stop` waits for the servers to exit after SIGTERM before it sends
+# SIGKILL: kube-apiserver takes 20-25 s to shut down.
+STOP_TIMEOUT = 30.0
+
+
+def stop(state: Path = STATE, timeout: float = STOP_TIMEOUT, kill_timeout: float = 5.0) -> int:
+    """Stop the servers a demo left running; its state goes only once they have exited
+    (while one runs, the state file is how to find it). 1 if one could not be stopped."""
+    state_file = state / "state.json"
     if not state_file.exists():
         print("no demo is running")
         return 0
-    state = json.loads(state_file.read_text())
-    for name, pid in state.get("pids", {}).items():
-        try:
-            os.killpg(pid, signal.SIGTERM)
-            print(f"stopped {name} (pid {pid})")
-        except ProcessLookupError:
-            pass
-    time.sleep(1)
-    shutil.rmtree(STATE, ignore_errors=True)
+    pids: dict[str, int] = json.loads(state_file.read_text()).get("pids", {})
+    if pids:
+        print(f"stopping {', '.join(pids)} (SIGTERM; SIGKILL after {timeout:g} s)", flush=True)
+    outcome = stop_groups(pids, timeout=timeout, kill_timeout=kill_timeout)
+    for name, ended in outcome.items():
+        pid = pids[name]
+        print(
+            {
+                Stopped.STOPPED: f"stopped {name} (pid {pid})",
+                Stopped.KILLED: f"killed {name} (pid {pid}): still running {timeout:g} s "
+                "after SIGTERM",
+                Stopped.GONE: f"{name} (pid {pid}) had already exited",
+                Stopped.NOT_OURS: f"{name}: pid {pid} belongs to another user now; left alone",
+                Stopped.ALIVE: f"could not stop {name} (pid {pid}), not even with SIGKILL",
+            }[ended]
+        )
+    if Stopped.ALIVE in outcome.values():
+        print(f"kept {state} so that `make demo-stop` can try again", file=sys.stderr)
+        return 1
+    shutil.rmtree(state, ignore_errors=True)
     return 0
 
 
@@ -232,7 +249,8 @@ def wait_for_status(kubeconfig: Path, timeout: float) -> bool:
 def run() -> int:
     if (STATE / "state.json").exists():
         say("a previous demo is still running; stopping it first")
-        stop()
+        if stop() != 0:
+            return 1
     STATE.mkdir(parents=True, exist_ok=True)
     pids: dict[str, int] = {}
     state_file = STATE / "state.json"

@@ -1,8 +1,14 @@
-"""What the local servers share: a free loopback port, the tail of a log."""
+"""What the local servers share: a free loopback port, the tail of a log, stopping them."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import socket
+import time
+from collections.abc import Mapping
+from enum import StrEnum
 from pathlib import Path
 
 
@@ -18,3 +24,76 @@ def tail(path: Path, lines: int = 30) -> str:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     except OSError:
         return "(no log)"
+
+
+class Stopped(StrEnum):
+    """How `stop_groups` left a process group."""
+
+    STOPPED = "stopped"  # exited after SIGTERM
+    KILLED = "killed"  # still running when the time was up: SIGKILL ended it
+    GONE = "gone"  # not running when asked to stop
+    NOT_OURS = "not ours"  # the id is someone else's now (EPERM): left alone
+    ALIVE = "alive"  # still there after SIGKILL (e.g. stuck in the kernel)
+
+
+def group_alive(pgid: int) -> bool:
+    """Whether any process of the group `pgid` is still there."""
+    # Reaps the leader if it is our own child (so a zombie does not count as alive); the
+    # demo's servers are not: their parent, `make demo`, has exited.
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pgid, os.WNOHANG)
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _wait_gone(pgids: set[int], deadline: float, poll: float) -> set[int]:
+    """The groups of `pgids` still alive at `deadline` (sooner if all exit)."""
+    alive = set(pgids)
+    while alive:
+        alive = {pgid for pgid in alive if group_alive(pgid)}
+        if not alive or time.monotonic() >= deadline:
+            break
+        time.sleep(poll)
+    return alive
+
+
+def stop_groups(
+    groups: Mapping[str, int],
+    timeout: float = 30.0,
+    kill_timeout: float = 5.0,
+    poll: float = 0.1,
+) -> dict[str, Stopped]:
+    """Stop the process groups `groups` names (name -> process group id, each the leader's
+    pid: the servers start in a session of their own): SIGTERM to each, in the reverse
+    order of the mapping (the last started first), up to `timeout` seconds for all of them
+    to exit, then SIGKILL to those left and up to `kill_timeout` seconds more. Returns
+    only when every group has exited or the time is up, with how each one ended."""
+    outcome: dict[str, Stopped] = {}
+    signalled: dict[str, int] = {}
+    for name, pgid in reversed(list(groups.items())):
+        try:
+            os.killpg(pgid, signal.SIGTERM)
+        except ProcessLookupError:
+            outcome[name] = Stopped.GONE
+        except PermissionError:
+            outcome[name] = Stopped.NOT_OURS
+        else:
+            signalled[name] = pgid
+    left = _wait_gone(set(signalled.values()), time.monotonic() + timeout, poll)
+    for pgid in left:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pgid, signal.SIGKILL)
+    survivors = _wait_gone(left, time.monotonic() + kill_timeout, poll)
+    for name, pgid in signalled.items():
+        if pgid in survivors:
+            outcome[name] = Stopped.ALIVE
+        elif pgid in left:
+            outcome[name] = Stopped.KILLED
+        else:
+            outcome[name] = Stopped.STOPPED
+    return {name: outcome[name] for name in groups}

@@ -1,0 +1,137 @@
+"""`make demo` and `make demo-stop` without their servers: stopping real child processes,
+the hints the demo prints."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from perfguard.local import demo
+from perfguard.local.processes import Stopped, group_alive, stop_groups
+
+IGNORES_SIGTERM = (
+    "import signal, sys, time\n"
+    "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+    "print('ready', flush=True)\n"
+    "time.sleep(600)\n"
+)
+OBEYS_SIGTERM = "import sys, time\nprint('ready', flush=True)\ntime.sleep(600)\n"
+
+
+@pytest.fixture
+def children() -> Iterator[list[subprocess.Popen[str]]]:
+    """Started processes, killed at the end whatever the test did."""
+    started: list[subprocess.Popen[str]] = []
+    yield started
+    for child in started:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+
+
+def start(children: list[subprocess.Popen[str]], code: str) -> int:
+    """A Python child in a session of its own, as the demo starts its servers; returns once
+    it has set its signal handling."""
+    child = subprocess.Popen(
+        [sys.executable, "-c", code],
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    children.append(child)
+    assert child.stdout is not None and child.stdout.readline() == "ready\n"
+    return child.pid
+
+
+def test_a_process_that_ignores_sigterm_is_killed_after_the_timeout(
+    children: list[subprocess.Popen[str]],
+) -> None:
+    stubborn = start(children, IGNORES_SIGTERM)
+    polite = start(children, OBEYS_SIGTERM)
+    started = time.monotonic()
+    outcome = stop_groups({"polite": polite, "stubborn": stubborn}, timeout=1.0, kill_timeout=5)
+    elapsed = time.monotonic() - started
+    assert outcome == {"polite": Stopped.STOPPED, "stubborn": Stopped.KILLED}
+    assert 1.0 <= elapsed < 5, elapsed
+    # Both are gone when stop_groups returns, not merely signalled.
+    assert not group_alive(stubborn) and not group_alive(polite)
+
+
+def test_stop_waits_for_the_exit_rather_than_a_fixed_second(
+    children: list[subprocess.Popen[str]],
+) -> None:
+    """A process that takes 2 s over its shutdown is waited for, and not killed."""
+    slow = start(
+        children,
+        "import signal, sys, time\n"
+        "signal.signal(signal.SIGTERM, lambda *_: (time.sleep(2), sys.exit(0)))\n"
+        "print('ready', flush=True)\n"
+        "time.sleep(600)\n",
+    )
+    started = time.monotonic()
+    assert stop_groups({"slow": slow}, timeout=10) == {"slow": Stopped.STOPPED}
+    assert 2 <= time.monotonic() - started < 8
+    assert not group_alive(slow)
+
+
+def test_demo_stop_reports_after_the_exit_and_only_then_removes_its_state(
+    children: list[subprocess.Popen[str]],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    stubborn = start(children, IGNORES_SIGTERM)
+    polite = start(children, OBEYS_SIGTERM)
+    finished = subprocess.Popen([sys.executable, "-c", "pass"], start_new_session=True)
+    finished.wait()
+    state = tmp_path / "demo"
+    state.mkdir()
+    pids = {"prometheus": finished.pid, "kube-apiserver": stubborn, "operator": polite}
+    (state / "state.json").write_text(json.dumps({"pids": pids}))
+
+    assert demo.stop(state, timeout=0.5, kill_timeout=5) == 0
+
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == [
+        "stopping prometheus, kube-apiserver, operator (SIGTERM; SIGKILL after 0.5 s)",
+        f"prometheus (pid {finished.pid}) had already exited",
+        f"killed kube-apiserver (pid {stubborn}): still running 0.5 s after SIGTERM",
+        f"stopped operator (pid {polite})",
+    ]
+    assert not group_alive(stubborn) and not group_alive(polite)
+    assert not state.exists()
+
+
+def test_demo_stop_keeps_its_state_while_a_process_survives(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A process that outlives SIGKILL (stuck in the kernel) keeps the state file that
+    finds it, and the stop says so (exit 1)."""
+    state = tmp_path / "demo"
+    state.mkdir()
+    (state / "state.json").write_text(json.dumps({"pids": {"etcd": 4242}}))
+    monkeypatch.setattr(demo, "stop_groups", lambda pids, **_: dict.fromkeys(pids, Stopped.ALIVE))
+    assert demo.stop(state, timeout=0.1) == 1
+    captured = capsys.readouterr()
+    assert "could not stop etcd (pid 4242), not even with SIGKILL" in captured.out
+    assert f"kept {state}" in captured.err
+    assert (state / "state.json").exists()
+
+
+def test_demo_stop_without_a_demo(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert demo.stop(tmp_path / "nothing") == 0
+    assert capsys.readouterr().out == "no demo is running\n"
+
+
+def test_an_exited_group_is_not_alive() -> None:
+    child = subprocess.Popen([sys.executable, "-c", "pass"], start_new_session=True)
+    deadline = time.monotonic() + 10
+    # Our own child: group_alive reaps it, so its zombie does not count.
+    while group_alive(child.pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not group_alive(child.pid)
