@@ -4,6 +4,8 @@ the hints the demo prints."""
 from __future__ import annotations
 
 import json
+import os
+import shlex
 import subprocess
 import sys
 import time
@@ -135,3 +137,49 @@ def test_an_exited_group_is_not_alive() -> None:
     while group_alive(child.pid) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not group_alive(child.pid)
+
+
+# -- the commands the demo prints ---------------------------------------------------------
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_the_demo_prints_a_perfguard_command_that_runs_as_printed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """From the repository root, where `make demo` runs, without the virtualenv on PATH."""
+    monkeypatch.chdir(REPO)
+    command = demo.perfguard_command()
+    venv = Path(sys.executable).parent
+    if (venv / "perfguard").exists():
+        assert command == [os.path.relpath(venv / "perfguard")]  # .venv/bin/perfguard
+    path = os.pathsep.join(
+        p for p in os.environ.get("PATH", "").split(os.pathsep) if Path(p) != venv
+    )
+    shown = shlex.split(shlex.join([*command, "--version"]))
+    result = subprocess.run(
+        shown, capture_output=True, text=True, check=False, env={**os.environ, "PATH": path}
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("perfguard ")
+
+
+def test_the_closing_hints_run_perfguard_the_same_way(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(REPO)
+    hints = demo.explore_hints(
+        Path("/tmp/demo dir/kubeconfig"), "http://127.0.0.1:9090", Path(".cache/demo/pb.yaml")
+    )
+    perfguard = shlex.join(demo.perfguard_command())
+    assert hints[0] == "export KUBECONFIG='/tmp/demo dir/kubeconfig'"
+    assert f"{perfguard} report -n ml-prod" in hints
+    assert (
+        f"{perfguard} evaluate -f .cache/demo/pb.yaml --prometheus http://127.0.0.1:9090" in hints
+    )
+    # Never a bare `perfguard`, which is not on PATH after `make demo`.
+    assert not any(hint.startswith("perfguard ") for hint in hints)
+
+
+def test_the_readme_says_how_to_run_perfguard_after_make_demo() -> None:
+    readme = " ".join((REPO / "README.md").read_text().split())
+    assert "`source .venv/bin/activate`" in readme
+    assert "`.venv/bin/perfguard ...`" in readme

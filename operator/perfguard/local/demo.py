@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -41,6 +42,28 @@ REGRESSION_MINUTES = 45
 
 def say(message: str) -> None:
     print(f"\033[1m==>\033[0m {message}", flush=True)
+
+
+def perfguard_command() -> list[str]:
+    """How to run `perfguard` from here, as a user would type it: the virtualenv's script
+    (`.venv/bin/perfguard` from the repository root: the virtualenv is not on PATH), or
+    this interpreter with `-m perfguard.cli` where there is no script."""
+    script = Path(sys.executable).parent / "perfguard"
+    if not os.access(script, os.X_OK):
+        return [sys.executable, "-m", "perfguard.cli"]
+    relative = os.path.relpath(script)
+    return [relative if not relative.startswith("..") else str(script)]
+
+
+def explore_hints(kubeconfig: Path, prometheus_url: str, canary_file: Path) -> list[str]:
+    """The commands the demo closes with, each to be run as printed, in order."""
+    perfguard = shlex.join(perfguard_command())
+    return [
+        f"export KUBECONFIG={shlex.quote(str(kubeconfig))}",
+        f"{shlex.quote(str(binary('kubectl')))} get perfguard -A",
+        f"{perfguard} report -n {NAMESPACE}",
+        f"{perfguard} evaluate -f {shlex.quote(str(canary_file))} --prometheus {prometheus_url}",
+    ]
 
 
 AHEAD = timedelta(minutes=30)
@@ -364,54 +387,30 @@ def run() -> int:
     print()
     canary_file = STATE / "resnet-canary.yaml"
     canary_file.write_text(yaml.safe_dump(docs[0]))
-    say(f"perfguard evaluate -f {canary_file} --prometheus {prometheus.url}")
-    evaluate = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "perfguard.cli",
-            "evaluate",
-            "-f",
-            str(canary_file),
-            "--prometheus",
-            prometheus.url,
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    perfguard = perfguard_command()
+    argv = [*perfguard, "evaluate", "-f", str(canary_file), "--prometheus", prometheus.url]
+    say(shlex.join(argv))
+    evaluate = subprocess.run(argv, capture_output=True, text=True, check=False)
     print(evaluate.stdout or evaluate.stderr)
     plan_file = STATE / "gpu-fleet.yaml"
     plan_file.write_text(yaml.safe_dump(docs[3]))
-    say(f"perfguard evaluate -f {plan_file} --prometheus {prometheus.url}")
-    evaluate = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "perfguard.cli",
-            "evaluate",
-            "-f",
-            str(plan_file),
-            "--prometheus",
-            prometheus.url,
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    argv = [*perfguard, "evaluate", "-f", str(plan_file), "--prometheus", prometheus.url]
+    say(shlex.join(argv))
+    evaluate = subprocess.run(argv, capture_output=True, text=True, check=False)
     print(evaluate.stdout or evaluate.stderr)
-    say(f"perfguard report -n {NAMESPACE}")
+    argv = [*perfguard, "report", "-n", NAMESPACE]
+    say(f"KUBECONFIG={shlex.quote(str(kubeconfig))} {shlex.join(argv)}")
     fleet = subprocess.run(
-        [sys.executable, "-m", "perfguard.cli", "report", "-n", NAMESPACE],
+        argv,
         env={**os.environ, "KUBECONFIG": str(kubeconfig)},
         capture_output=True,
         text=True,
         check=False,
     )
     print(fleet.stdout or fleet.stderr)
-    say("the servers keep running so you can explore:")
-    print(f"    export KUBECONFIG={kubeconfig}")
-    print(f"    {binary('kubectl')} get perfguard -A")
+    say("the servers keep running so you can explore (from this directory):")
+    for hint in explore_hints(kubeconfig, prometheus.url, canary_file):
+        print(f"    {hint}")
     print(f"    open {prometheus.url} for the data")
     say("stop everything with: make demo-stop")
     return 0
