@@ -3,6 +3,7 @@ the hints the demo prints."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shlex
@@ -183,3 +184,34 @@ def test_the_readme_says_how_to_run_perfguard_after_make_demo() -> None:
     readme = " ".join((REPO / "README.md").read_text().split())
     assert "`source .venv/bin/activate`" in readme
     assert "`.venv/bin/perfguard ...`" in readme
+
+
+# -- terminal escapes ---------------------------------------------------------------------
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_say_writes_no_escapes_when_stdout_is_not_a_terminal(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    demo.say("starting")
+    assert capsys.readouterr().out == "==> starting\n"
+
+
+@pytest.mark.parametrize(("no_color", "escapes"), [(None, True), ("", True), ("1", False)])
+def test_say_is_bold_on_a_terminal_unless_no_color(
+    monkeypatch: pytest.MonkeyPatch, no_color: str | None, escapes: bool
+) -> None:
+    if no_color is None:
+        monkeypatch.delenv("NO_COLOR", raising=False)
+    else:
+        monkeypatch.setenv("NO_COLOR", no_color)
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stdout", terminal)
+    demo.say("starting")
+    bold = "\x1b[1m==>\x1b[0m starting\n"
+    assert terminal.getvalue() == (bold if escapes else "==> starting\n")

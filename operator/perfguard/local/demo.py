@@ -25,7 +25,7 @@ import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import yaml
 
@@ -40,8 +40,15 @@ NAMESPACE = "ml-prod"
 REGRESSION_MINUTES = 45
 
 
+def styled(stream: TextIO) -> bool:
+    """Whether to write terminal escapes to `stream`: only to a terminal, and not when
+    NO_COLOR is set to anything (https://no-color.org)."""
+    return stream.isatty() and not os.environ.get("NO_COLOR")
+
+
 def say(message: str) -> None:
-    print(f"\033[1m==>\033[0m {message}", flush=True)
+    arrow = "\033[1m==>\033[0m" if styled(sys.stdout) else "==>"
+    print(f"{arrow} {message}", flush=True)
 
 
 def perfguard_command() -> list[str]:
