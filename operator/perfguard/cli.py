@@ -368,6 +368,9 @@ def _duration(text: str) -> timedelta:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
+NOT_A_KUBECONFIG = "not a kubeconfig (expected a YAML mapping with clusters, contexts, users)"
+
+
 def _report_client(load: Callable[[], T]) -> T:
     """The Kubernetes client for `perfguard report`; a missing, unreadable or malformed
     kubeconfig is a ReadError (exit 4), like an API server that does not answer."""
@@ -376,13 +379,17 @@ def _report_client(load: Callable[[], T]) -> T:
     try:
         return load()
     # Not only ConfigException: a missing file is an OSError, bad YAML a YAMLError, and a
-    # document of the wrong shape a TypeError or AttributeError from the client's parser.
+    # document of the wrong shape (a string such as /etc/hostname's, a number, a list) a
+    # TypeError or AttributeError from the client's parser, whose own words ("'str' object
+    # does not support item assignment") say nothing about the file.
+    except (TypeError, AttributeError):
+        problem = NOT_A_KUBECONFIG
     except Exception as error:
-        where = os.environ.get("KUBECONFIG") or "~/.kube/config"
-        raise ReadError(
-            f"no usable Kubernetes configuration (not in a pod, kubeconfig {where}): "
-            f"{one_line(str(error)) or type(error).__name__}"
-        ) from None
+        problem = one_line(str(error)) or type(error).__name__
+    where = os.environ.get("KUBECONFIG") or "~/.kube/config"
+    raise ReadError(
+        f"no usable Kubernetes configuration (not in a pod, kubeconfig {where}): {problem}"
+    ) from None
 
 
 class _Parser(argparse.ArgumentParser):

@@ -85,6 +85,59 @@ def test_report_without_a_usable_kubeconfig_exits_4(
     assert str(path) in err
 
 
+@pytest.mark.parametrize(
+    "content",
+    ["myhost\n", "42\n", "- a\n- b\n"],
+    ids=["a-word-like-etc-hostname", "a-number", "a-list"],
+)
+def test_report_says_a_file_of_the_wrong_shape_is_not_a_kubeconfig(
+    outside_a_pod: None,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    content: str,
+) -> None:
+    """Not the client parser's "'str' object does not support item assignment"."""
+    path = tmp_path / "hostname"
+    path.write_text(content)
+    monkeypatch.setenv("KUBECONFIG", str(path))
+    assert main(["report"]) == 4
+    err = capsys.readouterr().err
+    assert_one_line(
+        err,
+        f"perfguard report: no usable Kubernetes configuration (not in a pod, kubeconfig "
+        f"{path}): not a kubeconfig (expected a YAML mapping with clusters, contexts, users)",
+    )
+    assert "item assignment" not in err and "indices" not in err
+
+
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [
+        (None, "No configuration found"),
+        ("", "is empty"),
+        ("garbage: [\n", "expected the node content"),
+        ("{}\n", "Expected key current-context"),
+    ],
+    ids=["missing", "empty", "bad-yaml", "no-context"],
+)
+def test_report_keeps_the_real_error_of_other_unusable_kubeconfigs(
+    outside_a_pod: None,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    content: str | None,
+    words: str,
+) -> None:
+    path = tmp_path / "kubeconfig"
+    if content is not None:
+        path.write_text(content)
+    monkeypatch.setenv("KUBECONFIG", str(path))
+    assert main(["report"]) == 4
+    err = capsys.readouterr().err
+    assert words in err and "not a kubeconfig" not in err, err
+
+
 def test_report_against_an_api_server_that_never_answers_exits_4(
     outside_a_pod: None,
     monkeypatch: pytest.MonkeyPatch,
