@@ -84,6 +84,34 @@ def parse_slots(value: str) -> int:
     return slots
 
 
+def parse_limit(value: str) -> int:
+    """A size limit: a whole number, 1 or more."""
+    try:
+        limit = int(value.strip())
+    except ValueError:
+        limit = 0
+    if limit < 1:
+        raise ValueError(f"must be a whole number, 1 or more, not {value!r}")
+    return limit
+
+
+# The largest answer read from Prometheus (PERFGUARD_PROMETHEUS_MAX_ANSWER_BYTES). Parsed
+# JSON takes several times its size in Python objects, so this bounds an evaluation's
+# memory: 64 MiB holds a 7-day, 5-minute range query over 512 GPUs with room to spare; a
+# Query returning 10,000 series over a 10-minute window is a few MiB.
+MAX_ANSWER_BYTES = 64 * 2**20
+# The most objects of one kind an EnvParity reads in a namespace
+# (PERFGUARD_ENVPARITY_MAX_OBJECTS); more is refused with a clear reason (TooManyObjects).
+ENVPARITY_MAX_OBJECTS = 5000
+
+
+def env_limit(name: str, default: int) -> int:
+    """A size limit from the environment, read where it is used (at import); a bad value is
+    a ValueError naming the variable. `perfguard run` checks the same variables first
+    (OperatorConfig.from_env), so it stops with exit 2 rather than a traceback."""
+    return _named(dict(os.environ), name, parse_limit, default)
+
+
 def _named(env: dict[str, str], name: str, parse: Callable[[str], T], default: T) -> T:
     """`parse` of the variable `name`, or `default` when it is unset or empty; a bad value is
     a ValueError that names the variable."""
@@ -122,6 +150,8 @@ class OperatorConfig:
     peering_priority: int | None = None
     # Evaluations that may query and judge at once; 0: no bound (see EVALUATION_SLOTS).
     evaluation_slots: int = EVALUATION_SLOTS
+    prometheus_max_answer_bytes: int = MAX_ANSWER_BYTES
+    envparity_max_objects: int = ENVPARITY_MAX_OBJECTS
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> OperatorConfig:
@@ -146,5 +176,11 @@ class OperatorConfig:
             peering_priority=_named(env, "PERFGUARD_PEERING_PRIORITY", parse_priority, None),
             evaluation_slots=_named(
                 env, "PERFGUARD_EVALUATION_SLOTS", parse_slots, cls.evaluation_slots
+            ),
+            prometheus_max_answer_bytes=_named(
+                env, "PERFGUARD_PROMETHEUS_MAX_ANSWER_BYTES", parse_limit, MAX_ANSWER_BYTES
+            ),
+            envparity_max_objects=_named(
+                env, "PERFGUARD_ENVPARITY_MAX_OBJECTS", parse_limit, ENVPARITY_MAX_OBJECTS
             ),
         )

@@ -370,6 +370,9 @@ def test_report_takes_the_designs_format_flag() -> None:
         ("PERFGUARD_EVALUATION_SLOTS", "2.5"),
         ("PERFGUARD_PROMETHEUS_URL", "notaurl"),
         ("PERFGUARD_PROMETHEUS_URL", "http://user:secret@prometheus:9090"),
+        ("PERFGUARD_PROMETHEUS_MAX_ANSWER_BYTES", "64MiB"),
+        ("PERFGUARD_PROMETHEUS_MAX_ANSWER_BYTES", "0"),
+        ("PERFGUARD_ENVPARITY_MAX_OBJECTS", "x"),
     ],
 )
 def test_run_refuses_a_bad_variable_naming_it(

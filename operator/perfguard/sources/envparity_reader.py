@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +18,7 @@ from typing import Any
 from kubernetes.client import ApiClient, AppsV1Api, CoreV1Api, CustomObjectsApi
 from kubernetes.client.exceptions import ApiException
 
+from perfguard import config
 from perfguard.api.base import LabelSelector
 from perfguard.engine.envparity_snapshot import NamespaceObjects
 from perfguard.sources.kubernetes_api import (
@@ -71,7 +71,7 @@ def _items(response: Any) -> list[dict[str, Any]]:
 # whole: memory stays bounded whatever a namespace holds. Override with
 # PERFGUARD_ENVPARITY_MAX_OBJECTS.
 PAGE_SIZE = 500
-MAX_OBJECTS = int(os.environ.get("PERFGUARD_ENVPARITY_MAX_OBJECTS", "5000"))
+MAX_OBJECTS = config.env_limit("PERFGUARD_ENVPARITY_MAX_OBJECTS", config.ENVPARITY_MAX_OBJECTS)
 
 
 def _describe(error: ApiException, what: str) -> ParityReadError:

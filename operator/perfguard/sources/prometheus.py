@@ -18,7 +18,6 @@ import asyncio
 import concurrent.futures
 import json
 import math
-import os
 import re
 import ssl
 from dataclasses import dataclass, field
@@ -29,6 +28,8 @@ from typing import Any, Final
 import aiohttp
 import numpy as np
 import numpy.typing as npt
+
+from perfguard import config
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -46,11 +47,10 @@ class FailureKind(StrEnum):
     TOO_LARGE = "PrometheusAnswerTooLarge"  # above max_answer_bytes: aggregate the query
 
 
-# The largest answer read from Prometheus. Parsed JSON takes several times its size in
-# Python objects, so this bounds an evaluation's memory: 64 MiB holds a 7-day, 5-minute
-# range query over 512 GPUs with room to spare; a Query returning 10,000 series over a
-# 10-minute window is a few MiB. Override with PERFGUARD_PROMETHEUS_MAX_ANSWER_BYTES.
-MAX_ANSWER_BYTES = int(os.environ.get("PERFGUARD_PROMETHEUS_MAX_ANSWER_BYTES", 64 * 2**20))
+# The largest answer read from Prometheus (see config.MAX_ANSWER_BYTES).
+MAX_ANSWER_BYTES = config.env_limit(
+    "PERFGUARD_PROMETHEUS_MAX_ANSWER_BYTES", config.MAX_ANSWER_BYTES
+)
 
 
 class PrometheusError(Exception):
