@@ -6,9 +6,10 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, model_validator
 
 from perfguard.api.base import ApiModel, LabelSelector
+from perfguard.api.cel import CelRule, unique, validations
 from perfguard.api.conditions import ResourceStatus
 from perfguard.api.perfbaseline import PrometheusRef
 from perfguard.api.quantities import Duration, Interval, cel_duration
@@ -65,21 +66,18 @@ class QueryOverrides(ApiModel):
     memory: str | None = Field(default=None, max_length=4096)
 
 
+HISTORY_LONGER_THAN_STEP = CelRule(
+    "!has(self.history) || !has(self.step) || "
+    + cel_duration("self.history")
+    + " > "
+    + cel_duration("self.step"),
+    "history must be longer than step",
+    ".history",
+)
+
+
 class CapacityPlanSpec(ApiModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                {
-                    "rule": "!has(self.history) || !has(self.step) || "
-                    + cel_duration("self.history")
-                    + " > "
-                    + cel_duration("self.step"),
-                    "message": "history must be longer than step",
-                    "fieldPath": ".history",
-                },
-            ]
-        }
-    )
+    model_config = ConfigDict(json_schema_extra=validations(HISTORY_LONGER_THAN_STEP))
 
     prometheus: PrometheusRef | None = None
     nodes: NodesSpec = Field(default_factory=NodesSpec)
@@ -87,7 +85,7 @@ class CapacityPlanSpec(ApiModel):
     history: Duration = Field(default=timedelta(days=7))
     step: Interval = Field(default=timedelta(minutes=5))
     thresholds: CapacityThresholds = Field(default_factory=CapacityThresholds)
-    scenarios: list[Scenario] = Field(
+    scenarios: Annotated[list[Scenario], unique(lambda s: s.name, "scenario name")] = Field(
         default_factory=list,
         max_length=16,
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
@@ -95,6 +93,13 @@ class CapacityPlanSpec(ApiModel):
     anomalies: AnomalySpec = Field(default_factory=AnomalySpec)
     queries: QueryOverrides | None = None
     interval: Interval = Field(default=timedelta(minutes=5))
+
+    @model_validator(mode="after")
+    def _history_longer_than_step(self) -> CapacityPlanSpec:
+        # The twin of the CEL rule (the CRD defaults both, so it always applies).
+        if self.history <= self.step:
+            raise HISTORY_LONGER_THAN_STEP.error()
+        return self
 
 
 class CapacityVerdict(StrEnum):

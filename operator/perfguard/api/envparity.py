@@ -6,9 +6,10 @@ from datetime import timedelta
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, model_validator
 
 from perfguard.api.base import ApiModel, LabelSelector
+from perfguard.api.cel import CelRule, unique, validations
 from perfguard.api.conditions import ResourceStatus
 from perfguard.api.quantities import Interval
 
@@ -28,7 +29,7 @@ class WorkloadKind(StrEnum):
 
 
 class WorkloadsSpec(ApiModel):
-    kinds: list[WorkloadKind] = Field(
+    kinds: Annotated[list[WorkloadKind], unique(str, "kind")] = Field(
         default_factory=lambda: [
             WorkloadKind.DEPLOYMENT,
             WorkloadKind.STATEFUL_SET,
@@ -64,29 +65,29 @@ class IgnoreSpec(ApiModel):
     )
 
 
+TARGETS_OR_SELECTOR = CelRule(
+    "has(self.targets) != has(self.namespaceSelector)",
+    "give exactly one of targets and namespaceSelector",
+    ".targets",
+)
+# `self` read inside a comprehension defeats the cost estimator; membership in a mapped
+# list is the same check, cheaply bounded.
+TARGET_IS_NOT_REFERENCE = CelRule(
+    "!has(self.targets) || !(self.reference.namespace in self.targets.map(t, t.namespace))",
+    "a target namespace must differ from the reference namespace",
+    ".targets",
+)
+
+
 class EnvParitySpec(ApiModel):
     model_config = ConfigDict(
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                {
-                    "rule": "has(self.targets) != has(self.namespaceSelector)",
-                    "message": "give exactly one of targets and namespaceSelector",
-                    "fieldPath": ".targets",
-                },
-                {
-                    # `self` read inside a comprehension defeats the cost estimator;
-                    # membership in a mapped list is the same check, cheaply bounded.
-                    "rule": "!has(self.targets) || "
-                    "!(self.reference.namespace in self.targets.map(t, t.namespace))",
-                    "message": "a target namespace must differ from the reference namespace",
-                    "fieldPath": ".targets",
-                },
-            ]
-        }
+        json_schema_extra=validations(TARGETS_OR_SELECTOR, TARGET_IS_NOT_REFERENCE)
     )
 
     reference: NamespaceRef
-    targets: list[NamespaceRef] | None = Field(
+    targets: (
+        Annotated[list[NamespaceRef], unique(lambda t: t.namespace, "target namespace")] | None
+    ) = Field(
         default=None,
         min_length=1,
         max_length=64,
@@ -101,6 +102,15 @@ class EnvParitySpec(ApiModel):
     ignore: IgnoreSpec = Field(default_factory=IgnoreSpec)
     max_drift_percent: float = Field(default=0.0, ge=0, le=100)
     interval: Interval = Field(default=timedelta(minutes=5))
+
+    @model_validator(mode="after")
+    def _targets(self) -> EnvParitySpec:
+        # The twins of the CEL rules above.
+        if (self.targets is None) == (self.namespace_selector is None):
+            raise TARGETS_OR_SELECTOR.error()
+        if self.targets and self.reference.namespace in {t.namespace for t in self.targets}:
+            raise TARGET_IS_NOT_REFERENCE.error()
+        return self
 
 
 class ParityVerdict(StrEnum):

@@ -21,8 +21,10 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from perfguard.api.base import ApiModel
+from perfguard.api.cel import CelRule, unique, validations
 from perfguard.api.conditions import ResourceStatus
 from perfguard.api.quantities import (
+    MAX_LENGTH,
     Amount,
     Duration,
     Interval,
@@ -140,6 +142,10 @@ MAX_TIMEOUT = timedelta(minutes=5)
 
 
 def _parse_timeout(value: Any) -> timedelta:
+    if isinstance(value, str) and len(value) > MAX_LENGTH:
+        raise ValueError(
+            f"invalid timeout {value[:MAX_LENGTH]!r}…: at most {MAX_LENGTH} characters"
+        )
     if isinstance(value, str) and not _TIMEOUT_RE.match(value):
         raise ValueError(
             f"invalid timeout {value!r}: use a duration such as '10s', '500ms' or '1m30s'"
@@ -151,7 +157,7 @@ Timeout = Annotated[
     timedelta,
     BeforeValidator(_parse_timeout),
     PlainSerializer(format_duration, return_type=str),
-    WithJsonSchema({"type": "string", "pattern": TIMEOUT_PATTERN, "maxLength": 32}),
+    WithJsonSchema({"type": "string", "pattern": TIMEOUT_PATTERN, "maxLength": MAX_LENGTH}),
 ]
 """A per-query timeout between 1ms and 5m: `10s`, `500ms`, `1m30s`."""
 
@@ -169,20 +175,16 @@ class SecretRef(ApiModel):
     name: str = Field(min_length=1, max_length=253, pattern=SECRET_NAME)
 
 
+CA_OR_INSECURE = CelRule(
+    "!has(self.caSecret) || !has(self.insecureSkipVerify) || !self.insecureSkipVerify",
+    "insecureSkipVerify would ignore caSecret: give one of them",
+    ".insecureSkipVerify",
+    "FieldValueForbidden",
+)
+
+
 class PrometheusTLS(ApiModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                {
-                    "rule": "!has(self.caSecret) || !has(self.insecureSkipVerify) || "
-                    "!self.insecureSkipVerify",
-                    "message": "insecureSkipVerify would ignore caSecret: give one of them",
-                    "fieldPath": ".insecureSkipVerify",
-                    "reason": "FieldValueForbidden",
-                },
-            ]
-        }
-    )
+    model_config = ConfigDict(json_schema_extra=validations(CA_OR_INSECURE))
 
     ca_secret: SecretKeyRef | None = Field(
         default=None,
@@ -204,8 +206,29 @@ class PrometheusTLS(ApiModel):
     @model_validator(mode="after")
     def _ca_or_insecure(self) -> PrometheusTLS:
         if self.ca_secret is not None and self.insecure_skip_verify:
-            raise ValueError("insecureSkipVerify would ignore caSecret: give one of them")
+            raise CA_OR_INSECURE.error()
         return self
+
+
+TIMEOUT_RANGE = CelRule(
+    "!has(self.timeout) || (duration(self.timeout) >= duration('1ms') "
+    "&& duration(self.timeout) <= duration('5m'))",
+    "timeout must be between 1ms and 5m",
+    ".timeout",
+    "FieldValueInvalid",
+)
+ONE_AUTH = CelRule(
+    "!has(self.bearerTokenSecret) || !has(self.basicAuthSecret)",
+    "give at most one of bearerTokenSecret and basicAuthSecret",
+    ".basicAuthSecret",
+    "FieldValueForbidden",
+)
+TLS_NEEDS_HTTPS = CelRule(
+    "!has(self.tls) || !has(self.url) || self.url.startsWith('https://')",
+    "tls needs an https:// url",
+    ".tls",
+    "FieldValueInvalid",
+)
 
 
 class PrometheusRef(ApiModel):
@@ -216,29 +239,7 @@ class PrometheusRef(ApiModel):
     """
 
     model_config = ConfigDict(
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                {
-                    "rule": "!has(self.timeout) || (duration(self.timeout) >= duration('1ms') "
-                    "&& duration(self.timeout) <= duration('5m'))",
-                    "message": "timeout must be between 1ms and 5m",
-                    "fieldPath": ".timeout",
-                    "reason": "FieldValueInvalid",
-                },
-                {
-                    "rule": "!has(self.bearerTokenSecret) || !has(self.basicAuthSecret)",
-                    "message": "give at most one of bearerTokenSecret and basicAuthSecret",
-                    "fieldPath": ".basicAuthSecret",
-                    "reason": "FieldValueForbidden",
-                },
-                {
-                    "rule": "!has(self.tls) || !has(self.url) || self.url.startsWith('https://')",
-                    "message": "tls needs an https:// url",
-                    "fieldPath": ".tls",
-                    "reason": "FieldValueInvalid",
-                },
-            ]
-        }
+        json_schema_extra=validations(TIMEOUT_RANGE, ONE_AUTH, TLS_NEEDS_HTTPS)
     )
 
     url: Annotated[str | None, BeforeValidator(_check_prometheus_url)] = Field(
@@ -270,11 +271,11 @@ class PrometheusRef(ApiModel):
     def _coherent(self) -> PrometheusRef:
         # The same rules as the CRD's CEL (for `perfguard evaluate`, which has no API server).
         if not MIN_TIMEOUT <= self.timeout <= MAX_TIMEOUT:
-            raise ValueError("timeout must be between 1ms and 5m")
+            raise TIMEOUT_RANGE.error()
         if self.bearer_token_secret is not None and self.basic_auth_secret is not None:
-            raise ValueError("give at most one of bearerTokenSecret and basicAuthSecret")
+            raise ONE_AUTH.error()
         if self.tls is not None and self.url is not None and not self.url.startswith("https://"):
-            raise ValueError("tls needs an https:// url")
+            raise TLS_NEEDS_HTTPS.error()
         return self
 
 
@@ -316,19 +317,16 @@ class BaselineSpec(ApiModel):
     )
 
 
+WINDOW_AT_LEAST_STEP = CelRule(
+    f"{cel_duration('self.window')} >= {cel_duration('self.step')}",
+    "analysis.window must be at least analysis.step",
+    ".window",
+    "FieldValueInvalid",
+)
+
+
 class AnalysisSpec(ApiModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                {
-                    "rule": f"{cel_duration('self.window')} >= {cel_duration('self.step')}",
-                    "message": "analysis.window must be at least analysis.step",
-                    "fieldPath": ".window",
-                    "reason": "FieldValueInvalid",
-                },
-            ]
-        }
-    )
+    model_config = ConfigDict(json_schema_extra=validations(WINDOW_AT_LEAST_STEP))
 
     interval: Interval = Field(default=timedelta(minutes=1), description="How often to evaluate.")
     window: Duration = Field(default=timedelta(minutes=10), description="Candidate window.")
@@ -344,6 +342,12 @@ class AnalysisSpec(ApiModel):
         description="Range of rate()/histogram windows; the same for candidate and baseline. "
         "Default: the larger of 1m and the steps. Needs at least two scrapes inside it.",
     )
+
+    @model_validator(mode="after")
+    def _window_at_least_step(self) -> AnalysisSpec:
+        if self.window < self.step:
+            raise WINDOW_AT_LEAST_STEP.error()
+        return self
 
 
 class MetricType(StrEnum):
@@ -368,6 +372,12 @@ class ThresholdRule(ApiModel):
     max: float | None = Field(
         default=None, ge=0, description="Upper bound on the candidate's value, e.g. 0.01."
     )
+
+    @model_validator(mode="after")
+    def _sets_a_limit(self) -> ThresholdRule:
+        # The twin of the schema's minProperties: a rule without a limit judges nothing.
+        _at_least_one(self)
+        return self
 
 
 class LatencyThresholdRule(ThresholdRule):
@@ -399,6 +409,20 @@ class Thresholds(ApiModel):
     ratio: ThresholdRule | None = None
     value: ThresholdRule | None = None
 
+    @model_validator(mode="after")
+    def _sets_a_statistic(self) -> Thresholds:
+        _at_least_one(self)  # the twin of the schema's minProperties
+        return self
+
+
+def _at_least_one(model: ApiModel) -> None:
+    """Refuse `model` when it sets no field, as the API server refuses an object under
+    `minProperties: 1` (null fields are pruned there, so None counts as unset)."""
+    fields = type(model).model_fields
+    if all(getattr(model, name) is None for name in fields):
+        names = ", ".join(info.alias or name for name, info in fields.items())
+        raise PydanticCustomError("min_properties", f"give at least one of {names}")
+
 
 LATENCY_STATISTICS = ("p50", "p90", "p95", "p99", "mean")
 
@@ -417,63 +441,77 @@ ErrorMatchers = Annotated[
 ]
 
 
+NEEDS_HISTOGRAM = CelRule(
+    "self.type != 'Latency' || has(self.histogram)",
+    "a Latency metric needs histogram (the _bucket/_sum/_count base)",
+    ".histogram",
+    "FieldValueRequired",
+)
+NEEDS_COUNTER = CelRule(
+    "!(self.type in ['Throughput', 'ErrorRate']) || has(self.counter)",
+    "Throughput and ErrorRate metrics need counter",
+    ".counter",
+    "FieldValueRequired",
+)
+NEEDS_ERROR_MATCHERS = CelRule(
+    "self.type != 'ErrorRate' || has(self.errorMatchers)",
+    "an ErrorRate metric needs errorMatchers, e.g. {code: '5..'}",
+    ".errorMatchers",
+    "FieldValueRequired",
+)
+NEEDS_QUERY = CelRule(
+    "self.type != 'Query' || has(self.query)",
+    "a Query metric needs query",
+    ".query",
+    "FieldValueRequired",
+)
+QUERY_USES_THE_SELECTOR = CelRule(
+    f"self.type != 'Query' || !has(self.query) || self.query.matches('{SELECTOR_PLACEHOLDER}')",
+    NO_SELECTOR_MESSAGE,
+    ".query",
+    "FieldValueInvalid",
+)
+
+
+def _thresholds_for(metric_type: str, statistics: tuple[str, ...], message: str) -> CelRule:
+    return CelRule(
+        f"self.type != '{metric_type}' || (" + _only(statistics) + ")", message, ".thresholds"
+    )
+
+
+# The statistics each type's thresholds may name, with the rule that says so.
+THRESHOLD_KEYS: dict[MetricType, tuple[tuple[str, ...], CelRule]] = {
+    MetricType.LATENCY: (
+        LATENCY_STATISTICS,
+        _thresholds_for(
+            "Latency", LATENCY_STATISTICS, "Latency thresholds are p50, p90, p95, p99 or mean"
+        ),
+    ),
+    MetricType.THROUGHPUT: (
+        ("rate",),
+        _thresholds_for("Throughput", ("rate",), "Throughput thresholds are keyed rate"),
+    ),
+    MetricType.ERROR_RATE: (
+        ("ratio",),
+        _thresholds_for("ErrorRate", ("ratio",), "ErrorRate thresholds are keyed ratio"),
+    ),
+    MetricType.QUERY: (
+        ("value",),
+        _thresholds_for("Query", ("value",), "Query thresholds are keyed value"),
+    ),
+}
+
+
 class MetricSpec(ApiModel):
     model_config = ConfigDict(
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                {
-                    "rule": "self.type != 'Latency' || has(self.histogram)",
-                    "message": "a Latency metric needs histogram (the _bucket/_sum/_count base)",
-                    "fieldPath": ".histogram",
-                    "reason": "FieldValueRequired",
-                },
-                {
-                    "rule": "!(self.type in ['Throughput', 'ErrorRate']) || has(self.counter)",
-                    "message": "Throughput and ErrorRate metrics need counter",
-                    "fieldPath": ".counter",
-                    "reason": "FieldValueRequired",
-                },
-                {
-                    "rule": "self.type != 'ErrorRate' || has(self.errorMatchers)",
-                    "message": "an ErrorRate metric needs errorMatchers, e.g. {code: '5..'}",
-                    "fieldPath": ".errorMatchers",
-                    "reason": "FieldValueRequired",
-                },
-                {
-                    "rule": "self.type != 'Query' || has(self.query)",
-                    "message": "a Query metric needs query",
-                    "fieldPath": ".query",
-                    "reason": "FieldValueRequired",
-                },
-                {
-                    "rule": "self.type != 'Query' || !has(self.query) || "
-                    f"self.query.matches('{SELECTOR_PLACEHOLDER}')",
-                    "message": NO_SELECTOR_MESSAGE,
-                    "fieldPath": ".query",
-                    "reason": "FieldValueInvalid",
-                },
-                {
-                    "rule": "self.type != 'Latency' || (" + _only(LATENCY_STATISTICS) + ")",
-                    "message": "Latency thresholds are p50, p90, p95, p99 or mean",
-                    "fieldPath": ".thresholds",
-                },
-                {
-                    "rule": "self.type != 'Throughput' || (" + _only(("rate",)) + ")",
-                    "message": "Throughput thresholds are keyed rate",
-                    "fieldPath": ".thresholds",
-                },
-                {
-                    "rule": "self.type != 'ErrorRate' || (" + _only(("ratio",)) + ")",
-                    "message": "ErrorRate thresholds are keyed ratio",
-                    "fieldPath": ".thresholds",
-                },
-                {
-                    "rule": "self.type != 'Query' || (" + _only(("value",)) + ")",
-                    "message": "Query thresholds are keyed value",
-                    "fieldPath": ".thresholds",
-                },
-            ]
-        }
+        json_schema_extra=validations(
+            NEEDS_HISTOGRAM,
+            NEEDS_COUNTER,
+            NEEDS_ERROR_MATCHERS,
+            NEEDS_QUERY,
+            QUERY_USES_THE_SELECTOR,
+            *(rule for _, rule in THRESHOLD_KEYS.values()),
+        )
     )
 
     name: str = Field(
@@ -524,8 +562,26 @@ class MetricSpec(ApiModel):
             and query is not None
             and not _SELECTOR_PLACEHOLDER_RE.search(query)
         ):
-            raise ValueError(NO_SELECTOR_MESSAGE)
+            # A field validator's error is at the field already: no fieldPath to add.
+            raise PydanticCustomError("cel_rule", NO_SELECTOR_MESSAGE)
         return query
+
+    @model_validator(mode="after")
+    def _fields_for_the_type(self) -> MetricSpec:
+        # The twins of the CRD's CEL rules above, in the same order.
+        if self.type == MetricType.LATENCY and self.histogram is None:
+            raise NEEDS_HISTOGRAM.error()
+        if self.type in (MetricType.THROUGHPUT, MetricType.ERROR_RATE) and self.counter is None:
+            raise NEEDS_COUNTER.error()
+        if self.type == MetricType.ERROR_RATE and self.error_matchers is None:
+            raise NEEDS_ERROR_MATCHERS.error()
+        if self.type == MetricType.QUERY and self.query is None:
+            raise NEEDS_QUERY.error()
+        allowed, rule = THRESHOLD_KEYS[self.type]
+        given = {s for s in Thresholds.model_fields if getattr(self.thresholds, s) is not None}
+        if given - set(allowed):
+            raise rule.error()
+        return self
 
 
 class Improvement(ApiModel):
@@ -536,27 +592,25 @@ class Improvement(ApiModel):
     )
 
 
+CONCURRENT_NEEDS_TRACKS = CelRule(
+    "!has(self.comparison) || self.comparison != 'Concurrent' || "
+    "has(self.workloadRef) || (has(self.candidate) && has(self.stable))",
+    "Concurrent comparison needs workloadRef, or both candidate and stable",
+    ".comparison",
+)
+BASELINE_LONGER_THAN_WINDOW = CelRule(
+    "!has(self.baseline) || !has(self.analysis) || "
+    + cel_duration("self.baseline.window")
+    + " > "
+    + cel_duration("self.analysis.window"),
+    "baseline.window must be longer than analysis.window",
+    ".baseline.window",
+)
+
+
 class PerfBaselineSpec(ApiModel):
     model_config = ConfigDict(
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                {
-                    "rule": "!has(self.comparison) || self.comparison != 'Concurrent' || "
-                    "has(self.workloadRef) || (has(self.candidate) && has(self.stable))",
-                    "message": "Concurrent comparison needs workloadRef, or both candidate "
-                    "and stable",
-                    "fieldPath": ".comparison",
-                },
-                {
-                    "rule": "!has(self.baseline) || !has(self.analysis) || "
-                    + cel_duration("self.baseline.window")
-                    + " > "
-                    + cel_duration("self.analysis.window"),
-                    "message": "baseline.window must be longer than analysis.window",
-                    "fieldPath": ".baseline.window",
-                },
-            ]
-        }
+        json_schema_extra=validations(CONCURRENT_NEEDS_TRACKS, BASELINE_LONGER_THAN_WINDOW)
     )
 
     prometheus: PrometheusRef | None = None
@@ -567,12 +621,28 @@ class PerfBaselineSpec(ApiModel):
     comparison: Comparison = Comparison.BOTH
     baseline: BaselineSpec = Field(default_factory=BaselineSpec)
     analysis: AnalysisSpec = Field(default_factory=AnalysisSpec)
-    metrics: list[MetricSpec] = Field(
+    metrics: Annotated[list[MetricSpec], unique(lambda m: m.name, "metric name")] = Field(
         min_length=1,
         max_length=32,
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
     )
     improvement: Improvement | None = None
+
+    @model_validator(mode="after")
+    def _coherent(self) -> PerfBaselineSpec:
+        # The twins of the CRD's CEL rules above.
+        if (
+            self.comparison == Comparison.CONCURRENT
+            and self.workload_ref is None
+            and (self.candidate is None or self.stable is None)
+        ):
+            raise CONCURRENT_NEEDS_TRACKS.error()
+        # As in CEL, only when both are written: a default baseline is not compared (see
+        # BASELINE_LONGER_THAN_WINDOW's `has`).
+        written = {"baseline", "analysis"} <= self.model_fields_set
+        if written and self.baseline.window <= self.analysis.window:
+            raise BASELINE_LONGER_THAN_WINDOW.error()
+        return self
 
 
 # ---------------------------------------------------------------- status

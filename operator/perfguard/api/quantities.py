@@ -33,6 +33,8 @@ _DAY_UNIT_SECONDS = {"d": 86400.0, "w": 604800.0}
 DURATION_PATTERN = r"^(([0-9]{1,6}(\.[0-9]{1,9})?(ns|us|µs|ms|s|m|h))+|[0-9]{1,5}(d|w))$"
 _GO_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ns|us|µs|ms|s|m|h)")
 _DURATION_RE = re.compile(DURATION_PATTERN)
+# The longest duration or amount string the CRD schema admits (maxLength).
+MAX_LENGTH = 32
 
 # Threshold amounts. A latency carries its time unit (`5ms`, `0.25s`): a bare number read
 # as seconds made `maxIncrease: 5` a 5000 ms limit. Every other amount is a number in the
@@ -142,6 +144,18 @@ def format_latency(seconds: float) -> str:
     return in_ms if parse_latency(in_ms) == seconds else f"{_plain(seconds)}s"
 
 
+def _not_too_long(value: Any) -> Any:
+    """The twin of the schema's maxLength, for the fields' strings only (the parsers also
+    read back what the formatters write, which may be longer)."""
+    if isinstance(value, str) and len(value) > MAX_LENGTH:
+        raise ValueError(f"{value[:MAX_LENGTH]!r}… is too long: at most {MAX_LENGTH} characters")
+    return value
+
+
+# In Annotated, the last BeforeValidator runs first.
+_AT_MOST_MAX_LENGTH = BeforeValidator(_not_too_long)
+
+
 def cel_duration(expr: str) -> str:
     """CEL giving a duration string field as whole milliseconds, days and weeks included.
 
@@ -160,13 +174,14 @@ def cel_duration(expr: str) -> str:
 Duration = Annotated[
     timedelta,
     BeforeValidator(parse_duration),
+    _AT_MOST_MAX_LENGTH,
     PlainSerializer(format_duration, return_type=str),
     WithJsonSchema(
-        {"type": "string", "pattern": DURATION_PATTERN, "maxLength": 32},
+        {"type": "string", "pattern": DURATION_PATTERN, "maxLength": MAX_LENGTH},
         mode="validation",
     ),
     WithJsonSchema(
-        {"type": "string", "pattern": DURATION_PATTERN, "maxLength": 32},
+        {"type": "string", "pattern": DURATION_PATTERN, "maxLength": MAX_LENGTH},
         mode="serialization",
     ),
 ]
@@ -182,7 +197,7 @@ def _at_least_one_second(value: timedelta) -> timedelta:
 _INTERVAL_SCHEMA = {
     "type": "string",
     "pattern": DURATION_PATTERN,
-    "maxLength": 32,
+    "maxLength": MAX_LENGTH,
     "x-kubernetes-validations": [
         {"rule": cel_duration("self") + " >= 1000", "message": "must be at least 1s"}
     ],
@@ -190,6 +205,7 @@ _INTERVAL_SCHEMA = {
 Interval = Annotated[
     timedelta,
     BeforeValidator(parse_duration),
+    _AT_MOST_MAX_LENGTH,
     AfterValidator(_at_least_one_second),
     PlainSerializer(format_duration, return_type=str),
     WithJsonSchema(_INTERVAL_SCHEMA, mode="validation"),
@@ -203,12 +219,13 @@ would re-evaluate without pause (or an engine divide by zero)."""
 _INT_OR_STRING: dict[str, Any] = {
     "x-kubernetes-int-or-string": True,
     "anyOf": [{"type": "integer"}, {"type": "string"}],
-    "maxLength": 32,
+    "maxLength": MAX_LENGTH,
 }
 
 Amount = Annotated[
     float,
     BeforeValidator(parse_amount),
+    _AT_MOST_MAX_LENGTH,
     WithJsonSchema(
         {
             **_INT_OR_STRING,
@@ -230,6 +247,7 @@ int-or-string keeps decimals as strings). No time unit: those are for `LatencyAm
 LatencyAmount = Annotated[
     float,
     BeforeValidator(parse_latency),
+    _AT_MOST_MAX_LENGTH,
     # Dumped with its unit, so that a dumped spec validates again.
     PlainSerializer(format_latency, return_type=str),
     WithJsonSchema(

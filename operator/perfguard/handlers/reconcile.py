@@ -26,6 +26,7 @@ from pydantic import ValidationError
 from perfguard.api.base import ApiModel
 from perfguard.api.conditions import ConditionStatus
 from perfguard.api.resources import Resource
+from perfguard.api.validation import describe_validation_errors, summary
 from perfguard.engine.status_news import all_but_stamp, changed_news
 from perfguard.handlers.runtime import ResourceRef, get_runtime
 from perfguard.observability import resource_logger
@@ -38,12 +39,7 @@ Evaluator = Callable[[ApiModel, Mapping[str, Any], datetime, ResourceRef], Await
 
 
 def describe_validation_error(error: ValidationError) -> str:
-    parts = []
-    for item in error.errors()[:5]:
-        location = ".".join(str(p) for p in item["loc"])
-        parts.append(f"spec.{location}: {item['msg']}")
-    more = len(error.errors()) - 5
-    return "; ".join(parts) + (f" (and {more} more)" if more > 0 else "")
+    return summary(describe_validation_errors(error))
 
 
 def status_patch(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
