@@ -159,10 +159,10 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     import asyncio
     import json
 
-    from pydantic import BaseModel, ValidationError
-
     from perfguard.api.capacityplan import CapacityPlanSpec
     from perfguard.api.perfbaseline import PerfBaselineSpec
+    from perfguard.api.resources import CAPACITY_PLAN, PERF_BASELINE
+    from perfguard.api.validation import document_problems, summary
     from perfguard.engine.offline import (
         EvaluateOptions,
         evaluate_capacityplan_offline,
@@ -170,25 +170,21 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     )
     from perfguard.render import capacityplan, perfbaseline
 
-    models: dict[str, type[BaseModel]] = {
-        "PerfBaseline": PerfBaselineSpec,
-        "CapacityPlan": CapacityPlanSpec,
-    }
+    resources = {r.kind: r for r in (PERF_BASELINE, CAPACITY_PLAN)}
     try:
         doc = _load_resource(args.file)
-        model = models.get(str(doc["kind"]))
-        if model is None:
+        resource = resources.get(str(doc["kind"]))
+        if resource is None:
             raise UsageError(
                 f"perfguard evaluate takes a PerfBaseline or a CapacityPlan, not {doc['kind']}"
             )
         if not isinstance(doc.get("spec") or {}, dict):
             raise UsageError(f"spec must be a mapping, not {type(doc['spec']).__name__}")
-        try:
-            spec = model.model_validate(doc.get("spec") or {})
-        except ValidationError as error:
-            from perfguard.handlers.reconcile import describe_validation_error
-
-            raise UsageError(f"invalid spec: {describe_validation_error(error)}") from error
+        # What `kubectl apply` refuses, unknown fields included: the models alone ignore
+        # those, and a misspelt field would be evaluated as its default.
+        if problems := document_problems(resource, doc):
+            raise UsageError(f"invalid spec: {summary(problems)}")
+        spec = resource.spec.model_validate(doc.get("spec") or {})
         assert isinstance(spec, PerfBaselineSpec | CapacityPlanSpec)
         at = _evaluation_time(args.at)
         url = spec.prometheus.url if spec.prometheus else None

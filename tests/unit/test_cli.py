@@ -326,6 +326,94 @@ def test_evaluate_a_bad_spec_url_is_said_in_words(
     assert "pattern" not in err and "[A-Za-z0-9]" not in err
 
 
+LATENCY: dict[str, Any] = SPEC["metrics"][0]  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        (
+            {**SPEC, "anaylsis": {"window": "5m"}},
+            "spec.anaylsis: unknown field (did you mean analysis?)",
+        ),
+        (
+            {**SPEC, "metrics": [{**LATENCY, "thresholds": {"p95": {"maxIncrese": "5ms"}}}]},
+            "spec.metrics.0.thresholds.p95.maxIncrese: unknown field (did you mean maxIncrease?)",
+        ),
+        (
+            {**SPEC, "metrics": [{k: v for k, v in LATENCY.items() if k != "histogram"}]},
+            "spec.metrics.0.histogram: a Latency metric needs histogram "
+            "(the _bucket/_sum/_count base)",
+        ),
+        (
+            {
+                **SPEC,
+                "metrics": [
+                    {"name": "t", "type": "Throughput", "thresholds": {"rate": {"max": 1}}}
+                ],
+            },
+            "spec.metrics.0.counter: Throughput and ErrorRate metrics need counter",
+        ),
+        (
+            {**SPEC, "analysis": {"window": "1m", "step": "5m"}},
+            "spec.analysis.window: analysis.window must be at least analysis.step",
+        ),
+    ],
+    ids=["misspelt-field", "misspelt-nested-field", "no-histogram", "no-counter", "window-lt-step"],
+)
+def test_evaluate_refuses_what_kubectl_apply_refuses_naming_the_field(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], spec: dict[str, object], message: str
+) -> None:
+    """Exit 3 (unusable input) before any query: not 1, which says Fail, and not a
+    misspelt field evaluated as its default."""
+    path = resource_file(tmp_path, spec=spec)
+    assert main(["evaluate", "-f", path, "--prometheus", CLOSED, *AT]) == 3
+    assert_one_line(capsys.readouterr().err, f"perfguard evaluate: invalid spec: {message}")
+
+
+def test_evaluate_refuses_a_misspelt_capacityplan_field(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "cplan.yaml"
+    doc = {
+        "apiVersion": "perfguard.dev/v1alpha1",
+        "kind": "CapacityPlan",
+        "metadata": {"name": "fleet"},
+        "spec": {"traffic": {"query": "sum(rate(x[5m]))"}, "histroy": "30d"},
+    }
+    path.write_text(yaml.safe_dump(doc))
+    assert main(["evaluate", "-f", str(path), "--prometheus", CLOSED, *AT]) == 3
+    assert_one_line(
+        capsys.readouterr().err,
+        "perfguard evaluate: invalid spec: spec.histroy: unknown field (did you mean history?)",
+    )
+
+
+def test_evaluate_names_every_problem_on_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A misspelt field and what it leaves missing, with top-level typos too; metadata
+    (the API server's own) and status (the operator's) are not checked."""
+    doc = {
+        "apiVersion": "perfguard.dev/v1alpha1",
+        "kind": "PerfBaseline",
+        "metadata": {"name": "a", "resourceVersion": "7", "managedFields": []},
+        "spec": {**SPEC, "metrics": [{**LATENCY, "histogarm": "h", "histogram": None}]},
+        "status": {"someNewerField": 1},
+        "sepc": {},
+    }
+    path = tmp_path / "pb.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    assert main(["evaluate", "-f", str(path), "--prometheus", CLOSED, *AT]) == 3
+    err = capsys.readouterr().err
+    assert_one_line(
+        err, "perfguard evaluate: invalid spec: sepc: unknown field (did you mean spec?)"
+    )
+    assert "; spec.metrics.0.histogarm: unknown field (did you mean histogram?)" in err
+    assert "; spec.metrics.0.histogram: a Latency metric needs histogram" in err
+    assert "metadata" not in err and "status" not in err
+
+
 def test_evaluate_gives_up_on_an_unresponsive_prometheus_after_one_step(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
