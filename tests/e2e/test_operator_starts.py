@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from tests.e2e.cluster import Cluster, condition, wait_for
-from tests.e2e.test_crd_schema import sample
+from tests.spec_cases import sample
 
 pytestmark = pytest.mark.e2e
 

@@ -13,7 +13,7 @@ import yaml
 
 from perfguard.times import format_time
 from tests.e2e.cluster import Cluster
-from tests.e2e.test_crd_schema import sample
+from tests.spec_cases import sample
 
 pytestmark = pytest.mark.e2e
 
