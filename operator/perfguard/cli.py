@@ -470,7 +470,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="evaluate a PerfBaseline or a CapacityPlan offline, with the operator's engine",
         description="Exit codes: 0 Pass (CapacityPlan: Sufficient), 1 Fail (Insufficient), "
         "2 Inconclusive (NearLimit, Unverified), 3 unusable input or a usage error, "
-        "4 Prometheus unreachable.",
+        "4 Prometheus unreachable. The file is checked as `kubectl apply` checks it, "
+        "unknown fields included; what it would refuse exits 3, naming the field.",
         usage_exit=3,
     )
     evaluate.add_argument("-f", "--file", required=True, help="the resource's YAML (- for stdin)")

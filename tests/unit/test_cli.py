@@ -301,6 +301,11 @@ def test_usage_error_exit_codes_are_documented() -> None:
     assert "3 unusable input or a usage error" in _help("evaluate")
 
 
+def test_evaluate_documents_that_it_refuses_what_kubectl_apply_refuses() -> None:
+    assert "unknown or misspelt fields" in _readme_section("Judging a canary offline")
+    assert "checked as `kubectl apply` checks it, unknown fields included" in _help("evaluate")
+
+
 @pytest.mark.parametrize("url", ["notaurl", "ftp://x", "http://", "http://u:p@prom:9090", ""])
 def test_evaluate_a_bad_prometheus_flag_is_unusable_input(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], url: str
