@@ -38,15 +38,20 @@ def parse_log_level(value: str) -> str:
     return level
 
 
+def _whole_number(value: str, low: int, high: int | None, expected: str) -> int:
+    """`value` as a whole number from `low` to `high` (None: no upper bound)."""
+    try:
+        number: int | None = int(value.strip())
+    except ValueError:
+        number = None
+    if number is None or number < low or (high is not None and number > high):
+        raise ValueError(f"must be {expected}, not {value!r}")
+    return number
+
+
 def parse_port(value: str) -> int:
     """A TCP port number, 1 to 65535."""
-    try:
-        port = int(value.strip())
-    except ValueError:
-        port = -1
-    if not 1 <= port <= 65535:
-        raise ValueError(f"must be a port number from 1 to 65535, not {value!r}")
-    return port
+    return _whole_number(value, 1, 65535, "a port number from 1 to 65535")
 
 
 def parse_prometheus_url(value: str) -> str:
@@ -75,24 +80,12 @@ EVALUATION_SLOTS = 48
 
 def parse_slots(value: str) -> int:
     """A number of evaluation slots: a whole number, 0 or more (0: no bound)."""
-    try:
-        slots = int(value.strip())
-    except ValueError:
-        slots = -1
-    if slots < 0:
-        raise ValueError(f"must be a whole number, 0 or more (0: no bound), not {value!r}")
-    return slots
+    return _whole_number(value, 0, None, "a whole number, 0 or more (0: no bound)")
 
 
 def parse_limit(value: str) -> int:
     """A size limit: a whole number, 1 or more."""
-    try:
-        limit = int(value.strip())
-    except ValueError:
-        limit = 0
-    if limit < 1:
-        raise ValueError(f"must be a whole number, 1 or more, not {value!r}")
-    return limit
+    return _whole_number(value, 1, None, "a whole number, 1 or more")
 
 
 # The largest answer read from Prometheus (PERFGUARD_PROMETHEUS_MAX_ANSWER_BYTES). Parsed
