@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 
@@ -29,16 +29,27 @@ class ApiModel(BaseModel):
 
 
 class LabelSelector(ApiModel):
-    """A Kubernetes label selector (matchLabels only, plus matchExpressions)."""
+    """A Kubernetes label selector: every matchLabels pair and matchExpressions entry must hold."""
 
-    match_labels: dict[str, str] | None = None
-    match_expressions: list[LabelSelectorRequirement] | None = None
+    match_labels: dict[str, str] | None = Field(
+        default=None, description="Label key to exact value; every pair must match."
+    )
+    match_expressions: list[LabelSelectorRequirement] | None = Field(
+        default=None, description="Requirements on labels; every one must hold."
+    )
 
 
 class LabelSelectorRequirement(ApiModel):
-    key: str
-    operator: Literal["In", "NotIn", "Exists", "DoesNotExist"]
-    values: list[str] | None = None
+    """One requirement on a label."""
+
+    key: str = Field(description="The label key.")
+    operator: Literal["In", "NotIn", "Exists", "DoesNotExist"] = Field(
+        description="In (the label's value is one of values), NotIn (it is not, or the "
+        "label is absent), Exists or DoesNotExist."
+    )
+    values: list[str] | None = Field(
+        default=None, description="Values for In and NotIn; Exists and DoesNotExist ignore them."
+    )
 
 
 LabelSelector.model_rebuild()
