@@ -165,14 +165,29 @@ Timeout = Annotated[
 class SecretKeyRef(ApiModel):
     """One key of a Secret in the resource's own namespace."""
 
-    name: str = Field(min_length=1, max_length=253, pattern=SECRET_NAME)
-    key: str = Field(min_length=1, max_length=253, pattern=SECRET_KEY)
+    name: str = Field(
+        min_length=1,
+        max_length=253,
+        pattern=SECRET_NAME,
+        description="Name of the Secret, in the resource's namespace.",
+    )
+    key: str = Field(
+        min_length=1,
+        max_length=253,
+        pattern=SECRET_KEY,
+        description="Key in the Secret's data.",
+    )
 
 
 class SecretRef(ApiModel):
     """A Secret in the resource's own namespace."""
 
-    name: str = Field(min_length=1, max_length=253, pattern=SECRET_NAME)
+    name: str = Field(
+        min_length=1,
+        max_length=253,
+        pattern=SECRET_NAME,
+        description="Name of the Secret, in the resource's namespace.",
+    )
 
 
 CA_OR_INSECURE = CelRule(
@@ -251,7 +266,7 @@ class PrometheusRef(ApiModel):
     )
     timeout: Timeout = Field(
         default=timedelta(seconds=10),
-        description="Per-query timeout (1ms to 5m).",
+        description="Per-query timeout, 1ms to 5m; default 10s.",
         json_schema_extra={"default": "10s"},
     )
     bearer_token_secret: SecretKeyRef | None = Field(
@@ -286,12 +301,17 @@ class WorkloadKind(StrEnum):
 
 class WorkloadRef(ApiModel):
     kind: WorkloadKind = Field(description="Rollout (Argo Rollouts) or Deployment.")
-    name: str = Field(min_length=1, max_length=253)
+    name: str = Field(
+        min_length=1,
+        max_length=253,
+        description="Name of the Rollout or Deployment, in the resource's namespace.",
+    )
     hash_label: str = Field(
         default="rollouts_pod_template_hash",
         pattern=LABEL_NAME,
         max_length=128,
-        description="Series label carrying the pod-template hash.",
+        description="Series label carrying the pod-template hash; default "
+        "rollouts_pod_template_hash.",
     )
 
 
@@ -306,9 +326,18 @@ class Comparison(StrEnum):
 
 
 class BaselineSpec(ApiModel):
-    window: Duration = Field(default=timedelta(days=7), description="Rolling baseline window.")
+    window: Duration = Field(
+        default=timedelta(days=7),
+        description="Length of the rolling baseline, a duration such as 36h, 7d or 2w; default "
+        "7d. Must be longer than analysis.window.",
+    )
     min_samples: int = Field(
-        default=50, ge=2, le=1_000_000, description="Fewest baseline samples for a verdict."
+        default=50,
+        ge=2,
+        le=1_000_000,
+        description="Fewest baseline samples a Historical comparison needs (once the baseline "
+        "spans a day, those at the candidate window's time of day); fewer make it "
+        "Inconclusive. Default 50.",
     )
     step: Duration | None = Field(
         default=None,
@@ -328,14 +357,29 @@ WINDOW_AT_LEAST_STEP = CelRule(
 class AnalysisSpec(ApiModel):
     model_config = ConfigDict(json_schema_extra=validations(WINDOW_AT_LEAST_STEP))
 
-    interval: Interval = Field(default=timedelta(minutes=1), description="How often to evaluate.")
-    window: Duration = Field(default=timedelta(minutes=10), description="Candidate window.")
-    step: Interval = Field(default=timedelta(seconds=30), description="One sample per step.")
+    interval: Interval = Field(
+        default=timedelta(minutes=1),
+        description="How often to evaluate; default 1m, at least 1s.",
+    )
+    window: Duration = Field(
+        default=timedelta(minutes=10),
+        description="The candidate window judged, ending at the evaluation; default 10m. At "
+        "least step.",
+    )
+    step: Interval = Field(
+        default=timedelta(seconds=30),
+        description="One sample per step in the candidate window; default 30s, at least 1s.",
+    )
     sustain_for: Duration = Field(
-        default=timedelta(minutes=3), description="How long a breach must hold before it fails."
+        default=timedelta(minutes=3),
+        description="How long a critical metric's breach must hold before the verdict is "
+        "Fail; default 3m.",
     )
     confidence: float = Field(
-        default=0.95, gt=0.5, lt=1.0, description="Confidence level of the intervals."
+        default=0.95,
+        gt=0.5,
+        lt=1.0,
+        description="Confidence level of the intervals, above 0.5 and below 1; default 0.95.",
     )
     rate_window: Duration | None = Field(
         default=None,
@@ -366,9 +410,21 @@ class ThresholdRule(ApiModel):
     max_increase: Amount | None = Field(
         default=None, description="Largest allowed increase, e.g. 20 (req/s) or 0.005 (ratio)."
     )
-    max_increase_percent: float | None = Field(default=None, ge=0, le=10_000)
+    max_increase_percent: float | None = Field(
+        default=None,
+        ge=0,
+        le=10_000,
+        description="Largest allowed increase, in percent of the baseline value (0 to 10000); "
+        "Inconclusive when the baseline is near 0.",
+    )
     max_decrease: Amount | None = Field(default=None, description="Largest allowed decrease.")
-    max_decrease_percent: float | None = Field(default=None, ge=0, le=100)
+    max_decrease_percent: float | None = Field(
+        default=None,
+        ge=0,
+        le=100,
+        description="Largest allowed decrease, in percent of the baseline value (0 to 100); "
+        "Inconclusive when the baseline is near 0.",
+    )
     max: float | None = Field(
         default=None, ge=0, description="Upper bound on the candidate's value, e.g. 0.01."
     )
@@ -520,7 +576,10 @@ class MetricSpec(ApiModel):
         pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
         description="Unique within the resource (a DNS label).",
     )
-    type: MetricType
+    type: MetricType = Field(
+        description="Latency (from histogram), Throughput (rate of counter), ErrorRate (the "
+        "share of counter matching errorMatchers) or Query (the query's value)."
+    )
     histogram: str | None = Field(
         default=None,
         pattern=METRIC_NAME,
@@ -528,7 +587,10 @@ class MetricSpec(ApiModel):
         description="Histogram base name (without _bucket/_sum/_count).",
     )
     counter: str | None = Field(
-        default=None, pattern=METRIC_NAME, max_length=256, description="Request counter name."
+        default=None,
+        pattern=METRIC_NAME,
+        max_length=256,
+        description="Request counter name (Throughput and ErrorRate).",
     )
     error_matchers: ErrorMatchers | None = None
     query: str | None = Field(
@@ -547,10 +609,14 @@ class MetricSpec(ApiModel):
         default="total",
         max_length=1024,
         description="Latency with stageLabel: the stage value of the end-to-end series (the "
-        "headline statistics); every other value is a stage of the request.",
+        "headline statistics); every other value is a stage of the request. Default total.",
     )
     thresholds: Thresholds
-    critical: bool = Field(default=True, description="A critical metric's regression fails.")
+    critical: bool = Field(
+        default=True,
+        description="A critical metric's sustained regression fails the verdict; a "
+        "non-critical one is only reported. Default true.",
+    )
 
     @field_validator("query")
     @classmethod
@@ -609,24 +675,56 @@ BASELINE_LONGER_THAN_WINDOW = CelRule(
 
 
 class PerfBaselineSpec(ApiModel):
+    """What to measure for a workload, what to compare the candidate with, and its limits."""
+
     model_config = ConfigDict(
         json_schema_extra=validations(CONCURRENT_NEEDS_TRACKS, BASELINE_LONGER_THAN_WINDOW)
     )
 
     prometheus: PrometheusRef | None = None
     selector: PromLabels = Field(description="PromQL label matchers shared by every query.")
-    workload_ref: WorkloadRef | None = None
-    candidate: TrackSelector | None = None
-    stable: TrackSelector | None = None
-    comparison: Comparison = Comparison.BOTH
-    baseline: BaselineSpec = Field(default_factory=BaselineSpec)
-    analysis: AnalysisSpec = Field(default_factory=AnalysisSpec)
+    workload_ref: WorkloadRef | None = Field(
+        default=None,
+        description="Rollout or Deployment whose pod-template hashes name the candidate and "
+        "stable series; when set, candidate and stable are ignored.",
+    )
+    candidate: TrackSelector | None = Field(
+        default=None,
+        description="Extra label matchers for the candidate's (canary's) series. Without it "
+        "(and without workloadRef) the whole workload is judged, against the historical "
+        "baseline.",
+    )
+    stable: TrackSelector | None = Field(
+        default=None,
+        description="Extra label matchers for the stable series, the baseline of both "
+        "comparisons; without it the historical baseline is the whole workload.",
+    )
+    comparison: Comparison = Field(
+        default=Comparison.BOTH,
+        description="Concurrent (candidate vs stable over the same window), Historical "
+        "(against the rolling baseline) or Both; default Both. Throughput, and every metric "
+        "while no candidate is in flight, are judged Historical.",
+    )
+    baseline: BaselineSpec = Field(
+        default_factory=BaselineSpec,
+        description="The historical baseline: the stable series (the whole workload without "
+        "one) over baseline.window, ending where the candidate window starts.",
+    )
+    analysis: AnalysisSpec = Field(
+        default_factory=AnalysisSpec,
+        description="How often, over which window and how strictly the candidate is judged.",
+    )
     metrics: Annotated[list[MetricSpec], unique(lambda m: m.name, "metric name")] = Field(
         min_length=1,
         max_length=32,
+        description="What to measure and the thresholds each is judged by (1 to 32, names unique).",
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
     )
-    improvement: Improvement | None = None
+    improvement: Improvement | None = Field(
+        default=None,
+        description="The smallest Latency p95 drop that counts as Improved; without it, and "
+        "for other statistics, any significant improvement does.",
+    )
 
     @model_validator(mode="after")
     def _coherent(self) -> PerfBaselineSpec:
