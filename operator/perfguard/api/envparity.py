@@ -18,7 +18,7 @@ Namespace = Annotated[str, Field(min_length=1, max_length=63, pattern=NAMESPACE)
 
 
 class NamespaceRef(ApiModel):
-    namespace: Namespace
+    namespace: Namespace = Field(description="The namespace's name.")
 
 
 class WorkloadKind(StrEnum):
@@ -37,31 +37,59 @@ class WorkloadsSpec(ApiModel):
         ],
         min_length=1,
         max_length=4,
+        description="Workload kinds compared: Deployment, StatefulSet, DaemonSet, Rollout "
+        "(Argo; none without its CRD). Default Deployment, StatefulSet and DaemonSet.",
         json_schema_extra={"x-kubernetes-list-type": "set"},
     )
-    selector: LabelSelector | None = None
+    selector: LabelSelector | None = Field(
+        default=None,
+        description="Selects the workloads by their own labels, in every compared namespace; "
+        "unset or empty: every workload of those kinds.",
+    )
     match_by: str = Field(
         default="name",
         max_length=317,
-        description="`name`, or a label key whose value pairs workloads across namespaces.",
+        description="How workloads pair across namespaces: `name` (default) pairs them by kind "
+        "and name; a label key pairs them by kind and that label's value, and workloads "
+        "without the label are not compared.",
     )
 
 
 class CompareSpec(ApiModel):
-    images: bool = True
-    config: bool = True
-    env: bool = True
+    images: bool = Field(
+        default=True,
+        description="Compare each container's image by digest (running pods' imageID, else a "
+        "digest pinned in the image reference); without one it is unverified. Default true.",
+    )
+    config: bool = Field(
+        default=True,
+        description="Compare the content of referenced ConfigMaps and Secrets by keyed hash; "
+        "Secrets only when the operator has PERFGUARD_COMPARE_SECRETS=true. Default true.",
+    )
+    env: bool = Field(
+        default=True,
+        description="Compare containers' environment variables: the literal value, or what "
+        "a valueFrom references. Default true.",
+    )
     annotations: list[Annotated[str, Field(max_length=317)]] = Field(
         default_factory=list,
         max_length=32,
-        description="Annotation (or label) keys compared, e.g. model and dataset versions.",
+        description="Annotation keys compared, e.g. model and dataset versions: the workload's "
+        "annotation, else its label, else the pod template's annotation or label.",
     )
 
 
 class IgnoreSpec(ApiModel):
-    env: list[Annotated[str, Field(max_length=256)]] = Field(default_factory=list, max_length=256)
+    env: list[Annotated[str, Field(max_length=256)]] = Field(
+        default_factory=list,
+        max_length=256,
+        description="Environment variables not compared: names or shell-style patterns (POD_*).",
+    )
     containers: list[Annotated[str, Field(max_length=63)]] = Field(
-        default_factory=list, max_length=64
+        default_factory=list,
+        max_length=64,
+        description="Containers whose image and environment are not compared: names or "
+        "shell-style patterns.",
     )
 
 
@@ -80,28 +108,56 @@ TARGET_IS_NOT_REFERENCE = CelRule(
 
 
 class EnvParitySpec(ApiModel):
+    """Which namespaces to compare, which workloads in them, and what about those workloads."""
+
     model_config = ConfigDict(
         json_schema_extra=validations(TARGETS_OR_SELECTOR, TARGET_IS_NOT_REFERENCE)
     )
 
-    reference: NamespaceRef
+    reference: NamespaceRef = Field(
+        description="The namespace the targets are compared with, e.g. staging."
+    )
     targets: (
         Annotated[list[NamespaceRef], unique(lambda t: t.namespace, "target namespace")] | None
     ) = Field(
         default=None,
         min_length=1,
         max_length=64,
+        description="Namespaces compared with the reference (1 to 64, not the reference "
+        "itself). Give exactly one of targets and namespaceSelector.",
         json_schema_extra={
             "x-kubernetes-list-type": "map",
             "x-kubernetes-list-map-keys": ["namespace"],
         },
     )
-    namespace_selector: LabelSelector | None = None
-    workloads: WorkloadsSpec = Field(default_factory=WorkloadsSpec)
-    compare: CompareSpec = Field(default_factory=CompareSpec)
-    ignore: IgnoreSpec = Field(default_factory=IgnoreSpec)
-    max_drift_percent: float = Field(default=0.0, ge=0, le=100)
-    interval: Interval = Field(default=timedelta(minutes=5))
+    namespace_selector: LabelSelector | None = Field(
+        default=None,
+        description="Selects the target namespaces by label: every match the operator serves, "
+        "except the reference (an empty selector matches all). Give exactly one of targets "
+        "and namespaceSelector.",
+    )
+    workloads: WorkloadsSpec = Field(
+        default_factory=WorkloadsSpec,
+        description="Which workloads are compared, and how they pair across namespaces.",
+    )
+    compare: CompareSpec = Field(
+        default_factory=CompareSpec, description="What is compared in each pair of workloads."
+    )
+    ignore: IgnoreSpec = Field(
+        default_factory=IgnoreSpec, description="What is left out of the comparison."
+    )
+    max_drift_percent: float = Field(
+        default=0.0,
+        ge=0,
+        le=100,
+        description="Drifted when more than this percent of the compared items differ (over "
+        "every target); default 0, any difference.",
+    )
+    interval: Interval = Field(
+        default=timedelta(minutes=5),
+        description="How often to compare; default 5m, at least 1s. A change to a workload or "
+        "ConfigMap in a compared namespace the operator watches also triggers a comparison.",
+    )
 
     @model_validator(mode="after")
     def _targets(self) -> EnvParitySpec:
