@@ -20,50 +20,155 @@ Limit = Annotated[float, Field(gt=0, le=100)]
 
 
 class NodesSpec(ApiModel):
-    selector: LabelSelector | None = None
+    selector: LabelSelector | None = Field(
+        default=None,
+        description="Selects Node objects by label; unset or empty: every Node. Their names "
+        "pick the DCGM and node-exporter series.",
+    )
 
 
 class TrafficSpec(ApiModel):
-    query: str = Field(min_length=1, max_length=4096, description="PromQL: requests per second.")
+    query: str = Field(
+        min_length=1,
+        max_length=4096,
+        description="PromQL giving the service's traffic in requests per second; several "
+        "series are summed.",
+    )
 
 
 class SustainedSpec(ApiModel):
-    above: Limit = 85.0
-    for_: Duration = Field(default=timedelta(minutes=15), alias="for")
+    above: Limit = Field(
+        default=85.0,
+        description="Utilisation, in percent, that a resource's fleet average must stay above; "
+        "default 85.",
+    )
+    for_: Duration = Field(
+        default=timedelta(minutes=15),
+        alias="for",
+        description="How long it must stay above, up to now; default 15m.",
+    )
 
 
 class CapacityThresholds(ApiModel):
-    cpu: Limit = 80.0
-    memory: Limit = 85.0
-    gpu: Limit = 90.0
-    gpu_memory: Limit = 90.0
-    sustained: SustainedSpec = Field(default_factory=SustainedSpec)
+    cpu: Limit = Field(
+        default=80.0, description="CPU limit: percent busy, fleet average; default 80."
+    )
+    memory: Limit = Field(
+        default=85.0,
+        description="Memory limit: percent used (1 - available / total), fleet average; "
+        "default 85.",
+    )
+    gpu: Limit = Field(
+        default=90.0, description="GPU utilisation limit, percent, fleet average; default 90."
+    )
+    gpu_memory: Limit = Field(
+        default=90.0,
+        description="GPU memory limit: percent of the framebuffer used, fleet average; default 90.",
+    )
+    sustained: SustainedSpec = Field(
+        default_factory=SustainedSpec,
+        description="A resource whose fleet average has stayed above `above` for `for` is "
+        "NearLimit, even below its own limit.",
+    )
 
 
 class Scenario(ApiModel):
-    name: str = Field(min_length=1, max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-    growth_percent: float = Field(gt=-100, le=10_000)
+    name: str = Field(
+        min_length=1,
+        max_length=63,
+        pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+        description="Unique within the resource (a DNS label).",
+    )
+    growth_percent: float = Field(
+        gt=-100,
+        le=10_000,
+        description="Traffic growth over the history's p95 traffic, in percent, e.g. 20; "
+        "negative for a decline (above -100).",
+    )
 
 
 class AnomalySpec(ApiModel):
-    spike_percent: float = Field(default=20.0, gt=0, le=10_000)
-    gpu_memory_growth_percent_per_hour: float = Field(default=5.0, gt=0, le=100)
-    throttling: bool = True
-    xid_errors: bool = True
+    spike_percent: float = Field(
+        default=20.0,
+        gt=0,
+        le=10_000,
+        description="A GPU utilisation sample more than this percent above the median of the "
+        "preceding hour (and by more than a noise floor of at least 5 points) is a "
+        "UtilizationSpike; default 20.",
+    )
+    gpu_memory_growth_percent_per_hour: float = Field(
+        default=5.0,
+        gt=0,
+        le=100,
+        description="GPU memory use growing faster than this, in percent of the framebuffer "
+        "per hour, measured over an hour and held for another, is GpuMemoryGrowth; default 5.",
+    )
+    throttling: bool = Field(
+        default=True,
+        description="Report ThermalThrottling and PowerCapping episodes, decoded from the "
+        "clock-event reasons; default true.",
+    )
+    xid_errors: bool = Field(
+        default=True,
+        description="Report each change of a GPU's XID error code to a non-zero one; default true.",
+    )
 
 
 class QueryOverrides(ApiModel):
     """Replace a default query; `{{nodes}}` expands to the selected hosts' regex."""
 
-    gpu_util: str | None = Field(default=None, max_length=4096)
-    gpu_memory_used: str | None = Field(default=None, max_length=4096)
-    gpu_memory_free: str | None = Field(default=None, max_length=4096)
-    gpu_temp: str | None = Field(default=None, max_length=4096)
-    gpu_power: str | None = Field(default=None, max_length=4096)
-    xid_errors: str | None = Field(default=None, max_length=4096)
-    clock_events: str | None = Field(default=None, max_length=4096)
-    cpu: str | None = Field(default=None, max_length=4096)
-    memory: str | None = Field(default=None, max_length=4096)
+    gpu_util: str | None = Field(
+        default=None,
+        max_length=4096,
+        description="GPU utilisation, percent, per GPU; default DCGM_FI_DEV_GPU_UTIL.",
+    )
+    gpu_memory_used: str | None = Field(
+        default=None,
+        max_length=4096,
+        description="GPU memory used, per GPU, in gpuMemoryFree's unit; default "
+        "DCGM_FI_DEV_FB_USED (MiB).",
+    )
+    gpu_memory_free: str | None = Field(
+        default=None,
+        max_length=4096,
+        description="GPU memory free, per GPU, in gpuMemoryUsed's unit; default "
+        "DCGM_FI_DEV_FB_FREE (MiB).",
+    )
+    gpu_temp: str | None = Field(
+        default=None,
+        max_length=4096,
+        description="GPU temperature, read only for thermal throttling episodes; default "
+        "DCGM_FI_DEV_GPU_TEMP (°C).",
+    )
+    gpu_power: str | None = Field(
+        default=None,
+        max_length=4096,
+        description="GPU power draw, read only for power capping episodes; default "
+        "DCGM_FI_DEV_POWER_USAGE (W).",
+    )
+    xid_errors: str | None = Field(
+        default=None,
+        max_length=4096,
+        description="The last XID error code, per GPU; default DCGM_FI_DEV_XID_ERRORS.",
+    )
+    clock_events: str | None = Field(
+        default=None,
+        max_length=4096,
+        description="The clock-event reasons bitmask, per GPU; default "
+        "DCGM_FI_DEV_CLOCKS_EVENT_REASONS or DCGM_FI_DEV_CLOCK_THROTTLE_REASONS.",
+    )
+    cpu: str | None = Field(
+        default=None,
+        max_length=4096,
+        description="CPU busy, percent, per node; default from node-exporter's "
+        "node_cpu_seconds_total (idle mode).",
+    )
+    memory: str | None = Field(
+        default=None,
+        max_length=4096,
+        description="Memory used, percent, per node; default 100 * (1 - "
+        "node_memory_MemAvailable_bytes / node_memory_MemTotal_bytes).",
+    )
 
 
 HISTORY_LONGER_THAN_STEP = CelRule(
@@ -77,22 +182,49 @@ HISTORY_LONGER_THAN_STEP = CelRule(
 
 
 class CapacityPlanSpec(ApiModel):
+    """Which Nodes to assess, the traffic they carry, their limits, growth scenarios and checks."""
+
     model_config = ConfigDict(json_schema_extra=validations(HISTORY_LONGER_THAN_STEP))
 
     prometheus: PrometheusRef | None = None
-    nodes: NodesSpec = Field(default_factory=NodesSpec)
-    traffic: TrafficSpec
-    history: Duration = Field(default=timedelta(days=7))
-    step: Interval = Field(default=timedelta(minutes=5))
-    thresholds: CapacityThresholds = Field(default_factory=CapacityThresholds)
+    nodes: NodesSpec = Field(
+        default_factory=NodesSpec, description="The Nodes whose GPUs, CPU and memory are assessed."
+    )
+    traffic: TrafficSpec = Field(
+        description="The traffic that utilisation is fitted against and projected with."
+    )
+    history: Duration = Field(
+        default=timedelta(days=7),
+        description="How far back utilisation and traffic are read, a duration such as 36h or "
+        "7d; default 7d. Longer than step, and at most 11,000 points (history / step + 1).",
+    )
+    step: Interval = Field(
+        default=timedelta(minutes=5),
+        description="Resolution of the history: one sample per step; default 5m, at least 1s.",
+    )
+    thresholds: CapacityThresholds = Field(
+        default_factory=CapacityThresholds,
+        description="Utilisation limits in percent, for the fleet average now and as projected: "
+        "Insufficient at or above one, NearLimit within 5 points below it.",
+    )
     scenarios: Annotated[list[Scenario], unique(lambda s: s.name, "scenario name")] = Field(
         default_factory=list,
         max_length=16,
+        description="Traffic growth to project each resource's utilisation to (at most 16).",
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
     )
-    anomalies: AnomalySpec = Field(default_factory=AnomalySpec)
-    queries: QueryOverrides | None = None
-    interval: Interval = Field(default=timedelta(minutes=5))
+    anomalies: AnomalySpec = Field(
+        default_factory=AnomalySpec, description="Which GPU anomalies are looked for, and how."
+    )
+    queries: QueryOverrides | None = Field(
+        default=None,
+        description="Replacements for the default queries; `{{nodes}}` expands to a regex of "
+        "the selected Node names. Series need a host label (Hostname, hostname, node, "
+        "nodename or instance).",
+    )
+    interval: Interval = Field(
+        default=timedelta(minutes=5), description="How often to evaluate; default 5m, at least 1s."
+    )
 
     @model_validator(mode="after")
     def _history_longer_than_step(self) -> CapacityPlanSpec:
