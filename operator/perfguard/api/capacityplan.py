@@ -249,71 +249,143 @@ class Assessment(StrEnum):
     UNVERIFIED = "Unverified"
 
 
+RESOURCE = "gpu, gpuMemory, cpu or memory."
+
+
 class TopItem(ApiModel):
-    node: str
-    gpu: str | None = None
-    value: float
+    node: str = Field(description="The node.")
+    gpu: str | None = Field(
+        default=None, description="The GPU's gpu (or UUID) label; unset for cpu and memory."
+    )
+    value: float = Field(description="Its utilisation over the last 15 minutes, percent.")
 
 
 class ResourceUtilization(ApiModel):
-    resource: str
-    fleet: float | None = None
-    threshold: float | None = None
-    above_threshold: bool = False
-    sustained: bool = False
-    top: list[TopItem] | None = Field(default=None, max_length=5)
+    resource: str = Field(description=RESOURCE)
+    fleet: float | None = Field(
+        default=None, description="Fleet average over the last 15 minutes, percent."
+    )
+    threshold: float | None = Field(default=None, description="The spec's limit, percent.")
+    above_threshold: bool = Field(default=False, description="fleet is at or above threshold.")
+    sustained: bool = Field(
+        default=False,
+        description="The fleet average has stayed above thresholds.sustained.above for "
+        "thresholds.sustained.for, up to now.",
+    )
+    top: list[TopItem] | None = Field(
+        default=None, max_length=5, description="The 5 busiest GPUs or nodes."
+    )
 
 
 class Projection(ApiModel):
-    scenario: str
-    growth_percent: float
-    resource: str
-    traffic: float | None = None
-    projected: float | None = None
-    threshold: float | None = None
-    assessment: Assessment
-    recommendation: str | None = None
-    add_nodes: int | None = None
-    add_gpus: int | None = None
+    scenario: str = Field(description="The scenario's name.")
+    growth_percent: float = Field(description="The scenario's traffic growth, percent.")
+    resource: str = Field(description=RESOURCE)
+    traffic: float | None = Field(
+        default=None,
+        description="The scenario's traffic: the history's p95 traffic grown by growthPercent.",
+    )
+    projected: float | None = Field(
+        default=None,
+        description="Fleet utilisation at that traffic on a Theil-Sen line of utilisation "
+        "against traffic, percent.",
+    )
+    threshold: float | None = Field(default=None, description="The spec's limit, percent.")
+    assessment: Assessment = Field(
+        description="OverCapacity at or above threshold, NearLimit within 5 points below, "
+        "WithinCapacity, or Unverified (no fit: too little history with traffic)."
+    )
+    recommendation: str | None = Field(default=None, description="What to add, in words.")
+    add_nodes: int | None = Field(
+        default=None,
+        description="Nodes to add (for GPU resources, nodes of the observed GPU count); 0: none.",
+    )
+    add_gpus: int | None = Field(
+        default=None, description="GPUs to add (GPU resources only); 0: none."
+    )
 
 
 class Headroom(ApiModel):
-    resource: str
-    traffic: float | None = Field(default=None, description="Extra req/s before the threshold.")
-    percent: float | None = None
+    resource: str = Field(description=RESOURCE)
+    traffic: float | None = Field(
+        default=None,
+        description="Extra traffic above the history's p95 at which the fitted line reaches "
+        "the threshold (negative: already past it).",
+    )
+    percent: float | None = Field(
+        default=None, description="traffic in percent of the history's p95 traffic."
+    )
 
 
 class TimeToThreshold(ApiModel):
-    resource: str
-    at: datetime | None = None
-    message: str | None = None
+    resource: str = Field(description=RESOURCE)
+    at: datetime | None = Field(
+        default=None,
+        description="When the fleet average's trend reaches the threshold; unset when that is "
+        "further ahead than history is long, or the trend does not rise.",
+    )
+    message: str | None = Field(default=None, description="The same, in words.")
 
 
 class Anomaly(ApiModel):
-    type: str
-    node: str | None = None
-    gpu: str | None = None
-    start: datetime | None = None
+    type: str = Field(
+        description="UtilizationSpike, GpuMemoryGrowth, ThermalThrottling, PowerCapping or "
+        "XidError."
+    )
+    node: str | None = Field(default=None, description="The node.")
+    gpu: str | None = Field(default=None, description="The GPU's gpu (or UUID) label.")
+    start: datetime | None = Field(default=None, description="When the episode started.")
     end: datetime | None = Field(default=None, description="Unset while ongoing.")
-    severity: str = "Warning"
-    value: float | None = None
-    message: str | None = None
+    severity: str = Field(default="Warning", description="Warning or Critical.")
+    value: float | None = Field(
+        default=None,
+        description="The peak sample (UtilizationSpike), growth in %/h (GpuMemoryGrowth), the "
+        "clock-event bits seen (throttling) or the XID code.",
+    )
+    message: str | None = Field(default=None, description="The anomaly, with its numbers.")
 
 
 class CapacitySummary(ApiModel):
     """Preformatted headline numbers, for printer columns."""
 
-    gpu: str | None = None
-    cpu: str | None = None
-    memory: str | None = None
+    gpu: str | None = Field(
+        default=None, description="Fleet GPU utilisation over the last 15 minutes, e.g. 64%."
+    )
+    cpu: str | None = Field(
+        default=None, description="Fleet CPU utilisation over the last 15 minutes, e.g. 37%."
+    )
+    memory: str | None = Field(
+        default=None, description="Fleet memory use over the last 15 minutes, e.g. 40%."
+    )
 
 
 class CapacityPlanStatus(ResourceStatus):
-    verdict: CapacityVerdict | None = None
+    """Utilisation, projections, headroom and anomalies of the fleet; written by the operator."""
+
+    verdict: CapacityVerdict | None = Field(
+        default=None,
+        description="The worst of utilisation now and every projection: Sufficient, NearLimit, "
+        "Insufficient, or Unverified (data missing); never Sufficient by default.",
+    )
     summary: CapacitySummary | None = None
-    current: list[ResourceUtilization] | None = Field(default=None, max_length=8)
-    projections: list[Projection] | None = Field(default=None, max_length=64)
-    headroom: list[Headroom] | None = Field(default=None, max_length=8)
-    time_to_threshold: list[TimeToThreshold] | None = Field(default=None, max_length=8)
-    anomalies: list[Anomaly] | None = Field(default=None, max_length=20)
-    total_anomalies: int | None = None
+    current: list[ResourceUtilization] | None = Field(
+        default=None, max_length=8, description="Utilisation now, per resource with data."
+    )
+    projections: list[Projection] | None = Field(
+        default=None, max_length=64, description="Each scenario's projection, per resource."
+    )
+    headroom: list[Headroom] | None = Field(
+        default=None,
+        max_length=8,
+        description="Per resource whose utilisation grows with traffic: the traffic it has room "
+        "for.",
+    )
+    time_to_threshold: list[TimeToThreshold] | None = Field(
+        default=None, max_length=8, description="Per resource: when the trend crosses its limit."
+    )
+    anomalies: list[Anomaly] | None = Field(
+        default=None, max_length=20, description="The newest 20 anomalies in the history."
+    )
+    total_anomalies: int | None = Field(
+        default=None, description="Every anomaly found in the history, listed or not."
+    )

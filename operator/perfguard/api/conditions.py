@@ -40,10 +40,18 @@ class ResourceStatus(ApiModel):
 
     reason: str | None = Field(default=None, description="Why the verdict is what it is.")
     message: str | None = Field(default=None, description="The verdict, for humans.")
-    last_evaluation_time: datetime | None = None
+    last_evaluation_time: datetime | None = Field(
+        default=None,
+        description="When the evaluation behind the numbers shown ran; status is rewritten on "
+        "news, and otherwise every statusRefresh (default 5m).",
+    )
     conditions: list[Condition] | None = Field(
         default=None,
         max_length=16,
+        description="Ready, plus BaselineEstablished and Regressed (PerfBaseline), InSync "
+        "(EnvParity) or CapacitySufficient and AnomalyDetected (CapacityPlan).",
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
     )
-    observed_generation: int | None = None
+    observed_generation: int | None = Field(
+        default=None, description="The .metadata.generation this status was written for."
+    )

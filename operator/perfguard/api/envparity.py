@@ -176,16 +176,19 @@ class ParityVerdict(StrEnum):
 
 
 class Fingerprint(ApiModel):
-    namespace: str
-    fingerprint: str
-    items: int = 0
+    namespace: str = Field(description="The namespace.")
+    fingerprint: str = Field(
+        description="sha256: and 16 hex digits of a hash over its sorted items; equal "
+        "environments have equal fingerprints."
+    )
+    items: int = Field(default=0, description="Items in the namespace, unresolved ones included.")
 
 
 class Difference(ApiModel):
     namespace: str = Field(description="The target namespace.")
-    workload: str
-    kind: str | None = None
-    container: str | None = None
+    workload: str = Field(description="The workload's name (in the target, else the reference).")
+    kind: str | None = Field(default=None, description="The workload's kind.")
+    container: str | None = Field(default=None, description="The container, for image and env.")
     field: str = Field(
         description="image, env/NAME, configmap/NAME, secret/NAME, annotation/KEY, workload …"
     )
@@ -195,11 +198,32 @@ class Difference(ApiModel):
 
 
 class EnvParityStatus(ResourceStatus):
-    verdict: ParityVerdict | None = None
-    drift_percent: float | None = None
-    compared: int | None = None
-    differing: int | None = None
-    unverified: int | None = None
-    fingerprints: list[Fingerprint] | None = Field(default=None, max_length=65)
-    differences: list[Difference] | None = Field(default=None, max_length=50)
-    total_differences: int | None = None
+    """The comparison's verdict, counts and first differences; written by the operator."""
+
+    verdict: ParityVerdict | None = Field(
+        default=None,
+        description="Drifted (driftPercent above maxDriftPercent), else Unverified (something "
+        "unresolved or unreadable, or nothing compared), else InSync.",
+    )
+    drift_percent: float | None = Field(
+        default=None, description="Differing items / compared items x 100, over every target."
+    )
+    compared: int | None = Field(default=None, description="Items compared, over every target.")
+    differing: int | None = Field(default=None, description="Compared items that differ.")
+    unverified: int | None = Field(
+        default=None,
+        description="Items unresolved on either side (e.g. an image without a digest), so not "
+        "compared.",
+    )
+    fingerprints: list[Fingerprint] | None = Field(
+        default=None, max_length=65, description="One per namespace, the reference first."
+    )
+    differences: list[Difference] | None = Field(
+        default=None,
+        max_length=50,
+        description="The first 50 differences: workloads, then images, config, env and "
+        "annotations.",
+    )
+    total_differences: int | None = Field(
+        default=None, description="Every difference found, listed or not."
+    )

@@ -767,45 +767,82 @@ class CandidateStatus(ApiModel):
 
 
 class BaselineStatus(ApiModel):
-    from_: datetime | None = Field(default=None, alias="from")
-    to: datetime | None = None
-    samples: int = 0
+    from_: datetime | None = Field(
+        default=None, alias="from", description="Start of the historical baseline window."
+    )
+    to: datetime | None = Field(
+        default=None, description="End of the baseline window: the candidate window's start."
+    )
+    samples: int = Field(
+        default=0, description="The most baseline samples any metric's baseline query returned."
+    )
 
 
 class SampleCounts(ApiModel):
-    candidate: int = 0
-    baseline: int = 0
+    candidate: int = Field(default=0, description="Candidate samples judged.")
+    baseline: int = Field(default=0, description="Baseline samples judged (stable or historical).")
 
 
 class SecondOpinion(ApiModel):
-    method: str
-    p_value: float | None = None
-    shift: float | None = None
-    ci95: list[float] | None = Field(default=None, max_length=2)
+    method: str = Field(description="The test: MannWhitneyU/HodgesLehmann.")
+    p_value: float | None = Field(default=None, description="The Mann-Whitney U p-value.")
+    shift: float | None = Field(
+        default=None,
+        description="Hodges-Lehmann estimate of candidate - baseline, in the metric's unit.",
+    )
+    ci95: list[float] | None = Field(
+        default=None,
+        max_length=2,
+        description="[lo, hi] of shift, at analysis.confidence (0.95 by default).",
+    )
 
 
 class LevelShiftStatus(ApiModel):
     at: datetime = Field(description="First sample of the new level of candidate - stable.")
     change: float = Field(description="New level minus old, in the metric's base unit.")
-    samples_before: int = 0
+    samples_before: int = Field(default=0, description="Samples before the shift.")
     samples_after: int = Field(default=0, description="Samples since the shift: the judged ones.")
     p_value: float | None = Field(default=None, description="Bonferroni-bounded over splits.")
 
 
 class MetricStatus(ApiModel):
-    name: str
-    statistic: str
+    """One statistic of one metric, judged in one comparison."""
+
+    name: str = Field(description="The metric's name in spec.metrics.")
+    statistic: str = Field(description="p50, p90, p95, p99, mean, rate, ratio or value.")
     comparison: Comparison = Field(description="Concurrent or Historical.")
-    unit: str | None = None
-    baseline: float | None = None
-    current: float | None = None
-    delta: float | None = None
-    delta_percent: float | None = None
-    ci95: list[float] | None = Field(default=None, max_length=2, description="[lo, hi] of delta.")
+    unit: str | None = Field(
+        default=None,
+        description="Unit of baseline, current, delta and ci95: seconds, requests/s, ratio or "
+        "value.",
+    )
+    baseline: float | None = Field(
+        default=None,
+        description="Mean of the baseline samples: the stable series over the same window, or "
+        "the historical baseline.",
+    )
+    current: float | None = Field(
+        default=None,
+        description="Mean of the candidate's (or workload's) samples; of the newer level "
+        "after a level shift.",
+    )
+    delta: float | None = Field(
+        default=None, description="Estimated change, candidate - baseline, in unit."
+    )
+    delta_percent: float | None = Field(
+        default=None, description="delta in percent of |baseline|; unset when it is near 0."
+    )
+    ci95: list[float] | None = Field(
+        default=None,
+        max_length=2,
+        description="[lo, hi] of delta, at analysis.confidence (0.95 by default).",
+    )
     threshold: str | None = Field(default=None, description="The rule, as written in the spec.")
-    verdict: MetricVerdict
-    reason: str | None = None
-    message: str | None = None
+    verdict: MetricVerdict = Field(description="Pass, Regressed, Improved, Inconclusive or NoData.")
+    reason: str | None = Field(
+        default=None, description="Why, in one CamelCase word, e.g. RegressionSignificant."
+    )
+    message: str | None = Field(default=None, description="The judgement and its numbers.")
     breach_since: datetime | None = Field(
         default=None,
         description=(
@@ -832,44 +869,89 @@ class MetricStatus(ApiModel):
         default=None,
         description="Set when the window held two levels; only the newer one was judged.",
     )
-    critical: bool = True
-    samples: SampleCounts | None = None
-    second_opinion: SecondOpinion | None = None
+    critical: bool = Field(
+        default=True, description="The metric's spec.critical: whether it can fail the verdict."
+    )
+    samples: SampleCounts | None = Field(default=None, description="Samples judged on each side.")
+    second_opinion: SecondOpinion | None = Field(
+        default=None,
+        description="A rank test over the window, reported only: it assumes independent "
+        "samples, so it never decides the verdict.",
+    )
 
 
 class StageStatus(ApiModel):
-    metric: str
-    stage: str
-    mean: float | None = None
-    p95: float | None = None
-    p99: float | None = None
-    share: float | None = None
+    """One stage of a Latency metric with stageLabel, over the candidate window."""
+
+    metric: str = Field(description="The Latency metric's name.")
+    stage: str = Field(description="The stageLabel value.")
+    mean: float | None = Field(default=None, description="Mean latency of the stage, seconds.")
+    p95: float | None = Field(
+        default=None, description="The stage's p95 latency, averaged over the window, seconds."
+    )
+    p99: float | None = Field(
+        default=None, description="The stage's p99 latency, averaged over the window, seconds."
+    )
+    share: float | None = Field(
+        default=None, description="The stage's mean over the total mean (0.25 is 25 %)."
+    )
 
 
 class StagesSummary(ApiModel):
-    unattributed_share: float | None = None
-    unattributed_flagged: bool = False
+    unattributed_share: float | None = Field(
+        default=None,
+        description="Share of the total mean latency no stage accounts for (0.25 is 25 %).",
+    )
+    unattributed_flagged: bool = Field(
+        default=False, description="True when unattributedShare is above 0.10."
+    )
 
 
 class PerfBaselineSummary(ApiModel):
     """Preformatted headline numbers, for printer columns."""
 
-    p95: str | None = None
-    delta_p95: str | None = None
+    p95: str | None = Field(
+        default=None,
+        description="The first Latency metric's p95 for the candidate (or the workload), "
+        "averaged over the window, e.g. 41.20ms.",
+    )
+    delta_p95: str | None = Field(
+        default=None,
+        description="Its p95 change against the stable series (else the historical "
+        "baseline), e.g. +3.10ms.",
+    )
 
 
 class PerfBaselineStatus(ResourceStatus):
-    verdict: Verdict | None = None
-    candidate: CandidateStatus | None = None
-    baseline: BaselineStatus | None = None
+    """The verdict on the candidate, with the numbers behind it; written by the operator."""
+
+    verdict: Verdict | None = Field(
+        default=None,
+        description="Pass, Fail (a critical metric's regression held for sustainFor) or "
+        "Inconclusive; never Pass without data.",
+    )
+    candidate: CandidateStatus | None = Field(
+        default=None,
+        description="What was judged, so a gate can refuse a verdict about another candidate.",
+    )
+    baseline: BaselineStatus | None = Field(
+        default=None, description="The historical baseline window of the last evaluation."
+    )
     summary: PerfBaselineSummary | None = None
     metrics: list[MetricStatus] | None = Field(
         default=None,
         max_length=64,
+        description="One entry per metric, statistic with a threshold, and comparison.",
         json_schema_extra={
             "x-kubernetes-list-type": "map",
             "x-kubernetes-list-map-keys": ["name", "statistic", "comparison"],
         },
     )
-    stages: list[StageStatus] | None = Field(default=None, max_length=256)
-    stages_summary: StagesSummary | None = None
+    stages: list[StageStatus] | None = Field(
+        default=None,
+        max_length=256,
+        description="Per-stage latency of Latency metrics with stageLabel.",
+    )
+    stages_summary: StagesSummary | None = Field(
+        default=None, description="How much of the latency the stages account for."
+    )
