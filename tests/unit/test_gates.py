@@ -54,11 +54,16 @@ EVALUATION_ERROR = {
 }
 
 
-def evaluated(ago: timedelta | None) -> dict[str, Any]:
-    """A status's lastEvaluationTime, `ago` before now; None: no stamp."""
+# The gates' clock in the table tests (passed as `now`): statuses are built when pytest
+# collects the tables, which may be many minutes before a test runs.
+NOW = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
+
+
+def evaluated(ago: timedelta | None, at: datetime) -> dict[str, Any]:
+    """A status's lastEvaluationTime, `ago` before `at`; None: no stamp."""
     if ago is None:
         return {}
-    return {"lastEvaluationTime": format_time(datetime.now(UTC) - ago)}
+    return {"lastEvaluationTime": format_time(at - ago)}
 
 
 RECENT = timedelta(seconds=30)
@@ -77,11 +82,12 @@ def pb(
     error: bool = False,
     ago: timedelta | None = RECENT,
     interval: str | None = None,
+    at: datetime = NOW,
 ) -> dict[str, Any]:
     status: dict[str, Any] = {}
     if verdict is not None:
         status["verdict"] = verdict
-        status.update(evaluated(ago))
+        status.update(evaluated(ago, at))
     if identity is not None:
         status["candidate"] = {"identity": identity, "source": "WorkloadRef"}
     if observed is not None:
@@ -194,7 +200,7 @@ def test_perfbaseline_gate(
     obj: dict[str, Any] | None, candidate: str | None, status: int, reason: str
 ) -> None:
     target = GateTarget("PerfBaseline", "ml-prod", "resnet", candidate=candidate)
-    decision = judge_perfbaseline(obj, target)
+    decision = judge_perfbaseline(obj, target, now=NOW)
     assert (decision.status, decision.reason) == (status, reason), decision
     assert decision.allowed is (status == 200)
     assert "\n" not in decision.line()
@@ -204,16 +210,16 @@ def test_perfbaseline_gate(
 
 def test_refusals_carry_the_status_message_on_one_line() -> None:
     obj = pb("Fail", message="latency p95 +12 ms\n(CI95 [8, 16] ms)   over 5 ms")
-    decision = judge_perfbaseline(obj, PB)
+    decision = judge_perfbaseline(obj, PB, now=NOW)
     assert decision.status == 412
     assert "latency p95 +12 ms (CI95 [8, 16] ms) over 5 ms" in decision.line()
     assert "candidate abc123" in decision.line()
-    long = judge_perfbaseline(pb("Inconclusive", message="x" * 5000), PB)
+    long = judge_perfbaseline(pb("Inconclusive", message="x" * 5000), PB, now=NOW)
     assert len(long.line()) < 500
 
 
 def test_stale_candidate_names_both_candidates() -> None:
-    decision = judge_perfbaseline(pb("Pass"), GateTarget("PerfBaseline", "n", "x", "new1"))
+    decision = judge_perfbaseline(pb("Pass"), GateTarget("PerfBaseline", "n", "x", "new1"), now=NOW)
     assert "candidate abc123, not new1" in decision.message
 
 
@@ -238,7 +244,7 @@ def test_rollback_gate_answers_200_only_on_a_regression(
     obj: dict[str, Any] | None, candidate: str | None, status: int, reason: str
 ) -> None:
     target = GateTarget("PerfBaseline", "ml-prod", "resnet", candidate=candidate)
-    decision = judge_perfbaseline_rollback(obj, target)
+    decision = judge_perfbaseline_rollback(obj, target, now=NOW)
     assert (decision.status, decision.reason) == (status, reason), decision
 
 
@@ -251,13 +257,14 @@ def envp(
     observed: int = 1,
     error: bool = False,
     ago: timedelta | None = RECENT,
+    at: datetime = NOW,
 ) -> dict[str, Any]:
     status: dict[str, Any] = {"observedGeneration": observed}
     if error:
         status["conditions"] = [EVALUATION_ERROR]
     if verdict:
         status["verdict"] = verdict
-        status.update(evaluated(ago))
+        status.update(evaluated(ago, at))
     if drift is not None:
         status["driftPercent"] = drift
     return {"metadata": {"generation": 1}, "status": status}
@@ -280,7 +287,7 @@ def envp(
 )
 def test_envparity_gate(obj: dict[str, Any] | None, status: int, reason: str) -> None:
     target = GateTarget("EnvParity", "ml-prod", "inference")
-    decision = judge_envparity(obj, target)
+    decision = judge_envparity(obj, target, now=NOW)
     assert (decision.status, decision.reason) == (status, reason), decision
     if reason == "Drifted":
         assert "drift 12.5%" in decision.message
@@ -319,9 +326,11 @@ def run_app(
 def test_http_gate_answers_with_the_decision_on_one_line() -> None:
     reader = FakeReader(
         {
-            ("perfbaselines", "ml-prod", "resnet"): pb("Pass"),
-            ("perfbaselines", "ml-prod", "bad"): pb("Fail", message="p95 +12 ms"),
-            ("envparities", "ml-prod", "inference"): envp("Drifted", 3.0),
+            ("perfbaselines", "ml-prod", "resnet"): pb("Pass", at=datetime.now(UTC)),
+            ("perfbaselines", "ml-prod", "bad"): pb(
+                "Fail", message="p95 +12 ms", at=datetime.now(UTC)
+            ),
+            ("envparities", "ml-prod", "inference"): envp("Drifted", 3.0, at=datetime.now(UTC)),
         }
     )
 
@@ -399,7 +408,7 @@ def test_the_app_can_be_built_twice_on_one_registry() -> None:
     """A second app on the same registry reuses the gate counter (registering it again
     would raise), and both apps count into it."""
     runtime = Runtime(config=OperatorConfig(), metrics=OperatorMetrics())
-    reader = FakeReader({("perfbaselines", "ml-prod", "resnet"): pb("Pass")})
+    reader = FakeReader({("perfbaselines", "ml-prod", "resnet"): pb("Pass", at=datetime.now(UTC))})
     apps = [build_app(runtime, reader), build_app(runtime, reader)]
 
     async def main() -> str:
@@ -441,9 +450,9 @@ def test_every_409_reason_is_in_the_gating_docs() -> None:
     reasons = set()
     for obj in objects:
         for decision in (
-            judge_perfbaseline(obj, replace(PB, candidate="abc123")),
-            judge_perfbaseline_rollback(obj, PB),
-            judge_envparity(obj, envp),
+            judge_perfbaseline(obj, replace(PB, candidate="abc123"), now=NOW),
+            judge_perfbaseline_rollback(obj, PB, now=NOW),
+            judge_envparity(obj, envp, now=NOW),
         ):
             if decision.status == 409:
                 reasons.add(decision.reason)
@@ -471,7 +480,9 @@ def test_http_gate_judges_age_by_the_operators_status_refresh(
 ) -> None:
     """A Pass 9 minutes old: stale with the default statusRefresh (limit 8m), recent for an
     operator that rewrites unchanged statuses hourly (limit 1h 3m)."""
-    reader = FakeReader({("perfbaselines", "ml-prod", "resnet"): pb("Pass", ago=STALE)})
+    reader = FakeReader(
+        {("perfbaselines", "ml-prod", "resnet"): pb("Pass", ago=STALE, at=datetime.now(UTC))}
+    )
     config = OperatorConfig() if refresh is None else OperatorConfig(status_refresh=refresh)
 
     async def scenario(client: TestClient[Any, Any], runtime: Runtime) -> None:
