@@ -20,7 +20,7 @@ from typing import Any, Final
 from perfguard.api.capacityplan import CapacityPlanSpec
 from perfguard.api.envparity import EnvParitySpec
 from perfguard.api.perfbaseline import AnalysisSpec
-from perfguard.api.quantities import parse_duration
+from perfguard.api.quantities import format_duration, parse_duration
 from perfguard.config import OperatorConfig
 from perfguard.times import parse_time_or_none
 
@@ -63,3 +63,18 @@ def evaluated_at(obj: Mapping[str, Any]) -> datetime | None:
         if isinstance(status, Mapping)
         else None
     )
+
+
+def staleness(
+    kind: str, obj: Mapping[str, Any], now: datetime, status_refresh: timedelta = STATUS_REFRESH
+) -> str | None:
+    """How stale the verdict is, "1h ago (2026-…Z), more than 8m (3 × interval +
+    statusRefresh)", when older than `stale_after`; None when recent or unstamped (the
+    callers word a missing stamp themselves)."""
+    last = evaluated_at(obj)
+    limit = stale_after(kind, obj, status_refresh)
+    if last is None or now - last <= limit:
+        return None
+    age = format_duration(timedelta(seconds=int((now - last).total_seconds())))
+    stamp = (obj.get("status") or {}).get("lastEvaluationTime")
+    return f"{age} ago ({stamp}), more than {format_duration(limit)} (3 × interval + statusRefresh)"

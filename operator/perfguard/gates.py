@@ -37,8 +37,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Literal
 
 from perfguard.api.conditions import ConditionStatus
-from perfguard.api.quantities import format_duration
-from perfguard.freshness import STATUS_REFRESH, evaluated_at, stale_after
+from perfguard.freshness import STATUS_REFRESH, evaluated_at, staleness
 from perfguard.render import one_line
 from perfguard.status import EVALUATION_ERROR, READY
 
@@ -223,24 +222,19 @@ def _out_of_date(
     evaluating the resource (down, stuck, paused, or no longer serving its namespace)."""
     status: Mapping[str, Any] = obj.get("status") or {}
     verdict = status.get("verdict")
-    last = evaluated_at(obj)
-    if last is None:
+    if evaluated_at(obj) is None:
         return Decision(
             NOT_YET,
             "StaleVerdict",
             f"{target.ref}: verdict {verdict} has no lastEvaluationTime; its age is unknown",
         )
-    limit = stale_after(target.kind, obj, status_refresh)
-    age = (now or datetime.now(UTC)) - last
-    if age <= limit:
+    stale = staleness(target.kind, obj, now or datetime.now(UTC), status_refresh)
+    if stale is None:
         return None
     return Decision(
         NOT_YET,
         "StaleVerdict",
-        f"{target.ref}: verdict {verdict} was reached "
-        f"{format_duration(timedelta(seconds=int(age.total_seconds())))} ago "
-        f"({status.get('lastEvaluationTime')}), more than {format_duration(limit)} "
-        "(3 × interval + statusRefresh); is the operator evaluating it?",
+        f"{target.ref}: verdict {verdict} was reached {stale}; is the operator evaluating it?",
     )
 
 

@@ -27,8 +27,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
-from perfguard.api.quantities import format_duration
-from perfguard.freshness import STATUS_REFRESH, evaluated_at, stale_after
+from perfguard.freshness import STATUS_REFRESH, evaluated_at, staleness
 from perfguard.render import format_quantity, one_line
 
 STABLE: Final = "STABLE"
@@ -102,25 +101,16 @@ def _out_of_date(kind: str, obj: Obj, now: datetime, status_refresh: timedelta) 
                 f"the spec is at generation {generation}",
             )
         )
-    last = evaluated_at(obj)
-    limit = stale_after(kind, obj, status_refresh)
-    if last is None:
+    stale = staleness(kind, obj, now, status_refresh)
+    if evaluated_at(obj) is None:
         if out:  # at risk or failing already, for a clearer reason
             return out
         out.append(
             Finding(AT_RISK, kind, name, "no lastEvaluationTime: the verdict's age is unknown")
         )
-    elif now - last > limit:
-        age = format_duration(timedelta(seconds=int((now - last).total_seconds())))
+    elif stale is not None:
         out.append(
-            Finding(
-                AT_RISK,
-                kind,
-                name,
-                f"stale: last evaluated {age} ago ({status['lastEvaluationTime']}), "
-                f"more than {format_duration(limit)} (3 × interval + statusRefresh); "
-                "is the operator running?",
-            )
+            Finding(AT_RISK, kind, name, f"stale: last evaluated {stale}; is the operator running?")
         )
     return out
 
