@@ -37,6 +37,11 @@ from perfguard.synthetic import Injection, InjectionKind, Scenario, SeriesFamily
 
 STATE = Path(".cache/demo")
 NAMESPACE = "ml-prod"
+DEMO_KINDS = (
+    "perfbaselines.perfguard.dev",
+    "envparities.perfguard.dev",
+    "capacityplans.perfguard.dev",
+)
 REGRESSION_MINUTES = 45
 
 
@@ -318,6 +323,10 @@ def run() -> int:
     kubeconfig = plane.kubeconfig
     kubectl(kubeconfig, "apply", "-f", "crds/")
     kubectl(kubeconfig, "wait", "--for=condition=Established", "crd", "--all")
+    # Established comes before the API server's cache of the new kinds is filled; until
+    # then it answers lists with 429 "storage is (re)initializing", which the operator
+    # would log as errors at start. kubectl waits out those 429s (it honours Retry-After).
+    kubectl(kubeconfig, "get", ",".join(DEMO_KINDS), "--all-namespaces", "-o", "name")
     kubectl(kubeconfig, "create", "namespace", NAMESPACE)
     kubectl(kubeconfig, "create", "namespace", REFERENCE_NAMESPACE)
     kubectl(kubeconfig, "apply", "-f", "-", input=yaml.safe_dump_all(cluster_objects()))
