@@ -64,6 +64,36 @@ def test_invalid_specs_are_rejected_naming_the_field(
         assert fragment in output, output
 
 
+# Durations the pattern refuses, in every field a CEL rule compares: one that ends in a Go
+# unit (duration() cannot parse it) and one that ends in d (int() cannot).
+BAD_DURATIONS = [
+    pytest.param("perfbaseline", "spec.analysis.window", "10 minutes", id="analysis-window"),
+    pytest.param("perfbaseline", "spec.analysis.window", "1.5d", id="analysis-window-days"),
+    pytest.param("perfbaseline", "spec.analysis.step", "30 s", id="analysis-step"),
+    pytest.param("perfbaseline", "spec.analysis.interval", "1 minute", id="analysis-interval"),
+    pytest.param("perfbaseline", "spec.baseline.window", "7 days", id="baseline-window"),
+    pytest.param("perfbaseline", "spec.prometheus.timeout", "10 seconds", id="timeout"),
+    pytest.param("perfbaseline", "spec.prometheus.timeout", "1d", id="timeout-days"),
+    pytest.param("capacityplan", "spec.history", "7 days", id="capacity-history"),
+    pytest.param("capacityplan", "spec.step", "5 minutes", id="capacity-step"),
+    pytest.param("envparity", "spec.interval", "1 minute", id="envparity-interval"),
+]
+
+
+@pytest.mark.parametrize(("name", "path", "value"), BAD_DURATIONS)
+def test_a_bad_duration_gets_only_the_pattern_error(
+    cluster: Cluster, namespace: str, name: str, path: str, value: str
+) -> None:
+    """The pattern says what is wrong; the CEL rules that compare the duration skip it
+    rather than add "type conversion error ... evaluating rule" noise for the same value."""
+    code, output = apply(cluster, edit(sample(name, namespace), path, value))
+    assert code != 0, output
+    assert f"{path}: Invalid value: {value!r}".replace("'", '"') in output, output
+    assert "should match" in output, output
+    for noise in ("type conversion", "invalid duration", "evaluating rule"):
+        assert noise not in output, output
+
+
 def test_kubectl_get_shows_printer_columns(cluster: Cluster, namespace: str) -> None:
     for name in ("perfbaseline", "envparity", "capacityplan"):
         assert apply(cluster, sample(name, namespace))[0] == 0

@@ -12,7 +12,7 @@ from perfguard.api.base import ApiModel, LabelSelector
 from perfguard.api.cel import CelRule, unique, validations
 from perfguard.api.conditions import ResourceStatus
 from perfguard.api.perfbaseline import PrometheusRef
-from perfguard.api.quantities import Duration, Interval, cel_duration
+from perfguard.api.quantities import Duration, Interval, cel_comparing_durations, cel_duration
 
 # A utilisation limit in percent. 0 is refused: nothing can be brought down to it, so
 # every evaluation's recommendation would fail.
@@ -173,9 +173,11 @@ class QueryOverrides(ApiModel):
 
 HISTORY_LONGER_THAN_STEP = CelRule(
     "!has(self.history) || !has(self.step) || "
-    + cel_duration("self.history")
-    + " > "
-    + cel_duration("self.step"),
+    + cel_comparing_durations(
+        cel_duration("self.history") + " > " + cel_duration("self.step"),
+        "self.history",
+        "self.step",
+    ),
     "history must be longer than step",
     ".history",
 )

@@ -29,6 +29,7 @@ from perfguard.api.quantities import (
     Duration,
     Interval,
     LatencyAmount,
+    cel_comparing_durations,
     cel_duration,
     format_duration,
     parse_duration,
@@ -226,8 +227,12 @@ class PrometheusTLS(ApiModel):
 
 
 TIMEOUT_RANGE = CelRule(
-    "!has(self.timeout) || (duration(self.timeout) >= duration('1ms') "
-    "&& duration(self.timeout) <= duration('5m'))",
+    "!has(self.timeout) || "
+    + cel_comparing_durations(
+        "duration(self.timeout) >= duration('1ms') && duration(self.timeout) <= duration('5m')",
+        "self.timeout",
+        pattern=TIMEOUT_PATTERN,
+    ),
     "timeout must be between 1ms and 5m",
     ".timeout",
     "FieldValueInvalid",
@@ -347,7 +352,9 @@ class BaselineSpec(ApiModel):
 
 
 WINDOW_AT_LEAST_STEP = CelRule(
-    f"{cel_duration('self.window')} >= {cel_duration('self.step')}",
+    cel_comparing_durations(
+        f"{cel_duration('self.window')} >= {cel_duration('self.step')}", "self.window", "self.step"
+    ),
     "analysis.window must be at least analysis.step",
     ".window",
     "FieldValueInvalid",
@@ -666,9 +673,11 @@ CONCURRENT_NEEDS_TRACKS = CelRule(
 )
 BASELINE_LONGER_THAN_WINDOW = CelRule(
     "!has(self.baseline) || !has(self.analysis) || "
-    + cel_duration("self.baseline.window")
-    + " > "
-    + cel_duration("self.analysis.window"),
+    + cel_comparing_durations(
+        cel_duration("self.baseline.window") + " > " + cel_duration("self.analysis.window"),
+        "self.baseline.window",
+        "self.analysis.window",
+    ),
     "baseline.window must be longer than analysis.window",
     ".baseline.window",
 )

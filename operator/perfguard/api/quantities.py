@@ -3,7 +3,8 @@
 Durations accept the Go forms Kubernetes users know (`30s`, `1h30m`, `250ms`) and the
 day/week forms baselines need (`7d`, `2w`). The CRD schema enforces the same grammar with
 a pattern, and CEL rules compare durations with `duration()`, which knows no days; the
-generator therefore emits a CEL expression that rewrites `Nd`/`Nw` into hours first.
+generator therefore emits a CEL expression that rewrites `Nd`/`Nw` into hours first, and
+skips the comparison when a value does not match the pattern (whose error says so).
 """
 
 from __future__ import annotations
@@ -171,6 +172,23 @@ def cel_duration(expr: str) -> str:
     )
 
 
+def cel_not_duration(expr: str, pattern: str = DURATION_PATTERN) -> str:
+    """CEL true when the string field `expr` does not match `pattern` (the field's schema
+    pattern, a raw CEL string so its backslashes stay RE2's)."""
+    return f"!{expr}.matches(r'{pattern}')"
+
+
+def cel_comparing_durations(condition: str, *exprs: str, pattern: str = DURATION_PATTERN) -> str:
+    """CEL holding when `condition`, which parses the duration fields `exprs` (with
+    `cel_duration` or `duration()`), holds, or when one of them does not match `pattern`.
+
+    Parsing a value the pattern refuses fails the rule with "type conversion error ...
+    evaluating rule", next to the pattern's own error for the same value; skipped, the
+    pattern's error is the only one, and it says what is wrong.
+    """
+    return " || ".join([*(cel_not_duration(expr, pattern) for expr in exprs), f"({condition})"])
+
+
 Duration = Annotated[
     timedelta,
     BeforeValidator(parse_duration),
@@ -199,7 +217,10 @@ _INTERVAL_SCHEMA = {
     "pattern": DURATION_PATTERN,
     "maxLength": MAX_LENGTH,
     "x-kubernetes-validations": [
-        {"rule": cel_duration("self") + " >= 1000", "message": "must be at least 1s"}
+        {
+            "rule": cel_comparing_durations(cel_duration("self") + " >= 1000", "self"),
+            "message": "must be at least 1s",
+        }
     ],
 }
 Interval = Annotated[
