@@ -181,8 +181,23 @@ INVALID = [
         "perfbaseline",
         "spec.baseline.window",
         "5m",
-        ("spec.baseline.window", "baseline.window must be longer than analysis.window"),
+        ("spec.baseline.window", "baseline.window (default 7d) must be longer than"),
         id="cel-baseline-window",
+    ),
+    # Either object left out: its window is the default, and still compared.
+    pytest.param(
+        "perfbaseline",
+        ("spec.analysis", "spec.baseline.window"),
+        (DELETE, "10m"),
+        ("spec.baseline.window", "must be longer than analysis.window (default 10m)"),
+        id="cel-baseline-window-vs-default-analysis",
+    ),
+    pytest.param(
+        "perfbaseline",
+        ("spec.baseline", "spec.analysis.window"),
+        (DELETE, "7d"),
+        ("spec.baseline.window", "baseline.window (default 7d) must be longer than"),
+        id="cel-default-baseline-vs-analysis-window",
     ),
     pytest.param(
         "perfbaseline",
@@ -496,6 +511,12 @@ VALID_EDGES = [
     pytest.param("spec.analysis.window", "30s", id="window-equal-to-step"),
     pytest.param(
         ("spec.baseline.window", "spec.analysis.window"), ("11m", "10m"), id="baseline-just-longer"
+    ),
+    pytest.param(
+        ("spec.baseline", "spec.analysis.window"), (DELETE, "6d"), id="analysis-window-in-default"
+    ),
+    pytest.param(
+        ("spec.analysis", "spec.baseline.window"), (DELETE, "11m"), id="baseline-above-default"
     ),
     pytest.param(
         ("spec.comparison", "spec.stable", "spec.workloadRef"),

@@ -31,6 +31,7 @@ from perfguard.api.quantities import (
     LatencyAmount,
     cel_comparing_durations,
     cel_duration,
+    cel_not_duration,
     format_duration,
     parse_duration,
 )
@@ -334,7 +335,7 @@ class BaselineSpec(ApiModel):
     window: Duration = Field(
         default=timedelta(days=7),
         description="Length of the rolling baseline, a duration such as 36h, 7d or 2w; default "
-        "7d. Must be longer than analysis.window.",
+        "7d. Must be longer than analysis.window, written or default.",
     )
     min_samples: int = Field(
         default=50,
@@ -371,7 +372,7 @@ class AnalysisSpec(ApiModel):
     window: Duration = Field(
         default=timedelta(minutes=10),
         description="The candidate window judged, ending at the evaluation; default 10m. At "
-        "least step.",
+        "least step, and shorter than baseline.window, written or default.",
     )
     step: Interval = Field(
         default=timedelta(seconds=30),
@@ -671,14 +672,35 @@ CONCURRENT_NEEDS_TRACKS = CelRule(
     "Concurrent comparison needs workloadRef, or both candidate and stable",
     ".comparison",
 )
+
+
+def _window_or_default(section: str, default: timedelta) -> tuple[str, str]:
+    """CEL for `self.<section>.window` in milliseconds, or `default`'s when the section is
+    left out (the field has a schema default, so a written section has it), and CEL true
+    when that window is written but does not match the pattern."""
+    window = f"self.{section}.window"
+    milliseconds = default // timedelta(milliseconds=1)
+    return (
+        f"(has(self.{section}) ? {cel_duration(window)} : {milliseconds})",
+        f"(has(self.{section}) && {cel_not_duration(window)})",
+    )
+
+
+# The windows compared are the effective ones: a section left out has its default window,
+# which a written window of the other section must still respect.
+_DEFAULT_BASELINE_WINDOW: timedelta = BaselineSpec.model_fields["window"].default
+_DEFAULT_ANALYSIS_WINDOW: timedelta = AnalysisSpec.model_fields["window"].default
+_BASELINE_WINDOW_MS, _BASELINE_WINDOW_UNPARSABLE = _window_or_default(
+    "baseline", _DEFAULT_BASELINE_WINDOW
+)
+_ANALYSIS_WINDOW_MS, _ANALYSIS_WINDOW_UNPARSABLE = _window_or_default(
+    "analysis", _DEFAULT_ANALYSIS_WINDOW
+)
 BASELINE_LONGER_THAN_WINDOW = CelRule(
-    "!has(self.baseline) || !has(self.analysis) || "
-    + cel_comparing_durations(
-        cel_duration("self.baseline.window") + " > " + cel_duration("self.analysis.window"),
-        "self.baseline.window",
-        "self.analysis.window",
-    ),
-    "baseline.window must be longer than analysis.window",
+    f"{_BASELINE_WINDOW_UNPARSABLE} || {_ANALYSIS_WINDOW_UNPARSABLE} || "
+    f"{_BASELINE_WINDOW_MS} > {_ANALYSIS_WINDOW_MS}",
+    f"baseline.window (default {format_duration(_DEFAULT_BASELINE_WINDOW)}) must be longer "
+    f"than analysis.window (default {format_duration(_DEFAULT_ANALYSIS_WINDOW)})",
     ".baseline.window",
 )
 
@@ -744,10 +766,8 @@ class PerfBaselineSpec(ApiModel):
             and (self.candidate is None or self.stable is None)
         ):
             raise CONCURRENT_NEEDS_TRACKS.error()
-        # As in CEL, only when both are written: a default baseline is not compared (see
-        # BASELINE_LONGER_THAN_WINDOW's `has`).
-        written = {"baseline", "analysis"} <= self.model_fields_set
-        if written and self.baseline.window <= self.analysis.window:
+        # Written or default, as in CEL: a section left out has its default window.
+        if self.baseline.window <= self.analysis.window:
             raise BASELINE_LONGER_THAN_WINDOW.error()
         return self
 
