@@ -778,7 +778,22 @@ def test_status_refresh_comes_from_the_environment() -> None:
         OperatorConfig.from_env({"PERFGUARD_STATUS_REFRESH": "5 minutes"})
 
 
-def test_an_invalid_spec_replaces_the_last_verdict(server: tuple[FakeServer, list[str]]) -> None:
+@pytest.mark.parametrize(
+    ("spec", "named"),
+    [
+        pytest.param({**SPEC, "metrics": "not a list"}, "spec.metrics", id="edited"),
+        # Stored before the rule compared a written window with the other's default
+        # (baseline.window 7d): the API server keeps it, the operator must refuse it.
+        pytest.param(
+            {**SPEC, "analysis": {"window": "8d"}},
+            "spec.baseline.window: baseline.window (default 7d) must be longer than",
+            id="stored-before-a-stricter-rule",
+        ),
+    ],
+)
+def test_an_invalid_spec_replaces_the_last_verdict(
+    server: tuple[FakeServer, list[str]], spec: dict[str, Any], named: str
+) -> None:
     """A spec the operator refuses (edited, or refused after an upgrade) leaves no verdict
     of the earlier spec for a gate to promote on."""
     fake, posted = server
@@ -796,7 +811,7 @@ def test_an_invalid_spec_replaces_the_last_verdict(server: tuple[FakeServer, lis
                 "generation": 2,
                 "resourceVersion": "1",
             },
-            "spec": {**SPEC, "metrics": "not a list"},
+            "spec": spec,
             "status": dict(fake.status),
         }
     )
@@ -804,4 +819,5 @@ def test_an_invalid_spec_replaces_the_last_verdict(server: tuple[FakeServer, lis
     asyncio.run(loop.reconcile(body=body, name="checkout", namespace="shop", memo=kopf.Memo()))
     assert fake.status["verdict"] == "Inconclusive"
     assert fake.status["reason"] == "InvalidSpec"
+    assert named in fake.status["message"]
     assert posted == ["InvalidSpec"]
