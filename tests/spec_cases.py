@@ -458,6 +458,64 @@ INVALID = [
         ("spec.workloads.kinds[1]", "Duplicate value"),
         id="duplicate-workload-kind",
     ),
+    # Values of the wrong JSON type: the models (lax) coerced these, the API server refuses
+    # them by the schema's type; `perfguard evaluate` checks the types against the schema.
+    pytest.param(
+        "perfbaseline",
+        "spec.analysis.confidence",
+        "0.95",
+        ("spec.analysis.confidence", 'must be of type number: "string"'),
+        id="quoted-number",
+    ),
+    pytest.param(
+        "perfbaseline",
+        "spec.baseline.minSamples",
+        "50",
+        ("spec.baseline.minSamples", 'must be of type integer: "string"'),
+        id="quoted-integer",
+    ),
+    pytest.param(
+        "perfbaseline",
+        "spec.metrics.0.critical",
+        "true",
+        ("spec.metrics[0].critical", 'must be of type boolean: "string"'),
+        id="quoted-boolean",
+    ),
+    pytest.param(
+        "perfbaseline",
+        "spec.metrics.0.critical",
+        1,
+        ("spec.metrics[0].critical", 'must be of type boolean: "integer"'),
+        id="number-for-boolean",
+    ),
+    pytest.param(
+        "perfbaseline",
+        "spec.analysis.window",
+        600,
+        ("spec.analysis.window", 'must be of type string: "integer"'),
+        id="number-for-duration",
+    ),
+    pytest.param(
+        "perfbaseline",
+        "spec.metrics.1.thresholds.rate.maxDecrease",
+        2.5,
+        ("spec.metrics[1].thresholds.rate.maxDecrease", "must be of type integer,string"),
+        id="decimal-for-int-or-string",
+    ),
+    pytest.param(
+        "envparity",
+        "spec.maxDriftPercent",
+        "10",
+        ("spec.maxDriftPercent", 'must be of type number: "string"'),
+        id="quoted-envparity-number",
+    ),
+    pytest.param(
+        "capacityplan",
+        "spec.anomalies.throttling",
+        "yes",
+        ("spec.anomalies.throttling", 'must be of type boolean: "string"'),
+        id="quoted-capacityplan-boolean",
+    ),
     # Unknown fields: kubectl's strict field validation refuses them; the models ignore
     # them (api/base.py), so `perfguard evaluate` checks them against the CRD schema.
     pytest.param(
@@ -509,6 +567,18 @@ VALID_EDGES = [
         id="rate-numbers",
     ),
     pytest.param("spec.analysis.window", "30s", id="window-equal-to-step"),
+    # JSON types as the API server sees them: an integral float is an integer there
+    # (kubectl sends 50.0 as 50), and an integer is a number.
+    pytest.param(
+        ("spec.baseline.minSamples", "spec.metrics.1.thresholds.rate.maxDecrease"),
+        (50.0, 20.0),
+        id="integral-floats-as-integers",
+    ),
+    pytest.param(
+        ("spec.metrics.2.thresholds.ratio.max", "spec.metrics.0.thresholds.mean"),
+        (1, {"maxIncreasePercent": 10.0, "maxDecreasePercent": 5}),
+        id="integers-as-numbers",
+    ),
     pytest.param(
         ("spec.baseline.window", "spec.analysis.window"), ("11m", "10m"), id="baseline-just-longer"
     ),

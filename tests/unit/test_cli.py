@@ -394,6 +394,38 @@ def test_evaluate_refuses_a_misspelt_capacityplan_field(
     )
 
 
+def test_evaluate_refuses_quoted_numbers_and_booleans_as_the_api_server_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The models would read "0.95" as 0.95 and "true" as True; `kubectl apply` refuses
+    them by the schema's type, so evaluate exits 3 naming each field in the server's words
+    (`... in body must be of type number: "string"`), and queries nothing."""
+    path = tmp_path / "pb.yaml"
+    path.write_text(
+        "apiVersion: perfguard.dev/v1alpha1\n"
+        "kind: PerfBaseline\n"
+        "metadata: {name: a}\n"
+        "spec:\n"
+        "  selector: {service: x}\n"
+        '  baseline: {window: 7d, minSamples: "50"}\n'
+        '  analysis: {window: 10m, confidence: "0.95"}\n'
+        "  metrics:\n"
+        "    - name: l\n"
+        "      type: Latency\n"
+        "      histogram: h\n"
+        "      thresholds: {p95: {maxIncrease: 5ms}}\n"
+        "      critical: 1\n"
+    )
+    assert main(["evaluate", "-f", str(path), "--prometheus", CLOSED, *AT]) == 3
+    assert_one_line(
+        capsys.readouterr().err,
+        "perfguard evaluate: invalid spec: "
+        'spec.baseline.minSamples: must be of type integer: "string"; '
+        'spec.analysis.confidence: must be of type number: "string"; '
+        'spec.metrics.0.critical: must be of type boolean: "integer"',
+    )
+
+
 def test_evaluate_names_every_problem_on_one_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
