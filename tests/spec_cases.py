@@ -582,6 +582,12 @@ VALID_EDGES = [
     pytest.param(
         ("spec.baseline.window", "spec.analysis.window"), ("11m", "10m"), id="baseline-just-longer"
     ),
+    # A null field is pruned by the API server before it validates: as if absent.
+    pytest.param(
+        ("spec.analysis.confidence", "spec.metrics.0.critical", "spec.selector.service"),
+        (None, None, None),
+        id="null-fields-pruned",
+    ),
     pytest.param(
         ("spec.baseline", "spec.analysis.window"), (DELETE, "6d"), id="analysis-window-in-default"
     ),

@@ -162,7 +162,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from perfguard.api.capacityplan import CapacityPlanSpec
     from perfguard.api.perfbaseline import PerfBaselineSpec
     from perfguard.api.resources import CAPACITY_PLAN, PERF_BASELINE
-    from perfguard.api.validation import document_problems, summary
+    from perfguard.api.validation import document_problems, summary, without_nulls
     from perfguard.engine.offline import (
         EvaluateOptions,
         evaluate_capacityplan_offline,
@@ -184,7 +184,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         # those, and a misspelt field would be evaluated as its default.
         if problems := document_problems(resource, doc):
             raise UsageError(f"invalid spec: {summary(problems)}")
-        spec = resource.spec.model_validate(doc.get("spec") or {})
+        spec = resource.spec.model_validate(without_nulls(doc.get("spec") or {}))
         assert isinstance(spec, PerfBaselineSpec | CapacityPlanSpec)
         at = _evaluation_time(args.at)
         url = spec.prometheus.url if spec.prometheus else None

@@ -426,6 +426,17 @@ def test_evaluate_refuses_quoted_numbers_and_booleans_as_the_api_server_does(
     )
 
 
+def test_evaluate_takes_a_null_field_as_absent_as_the_api_server_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`kubectl apply` prunes `confidence: null` (the default applies): not exit 3 but an
+    evaluation, which here cannot reach Prometheus (exit 4)."""
+    spec = {**SPEC, "analysis": {"window": "10m", "confidence": None}}
+    path = resource_file(tmp_path, spec=spec)
+    assert main(["evaluate", "-f", path, "--prometheus", CLOSED, *AT]) == 4
+    assert_one_line(capsys.readouterr().err, f"perfguard evaluate: cannot reach {CLOSED}")
+
+
 def test_evaluate_names_every_problem_on_one_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -179,6 +179,18 @@ def summary(problems: list[str]) -> str:
     return "; ".join(problems[:MAX_PROBLEMS]) + (f" (and {more} more)" if more > 0 else "")
 
 
+def without_nulls(value: Any) -> Any:
+    """`value` without its null object fields and map values, as the API server prunes
+    them before it validates and stores an object (`confidence: null` is as if absent, the
+    default applies; the CRDs have no nullable field). Null list items stay: the server
+    refuses them (`type_problems`)."""
+    if isinstance(value, Mapping):
+        return {key: without_nulls(item) for key, item in value.items() if item is not None}
+    if isinstance(value, list):
+        return [without_nulls(item) for item in value]
+    return value
+
+
 def _at_or_under(problem: str, paths: list[str]) -> bool:
     return any(problem.startswith((f"{path}:", f"{path}.")) for path in paths)
 
@@ -198,7 +210,7 @@ def document_problems(resource: Resource, doc: Mapping[str, Any]) -> list[str]:
     mistyped = type_problems(schema["properties"]["spec"], doc.get("spec") or {}, "spec")
     problems = [str(field) for field in unknown] + [str(problem) for problem in mistyped]
     try:
-        resource.spec.model_validate(doc.get("spec") or {})
+        resource.spec.model_validate(without_nulls(doc.get("spec") or {}))
     except ValidationError as error:
         named = [problem.path for problem in mistyped]
         problems += [p for p in describe_validation_errors(error) if not _at_or_under(p, named)]
