@@ -686,6 +686,104 @@ def test_documented_network_policy_values_render_and_the_apiserver_accepts_them(
         cluster.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
 
 
+# ----------------------------------------------------------------- docs/install.md's values
+
+INSTALL_MD = REPO / "docs" / "install.md"
+
+
+def _install_md_section(heading: str) -> str:
+    text = INSTALL_MD.read_text()
+    assert f"\n{heading}\n" in text, f"docs/install.md lost its section {heading!r}"
+    return text.split(f"\n{heading}\n", 1)[1].split("\n## ", 1)[0]
+
+
+def _yaml_blocks(text: str) -> list[str]:
+    return re.findall(r"^```yaml\n(.*?)^```", text, re.DOTALL | re.MULTILINE)
+
+
+def _documented_extra_env() -> tuple[dict[str, Any], list[str], int]:
+    """The extraEnv example of "The most used values": its values block, its --set flags and
+    the number of evaluations its prose promises."""
+    section = _install_md_section("## The most used values")
+    blocks = [yaml.safe_load(b) for b in _yaml_blocks(section)]
+    (values,) = [b for b in blocks if isinstance(b, dict) and "extraEnv" in b]
+    flags = re.search(r"`(--set [^`]*extraEnv[^`]*)`", section)
+    assert flags, "the extraEnv example lost its --set form"
+    promised = re.search(r"to let (\d+)\s+evaluations", section)
+    assert promised, "the extraEnv example no longer says how many evaluations it allows"
+    return values, shlex.split(flags.group(1)), int(promised.group(1))
+
+
+def test_every_yaml_block_in_install_md_is_a_values_file_the_chart_accepts() -> None:
+    """Each ```yaml example renders with helm template: the schema (no unknown keys, right
+    types) and the templates accept it as written."""
+    blocks = _yaml_blocks(INSTALL_MD.read_text())
+    assert len(blocks) >= 2  # networkPolicy and extraEnv
+    for block in blocks:
+        values = yaml.safe_load(block)
+        assert isinstance(values, dict) and values, block
+        render(values)
+
+
+def test_documented_extra_env_reaches_the_container_as_a_string_the_operator_reads() -> None:
+    """The values block and the --set flags of docs/install.md's extraEnv example render the
+    same container env: each variable once, after the chart's own, its value the documented
+    string; the operator reads it as the number of evaluation slots the prose promises. The
+    variable is none the chart sets itself (what extraEnv is for), and the unquoted number the
+    doc warns about is refused by the schema."""
+    from perfguard.config import OperatorConfig
+
+    values, flags, promised = _documented_extra_env()
+    documented = values["extraEnv"]
+    assert documented and all(isinstance(e["value"], str) for e in documented), documented
+    own = {e["name"] for e in container(render())["env"]}
+    assert not own & {e["name"] for e in documented}, "extraEnv repeats a variable of the chart"
+
+    env = container(render(values))["env"]
+    assert env[-len(documented) :] == documented
+    names = [e["name"] for e in env]
+    assert len(names) == len(set(names)), names
+    assert container(render(extra=flags))["env"] == env  # the --set form says the same
+
+    config = OperatorConfig.from_env({e["name"]: e["value"] for e in env if "value" in e})
+    assert config.evaluation_slots == promised
+
+    unquoted = {"extraEnv": [{**e, "value": int(e["value"])} for e in documented]}
+    result = helm("template", "x", str(CHART), "-f", _values_file(unquoted))
+    assert result.returncode != 0, "an unquoted number was accepted"
+    assert "values don't meet the specifications of the schema" in result.stderr, result.stderr
+    assert "/extraEnv/0/value" in result.stderr, result.stderr
+
+
+def test_documented_extra_env_installs_into_the_real_apiserver(cluster: Cluster) -> None:
+    """helm install with docs/install.md's extraEnv values: the Deployment the API server
+    stores carries the variable as written."""
+    values, _, _ = _documented_extra_env()
+    release = f"env-{uuid.uuid4().hex[:6]}"
+    namespace = f"{release}-system"
+    env = cluster.env()
+    installed = {**values, "crds": {"install": False}}  # the session's CRDs are kubectl's
+    result = helm(
+        "install", release, str(CHART), "-n", namespace, "--create-namespace",
+        "-f", _values_file(installed), env=env,
+    )  # fmt: skip
+    try:
+        assert result.returncode == 0, result.stderr
+        assert "hides previous definition" not in result.stderr, result.stderr
+        deployment = _kubectl_json(
+            cluster, "get", "deployment", f"{release}-perfguard", "-n", namespace
+        )
+        (main,) = deployment["spec"]["template"]["spec"]["containers"]
+        for variable in values["extraEnv"]:
+            assert [e for e in main["env"] if e["name"] == variable["name"]] == [variable]
+    finally:
+        helm("uninstall", release, "-n", namespace, env=env)
+        cluster.kubectl(
+            "delete", "secret", f"{release}-perfguard-hash-key", "-n", namespace, check=False
+        )
+        cluster.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
+
+
 # ----------------------------------------------------------------- Dockerfile
 
 
