@@ -100,3 +100,28 @@ def test_the_walk_reaches_list_items_and_map_values() -> None:
         "spec.map{}.inValue",
         "spec.nested.deep",
     ]
+
+
+def _descriptions(node: Any, path: str = "") -> list[tuple[str, str]]:
+    found: list[tuple[str, str]] = []
+    if isinstance(node, dict):
+        if isinstance(node.get("description"), str):
+            found.append((path, node["description"]))
+        for key, value in node.items():
+            found.extend(_descriptions(value, f"{path}.{key}"))
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            found.extend(_descriptions(value, f"{path}[{i}]"))
+    return found
+
+
+@pytest.mark.parametrize("resource", RESOURCES, ids=lambda r: r.kind)
+def test_descriptions_break_lines_only_between_paragraphs(resource: Resource) -> None:
+    """`kubectl explain` wraps a description at its own width and keeps its newlines: a
+    docstring's line break inside a paragraph leaves a stray short line there (seen as
+    "...amounts are numbers in" / "the" / "metric's own unit..."). tests/e2e/test_explain.py
+    checks the rendered text."""
+    broken = [
+        path for path, text in _descriptions(crd(resource)) if "\n" in text.replace("\n\n", "")
+    ]
+    assert not broken, f"{resource.kind}: a line break inside a paragraph: {broken}"

@@ -57,6 +57,13 @@ def _is_null(node: Any) -> bool:
     return isinstance(node, dict) and node.get("type") == "null"
 
 
+def _prose(description: str) -> str:
+    """A docstring's paragraphs, each on one line: `kubectl explain` wraps descriptions at
+    its own width and keeps the newlines it finds, so a docstring's line breaks would leave
+    a stray short line wherever they fall after its wrap ("...numbers in" / "the" / ...)."""
+    return re.sub(r"(?<!\n)\n(?!\n)", " ", description)
+
+
 def _structural(node: Any) -> Any:
     """Rewrite one resolved JSON Schema node (recursively) into Kubernetes' dialect."""
     if isinstance(node, list):
@@ -110,6 +117,8 @@ def _structural(node: Any) -> Any:
         node["x-kubernetes-preserve-unknown-fields"] = True
     if "format" in node and node["format"] not in {"date-time", "int64", "int32", "double"}:
         node.pop("format")
+    if isinstance(node.get("description"), str):  # last: Optional[X] above merged X's in
+        node["description"] = _prose(node["description"])
     return node
 
 
@@ -135,7 +144,7 @@ def crd(resource: Resource) -> dict[str, Any]:
     status_schema.pop("required", None)
     schema: JsonSchema = {
         "type": "object",
-        "description": resource.description,
+        "description": _prose(resource.description),
         "properties": {
             "apiVersion": {"type": "string"},
             "kind": {"type": "string"},
