@@ -191,7 +191,7 @@ def test_explain_describes_every_field_of_spec_and_status_as_the_crd_does(
     problems = []
     for path, output in outputs.items():
         if "<no description>" in output or "<empty>" in output:
-            problems.append(f"{path}: {output}")
+            problems.append(f"{path}: <no description> or <empty> (field by field below)")
         explained = parse(output)
         wanted = _fields(objects[path])
         if plural == path:
@@ -202,13 +202,16 @@ def test_explain_describes_every_field_of_spec_and_status_as_the_crd_does(
             problems.append(f"{path}: shows {words(explained.description)!r}, not {pieces}")
         problems += [f"{path}: {s}" for s in stray_lines(explained.description, pieces)]
         for name, lines in explained.fields.items():
-            shown, written = words(lines), " ".join(wanted[name]["description"].split())
+            shown, written = (
+                words(lines),
+                " ".join(str(wanted[name].get("description") or "").split()),
+            )
             if shown != written:
                 problems.append(f"{path}.{name}: shows {shown!r}, the CRD says {written!r}")
             problems += [f"{path}.{name}: {s}" for s in stray_lines(lines)]
         for (where, name), text in KNOWN.items():
-            if where == path:
-                assert words(explained.fields[name]) == text, (path, name)
+            if where == path and words(explained.fields[name]) != text:
+                problems.append(f"{path}.{name}: shows {words(explained.fields[name])!r}")
     assert not problems, "\n".join(problems)
     assert {where.split(".")[0] for where, _ in KNOWN} == set(PLURALS)
 
