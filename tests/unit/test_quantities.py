@@ -104,3 +104,13 @@ def test_format_latency_round_trips(seconds: float) -> None:
 )
 def test_format_latency_reads_as_written(seconds: float, text: str) -> None:
     assert format_latency(seconds) == text
+
+
+def test_parse_duration_refuses_what_a_go_duration_cannot_hold() -> None:
+    # The API server's CEL duration() overflows past int64 nanoseconds and then fails a
+    # rule with a bare "type conversion error"; perfguard names the limit instead.
+    assert parse_duration("999999h999999h562049h") == timedelta(hours=2562047)
+    for too_long in ("999999h999999h562050h", "999999h999999h999999h"):
+        with pytest.raises(ValueError, match="longer than a Go duration"):
+            parse_duration(too_long)
+    assert parse_duration("99999w") == timedelta(weeks=99999)

@@ -32,6 +32,7 @@ _DAY_UNIT_SECONDS = {"d": 86400.0, "w": 604800.0}
 # At most 6 integer digits per part (999999h is 114 years) so no duration the schema
 # admits overflows a timedelta.
 DURATION_PATTERN = r"^(([0-9]{1,6}(\.[0-9]{1,9})?(ns|us|µs|ms|s|m|h))+|[0-9]{1,5}(d|w))$"
+_GO_MAX_SECONDS = (2**63 - 1) / 1e9  # Go's time.Duration is int64 nanoseconds
 _GO_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ns|us|µs|ms|s|m|h)")
 _DURATION_RE = re.compile(DURATION_PATTERN)
 # The longest duration or amount string the CRD schema admits (maxLength).
@@ -76,6 +77,13 @@ def parse_duration(value: Any) -> timedelta:
         if unit in _DAY_UNIT_SECONDS:
             return timedelta(seconds=int(value[:-1]) * _DAY_UNIT_SECONDS[unit])
         seconds = sum(float(num) * _GO_UNIT_SECONDS[u] for num, u in _GO_PART.findall(value))
+        if seconds > _GO_MAX_SECONDS:
+            # The API server's CEL `duration()` cannot read it either (its rules then fail
+            # with a bare "type conversion error"); a day or week form has no such limit.
+            raise ValueError(
+                f"duration {value!r} is longer than a Go duration can be (about 2562047h); "
+                "use days or weeks, e.g. '7d'"
+            )
         return timedelta(seconds=seconds)
     except OverflowError as error:
         raise ValueError(f"duration {value!r} is too long") from error
