@@ -342,6 +342,42 @@ def test_env_present_on_one_side_only_is_compared_with_absent() -> None:
     assert (difference.field, difference.target) == ("env/X", "<absent>")
 
 
+def test_unresolved_container_on_one_side_only_is_drift_not_unverified() -> None:
+    # prod runs an extra `debug` container whose tag has no digest anywhere: its value is
+    # unknown, but that it exists only in prod is known drift.
+    sp = spec()
+    ref, tgt = envs(
+        sp,
+        objects("stg", [deployment("api")], [pod("api", {"app": D1})]),
+        objects("prd", [deployment("api", sidecar="debug")], [pod("api", {"app": D1})]),
+    )
+    outcome = judge_environments(sp, ref, [tgt], {})
+    assert outcome.verdict == ParityVerdict.DRIFTED
+    fields = outcome.fields
+    assert (fields["compared"], fields["differing"], fields["unverified"]) == (2, 1, 0)
+    (difference,) = fields["differences"]
+    assert (difference["container"], difference["field"], difference["reference"]) == (
+        "debug",
+        "image",
+        "<absent>",
+    )
+    assert difference["target"] == "proxy:debug (no digest)"
+
+
+def test_unresolved_on_both_sides_stays_unverified() -> None:
+    ref, tgt = envs(
+        spec(),
+        objects("stg", [deployment("api", sidecar="debug")], [pod("api", {"app": D1})]),
+        objects("prd", [deployment("api", sidecar="debug")], [pod("api", {"app": D1})]),
+    )
+    result = judge([compare(ref, tgt)], 0.0)
+    assert (result.verdict, result.compared, result.unverified) == (
+        ParityVerdict.UNVERIFIED,
+        1,
+        1,
+    )
+
+
 def test_match_by_label_pairs_differently_named_workloads() -> None:
     s = spec(workloads={"matchBy": "app.kubernetes.io/name"})
     label = "app.kubernetes.io/name"

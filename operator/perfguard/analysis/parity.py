@@ -10,7 +10,8 @@ unverified, never as equal.
 Counting follows DESIGN.md: `driftPercent` = differing items / compared items × 100. A
 workload present on one side only is one compared item that differs (its own items are not
 counted one by one, so a missing workload weighs as one difference, not as twenty). An
-item present on one side of a matched workload is compared against "<absent>".
+item present on one side of a matched workload is compared against "<absent>", and differs
+even when its own value is unresolved: presence is known, whatever the value would be.
 """
 
 from __future__ import annotations
@@ -175,7 +176,9 @@ def compare(reference: Environment, target: Environment) -> Comparison:
         tgt = tgt_items.get(slot)
         either = ref or tgt
         assert either is not None
-        if (ref is not None and ref.value is None) or (tgt is not None and tgt.value is None):
+        # Present on one side only is known drift, whatever its value: an extra container
+        # whose image digest is unknown still differs from no container at all.
+        if ref is not None and tgt is not None and (ref.value is None or tgt.value is None):
             unverified += 1
             unverified_items.append(_describe(either))
             continue
