@@ -11,6 +11,7 @@ from perfguard.analysis.parity import Environment, compare, fingerprint, judge
 from perfguard.api.envparity import EnvParitySpec, ParityVerdict
 from perfguard.engine.envparity import judge_environments, read_failed
 from perfguard.engine.envparity_snapshot import (
+    NOT_READ,
     NamespaceObjects,
     canonical_content,
     config_references,
@@ -446,14 +447,59 @@ def test_config_maps_differ_by_hash_and_secrets_never_show_plaintext() -> None:
     assert "s3cr3t" not in repr(result) and "batch-size" not in str(by_field["configmap/settings"])
 
 
-def test_secrets_are_left_out_when_not_read() -> None:
+def test_unread_secrets_with_the_same_name_are_in_sync_without_their_contents() -> None:
     volumes = [{"name": "s", "secret": {"secretName": "creds"}}]
     ref, tgt = envs(
         spec(),
         objects("stg", [deployment("api", image=f"r@{D1}", volumes=volumes)], secrets=None),
         objects("prd", [deployment("api", image=f"r@{D1}", volumes=volumes)], secrets=None),
     )
-    assert all(not i.field.startswith("secret/") for i in (*ref.items, *tgt.items))
+    secret_items = [i for i in (*ref.items, *tgt.items) if i.field.startswith("secret/")]
+    assert [(i.field, i.value) for i in secret_items] == [("secret/creds", NOT_READ)] * 2
+    result = judge([compare(ref, tgt)], 0.0)
+    assert (result.verdict, result.compared, result.differing) == (ParityVerdict.IN_SYNC, 2, 0)
+
+
+def _mounted(name: str) -> list[dict[str, Any]]:
+    return [{"name": "creds", "secret": {"secretName": name}}]
+
+
+def _projected(name: str) -> list[dict[str, Any]]:
+    return [{"name": "creds", "projected": {"sources": [{"secret": {"name": name}}]}}]
+
+
+def _env_from(workload: dict[str, Any], name: str) -> dict[str, Any]:
+    workload["spec"]["template"]["spec"]["containers"][0]["envFrom"] = [
+        {"secretRef": {"name": name}}
+    ]
+    return workload
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda name: deployment("api", volumes=_mounted(name)),
+        lambda name: deployment("api", volumes=_projected(name)),
+        lambda name: _env_from(deployment("api"), name),
+    ],
+    ids=["volume", "projected", "envFrom"],
+)
+def test_unread_secrets_with_different_names_are_drift(build: Any) -> None:
+    # Secrets not read (the operator's default): the names are known all the same, and a
+    # differently named Secret is drift, as a differently named ConfigMap or secretKeyRef is.
+    sp = spec()
+    ref, tgt = envs(
+        sp,
+        objects("stg", [build("db-staging-creds")], [pod("api", {"app": D1})], secrets=None),
+        objects("prd", [build("db-other-team-creds")], [pod("api", {"app": D1})], secrets=None),
+    )
+    outcome = judge_environments(sp, ref, [tgt], {})
+    assert outcome.verdict == ParityVerdict.DRIFTED
+    assert (outcome.fields["compared"], outcome.fields["differing"]) == (3, 2)
+    assert {(d["field"], d["reference"], d["target"]) for d in outcome.fields["differences"]} == {
+        ("secret/db-other-team-creds", "<absent>", NOT_READ),
+        ("secret/db-staging-creds", NOT_READ, "<absent>"),
+    }
 
 
 def test_annotations_come_from_workload_labels_or_template() -> None:

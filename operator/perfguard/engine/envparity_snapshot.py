@@ -10,7 +10,9 @@ What an item's value is:
 - env/NAME: a literal value, or what a `valueFrom` references (`configMapKeyRef:cm/key`),
   so environment-specific values such as `fieldRef:metadata.namespace` compare equal.
 - configmap/NAME, secret/NAME: a keyed hash (HMAC) of the object's canonical content; the
-  content itself never leaves this module. Secrets enter only when reading them is enabled.
+  content itself never leaves this module. The name is part of the item, so a workload that
+  references a differently named object differs (against "<absent>"). When Secrets are not
+  read, secret/NAME is still an item, valued "<contents not read>": names compared, contents not.
 - annotation/KEY: the workload's annotation, else its label, else the pod template's.
 """
 
@@ -33,6 +35,9 @@ Hasher = Callable[[bytes], str]
 """Keyed hash of canonical content -> printable digest (e.g. 'hmac:…')."""
 
 MISSING = "<missing>"
+NOT_READ = "<contents not read>"
+"""A referenced Secret's value when Secrets are not read: the reference (by name) is still
+compared, so a workload using a differently named Secret differs; its contents are not."""
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 _MAX_SHOWN = 256
 
@@ -337,11 +342,11 @@ def environment(objects: NamespaceObjects, spec: EnvParitySpec, hasher: Hasher) 
             config_maps, secrets = config_references(pod_spec)
             for cm in sorted(config_maps):
                 items.append(Item(key, None, f"configmap/{cm}", content_hash("configmap", cm)))
-            if objects.secrets is not None:
-                for secret in sorted(secrets):
-                    items.append(
-                        Item(key, None, f"secret/{secret}", content_hash("secret", secret))
-                    )
+            for secret in sorted(secrets):
+                # Not reading Secrets hides their contents, not which Secrets a workload
+                # uses: the name stays part of the item, as for ConfigMaps and secretKeyRef.
+                held = NOT_READ if objects.secrets is None else content_hash("secret", secret)
+                items.append(Item(key, None, f"secret/{secret}", held))
         for annotation in spec.compare.annotations:
             value = _annotation(workload, annotation)
             if value is not None:
@@ -356,6 +361,7 @@ def _name(workload: Mapping[str, Any]) -> str:
 __all__ = [
     "ABSENT",
     "MISSING",
+    "NOT_READ",
     "Hasher",
     "NamespaceObjects",
     "canonical_content",
