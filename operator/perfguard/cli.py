@@ -236,7 +236,7 @@ def _identity_warnings(spec: object, args: argparse.Namespace) -> list[str]:
     """What the hash flags will not do: offline there is no workload to read the canary's
     pod-template hash from, so a workloadRef without them judges the whole workload, and
     without a workloadRef they select nothing."""
-    from perfguard.api.perfbaseline import PerfBaselineSpec
+    from perfguard.api.perfbaseline import Comparison, PerfBaselineSpec
 
     given = [
         flag
@@ -251,6 +251,20 @@ def _identity_warnings(spec: object, args: argparse.Namespace) -> list[str]:
     ref = spec.workload_ref
     if ref is None:
         return [f"{' and '.join(given)} ignored: the spec has no workloadRef"] if given else []
+    if args.candidate_hash and not args.stable_hash:
+        # The operator's twin is a Rollout with currentPodHash but no stableRS: both judge
+        # the candidate without a stable track (engine/tracks.py). Silent, this passed a
+        # Concurrent spec on throughput alone.
+        if spec.comparison == Comparison.HISTORICAL:
+            return [
+                "--candidate-hash without --stable-hash: the historical baseline is the whole "
+                "workload's history, not the stable track's; give --stable-hash"
+            ]
+        return [
+            "--candidate-hash without --stable-hash: the Concurrent comparison has no stable "
+            "track, so its metrics are NoData (NoStableTrack) and the verdict Inconclusive; "
+            "give --stable-hash"
+        ]
     if given:
         # --stable-hash alone is "no canary in flight": the operator then judges the
         # workload and names it by the stable hash (engine/tracks.py), and so does this.

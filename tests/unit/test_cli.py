@@ -664,9 +664,31 @@ def test_evaluate_warns_that_a_workload_ref_needs_the_candidate_hash(
     assert "warning: spec.workloadRef names Rollout resnet" in err
     assert "give --candidate-hash" in err
     # With the hashes (or the stable one alone: no canary in flight) there is nothing to say.
-    for flags in (["--candidate-hash", "abc"], ["--stable-hash", "def"]):
+    both = ["--candidate-hash", "abc", "--stable-hash", "def"]
+    for flags in (both, ["--stable-hash", "def"]):
         assert main(["evaluate", "-f", path, "--prometheus", CLOSED, *AT, *flags]) == 4
         assert "warning" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("comparison", "says"),
+    [
+        ("Both", "the Concurrent comparison has no stable track"),
+        ("Concurrent", "the Concurrent comparison has no stable track"),
+        ("Historical", "the historical baseline is the whole workload's history"),
+    ],
+)
+def test_evaluate_warns_that_a_candidate_hash_alone_has_no_stable_track(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], comparison: str, says: str
+) -> None:
+    # A Concurrent spec judged with the candidate's hash alone used to leave every metric
+    # but throughput out, silently, and pass.
+    path = resource_file(tmp_path, spec={**WORKLOAD_REF, "comparison": comparison})
+    argv = ["evaluate", "-f", path, "--prometheus", CLOSED, *AT, "--candidate-hash", "abc"]
+    assert main(argv) == 4
+    err = capsys.readouterr().err
+    assert "warning: --candidate-hash without --stable-hash: " in err
+    assert says in err and "give --stable-hash" in err
 
 
 @pytest.mark.parametrize(

@@ -647,11 +647,15 @@ def judge(
             if why is not None:
                 current = TimedSamples.empty()
             seed_here = seed + len(judged)
-            if plan.concurrent and not on_workload:
+            if (plan.concurrent or plan.no_stable is not None) and not on_workload:
                 stable = data.window.get(("stable", statistic), TimedSamples.empty())
+                no_stable = None if plan.no_stable is None else ("NoStableTrack", plan.no_stable)
+                pair_why = withheld or no_stable or why
+                if pair_why is not None:
+                    stable = TimedSamples.empty()
                 times, cand, base = paired_timed(current, stable)
-                if why is None and cand.size == 0:
-                    why = _no_series(data, metric, statistic, [current_name, "stable"])
+                if pair_why is None and cand.size == 0:
+                    pair_why = _no_series(data, metric, statistic, [current_name, "stable"])
                 judged.append(
                     _judge_one(
                         spec,
@@ -665,7 +669,7 @@ def judge(
                         seed=seed_here,
                         previous_breach=breaches.get((metric.name, statistic, "Concurrent")),
                         timestamps=times,
-                        unavailable=why,
+                        unavailable=pair_why,
                     )
                 )
             if plan.historical or on_workload:

@@ -30,6 +30,9 @@ class TrackPlan:
     source: str
     concurrent: bool
     historical: bool
+    # Why a Concurrent comparison the spec asks for cannot be made although a candidate is
+    # in flight (its stable track is unknown); None when it can, or is not asked for.
+    no_stable: str | None = None
 
 
 def _identity(labels: Mapping[str, str]) -> str:
@@ -66,7 +69,39 @@ def plan_tracks(spec: PerfBaselineSpec, hashes: WorkloadHashes | None) -> TrackP
         # With no canary in flight a Concurrent PerfBaseline still watches the workload.
         candidate is None
     )
-    return TrackPlan(current, candidate, stable, baseline, identity, source, concurrent, historical)
+    no_stable = None
+    if (
+        spec.comparison in (Comparison.CONCURRENT, Comparison.BOTH)
+        and candidate is not None
+        and stable is None
+    ):
+        # Without this the Concurrent metrics were silently left out, and a verdict resting
+        # on throughput alone passed the canary (a Rollout between currentPodHash and
+        # stableRS, or `perfguard evaluate --candidate-hash` without --stable-hash).
+        ref = spec.workload_ref
+        if ref is None:
+            where = "the spec names no stable track"
+        else:
+            empty = "its status.stableRS is empty; " if ref.kind.value == "Rollout" else ""
+            where = (
+                f"no stable pod-template hash is known for {ref.kind.value} {ref.name} "
+                f"({empty}offline: --stable-hash not given)"
+            )
+        no_stable = (
+            f"not judged: the Concurrent comparison needs the stable track of candidate "
+            f"{identity}, and {where}"
+        )
+    return TrackPlan(
+        current,
+        candidate,
+        stable,
+        baseline,
+        identity,
+        source,
+        concurrent,
+        historical,
+        no_stable,
+    )
 
 
 def baseline_step(spec: PerfBaselineSpec) -> timedelta:
