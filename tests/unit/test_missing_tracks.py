@@ -1,10 +1,10 @@
 """PerfBaseline verdicts that must not pass on the data that is left: a candidate without a
-stable track.
+stable track, a stable track that went silent.
 Hand-made samples through engine.perfbaseline.judge."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -16,6 +16,7 @@ from perfguard.engine.perfbaseline_fetch import MetricSamples, TimedSamples, win
 from perfguard.engine.tracks import plan_tracks
 from perfguard.outcome import Outcome
 from perfguard.sources.workloads import rollout_hashes
+from perfguard.status import next_status
 
 AT = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
 ANALYSIS = {"interval": "1m", "window": "10m", "step": "30s", "sustainFor": "3m"}
@@ -103,3 +104,58 @@ def test_a_historical_spec_needs_no_stable_track() -> None:
     )
     plan = plan_tracks(spec, rollout_hashes({"status": {"currentPodHash": "abc123"}}))
     assert plan.no_stable is None
+
+
+# -- a stable track that went silent ----------------------------------------------------
+
+CONCURRENT = make_spec(
+    [LATENCY],
+    candidate={"matchLabels": {"track": "canary"}},
+    stable={"matchLabels": {"track": "stable"}},
+    comparison="Concurrent",
+)
+PLAN = plan_tracks(CONCURRENT, None)
+SWITCH = AT  # Argo setWeight 100: the stable track gets no traffic from here on
+NOISE = np.random.default_rng(1).normal(0, 0.001, 400_000)
+
+
+def weight_100(at: datetime) -> dict[str, MetricSamples]:
+    """Stable and candidate at 100 ms until SWITCH; then the stable's p95 is NaN (no
+    traffic: histogram_quantile of zero rates) and the candidate is 40 ms slower."""
+    t = window_times(CONCURRENT, at)
+    i = (t.astype(int) // 30) % NOISE.size
+    before = t < SWITCH.timestamp()
+    data = MetricSamples()
+    data.window[("stable", "p95")] = TimedSamples(t, np.where(before, 0.100 + NOISE[i], np.nan))
+    candidate = 0.100 + NOISE[i] + 0.5 * NOISE[(i + 7) % NOISE.size]
+    data.window[("candidate", "p95")] = TimedSamples(t, candidate + np.where(before, 0, 0.040))
+    return {"latency": data}
+
+
+def test_a_silent_stable_track_is_not_paired_with_the_candidate() -> None:
+    """Pairs need both tracks: the verdict rested on pairs from before the switch and
+    passed a canary 40 ms slower for 6 evaluations. Past the staleness allowance (2 steps
+    plus the rate window, as for the candidate) the comparison is NoData."""
+    status: dict[str, Any] = {}
+    seen = []
+    for minute in range(-1, 8):
+        at = SWITCH + timedelta(minutes=minute)
+        out = judge(CONCURRENT, PLAN, windows(CONCURRENT, at), weight_100(at), status, at)
+        status = next_status(status, out.fields, out.conditions, generation=1, at=at, measured=True)
+        seen.append((minute, out.fields["verdict"], out.fields["metrics"][0]["reason"]))
+    # Before the switch, and within the allowance after it, the pairs are current.
+    assert all(verdict == "Pass" for minute, verdict, _ in seen if minute < 0), seen
+    stale = [(verdict, reason) for minute, verdict, reason in seen if minute >= 2]
+    assert stale == [("Inconclusive", "StableDataStale")] * len(stale), seen
+    message = status["metrics"][0]["message"]
+    assert "the stable track's newest sample is" in message
+
+
+def test_a_stable_track_that_stopped_reporting_is_named() -> None:
+    data = weight_100(AT + timedelta(minutes=5))["latency"]
+    at = AT + timedelta(minutes=5)
+    out = judge(CONCURRENT, PLAN, windows(CONCURRENT, at), {"latency": data}, {}, at)
+    item = out.fields["metrics"][0]
+    assert (item["verdict"], item["reason"]) == ("NoData", "StableDataStale")
+    assert "newest sample is 5m30s old" in item["message"]
+    assert out.fields["verdict"] == "Inconclusive"

@@ -548,11 +548,19 @@ def _new_candidate(previous: Mapping[str, Any], identity: str) -> bool:
 
 
 def _gone(
-    current: TimedSamples, at: datetime, allowance: timedelta, track: str
+    current: TimedSamples,
+    at: datetime,
+    allowance: timedelta,
+    track: str,
+    *,
+    reason: str = "CurrentDataStale",
+    then: str = "",
 ) -> tuple[str, str] | None:
-    """(reason, message) when the current track's newest sample is older than
-    `allowance`: a candidate that stopped reporting (its pods gone, or no traffic) would
-    otherwise be judged on its last minutes as if they were now."""
+    """(reason, message) when a track's newest sample is older than `allowance`: a
+    candidate that stopped reporting (its pods gone, or no traffic) would otherwise be
+    judged on its last minutes as if they were now. The stable track of a Concurrent
+    comparison is checked too (StableDataStale): pairs need both tracks, so a silent stable
+    (no traffic at an Argo setWeight of 100) left the verdict on pairs from before."""
     finite = current.finite()
     if len(finite) == 0:
         return None  # NoData says it already
@@ -560,10 +568,10 @@ def _gone(
     if age <= allowance.total_seconds():
         return None
     return (
-        "CurrentDataStale",
+        reason,
         f"the {track} track's newest sample is {format_duration(timedelta(seconds=round(age)))} "
         f"old (allowed {format_duration(allowance)}): it stopped reporting, or had no traffic "
-        "since",
+        f"since{then}",
     )
 
 
@@ -650,7 +658,19 @@ def judge(
             if (plan.concurrent or plan.no_stable is not None) and not on_workload:
                 stable = data.window.get(("stable", statistic), TimedSamples.empty())
                 no_stable = None if plan.no_stable is None else ("NoStableTrack", plan.no_stable)
-                pair_why = withheld or no_stable or why
+                pair_why = (
+                    withheld
+                    or no_stable
+                    or why
+                    or _gone(
+                        stable,
+                        at,
+                        gone_after,
+                        "stable",
+                        reason="StableDataStale",
+                        then="; the candidate has no current stable samples to be paired with",
+                    )
+                )
                 if pair_why is not None:
                     stable = TimedSamples.empty()
                 times, cand, base = paired_timed(current, stable)
