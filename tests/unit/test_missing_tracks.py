@@ -1,5 +1,5 @@
 """PerfBaseline verdicts that must not pass on the data that is left: a candidate without a
-stable track, a stable track that went silent.
+stable track, a stable track that went silent, a throughput window with steps missing.
 Hand-made samples through engine.perfbaseline.judge."""
 
 from __future__ import annotations
@@ -159,3 +159,60 @@ def test_a_stable_track_that_stopped_reporting_is_named() -> None:
     assert (item["verdict"], item["reason"]) == ("NoData", "StableDataStale")
     assert "newest sample is 5m30s old" in item["message"]
     assert out.fields["verdict"] == "Inconclusive"
+
+
+# -- throughput with steps missing ------------------------------------------------------
+
+HISTORY = make_spec([THROUGHPUT], comparison="Historical", baseline={"window": "12h"})
+
+
+def throughput_without(steps: slice) -> dict[str, MetricSamples]:
+    """100 requests/s now and in the baseline; the window's `steps` have no series (no pod
+    scraped: an outage since recovered, or a Prometheus gap)."""
+    rng = np.random.default_rng(0)
+    t, tb = window_times(HISTORY), baseline_times(HISTORY)
+    keep = np.ones(t.size, bool)
+    keep[steps] = False
+    data = MetricSamples()
+    data.window[("workload", "rate")] = TimedSamples(t[keep], 100 + rng.normal(0, 0.5, keep.sum()))
+    data.baseline["rate"] = TimedSamples(tb, 100 + rng.normal(0, 0.5, tb.size))
+    return {"throughput": data}
+
+
+@pytest.mark.parametrize(
+    ("missing", "verdict", "reason"),
+    [
+        (slice(0, 0), "Pass", "WithinThreshold"),
+        (slice(4, 6), "Pass", "WithinThreshold"),  # 2 of 21: tolerated
+        (slice(4, 7), "NoData", "IncompleteWindow"),  # 3 of 21
+        (slice(4, 14), "NoData", "IncompleteWindow"),  # a 5-minute outage
+    ],
+)
+def test_a_throughput_window_with_steps_missing_is_not_judged(
+    missing: slice, verdict: str, reason: str
+) -> None:
+    """The mean of the steps left hid an outage: 10 of 21 steps without a series (no
+    requests served) and the 11 left at 100/s passed a 10/s maxDecrease."""
+    data = throughput_without(missing)
+    out = judge(HISTORY, plan_tracks(HISTORY, None), windows(HISTORY, AT), data, {}, AT)
+    item = out.fields["metrics"][0]
+    assert (item["verdict"], item["reason"]) == (verdict, reason), item["message"]
+    if reason == "IncompleteWindow":
+        gone = missing.stop - missing.start
+        assert f"{gone} of the window's 21 steps had no series" in item["message"]
+        assert out.fields["verdict"] == "Inconclusive"
+
+
+def test_missing_latency_steps_are_still_judged() -> None:
+    """A canary with little traffic has steps without a p95 (NaN) as a matter of course:
+    the window rule is for throughput only."""
+    rng = np.random.default_rng(2)
+    t = window_times(CONCURRENT)
+    values = 0.100 + rng.normal(0, 0.001, t.size)
+    keep = np.ones(t.size, bool)
+    keep[[2, 5, 8, 11]] = False
+    data = MetricSamples()
+    data.window[("stable", "p95")] = TimedSamples(t, values + rng.normal(0, 0.0005, t.size))
+    data.window[("candidate", "p95")] = TimedSamples(t[keep], values[keep])
+    out = judge(CONCURRENT, PLAN, windows(CONCURRENT, AT), {"latency": data}, {}, AT)
+    assert out.fields["verdict"] == "Pass", out.fields["metrics"][0]["message"]

@@ -575,6 +575,31 @@ def _gone(
     )
 
 
+# At most max(1, 10 %) of a throughput window's steps may have no series (2 of 21 with a 10m
+# window at 30 s); with more it is not judged (IncompleteWindow). A step without a series is a
+# step no pod was scraped in (all down: zero requests served) or a gap in Prometheus; the
+# mean of the steps left reads neither.
+INCOMPLETE_SHARE = 0.10
+
+
+def _incomplete(current: TimedSamples, w: Windows) -> tuple[str, str] | None:
+    """(reason, message) when more of the window's steps than tolerated have no value."""
+    finite = current.finite()
+    if len(finite) == 0:
+        return None  # NoData says it already
+    expected = (w.end - w.start) // w.step + 1
+    allowed = max(1, int(INCOMPLETE_SHARE * expected))
+    missing = expected - len(finite)
+    if missing <= allowed:
+        return None
+    return (
+        "IncompleteWindow",
+        f"not judged: {missing} of the window's {expected} steps had no series (at most "
+        f"{allowed} allowed): no pod was scraped then, or Prometheus has a gap; the steps "
+        "left would not show requests that were not served",
+    )
+
+
 def unavailable(reason: str, message: str, previous: Mapping[str, Any]) -> Outcome:
     """No verdict this time (the data source failed, or the workload could not be read):
     Inconclusive, never Pass; an Event per distinct cause. A regression already reported
@@ -652,6 +677,8 @@ def judge(
             current_name = WORKLOAD.name if on_workload else plan.current.name
             current = data.window.get((current_name, statistic), TimedSamples.empty())
             why = withheld or _gone(current, at, gone_after, current_name)
+            if why is None and metric.type == MetricType.THROUGHPUT:
+                why = _incomplete(current, w)
             if why is not None:
                 current = TimedSamples.empty()
             seed_here = seed + len(judged)
