@@ -616,3 +616,54 @@ def test_no_reading_inside_the_episode_or_another_kind_changes_nothing() -> None
     assert with_peak_reading(spike, times, np.full(times.size, 80.0)) == spike
     later = _episode(AnomalyKind.POWER_CAPPING, 1000.0, None)
     assert with_peak_reading(later, times, temps) == later
+
+
+def test_an_episode_whose_series_stopped_is_not_ongoing() -> None:
+    """The clock-event, XID, utilisation or memory series vanishes (exporter reconfigured,
+    metric dropped) while the rest of the history goes on: the last PRESENT sample is not
+    "now". Before, each of these episodes stayed ongoing (no end) for ever."""
+    t = grid(288)  # a day of 5-minute steps
+    stopped = "its series stopped reporting 12.3 h before the end of the history"
+
+    clocks = np.zeros(t.size)
+    clocks[100:140] = 0x20
+    clocks[140:] = np.nan  # gone 12.3 h before the end of the grid
+    (thermal,) = detect_throttling(t, clocks)
+    assert thermal.end_s == t[139]
+    assert stopped in thermal.message
+
+    codes = np.zeros(t.size)
+    codes[130:140] = 43
+    codes[140:] = np.nan
+    (xid,) = detect_xid(t, codes)
+    assert (xid.start_s, xid.end_s) == (t[130], t[139])
+    assert stopped in xid.message
+
+    util = np.full(t.size, 50.0)
+    util[135:140] = 90.0
+    util[140:] = np.nan
+    (spike,) = detect_spikes(t, util, 20.0)
+    assert (spike.start_s, spike.end_s) == (t[135], t[139])
+    assert stopped in spike.message
+
+    total = 81920.0
+    share = 40.0 + 10.0 * np.maximum((t - t[80]) / 3600.0, 0.0)
+    used = share / 100.0 * total
+    used[140:] = np.nan
+    (growth,) = detect_memory_growth(t, used, total, 5.0)
+    assert growth.end_s == t[139]
+    assert stopped in growth.message and "full in about" not in growth.message
+
+
+def test_a_missed_scrape_or_two_at_the_end_is_still_ongoing() -> None:
+    t = grid(288)
+    clocks = np.zeros(t.size)
+    clocks[-20:] = 0x40
+    clocks[-3:] = np.nan  # 15 minutes without a sample: not yet stopped
+    (thermal,) = detect_throttling(t, clocks)
+    assert thermal.end_s is None and "stopped" not in thermal.message
+    codes = np.zeros(t.size)
+    codes[-20:] = 79
+    codes[-3:] = np.nan
+    (xid,) = detect_xid(t, codes)
+    assert xid.end_s is None

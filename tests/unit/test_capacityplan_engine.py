@@ -320,3 +320,21 @@ def test_peak_readings_take_one_query_per_kind_of_throttling() -> None:
         "Throttled; temperature up to 92 °C",
         "Throttled; power draw up to 60 W",
     ]
+
+
+def test_an_xid_whose_gauge_vanished_is_not_detected_for_ever() -> None:
+    """XID 43 once, then the XID gauge vanished 10.7 h ago while utilisation keeps
+    reporting: before, the XID stayed ongoing and AnomalyDetected True for ever."""
+    history = data(40.0)
+    xid = history.gpus[("node-a", "0")][Signal.XID_ERRORS]
+    xid[160] = 43
+    xid[161:] = np.nan
+    outcome = judge(spec(), history, {}, AT)
+    (item,) = outcome.fields["anomalies"]
+    assert (item["type"], item["start"], item.get("end")) == (
+        "XidError",
+        "2026-11-28T01:20:00Z",
+        "2026-11-28T01:20:00Z",
+    )
+    assert "stopped reporting 10.7 h before the end of the history" in item["message"]
+    assert conditions(outcome)["AnomalyDetected"] == ("False", "NoActiveAnomaly")

@@ -113,6 +113,11 @@ _DEFAULT_MERGE_GAP_S: Final = 600.0
 
 _MAD_TO_SD: Final = 1.4826
 
+# A series with no sample in this long (or one step, if longer) before the end of the
+# evaluated span has stopped reporting (the same 15 minutes CapacityPlan calls "now"): an
+# episode running up to its last sample is then not ongoing but of unknown state.
+STOPPED_AFTER_S: Final = 900.0
+
 
 # --------------------------------------------------------------------------- helpers
 
@@ -249,6 +254,44 @@ def _merge_runs(runs: list[tuple[int, int]], max_gap: int) -> list[tuple[int, in
     return merged
 
 
+def _stopped_for(last_sample_s: float, span_end_s: float, step_s: float) -> float | None:
+    """How long the series has been silent at the end of the span, if it has stopped."""
+    gap = span_end_s - last_sample_s
+    return gap if gap > max(STOPPED_AFTER_S, step_s) else None
+
+
+def _span(times_s: npt.ArrayLike) -> tuple[float, float]:
+    """The end of the evaluated span (the last timestamp given, with or without a value)
+    and its step (the median spacing)."""
+    t = np.asarray(times_s, dtype=np.float64).ravel()
+    t = np.sort(t[np.isfinite(t)])
+    if t.size == 0:
+        return math.nan, math.nan
+    gaps = np.diff(t)
+    positive = gaps[gaps > 0.0]
+    return float(t[-1]), float(np.median(positive)) if positive.size else 0.0
+
+
+def _stopped_note(silent_s: float) -> str:
+    return (
+        f"; its series stopped reporting {silent_s / 3600.0:.1f} h before the end of the "
+        "history: ended at its last sample, current state unknown"
+    )
+
+
+def _end(
+    last: int, last_present: int, times: FloatArray, silent_s: float | None
+) -> tuple[float | None, str]:
+    """An episode's end (None: ongoing) and the note for its message: one that reaches the
+    series' last sample (index ``last_present`` in ``times``) is ongoing unless the series
+    has stopped since; it then ends at that sample."""
+    if last < last_present:
+        return float(times[last]), ""
+    if silent_s is None:
+        return None, ""
+    return float(times[last_present]), _stopped_note(silent_s)
+
+
 def _format_duration(seconds: float) -> str:
     if seconds % 3600 == 0:
         return f"{seconds / 3600:g} h"
@@ -349,6 +392,7 @@ def detect_spikes(
 
     findings: list[AnomalyFinding] = []
     last_slot = int(np.flatnonzero(~missing)[-1]) if np.any(~missing) else -1
+    silent = _stopped_for(float(grid.times[last_slot]), float(grid.times[-1]), grid.step)
     for first, last in _runs(bridged):
         episode = slice(first, last + 1)
         deviation = np.abs(np.nan_to_num(x[episode] - level[episode], nan=0.0))
@@ -360,18 +404,19 @@ def detect_spikes(
             if reference != 0.0
             else f"{value - reference:+.4g}"
         )
+        end_s, note = _end(last, last_slot, grid.times, silent)
         findings.append(
             AnomalyFinding(
                 kind=AnomalyKind.UTILIZATION_SPIKE,
                 start_s=float(grid.times[first]),
-                end_s=None if last >= last_slot else float(grid.times[last]),
+                end_s=end_s,
                 severity="Warning",
                 value=value,
                 reference=reference,
                 message=(
                     f"{value:.4g} is {change} against the recent level {reference:.4g} "
                     f"(median of the preceding {_format_duration(baseline_s)}; "
-                    f"threshold {spike_percent:g} %)"
+                    f"threshold {spike_percent:g} %)" + note
                 ),
             )
         )
@@ -508,6 +553,7 @@ def detect_memory_growth(
         weak[w:] = full > percent_per_hour / 2.0
     t_h = (grid.times - grid.times[0]) / 3600.0
     last_slot = int(np.flatnonzero(np.isfinite(x))[-1])
+    silent = _stopped_for(float(grid.times[last_slot]), float(grid.times[-1]), grid.step)
     # Episodes: runs of weak growth that hold a sustained run of strong growth.
     sustained = [(a, b) for a, b in _runs(strong) if b - a >= w]
     episodes: list[tuple[int, int, int]] = []  # weak first, strong first, weak last
@@ -533,22 +579,24 @@ def detect_memory_growth(
             continue
         now = float(x[last]) if np.isfinite(x[last]) else float(np.nanmax(x[onset : last + 1]))
         to_full = (100.0 - now) / rate if rate > 0.0 else math.inf
+        end_s, note = _end(last, last_slot, grid.times, silent)
+        if note:
+            tail = note  # how soon it fills needs the memory still growing now
+        elif to_full >= 0.05:
+            tail = f", full in about {to_full:.1f} h at this rate"
+        else:
+            tail = ", full"
         findings.append(
             AnomalyFinding(
                 kind=AnomalyKind.GPU_MEMORY_GROWTH,
                 start_s=float(grid.times[onset]),
-                end_s=None if last >= last_slot else float(grid.times[last]),
+                end_s=end_s,
                 severity="Warning",
                 value=rate,
                 reference=percent_per_hour,
                 message=(
                     f"GPU memory grows {rate:.1f} %/h (threshold {percent_per_hour:g} %/h); "
-                    f"{now:.0f} % used"
-                    + (
-                        f", full in about {to_full:.1f} h at this rate"
-                        if to_full >= 0.05
-                        else ", full"
-                    )
+                    f"{now:.0f} % used{tail}"
                 ),
             )
         )
@@ -583,6 +631,7 @@ def _throttle_episodes(
     critical_bits: int,
     kind: AnomalyKind,
     merge_gap_s: float,
+    silent_s: float | None,
 ) -> list[AnomalyFinding]:
     """Episodes of the samples with any bit of ``masks`` (this kind's bits only)."""
     flags = masks != 0
@@ -597,18 +646,19 @@ def _throttle_episodes(
         seen = int(np.bitwise_or.reduce(masks[first : last + 1]))
         reasons = ", ".join(sorted(str(e) for e in decode_clock_events(seen)))
         share = float(np.mean(flags[first : last + 1]))
+        end_s, note = _end(last, t.size - 1, t, silent_s)
         findings.append(
             AnomalyFinding(
                 kind=kind,
                 start_s=float(t[first]),
-                end_s=None if last == t.size - 1 else float(t[last]),
+                end_s=end_s,
                 severity="Critical" if seen & critical_bits else "Warning",
                 value=float(seen),
                 reference=None,
                 message=(
                     f"{_throttle_what(kind, seen)} ({reasons}, mask {seen:#x}) in "
                     f"{100.0 * share:.0f} % of "
-                    f"{last - first + 1} samples"
+                    f"{last - first + 1} samples{note}"
                 ),
             )
         )
@@ -639,12 +689,13 @@ def detect_throttling(
     t, x = _present(times_s, masks)
     if t.size == 0:
         return []
+    silent = _stopped_for(float(t[-1]), *_span(times_s))
     thermal_bits, power_bits = split_clock_events(x.astype(np.int64))
     thermal = _throttle_episodes(
-        t, thermal_bits, 0x40 | HW_SLOWDOWN, AnomalyKind.THERMAL_THROTTLING, merge_gap_s
+        t, thermal_bits, 0x40 | HW_SLOWDOWN, AnomalyKind.THERMAL_THROTTLING, merge_gap_s, silent
     )
     power = _throttle_episodes(
-        t, power_bits, 0x80 | HW_SLOWDOWN, AnomalyKind.POWER_CAPPING, merge_gap_s
+        t, power_bits, 0x80 | HW_SLOWDOWN, AnomalyKind.POWER_CAPPING, merge_gap_s, silent
     )
     return thermal + power
 
@@ -670,6 +721,7 @@ def detect_xid(times_s: npt.ArrayLike, codes: npt.ArrayLike) -> list[AnomalyFind
     if t.size == 0:
         return []
     code = np.rint(x).astype(np.int64)
+    silent = _stopped_for(float(t[-1]), *_span(times_s))
     # A series that begins well after the history's first slot (a new node, an exporter
     # started since: not a scrape gap) begins at a reading the gauge took then: news.
     began_later = bool(grid.size) and t[0] - float(np.nanmin(grid)) > XID_NEW_SERIES_S
@@ -686,15 +738,16 @@ def detect_xid(times_s: npt.ArrayLike, codes: npt.ArrayLike) -> list[AnomalyFind
             if info.description == f"XID {info.code}"
             else f"XID {info.code}: {info.description}"
         )
+        end_s, note = _end(last, t.size - 1, t, silent)
         findings.append(
             AnomalyFinding(
                 kind=AnomalyKind.XID_ERROR,
                 start_s=float(t[first]),
-                end_s=None if last == t.size - 1 else float(t[last]),
+                end_s=end_s,
                 severity=info.severity,
                 value=float(info.code),
                 reference=None,
-                message=f"{described} ({info.severity})",
+                message=f"{described} ({info.severity}){note}",
             )
         )
     return findings
