@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -9,7 +10,7 @@ import numpy as np
 
 from perfguard.analysis.dcgm import DCGM_INT32_BLANK
 from perfguard.api.capacityplan import CapacityPlanSpec
-from perfguard.engine.capacityplan import failed, judge
+from perfguard.engine.capacityplan import failed, judge, new_anomalies
 from perfguard.engine.capacityplan_fetch import CapacityData, grid
 from perfguard.outcome import Outcome
 from perfguard.sources.capacityplan_queries import (
@@ -320,6 +321,64 @@ def test_peak_readings_take_one_query_per_kind_of_throttling() -> None:
         "Throttled; temperature up to 92 °C",
         "Throttled; power draw up to 60 W",
     ]
+
+
+def test_a_new_episode_after_an_ongoing_one_ended_gets_its_event() -> None:
+    """Evaluation 1 (11:00) sees hardware thermal throttling ongoing since 10:00. By
+    evaluation 2 (12:00, interval 30m) it ended at 11:05 and a new one began at 11:40:
+    both are listed, and the new one must get an Event. Before, the old ongoing entry
+    matched any later start on the GPU and there was none. The status is carried through
+    JSON, as across an operator restart."""
+
+    def history(at: datetime, onsets: list[tuple[float, float]]) -> CapacityData:
+        out = data(40.0)
+        out.times = grid(at - timedelta(days=1), at, STEP)
+        clocks = np.zeros(out.times.size)
+        for first, last in onsets:
+            clocks[(out.times >= first) & (out.times <= last)] = 0x40
+        out.gpus[("node-a", "0")][Signal.CLOCK_EVENTS] = clocks
+        return out
+
+    hour = 3600.0
+    first_at = AT - timedelta(hours=1)
+    at_s = AT.timestamp()
+    episodes = [(at_s - 2 * hour, at_s - 55 * 60), (at_s - 20 * 60, at_s)]
+    first = judge(spec(interval="30m"), history(first_at, episodes), {}, first_at)
+    assert [e.reason for e in first.events] == ["ThermalThrottling"]
+    carried = json.loads(json.dumps(status(first)))  # what a restarted operator reads
+    second = judge(spec(interval="30m"), history(AT, episodes), carried, AT)
+    assert [(a["start"], "end" in a) for a in second.fields["anomalies"]] == [
+        ("2026-11-28T11:40:00Z", False),
+        ("2026-11-28T10:00:00Z", True),
+    ]
+    assert [e.reason for e in second.events] == ["ThermalThrottling"]
+    assert "node-a GPU 0 since 2026-11-28T11:40:00Z" in second.events[0].message
+    # Once announced, neither is announced again.
+    carried = json.loads(json.dumps(status(second)))
+    assert judge(spec(interval="30m"), history(AT, episodes), carried, AT).events == []
+
+
+def test_an_ongoing_episode_re_estimated_to_start_later_is_not_new() -> None:
+    """Memory growth's onset is an estimate that may move later while the episode goes on:
+    the same ongoing episode, no second Event."""
+    old = {
+        "type": "GpuMemoryGrowth",
+        "node": "node-a",
+        "gpu": "0",
+        "start": "2026-11-28T10:00:00Z",
+        "severity": "Warning",
+        "value": 8.0,
+        "message": "GPU memory grows",
+    }
+    moved = {**old, "start": "2026-11-28T10:30:00Z", "value": 7.5}
+    assert new_anomalies([moved], [old], 600.0) == []
+    # Ended, and a new one later: new.
+    ended = {**old, "end": "2026-11-28T11:00:00Z"}
+    later = {**old, "start": "2026-11-28T11:40:00Z"}
+    assert new_anomalies([later, ended], [old], 600.0) == [later]
+    # XIDs start where the gauge changed: a later start is a new XID.
+    xid = {**old, "type": "XidError", "value": 79.0}
+    assert new_anomalies([{**xid, "start": "2026-11-28T10:30:00Z"}], [xid], 600.0) != []
 
 
 def test_an_xid_whose_gauge_vanished_is_not_detected_for_ever() -> None:

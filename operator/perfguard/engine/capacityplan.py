@@ -610,24 +610,64 @@ def status_fields(spec: CapacityPlanSpec, analysis: Analysis, at: datetime) -> d
 _EXACT_STARTS: Final = frozenset({detectors.AnomalyKind.XID_ERROR.value})
 
 
-def _same_anomaly(new: Mapping[str, Any], old: Mapping[str, Any], tolerance_s: float) -> bool:
-    if (new.get("type"), new.get("node"), new.get("gpu")) != (
+def _same_unit(new: Mapping[str, Any], old: Mapping[str, Any]) -> bool:
+    same = (new.get("type"), new.get("node"), new.get("gpu")) == (
         old.get("type"),
         old.get("node"),
         old.get("gpu"),
-    ):
-        return False
-    exact = new.get("type") in _EXACT_STARTS
-    if exact and new.get("value") != old.get("value"):
-        return False
+    )
+    if same and new.get("type") in _EXACT_STARTS:
+        return new.get("value") == old.get("value")
+    return same
+
+
+def _starts(new: Mapping[str, Any], old: Mapping[str, Any]) -> tuple[datetime, datetime] | None:
     new_start = parse_time_or_none(new.get("start"))
     old_start = parse_time_or_none(old.get("start"))
-    if new_start is None or old_start is None:
+    return None if new_start is None or old_start is None else (new_start, old_start)
+
+
+def _same_anomaly(new: Mapping[str, Any], old: Mapping[str, Any], tolerance_s: float) -> bool:
+    """The same episode, at (about) the same start."""
+    starts = _starts(new, old) if _same_unit(new, old) else None
+    return starts is not None and abs((starts[0] - starts[1]).total_seconds()) <= tolerance_s
+
+
+def _continues(new: Mapping[str, Any], old: Mapping[str, Any]) -> bool:
+    """An episode that was ongoing, re-estimated to start later as data arrived."""
+    if new.get("type") in _EXACT_STARTS or "end" in old or not _same_unit(new, old):
         return False
-    if abs((new_start - old_start).total_seconds()) <= tolerance_s:
-        return True
-    # An episode that was ongoing may be re-estimated to start later as data arrives.
-    return not exact and "end" not in old and new_start >= old_start
+    starts = _starts(new, old)
+    return starts is not None and starts[0] >= starts[1]
+
+
+def new_anomalies(
+    items: Sequence[Mapping[str, Any]], seen: Sequence[Mapping[str, Any]], tolerance_s: float
+) -> list[Mapping[str, Any]]:
+    """The items of this evaluation that the last one (`seen`, its status) did not list.
+
+    Each earlier entry stands for one episode only. First every item at an earlier entry's
+    start takes that entry; then, oldest first, an item may continue an entry that was
+    ongoing and is still free (its onset re-estimated later). So when an episode ongoing at
+    the last evaluation has ended (listed again at its start, now with an end) and another
+    begins on the same GPU, the new one is new and gets its Event.
+    """
+    free = list(seen)
+    left = []
+    for item in items:
+        match = next((old for old in free if _same_anomaly(item, old, tolerance_s)), None)
+        if match is None:
+            left.append(item)
+        else:
+            free.remove(match)
+    fresh = []
+    for item in sorted(left, key=lambda i: str(i.get("start"))):
+        match = next((old for old in free if _continues(item, old)), None)
+        if match is None:
+            fresh.append(item)
+        else:
+            free.remove(match)
+    return [item for item in items if any(item is f for f in fresh)]
 
 
 def judge(
@@ -699,9 +739,7 @@ def conclude(
 
     tolerance = max(2 * spec.step.total_seconds(), 600.0)
     seen = [a for a in previous.get("anomalies") or [] if isinstance(a, Mapping)]
-    for item in fields["anomalies"]:
-        if any(_same_anomaly(item, old, tolerance) for old in seen):
-            continue
+    for item in new_anomalies(fields["anomalies"], seen, tolerance):
         where = f"{item['node']}" + (f" GPU {item['gpu']}" if "gpu" in item else "")
         kind = "Warning" if item["severity"] in ("Warning", "Critical") else "Normal"
         events.append(
