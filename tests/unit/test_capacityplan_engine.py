@@ -53,6 +53,11 @@ def data(gpu_level: float, *, gpus: int = 4, traffic_scale: float = 1.0) -> Capa
             Signal.XID_ERRORS: np.zeros(times.size),
             Signal.CLOCK_EVENTS: np.zeros(times.size),
         }
+    # node-exporter's CPU and memory for the node, well below their thresholds.
+    out.nodes["node-a"] = {
+        Signal.CPU: np.full(times.size, 30.0),
+        Signal.MEMORY: np.full(times.size, 40.0),
+    }
     return out
 
 
@@ -194,18 +199,105 @@ def test_a_node_advertising_gpus_without_dcgm_data_is_not_sufficient() -> None:
         in (outcome.fields["message"])
     )
     assert "(node-b)" in outcome.fields["message"]
-    # Nodes without GPUs, and offline evaluation (no Node objects), change nothing.
-    assert judge(spec(), data(40.0), {}, AT, {"node-a": 4, "cpu-node": 0}).verdict == "Sufficient"
+    # Nodes without GPUs (with their CPU and memory reported), and offline evaluation (no
+    # Node objects), change nothing.
+    with_cpu_node = data(40.0)
+    with_cpu_node.nodes["cpu-node"] = dict(with_cpu_node.nodes["node-a"])
+    assert judge(spec(), with_cpu_node, {}, AT, {"node-a": 4, "cpu-node": 0}).verdict == (
+        "Sufficient"
+    )
     assert judge(spec(), data(40.0), {}, AT, None).verdict == "Sufficient"
 
 
-def test_a_gpu_that_never_reported_a_usable_value_is_not_silent() -> None:
-    """FB_FREE only DCGM blanks (or NaN) for one GPU: it has no memory figure, and the plan
-    is judged on the others, as docs/capacityplan.md says."""
+def test_a_resource_without_any_data_is_missing_not_left_out() -> None:
+    """node-exporter's instance label not the node name (10.0.0.5:9100): CPU and memory,
+    each with a threshold, have no series at all. Before, the verdict was Sufficient on the
+    GPUs alone and CPU and memory were not mentioned. Likewise DCGM_FI_DEV_GPU_UTIL only
+    blanks (or absent) with GPU memory present."""
+    no_node_exporter = data(40.0)
+    no_node_exporter.nodes.clear()
+    for advertised in ({"node-a": 4}, None):
+        outcome = judge(spec(), no_node_exporter, {}, AT, advertised)
+        assert outcome.verdict == "Unverified", outcome.fields["message"]
+        assert outcome.fields["reason"] == "DataMissing"
+        assert outcome.fields["message"].startswith(
+            "CPU and memory: no data in the history from 1 of 1 node (node-a)"
+        )
+        assert conditions(outcome)["CapacitySufficient"] == ("Unknown", "DataMissing")
+    no_util = data(40.0)
+    for gpu in range(4):
+        no_util.gpus[("node-a", str(gpu))][Signal.GPU_UTIL][:] = float(DCGM_INT32_BLANK)
+    for advertised in ({"node-a": 4}, None):
+        outcome = judge(spec(), no_util, {}, AT, advertised)
+        assert outcome.verdict == "Unverified", outcome.fields["message"]
+        assert outcome.fields["message"] == (
+            "GPU: no data in the history from 4 of 4 GPUs (node-a: 0 of 4 report)"
+        )
+    # A fleet without GPUs (no Node advertises one, no DCGM series) misses nothing.
+    cpu_only = data(40.0, gpus=0)
+    assert judge(spec(), cpu_only, {}, AT, {"node-a": 0}).verdict == "Sufficient"
+
+
+def test_part_of_the_fleet_missing_from_a_resource_is_missing() -> None:
+    """Each selected node must be in CPU and memory and each advertised GPU in the GPU
+    figures: the average of the rest is not the fleet's. All three cases were Sufficient."""
+    fewer = data(40.0)
+    for gpu in range(2):
+        fewer.gpus[("node-b", str(gpu))] = {
+            k: v.copy() for k, v in fewer.gpus[("node-a", str(gpu))].items()
+        }
+    fewer.nodes["node-b"] = dict(fewer.nodes["node-a"])
+    outcome = judge(spec(), fewer, {}, AT, {"node-a": 4, "node-b": 8})
+    assert outcome.verdict == "Unverified"
+    assert outcome.fields["message"] == (
+        "GPU and GPU memory: no data in the history from 6 of 12 GPUs (node-b: 2 of 8 report)"
+    )
+    # node-b has DCGM series but no node-exporter series.
+    del fewer.nodes["node-b"]
+    outcome = judge(spec(), fewer, {}, AT, {"node-a": 4, "node-b": 2})
+    assert outcome.verdict == "Unverified"
+    assert outcome.fields["message"].startswith(
+        "CPU and memory: no data in the history from 1 of 2 nodes (node-b)"
+    )
+    # Offline too: a host in the DCGM series but not in node-exporter's.
+    assert (
+        judge(spec(), fewer, {}, AT, None)
+        .fields["message"]
+        .startswith("CPU and memory: no data in the history from 1 of 2 nodes (node-b)")
+    )
+    # A CPU-only selected node without series.
+    outcome = judge(spec(), data(40.0), {}, AT, {"node-a": 4, "cpu-node": 0})
+    assert outcome.verdict == "Unverified"
+    assert "1 of 2 nodes (cpu-node)" in outcome.fields["message"]
+
+
+def test_missing_data_in_a_big_fleet_is_summarised() -> None:
+    fleet = data(40.0)
+    advertised = {"node-a": 4} | {f"node-{i:02d}": 8 for i in range(40)}
+    for i in range(40):
+        fleet.gpus[(f"node-{i:02d}", "0")] = {
+            k: v.copy() for k, v in fleet.gpus[("node-a", "0")].items()
+        }
+    message = judge(spec(), fleet, {}, AT, advertised).fields["message"]
+    assert message.startswith(
+        "GPU and GPU memory: no data in the history from 280 of 324 GPUs (node-00: 1 of 8, "
+        "node-01: 1 of 8, node-02: 1 of 8 and 37 more nodes report); "
+        "CPU and memory: no data in the history from 40 of 41 nodes (node-00, node-01, "
+        "node-02 and 37 more)"
+    ), message
+    assert len(message) < 400
+
+
+def test_a_gpu_that_never_reported_a_usable_value_is_missing_not_silent() -> None:
+    """FB_FREE only DCGM blanks (or NaN) for one GPU: it has no memory figure, so the fleet's
+    GPU memory is not verified (named as missing from the history, not as gone silent)."""
     blanks = data(40.0)
     blanks.gpus[("node-a", "1")][Signal.GPU_MEMORY_FREE][:] = np.nan
     outcome = judge(spec(), blanks, {}, AT)
-    assert outcome.verdict == "Sufficient", outcome.fields["message"]
+    assert outcome.verdict == "Unverified", outcome.fields["message"]
+    assert outcome.fields["message"] == (
+        "GPU memory: no data in the history from 1 of 4 GPUs (node-a: 3 of 4 report)"
+    )
 
 
 def test_one_missed_scrape_is_not_silence() -> None:

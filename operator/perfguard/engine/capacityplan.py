@@ -313,8 +313,9 @@ def analyse(
         n for n, count in (advertised_gpus or {}).items() if count > 0 and n not in reporting
     )
     silent = {r.series.name: _silent_units(r, times, since) for r in results}
+    missing = _coverage(results, data, advertised_gpus, dark)
     verdict, reason, message = _verdict(
-        results, projections, spec, dark, advertised_gpus or {}, silent
+        results, projections, spec, dark, advertised_gpus or {}, silent, missing
     )
     return Analysis(
         results,
@@ -375,6 +376,71 @@ def _silent_units(
     ]
 
 
+def _reported(result: ResourceResult) -> list[tuple[str, str | None]]:
+    """The units with at least one usable value anywhere in the history."""
+    return [
+        unit
+        for unit, row in zip(result.series.units, result.series.matrix, strict=True)
+        if bool(np.isfinite(row).any())
+    ]
+
+
+def _coverage(
+    results: Sequence[ResourceResult],
+    data: CapacityData,
+    advertised: Mapping[str, int] | None,
+    dark: Sequence[str],
+) -> list[tuple[str, str]]:
+    """(reason, message) for each resource that lacks data from part of the fleet.
+
+    Every resource has a threshold, so each must be judged over the whole fleet: CPU and
+    memory over every selected node (offline: every host any series names), GPU and GPU
+    memory over every GPU unit, as many per node as its Node object advertises (the device
+    plugin's nvidia.com/gpu) or, if more, as its DCGM series name. A unit with no usable
+    value in the history (only DCGM blanks, or no series) is missing. Nodes in `dark`
+    (GPUs advertised, no DCGM series at all) are reported on their own.
+    """
+    # Resources missing the same units share one line: {what is missing: resource labels}.
+    gaps: dict[str, list[str]] = {}
+    nodes = (
+        set(advertised) if advertised is not None else {n for n, _ in data.gpus} | set(data.nodes)
+    )
+    expected_gpus = {n: max((advertised or {}).get(n, 0), data.gpu_count(n)) for n in sorted(nodes)}
+    expected_gpus = {n: c for n, c in expected_gpus.items() if c > 0 and n not in dark}
+    for r in results:
+        name = r.series.name
+        reported = _reported(r)
+        if name in ("cpu", "memory"):
+            absent = sorted(nodes - {n for n, _ in reported})
+            if absent:
+                where = _unit_names([(n, None) for n in absent])
+                gap = (
+                    f"no data in the history from {len(absent)} of "
+                    f"{_plural(len(nodes), 'node')} ({where}); check node-exporter runs there "
+                    "and that its instance label is the node name (or name:port)"
+                )
+                gaps.setdefault(gap, []).append(_LABELS[name])
+            continue
+        if not expected_gpus:
+            continue  # no GPU anywhere (a CPU-only fleet): nothing to miss
+        per_node: dict[str, int] = {}
+        for n, _ in reported:
+            per_node[n] = per_node.get(n, 0) + 1
+        short = [(n, per_node.get(n, 0), want) for n, want in expected_gpus.items()]
+        short = [(n, got, want) for n, got, want in short if got < want]
+        if short:
+            total = sum(expected_gpus.values())
+            lacking = sum(want - got for _, got, want in short)
+            shown = ", ".join(f"{n}: {got} of {want}" for n, got, want in short[:3])
+            more = f" and {len(short) - 3} more nodes" if len(short) > 3 else ""
+            gap = (
+                f"no data in the history from {lacking} of {_plural(total, 'GPU')} "
+                f"({shown}{more} report)"
+            )
+            gaps.setdefault(gap, []).append(_LABELS[name])
+    return [("DataMissing", f"{' and '.join(labels)}: {gap}") for gap, labels in gaps.items()]
+
+
 def _unit_word(resource: str) -> str:
     return "GPU" if resource.startswith("gpu") else "node"
 
@@ -392,9 +458,11 @@ def _verdict(
     dark: Sequence[str] = (),
     advertised: Mapping[str, int] | None = None,
     silent: Mapping[str, Sequence[tuple[str, str | None]]] | None = None,
+    missing: Sequence[tuple[str, str]] = (),
 ) -> tuple[CapacityVerdict, str, str]:
     """`dark`: nodes that advertise GPUs but sent no GPU series; `silent`: per resource,
-    the units that reported earlier but not in the current window."""
+    the units that reported earlier but not in the current window; `missing`: (reason,
+    message) for data absent from part of the fleet (`_coverage`, `_conflicts`)."""
     judged = [r for r in results if r.current is not None]
     if not judged:
         return (
@@ -446,6 +514,9 @@ def _verdict(
                 "check the exporter runs there and that its Hostname label is the node name",
             )
         )
+    for reason, text in missing:
+        worst_state = max(worst_state, CapacityVerdict.UNVERIFIED, key=_ORDER.__getitem__)
+        reasons.append((_ORDER[CapacityVerdict.UNVERIFIED], reason, text))
     for p in projections:
         if p.resource not in {r.series.name for r in judged}:
             continue
