@@ -11,7 +11,8 @@ import numpy as np
 from perfguard.analysis.dcgm import DCGM_INT32_BLANK
 from perfguard.api.capacityplan import CapacityPlanSpec
 from perfguard.engine.capacityplan import failed, judge, new_anomalies
-from perfguard.engine.capacityplan_fetch import CapacityData, grid
+from perfguard.engine.capacityplan_fetch import CapacityData, align_answer, grid
+from perfguard.engine.capacityplan_fetch import merge as merge_answers
 from perfguard.outcome import Outcome
 from perfguard.sources.capacityplan_queries import (
     Signal,
@@ -20,6 +21,7 @@ from perfguard.sources.capacityplan_queries import (
     plan_queries,
     plan_query,
 )
+from perfguard.sources.prometheus import Series
 from perfguard.status import merge, to_wire
 
 AT = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -413,6 +415,91 @@ def test_peak_readings_take_one_query_per_kind_of_throttling() -> None:
         "Throttled; temperature up to 92 °C",
         "Throttled; power draw up to 60 W",
     ]
+
+
+def fetched(gpu_series: dict[Signal, list[tuple[dict[str, str], float]]]) -> CapacityData:
+    """Prometheus answers (labels, constant value) through the fetch's own alignment and
+    merge, with node-exporter's CPU and memory for node-a and a daily traffic."""
+    times = grid(AT - timedelta(days=1), AT, STEP)
+    planned = {p.signal: p for p in plan_queries(spec(), ["node-a"])}
+    traffic = 100.0 * (1.0 + 0.4 * np.sin(2 * np.pi * ((times / 3600.0) % 24) / 24))
+    answers = {
+        Signal.CPU: [Series({"instance": "node-a:9100"}, times, np.full(times.size, 30.0))],
+        Signal.MEMORY: [Series({"instance": "node-a:9100"}, times, np.full(times.size, 40.0))],
+        Signal.TRAFFIC: [Series({}, times, traffic)],
+    }
+    for signal, series in gpu_series.items():
+        answers[signal] = [
+            Series({"Hostname": "node-a", **labels}, times, np.full(times.size, value))
+            for labels, value in series
+        ]
+    aligned = [
+        align_answer(planned[signal], found, frozenset({"node-a"}), times, STEP)
+        for signal, found in answers.items()
+    ]
+    return merge_answers(aligned, times, STEP)
+
+
+def test_mig_instances_of_one_gpu_are_separate_units() -> None:
+    """Three MIG instances of GPU 0 (dcgm-exporter: gpu="0" and GPU_I_ID 1, 2, 3). Before,
+    they merged into one unit keyed (node-a, 0) and instance 1's series won: GPU memory at
+    80 % and Sufficient while instances 2 and 3 were full."""
+
+    def mig(instance: int) -> dict[str, str]:
+        profile = "3g.20gb" if instance == 1 else "2g.10gb"
+        return {"gpu": "0", "UUID": "GPU-aaa", "GPU_I_ID": str(instance), "GPU_I_PROFILE": profile}
+
+    history = fetched(
+        {
+            Signal.GPU_UTIL: [(mig(1), 30.0), (mig(2), 40.0), (mig(3), 40.0)],
+            Signal.GPU_MEMORY_USED: [(mig(1), 16000.0), (mig(2), 9900.0), (mig(3), 9900.0)],
+            Signal.GPU_MEMORY_FREE: [(mig(1), 4000.0), (mig(2), 100.0), (mig(3), 100.0)],
+            # A device-level field may come for the parent GPU, without GPU_I_ID.
+            Signal.XID_ERRORS: [({"gpu": "0", "UUID": "GPU-aaa"}, 0.0)],
+        }
+    )
+    # The parent GPU is not a fourth unit beside its instances.
+    assert history.gpu_count("node-a") == 3
+    assert sorted(k for k, v in history.gpus.items() if Signal.GPU_UTIL in v) == [
+        ("node-a", "0 MIG 1"),
+        ("node-a", "0 MIG 2"),
+        ("node-a", "0 MIG 3"),
+    ]
+    assert history.conflicts == []
+    outcome = judge(spec(), history, {}, AT, {"node-a": 1})
+    memory = next(c for c in outcome.fields["current"] if c["resource"] == "gpuMemory")
+    assert memory["fleet"] == round((80.0 + 99.0 + 99.0) / 3, 1)
+    assert [t["gpu"] for t in memory["top"]] == ["0 MIG 2", "0 MIG 3", "0 MIG 1"]
+    assert outcome.verdict == "Insufficient", outcome.fields["message"]
+
+
+def test_series_colliding_on_one_unit_are_reported_not_first_wins() -> None:
+    """Two series for one host and GPU with different values (two exporters for one host, a
+    query that drops the GPU_I_ID label): the fetch kept the first one silently."""
+    clash = fetched(
+        {
+            Signal.GPU_UTIL: [({"gpu": "0"}, 30.0), ({"gpu": "0", "pod": "other"}, 95.0)],
+            Signal.GPU_MEMORY_USED: [({"gpu": "0"}, 1000.0)],
+            Signal.GPU_MEMORY_FREE: [({"gpu": "0"}, 9000.0)],
+        }
+    )
+    assert [(unit, signal) for unit, signal, _ in clash.conflicts] == [
+        (("node-a", "0"), Signal.GPU_UTIL)
+    ]
+    outcome = judge(spec(), clash, {}, AT, {"node-a": 1})
+    assert outcome.verdict == "Unverified", outcome.fields["message"]
+    assert outcome.fields["reason"] == "AmbiguousData"
+    assert "node-a GPU 0; gpuUtil" in outcome.fields["message"]
+    # The same values twice (both host labels, a GPU shared by two pods) are one series.
+    same = fetched(
+        {
+            Signal.GPU_UTIL: [({"gpu": "0"}, 30.0), ({"gpu": "0", "hostname": "node-a"}, 30.0)],
+            Signal.GPU_MEMORY_USED: [({"gpu": "0"}, 1000.0)],
+            Signal.GPU_MEMORY_FREE: [({"gpu": "0"}, 9000.0)],
+        }
+    )
+    assert same.conflicts == []
+    assert judge(spec(), same, {}, AT, {"node-a": 1}).verdict == "Sufficient"
 
 
 def test_a_new_episode_after_an_ongoing_one_ended_gets_its_event() -> None:

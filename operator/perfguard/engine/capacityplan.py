@@ -313,7 +313,7 @@ def analyse(
         n for n, count in (advertised_gpus or {}).items() if count > 0 and n not in reporting
     )
     silent = {r.series.name: _silent_units(r, times, since) for r in results}
-    missing = _coverage(results, data, advertised_gpus, dark)
+    missing = _coverage(results, data, advertised_gpus, dark) + _conflicts(data)
     verdict, reason, message = _verdict(
         results, projections, spec, dark, advertised_gpus or {}, silent, missing
     )
@@ -439,6 +439,23 @@ def _coverage(
             )
             gaps.setdefault(gap, []).append(_LABELS[name])
     return [("DataMissing", f"{' and '.join(labels)}: {gap}") for gap, labels in gaps.items()]
+
+
+def _conflicts(data: CapacityData) -> list[tuple[str, str]]:
+    """Series that collide on one unit with different values: which one is the unit's is
+    not for the analysis to guess (the first one was kept; the figures may be wrong)."""
+    if not data.conflicts:
+        return []
+    units = sorted({unit for unit, _, _ in data.conflicts}, key=lambda u: (u[0], u[1] or ""))
+    signals = sorted({str(signal) for _, signal, _ in data.conflicts})
+    return [
+        (
+            "AmbiguousData",
+            f"several series with different values for one unit ({_unit_names(units)}; "
+            f"{', '.join(signals)}): check the query keeps the gpu, UUID and GPU_I_ID labels "
+            "and that two exporters do not report one host",
+        )
+    ]
 
 
 def _unit_word(resource: str) -> str:

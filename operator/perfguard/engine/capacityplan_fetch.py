@@ -25,7 +25,9 @@ from perfguard.sources.capacityplan_queries import (
     PlannedQuery,
     Signal,
     host_of,
+    parent_gpu,
     plan_queries,
+    unit_of,
 )
 from perfguard.sources.prometheus import PrometheusClient, Series
 
@@ -43,9 +45,20 @@ class CapacityData:
     nodes: dict[str, dict[Signal, FloatArray]] = field(default_factory=dict)
     traffic: FloatArray | None = None
     queries: list[PlannedQuery] = field(default_factory=list)
+    # Series that collide on one unit and signal with different values at the same step
+    # (unit, signal, steps in conflict): the data cannot say which is the unit's.
+    conflicts: list[tuple[tuple[str, str | None], Signal, int]] = field(default_factory=list)
+
+    def gpu_units(self, node: str) -> list[str]:
+        """The node's GPU units: whole GPUs and MIG instances; a MIG-enabled GPU whose
+        instances report is not a unit of its own (its device-level series, e.g. XID, may
+        come without the instance label)."""
+        keys = [g for n, g in self.gpus if n == node]
+        split = {parent_gpu(g) for g in keys if parent_gpu(g) != g}
+        return [g for g in keys if g not in split]
 
     def gpu_count(self, node: str) -> int:
-        return sum(1 for n, _ in self.gpus if n == node)
+        return len(self.gpu_units(node))
 
 
 def grid(start: datetime, end: datetime, step_s: float) -> FloatArray:
@@ -65,15 +78,20 @@ def align(series: Series, times: FloatArray, step_s: float) -> FloatArray:
     return out
 
 
-def _fill(target: dict[Signal, FloatArray], signal: Signal, values: FloatArray) -> None:
-    """Several series for one GPU and signal (both host labels, both clock metric names):
-    the first value present at each step wins."""
+def _fill(target: dict[Signal, FloatArray], signal: Signal, values: FloatArray) -> int:
+    """Several series for one unit and signal (both host labels, both clock metric names,
+    one GPU shared by several pods): they fill each other's gaps. Returns the steps where
+    both hold different values: that is not one unit's series twice but two units under
+    one key, which the caller reports instead of picking one."""
     if signal not in target:
         target[signal] = values
-        return
+        return 0
     current = target[signal]
+    both = np.isfinite(current) & np.isfinite(values)
+    differ = int(np.count_nonzero(both & ~np.isclose(current, values, rtol=1e-9, atol=0.0)))
     missing = np.isnan(current)
     current[missing] = values[missing]
+    return differ
 
 
 def points(spec: CapacityPlanSpec) -> int:
@@ -141,8 +159,7 @@ def align_answer(
             continue
         values = align(series, times, step_s)
         if query.signal in GPU_SIGNALS:
-            gpu = series.labels.get("gpu") or series.labels.get("UUID") or "?"
-            answer.gpus.append(((host, gpu), values))
+            answer.gpus.append(((host, unit_of(series.labels)), values))
         elif query.signal in NODE_SIGNALS:
             answer.nodes.append((host, values))
     return answer
@@ -158,7 +175,9 @@ def merge(answers: Sequence[AlignedAnswer], times: FloatArray, step_s: float) ->
                 data.traffic = answer.traffic
             continue
         for key, values in answer.gpus:
-            _fill(data.gpus.setdefault(key, {}), signal, values)
+            if clash := _fill(data.gpus.setdefault(key, {}), signal, values):
+                data.conflicts.append((key, signal, clash))
         for host, values in answer.nodes:
-            _fill(data.nodes.setdefault(host, {}), signal, values)
+            if clash := _fill(data.nodes.setdefault(host, {}), signal, values):
+                data.conflicts.append(((host, None), signal, clash))
     return data

@@ -22,7 +22,7 @@ import numpy as np
 
 from perfguard.analysis import capacity_anomalies as detectors
 from perfguard.api.capacityplan import CapacityPlanSpec
-from perfguard.sources.capacityplan_queries import Signal, host_of, plan_query
+from perfguard.sources.capacityplan_queries import Signal, host_of, parent_gpu, plan_query, unit_of
 from perfguard.sources.prometheus import PrometheusClient, PrometheusError, Series
 
 READING_OF: Final = {
@@ -84,8 +84,7 @@ async def add_peak_readings(
             host = host_of(series.labels)
             if host is None:
                 continue
-            gpu = series.labels.get("gpu") or series.labels.get("UUID") or "?"
-            readings[(signal, host, gpu)].append(series)
+            readings[(signal, host, unit_of(series.labels))].append(series)
 
     amended: Found = []
     for index, (host, unit, finding) in enumerate(anomalies):
@@ -95,7 +94,11 @@ async def add_peak_readings(
                 what = detectors.PEAK_READINGS[finding.kind][0]
                 message = f"{finding.message}; {what} not read ({failed[reading]})"
                 finding = dataclasses.replace(finding, message=message)
-            elif found := readings.get((reading, host, unit)):
+            elif found := readings.get((reading, host, unit)) or readings.get(
+                (reading, host, parent_gpu(unit))
+            ):
+                # A MIG instance's temperature or power is its GPU's when the exporter
+                # reports the device-level reading without the instance label.
                 times = np.concatenate([s.timestamps for s in found])
                 values = np.concatenate([s.values for s in found])
                 finding = detectors.with_peak_reading(finding, times, values)

@@ -23,6 +23,10 @@ from perfguard.api.capacityplan import CapacityPlanSpec
 from perfguard.api.quantities import format_duration
 
 HOST_LABELS: Final = ("Hostname", "hostname")
+# dcgm-exporter labels the series of a MIG instance with its GPU instance (GPU_I_ID, and the
+# profile in GPU_I_PROFILE) besides the parent GPU's `gpu` index and UUID.
+MIG_INSTANCE_LABEL: Final = "GPU_I_ID"
+MIG_SEPARATOR: Final = " MIG "
 _DNS_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 ANY_HOST: Final = ".+"
 
@@ -152,3 +156,16 @@ def host_of(labels: dict[str, str]) -> str | None:
     if instance:
         return instance.rsplit(":", 1)[0] if re.search(r":\d+$", instance) else instance
     return None
+
+
+def unit_of(labels: dict[str, str]) -> str:
+    """The GPU a DCGM series belongs to: its `gpu` index (or UUID), and on a MIG-enabled GPU
+    its GPU instance, e.g. "0 MIG 1": MIG instances of one GPU are separate units."""
+    gpu = labels.get("gpu") or labels.get("UUID") or "?"
+    instance = labels.get(MIG_INSTANCE_LABEL)
+    return f"{gpu}{MIG_SEPARATOR}{instance}" if instance else gpu
+
+
+def parent_gpu(unit: str) -> str:
+    """The physical GPU of a unit ("0 MIG 1" -> "0"; a whole GPU is its own parent)."""
+    return unit.split(MIG_SEPARATOR, 1)[0]
