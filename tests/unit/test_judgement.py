@@ -439,19 +439,47 @@ def test_rows_5_to_7_are_exhaustive_and_consistent(
     judged = judge_metric(
         interval(point, lo, hi), 100.0, 100.0 + point, Threshold(max_increase=limit)
     )
+    # Beyond the limit by rounding (a relative 1e-9) is not beyond it.
+    slack = limit * (1 + 1e-9)
     if judged.verdict is MetricVerdict.REGRESSED:
         # DESIGN's (a) and (b), both implied.
-        assert lo > 0.0 and point > limit
+        assert lo > 0.0 and point > slack
     elif judged.verdict in (MetricVerdict.PASS, MetricVerdict.IMPROVED):
-        assert hi <= limit
+        assert hi <= slack
     else:
         assert judged.verdict is MetricVerdict.INCONCLUSIVE
-        assert lo <= limit < hi
+        assert lo <= slack < hi
     # The same facts seen as a decrease give the same verdict.
     mirrored = judge_metric(
         interval(-point, -hi, -lo), 100.0, 100.0 - point, Threshold(max_decrease=limit)
     )
     assert mirrored.verdict is judged.verdict
+
+
+@pytest.mark.parametrize("baseline", [0.1, 0.2, 0.25])
+def test_a_change_of_exactly_the_limit_does_not_break_it_by_rounding(baseline: float) -> None:
+    """Means of samples 5 ms apart differ by 5.00000000000003 ms: that is the limit, not
+    beyond it (it was Regressed: "increase 5ms breaks maxIncrease 5ms")."""
+    rng = np.random.default_rng(0)
+    stable = baseline + rng.normal(0, 1 * MS, 21)
+    canary = stable + 5 * MS
+    # The engine judges in milliseconds.
+    change = float(np.mean(canary * 1000) - np.mean(stable * 1000))
+    diffs = canary * 1000 - stable * 1000
+    iv = interval(change, float(diffs.min()), float(diffs.max()))
+    for limit, expected in ((5.0, MetricVerdict.PASS), (4.999, MetricVerdict.REGRESSED)):
+        judged = judge_metric(
+            iv,
+            float(np.mean(stable * 1000)),
+            float(np.mean(canary * 1000)),
+            Threshold(max_increase=limit),
+            unit="ms",
+        )
+        assert judged.verdict is expected, judged.message
+    # The same facts seen as a decrease of exactly the limit.
+    down = interval(-change, -float(diffs.max()), -float(diffs.min()))
+    mirrored = judge_metric(down, 100.0, 100.0 - change, Threshold(max_decrease=5.0))
+    assert mirrored.verdict is MetricVerdict.PASS, mirrored.message
 
 
 def test_end_to_end_with_simulated_samples() -> None:

@@ -24,6 +24,8 @@ the candidate's own value, the point is the candidate's value and t is the bound
     6  H <= t and point <= t (interval within the limit)   Pass          WithinThreshold
     7  otherwise                                           Inconclusive  IntervalStraddlesThreshold
 
+(In rows 5-7 t is widened by a relative 1e-9: beyond the limit by rounding is not beyond it.)
+
 Row 5 is DESIGN's significance rule word for word: (a) the interval of the change excludes
 zero in the bad direction and (b) the point estimate breaks the limit. Row 6 needs the whole
 interval within the limit, so an interval that straddles the limit is never a Pass (DESIGN's
@@ -117,6 +119,9 @@ UNATTRIBUTED_FLAG_SHARE: Final = 0.10
 
 # A baseline this close to zero gives no meaningful percentage (0 -> 1e-15 is not "+inf %").
 _ZERO_TOLERANCE: Final = 1e-12
+# Relative slack on a change limit: a change beyond the limit by no more than this is
+# rounding, not a breach (see _check_change_rule).
+_ROUNDING: Final = 1e-9
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,6 +235,9 @@ def _check_change_rule(
     limit = f"{rule} {_v(allowed, unit)}"
     if percent is not None:
         limit = f"{rule} {percent:g} % (of the baseline: {_v(allowed, unit)})"
+    # "Breaks" means beyond the limit by more than rounding: the change is a difference of
+    # means in floating point, and a canary exactly 5 ms slower read 5.00000000000003 ms.
+    allowed += _ROUNDING * allowed
     if bad_lo > 0.0 and bad_point > allowed:
         return RuleCheck(
             rule,
