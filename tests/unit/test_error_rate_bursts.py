@@ -23,13 +23,13 @@ from perfguard.engine.tracks import plan_tracks
 AT = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
 
 
-def spec(metric_type: str) -> PerfBaselineSpec:
+def spec(metric_type: str, ratio_rule: dict[str, Any] | None = None) -> PerfBaselineSpec:
     metric: dict[str, Any] = {"name": "m", "type": metric_type}
     if metric_type == "ErrorRate":
         metric |= {
             "counter": "req_total",
             "errorMatchers": {"code": "5.."},
-            "thresholds": {"ratio": {"maxIncrease": 0.005}},
+            "thresholds": {"ratio": ratio_rule or {"maxIncrease": 0.005}},
         }
     else:
         metric |= {"histogram": "req_seconds", "thresholds": {"mean": {"maxIncrease": "5ms"}}}
@@ -83,3 +83,24 @@ def test_latency_spikes_still_are() -> None:
     metric = verdict(the_spec, bursts(the_spec, "mean", 0.100, 0.001, 0.050))
     assert metric["verdict"] == "Pass", metric["message"]
     assert metric["delta"] < 0.050 * 3 / 21 / 3  # well under the raw +7.1 ms
+
+
+def test_errors_from_a_stable_track_without_any_break_a_percent_limit() -> None:
+    """The stable track at exactly 0 errors, the canary at 20 %: the increase's interval is
+    [+20, +20] points, beyond any percentage of 0. It was Inconclusive (BaselineNearZero)
+    for as long as the canary ran."""
+    the_spec = spec("ErrorRate", {"maxIncreasePercent": 50})
+    data = bursts(the_spec, "ratio", 0.0, 0.0, 0.0)
+    stable = data["m"].window[("stable", "ratio")]
+    data["m"].window[("candidate", "ratio")] = TimedSamples(
+        stable.timestamps, np.full(stable.values.size, 0.2)
+    )
+    metric = verdict(the_spec, data)
+    assert metric["verdict"] == "Regressed", metric["message"]
+    assert "the baseline is 0" in metric["message"]
+    # One step at 1 % errors: the interval reaches 0, so no breach can be told.
+    data["m"].window[("candidate", "ratio")] = TimedSamples(
+        stable.timestamps, np.where(np.arange(stable.values.size) == 5, 0.01, 0.0)
+    )
+    metric = verdict(the_spec, data)
+    assert (metric["verdict"], metric["reason"]) == ("Inconclusive", "BaselineNearZero")

@@ -78,8 +78,35 @@ RULE_ROWS = [
         "IntervalUndefined",
     ),
     (
-        "4 percent limit on a zero baseline",
+        "4 percent limit on a zero baseline, the interval reaches 0",
+        interval(1.0, -0.5, 1.5),
+        Threshold(max_increase_percent=10),
+        0.0,
+        1,
+        "Inconclusive",
+        "BaselineNearZero",
+    ),
+    (
+        "4 significant increase from a zero baseline breaks any percent",
         interval(1.0, 0.5, 1.5),
+        Threshold(max_increase_percent=10),
+        0.0,
+        1,
+        "Regressed",
+        "RegressionSignificant",
+    ),
+    (
+        "4 significant decrease from a zero baseline breaks any percent",
+        interval(-1.0, -1.5, -0.5),
+        Threshold(max_decrease_percent=10),
+        0.0,
+        1,
+        "Regressed",
+        "RegressionSignificant",
+    ),
+    (
+        "4 significant improvement from a zero baseline cannot be told",
+        interval(-1.0, -1.5, -0.5),
         Threshold(max_increase_percent=10),
         0.0,
         1,
@@ -422,12 +449,39 @@ def test_interval_ends_moving_between_decision_points_keep_the_verdict(
     assert (after.verdict, after.reason) == (before.verdict, before.reason)
 
 
+def test_a_zero_baseline_says_why_a_percent_limit_is_broken() -> None:
+    judged = judge_metric(interval(0.2, 0.2, 0.2), 0.0, 0.2, Threshold(max_increase_percent=50))
+    assert judged.verdict is MetricVerdict.REGRESSED
+    assert "the baseline is 0" in judged.message
+    assert "any significant increase breaks maxIncreasePercent 50" in judged.message
+
+
+def test_near_zero_is_relative_to_the_values_compared() -> None:
+    """A Query in seconds per byte lives around 1e-12: +1 % is within maxIncreasePercent 10,
+    not "needs a baseline away from 0" (the absolute 1e-12 tolerance said that for ever)."""
+    base, change = 8e-13, 8e-15
+    judged = judge_metric(
+        interval(change, 0.5 * change, 1.5 * change),
+        base,
+        base + change,
+        Threshold(max_increase_percent=10),
+    )
+    assert (judged.verdict, judged.reason) == (MetricVerdict.PASS, "WithinThreshold")
+    assert judged.delta_percent == pytest.approx(1.0)
+    # A baseline that is rounding next to the candidate is still 0.
+    tiny = judge_metric(
+        interval(1e-3, 1e-3, 1e-3), 1e-17, 1e-3 + 1e-17, Threshold(max_increase_percent=10)
+    )
+    assert "the baseline is 0" in tiny.message
+    assert tiny.delta_percent is None
+
+
 def test_decision_points_are_zero_the_signed_limits_and_the_bound() -> None:
     threshold = Threshold(
         max_increase=5.0, max_decrease_percent=10.0, max=120.0, max_increase_percent=1.0
     )
     assert decision_points(threshold, 100.0) == (-10.0, 0.0, 1.0, 5.0, 20.0)
-    # A percent limit against a baseline of 0 has no point (the rule is Inconclusive anyway).
+    # A percent limit against a baseline of 0 allows no change: its verdict turns at 0 only.
     assert decision_points(Threshold(max_increase_percent=5.0), 0.0) == (0.0,)
 
 

@@ -19,10 +19,14 @@ Then each configured limit is checked on its own. Write the change in the limit'
 t (the absolute limit, or percent / 100 * |baseline|). For ``max``, [L, H] is the interval of
 the candidate's own value, the point is the candidate's value and t is the bound.
 
-    4  percent limit and |baseline| ~ 0                    Inconclusive  BaselineNearZero
+    4  percent limit and |baseline| ~ 0, and L > 0         Regressed     RegressionSignificant
+       percent limit and |baseline| ~ 0, otherwise         Inconclusive  BaselineNearZero
     5  L > 0 and point > t   (significant, beyond limit)   Regressed     RegressionSignificant
     6  H <= t and point <= t (interval within the limit)   Pass          WithinThreshold
     7  otherwise                                           Inconclusive  IntervalStraddlesThreshold
+
+(|baseline| ~ 0: at most 1e-12 of the larger of |baseline| and |candidate|. A percent of 0
+allows no change, so a change significant in the bad direction breaks it.)
 
 (In rows 5-7 t is widened by a relative 1e-9: beyond the limit by rounding is not beyond it.)
 
@@ -117,7 +121,8 @@ __all__ = [
 # DESIGN: the share of latency not attributed to any stage is flagged above 10 %.
 UNATTRIBUTED_FLAG_SHARE: Final = 0.10
 
-# A baseline this close to zero gives no meaningful percentage (0 -> 1e-15 is not "+inf %").
+# A baseline this close to zero, relative to the values compared, gives no meaningful
+# percentage (0 -> 1e-15 is not "+inf %"; see _near_zero).
 _ZERO_TOLERANCE: Final = 1e-12
 # Relative slack on a change limit: a change beyond the limit by no more than this is
 # rounding, not a breach (see _check_change_rule).
@@ -268,6 +273,37 @@ def _check_change_rule(
     )
 
 
+def _check_from_zero(
+    rule: str,
+    direction: float,
+    limit: float,
+    baseline_value: float,
+    lo: float,
+    hi: float,
+    unit: str,
+) -> RuleCheck:
+    """Row 4: a percent limit against a baseline of 0 allows no change at all, so a change
+    significant in the bad direction breaks it (from 0 errors to 20 % is beyond any
+    percentage); anything else cannot be told from a percentage of 0."""
+    bad_lo, bad_hi = sorted((direction * lo, direction * hi))
+    word = "increase" if direction > 0 else "decrease"
+    if bad_lo > 0.0:
+        return RuleCheck(
+            rule,
+            MetricVerdict.REGRESSED,
+            "RegressionSignificant",
+            f"the baseline is 0 ({_v(baseline_value, unit)}), so any significant {word} "
+            f"breaks {rule} {limit:g}: the {word}'s interval [{_v(bad_lo, unit)}, "
+            f"{_v(bad_hi, unit)}] excludes 0",
+        )
+    return RuleCheck(
+        rule,
+        MetricVerdict.INCONCLUSIVE,
+        "BaselineNearZero",
+        f"{rule} {limit:g} needs a baseline away from 0, got {_v(baseline_value, unit)}",
+    )
+
+
 def _check_bound_rule(
     bound: float, value: float, lo: float, hi: float, unit: str, borrowed: bool
 ) -> RuleCheck:
@@ -298,12 +334,21 @@ def _check_bound_rule(
     )
 
 
+def _near_zero(baseline_value: float, candidate_value: float) -> bool:
+    """Whether a percentage of the baseline means nothing: the baseline is 0 at the data's
+    own scale (the larger of the two values), so a Query whose values live around 1e-12
+    (seconds per byte) still gets its percentages."""
+    scale = max(abs(baseline_value), abs(candidate_value))
+    return abs(baseline_value) <= _ZERO_TOLERANCE * scale
+
+
 def _change_limits(
-    threshold: Threshold, baseline_value: float
+    threshold: Threshold, baseline_value: float, candidate_value: float = 0.0
 ) -> list[tuple[str, float, float, float | None]]:
     """(rule, bad direction, configured limit, allowed change in the base unit) per change
-    limit; the allowed change is None for a percent limit against a baseline near 0."""
-    base_is_zero = abs(baseline_value) <= _ZERO_TOLERANCE
+    limit; the allowed change is None for a percent limit against a baseline near 0 (at the
+    scale of the two values; the baseline alone, i.e. exactly 0, without a candidate)."""
+    base_is_zero = _near_zero(baseline_value, candidate_value)
     out: list[tuple[str, float, float, float | None]] = []
     for rule, direction, limit, relative in (
         ("maxIncrease", 1.0, threshold.max_increase, False),
@@ -425,18 +470,12 @@ def judge_metric(
     # Rows 4-7, one check per configured limit.
     checks: list[RuleCheck] = []
     directions: set[float] = set()
-    for rule, direction, limit, allowed in _change_limits(threshold, baseline_value):
+    for rule, direction, limit, allowed in _change_limits(
+        threshold, baseline_value, candidate_value
+    ):
         directions.add(direction)
         if allowed is None:
-            checks.append(
-                RuleCheck(
-                    rule,
-                    MetricVerdict.INCONCLUSIVE,
-                    "BaselineNearZero",
-                    f"{rule} {limit:g} needs a baseline away from 0, got "
-                    f"{_v(baseline_value, unit)}",
-                )
-            )
+            checks.append(_check_from_zero(rule, direction, limit, baseline_value, lo, hi, unit))
             continue
         of_baseline = limit if rule.endswith("Percent") else None
         checks.append(

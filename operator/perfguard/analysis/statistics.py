@@ -71,8 +71,9 @@ _MAX_MATERIALISED_PAIRS: Final = 4_000_000
 # same cut-off); above it, or with ties, the normal approximation is accurate and cheap.
 _EXACT_RANK_MAX_N: Final = 50
 
-# Relative changes against a baseline this close to zero are meaningless (0 -> 1e-15 is not
-# "+infinity percent").
+# Relative changes against a baseline this close to zero, relative to the values compared,
+# are meaningless (0 -> 1e-15 is not "+infinity percent"); a series that lives around 1e-12
+# (a Query in seconds per byte) still has percentages.
 _ZERO_TOLERANCE: Final = 1e-12
 
 
@@ -894,12 +895,13 @@ def mann_whitney_hodges_lehmann(
 
 
 def relative_change(point: float, base: float) -> float | None:
-    """``point`` (a change) as a percentage of ``|base|``; None when base is ~0 or not finite.
+    """``point`` (a change) as a percentage of ``|base|``; None when base is ~0 (at most 1e-12
+    of the larger of ``|base|`` and ``|base + point|``) or not finite.
 
     The absolute value keeps the sign meaning "up" vs "down" even for negative baselines.
     """
     if not (math.isfinite(point) and math.isfinite(base)):
         return None
-    if abs(base) <= _ZERO_TOLERANCE:
+    if abs(base) <= _ZERO_TOLERANCE * max(abs(base), abs(base + point)):
         return None
     return 100.0 * point / abs(base)
