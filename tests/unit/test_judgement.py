@@ -782,6 +782,23 @@ def test_overall_messages_name_non_critical_regressions_and_improvements() -> No
     assert "no metric is critical" in vacuous.message
 
 
+def test_the_pass_message_counts_metrics_not_judgements() -> None:
+    """A latency judged on p95 and mean (or under comparison Both) is one metric."""
+
+    def of(metric_name: str, statistic: str) -> SustainedJudgement:
+        judged = metric(P, name=f"{metric_name} {statistic} (concurrent)")
+        return with_sustain(judged.name, judged.judgement, None, NOW, SUSTAIN, metric=metric_name)
+
+    one = overall_verdict([(of("latency", "p95"), True), (of("latency", "mean"), True)])
+    assert one.message == "the critical metric is within thresholds"
+    two = overall_verdict(
+        [(of("latency", "p95"), True), (of("latency", "mean"), True), (of("errors", "ratio"), True)]
+    )
+    assert two.message == "all 2 critical metrics within thresholds"
+    none = overall_verdict([(of("gpu", "value"), False), (of("gpu", "p95"), False)])
+    assert none.message == "no metric is critical; 1 non-critical reported"
+
+
 def test_pending_metric_keeps_regressed_and_breach_since() -> None:
     pending = metric(R, sustained=False)
     assert pending.judgement.verdict is MetricVerdict.REGRESSED

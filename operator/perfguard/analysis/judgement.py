@@ -596,6 +596,9 @@ class SustainedJudgement:
     name: str
     judgement: MetricJudgement
     sustain: SustainState
+    # The metric judged (several statistics and comparisons of one metric share it); the
+    # name stands in when not given.
+    metric: str = ""
 
     @property
     def failed(self) -> bool:
@@ -615,6 +618,7 @@ def with_sustain(
     *,
     held_since: datetime | None = None,
     previous_unconfirmed_since: datetime | None = None,
+    metric: str = "",
 ) -> SustainedJudgement:
     refuted = judgement.verdict in (MetricVerdict.PASS, MetricVerdict.IMPROVED)
     sustain = apply_sustain(
@@ -626,7 +630,7 @@ def with_sustain(
         refuted=refuted,
         previous_unconfirmed_since=previous_unconfirmed_since,
     )
-    return SustainedJudgement(name, judgement, sustain)
+    return SustainedJudgement(name, judgement, sustain, metric)
 
 
 @dataclass(frozen=True, slots=True)
@@ -702,10 +706,18 @@ def overall_verdict(metrics: Sequence[tuple[SustainedJudgement, bool]]) -> Overa
             f"no metric is critical and none concluded: {first_message(open_)}{tail}",
         )
     improved = [m for m in critical if m.judgement.verdict is MetricVerdict.IMPROVED]
+    # Metrics, not judgements: one latency judged on p95 and mean, or under comparison Both,
+    # is one metric.
     if critical:
-        message = f"all {len(critical)} critical metrics within thresholds"
+        count = len({m.metric or m.name for m in critical})
+        message = (
+            f"all {count} critical metrics within thresholds"
+            if count > 1
+            else "the critical metric is within thresholds"
+        )
     else:
-        message = f"no metric is critical; {len(others)} non-critical reported"
+        count = len({m.metric or m.name for m in others})
+        message = f"no metric is critical; {count} non-critical reported"
     if improved:
         message += f"; improved: {_names(improved)}"
     return OverallVerdict(Verdict.PASS, "WithinThresholds", message + tail)

@@ -455,6 +455,7 @@ def _judge_one(
         spec.analysis.sustain_for,
         held_since=held_since,
         previous_unconfirmed_since=unconfirmed_before,
+        metric=metric.name,
     )
     status: dict[str, Any] = {
         "name": metric.name,
