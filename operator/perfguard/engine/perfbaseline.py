@@ -745,6 +745,7 @@ def judge(
                     )
                 )
 
+    _improved_only_with_p95(spec, judged)
     verdict, reason, message = _overall(judged)
     fields: dict[str, Any] = {
         "verdict": verdict.value,
@@ -773,6 +774,51 @@ def judge(
     )
     events.extend(_improvements(judged, previous, plan.identity, at))
     return Outcome(fields, conditions, events, verdict=verdict.value)
+
+
+def _improved_only_with_p95(spec: PerfBaselineSpec, judged: Sequence[Judged]) -> None:
+    """With `improvement.minP95Reduction` set, a latency's other statistics are Improved only
+    when its p95 (in the same comparison) is: DESIGN's "an optimisation counts only if CI95
+    excludes 0 and p95 drops this much". A mean 0.3 ms faster beside a p95 2 ms slower
+    announced an improvement. The others stay Pass, with a note; without `improvement`
+    every statistic that got significantly better is Improved, as before."""
+    if spec.improvement is None or spec.improvement.min_p95_reduction is None:
+        return
+    for j in judged:
+        if (
+            j.metric.type != MetricType.LATENCY
+            or j.statistic == "p95"
+            or j.verdict != MetricVerdict.IMPROVED
+        ):
+            continue
+        p95 = next(
+            (
+                k
+                for k in judged
+                if k.metric is j.metric and k.statistic == "p95" and k.comparison == j.comparison
+            ),
+            None,
+        )
+        if p95 is not None and p95.verdict == MetricVerdict.IMPROVED:
+            continue
+        least = format_value(spec.improvement.min_p95_reduction, j.metric)
+        why = "did not improve by" if p95 is not None else "has no threshold, so no drop of"
+        note = (
+            f"counted as Pass, not Improved: its p95 ({j.comparison.value.lower()}) {why} "
+            f"improvement.minP95Reduction {least}"
+        )
+        downgraded = dataclasses.replace(
+            j.sustained.judgement,
+            verdict=MetricVerdict.PASS,
+            reason="WithinThreshold",
+            message=f"{j.sustained.judgement.message}; {note}",
+        )
+        j.sustained = dataclasses.replace(j.sustained, judgement=downgraded)
+        j.status.update(
+            verdict=MetricVerdict.PASS.value,
+            reason="WithinThreshold",
+            message=f"{j.status['message']}; {note}",
+        )
 
 
 def _improvements(
