@@ -16,6 +16,7 @@ from perfguard.analysis.capacity_fit import (
     headroom_traffic,
     peak_traffic,
     project,
+    reaches,
     sustained_since,
     theil_sen,
     time_to_threshold,
@@ -175,10 +176,11 @@ def test_assess_with_another_margin() -> None:
     ("util", "threshold", "units", "expected"),
     [
         (50.0, 90.0, 4, 0),  # well below: nothing to add
-        (90.0, 90.0, 10, 0),  # exactly at the threshold is not above it
-        (95.0, 90.0, 32, 2),  # 95*32 = 3040; /33 = 92.1 > 90, /34 = 89.4 <= 90
-        (99.0, 90.0, 10, 1),  # 990 / 11 = 90.0 exactly: one unit is enough
-        (180.0, 90.0, 4, 4),  # twice the threshold: twice the units
+        (89.99, 90.0, 10, 0),  # just below: nothing to add
+        (90.0, 90.0, 10, 1),  # exactly at the threshold is over capacity (assess): 900 / 11
+        (95.0, 90.0, 32, 2),  # 95*32 = 3040; /33 = 92.1 > 90, /34 = 89.4 < 90
+        (99.0, 90.0, 10, 2),  # 990 / 11 = 90.0 exactly is still at it: 990 / 12 = 82.5
+        (180.0, 90.0, 4, 5),  # twice the threshold: 720 / 8 = 90 is at it, 720 / 9 = 80
         (91.0, 90.0, 1, 1),  # 91 / 2 = 45.5
         (100.0, 80.0, 3, 1),  # 300 / 4 = 75
         (120.0, 50.0, 8, 12),  # 960 / 20 = 48, 960 / 19 = 50.5
@@ -192,9 +194,22 @@ def test_units_to_add_is_the_smallest_sufficient_count() -> None:
     for util in np.linspace(1.0, 300.0, 97):
         for units in (1, 2, 7, 32, 512):
             k = units_to_add(float(util), 85.0, units)
-            assert util * units / (units + k) <= 85.0 + 1e-9
+            assert not reaches(util * units / (units + k), 85.0)
             if k > 0:
-                assert util * units / (units + k - 1) > 85.0
+                assert reaches(util * units / (units + k - 1), 85.0)
+
+
+@pytest.mark.parametrize("threshold", [80.0, 85.0, 90.0, 0.09, 77.7])
+@pytest.mark.parametrize("units", [1, 3, 4, 10, 33])
+def test_at_the_threshold_assessment_and_units_to_add_agree(threshold: float, units: int) -> None:
+    # One rule (`reaches`): a projection exactly at the threshold, or a float's last bit
+    # above it, is OverCapacity and needs at least one unit; just below needs none.
+    for projected in (threshold, threshold * (1 + 3e-11), math.nextafter(threshold, math.inf)):
+        assert assess(projected, threshold) is Assessment.OVER_CAPACITY
+        assert units_to_add(projected, threshold, units) >= 1
+    below = math.nextafter(threshold, 0.0)
+    assert assess(below, threshold) is not Assessment.OVER_CAPACITY
+    assert units_to_add(below, threshold, units) == 0
 
 
 def test_units_to_add_rejects_nonsense() -> None:

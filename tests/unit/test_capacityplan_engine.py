@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
+import pytest
 
 from perfguard.analysis.dcgm import DCGM_INT32_BLANK
 from perfguard.api.capacityplan import CapacityPlanSpec
@@ -124,6 +125,27 @@ def test_sufficient_near_limit_and_insufficient_by_projection() -> None:
     assert over.verdict == "Insufficient"
     gpu = next(p for p in over.fields["projections"] if p["resource"] == "gpu")
     assert gpu["addGpus"] == int(np.ceil(gpu["projected"] * 4 / 90)) - 4
+
+
+@pytest.mark.parametrize("excess", [0.0, 3e-11])
+def test_a_projection_at_the_threshold_is_over_capacity_and_asks_for_a_gpu(excess: float) -> None:
+    # Utilisation 0.8 x traffic exactly (or a float's last bits above): the "flat" scenario
+    # projects exactly the 80 % threshold. Before, assess said OverCapacity while the
+    # recommendation said "no scaling needed yet" or "add 0 GPUs".
+    times = grid(AT - timedelta(days=1), AT, STEP)
+    traffic = np.where(np.arange(times.size) % 2 == 0, 50.0, 100.0)
+    traffic[-4:] = 50.0
+    plan = CapacityData(times=times, step_s=STEP, traffic=traffic)
+    for g in range(4):
+        plan.gpus[("node-a", str(g))] = {Signal.GPU_UTIL: 0.8 * traffic * (1.0 + excess)}
+    flat = spec(thresholds={"gpu": 80}, scenarios=[{"name": "flat", "growthPercent": 0}])
+    outcome = judge(flat, plan, {}, AT)
+    gpu = next(p for p in outcome.fields["projections"] if p["resource"] == "gpu")
+    assert gpu["projected"] == pytest.approx(80.0)
+    assert gpu["assessment"] == "OverCapacity"
+    assert gpu["addGpus"] == 1 and gpu["addNodes"] == 1
+    assert gpu["recommendation"] == "add 1 GPU (1 node of 4 GPUs)"
+    assert outcome.verdict == "Insufficient"
 
 
 def test_current_utilisation_above_threshold_is_insufficient() -> None:

@@ -33,6 +33,7 @@ __all__ = [
     "headroom_traffic",
     "peak_traffic",
     "project",
+    "reaches",
     "sustained_since",
     "theil_sen",
     "time_to_threshold",
@@ -53,10 +54,6 @@ _PAIR_SEED: Final = 20_240_611
 
 # 1.4826 * MAD estimates the standard deviation of Gaussian residuals.
 _MAD_TO_SD: Final = 1.4826
-
-# Relative slack for "U * units / (units + k) <= threshold": 0.9 * 10 / 0.09 must not need a
-# unit more because of the last bit of a float.
-_RELATIVE_SLACK: Final = 1e-9
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,12 +149,23 @@ def peak_traffic(traffic_series: npt.ArrayLike, q: float = 0.95) -> float | None
     return float(np.quantile(t, q))
 
 
+def reaches(utilisation: float, threshold: float) -> bool:
+    """The one rule for "over the threshold": at or above it.
+
+    Current utilisation (Insufficient, ``aboveThreshold``), projections (OverCapacity),
+    recommendations (add units until the average is below the threshold) and the time to
+    threshold all use it, so a figure exactly at the threshold cannot be over capacity in
+    one field and "no scaling needed" in another.
+    """
+    return utilisation >= threshold
+
+
 def assess(projected: float, threshold: float, near_margin: float = 5.0) -> Assessment:
     """OverCapacity at or above the threshold, NearLimit within ``near_margin`` points below
     it, WithinCapacity further below; Unverified when the projection is not a number."""
     if not (math.isfinite(projected) and math.isfinite(threshold)):
         return Assessment.UNVERIFIED
-    if projected >= threshold:
+    if reaches(projected, threshold):
         return Assessment.OVER_CAPACITY
     if projected >= threshold - near_margin:
         return Assessment.NEAR_LIMIT
@@ -165,13 +173,15 @@ def assess(projected: float, threshold: float, near_margin: float = 5.0) -> Asse
 
 
 def units_to_add(projected_fleet_util: float, threshold: float, units: int) -> int:
-    """How many identical units (nodes or GPUs) bring the fleet average down to the threshold.
+    """How many identical units (nodes or GPUs) bring the fleet average below the threshold.
 
     ``units`` units at average utilisation U carry work U * units; spread over ``units + k``
-    units the average is U * units / (units + k). The answer is the smallest k >= 0 with
-    that at most ``threshold``: 0 when U <= threshold. It assumes the load balances evenly
-    over the new units and that utilisation scales with the share of load each carries,
-    the same assumption as the linear projection itself.
+    units the average is U * units / (units + k). The answer is the smallest k >= 0 for
+    which that average no longer ``reaches`` the threshold: 0 when U is below it, at least
+    1 when U is at or above it (exactly at the threshold is over capacity, as in
+    ``assess``). It assumes the load balances evenly over the new units and that
+    utilisation scales with the share of load each carries, the same assumption as the
+    linear projection itself.
     """
     if threshold <= 0.0 or not math.isfinite(threshold):
         raise ValueError(f"threshold must be positive, got {threshold}")
@@ -179,10 +189,18 @@ def units_to_add(projected_fleet_util: float, threshold: float, units: int) -> i
         raise ValueError(f"units must be at least 1, got {units}")
     if not math.isfinite(projected_fleet_util):
         raise ValueError(f"projected utilisation must be finite, got {projected_fleet_util}")
-    if projected_fleet_util <= threshold:
-        return 0
-    needed = projected_fleet_util * units / threshold
-    return max(math.ceil(needed * (1.0 - _RELATIVE_SLACK)) - units, 0)
+
+    def over(k: int) -> bool:
+        return reaches(projected_fleet_util * units / (units + k), threshold)
+
+    # The closed form (smallest integer n + k above U * n / threshold), then corrected by
+    # the rule itself: a quotient's last bit must not decide differently from `reaches`.
+    k = max(math.floor(projected_fleet_util * units / threshold) + 1 - units, 0)
+    while over(k):
+        k += 1
+    while k > 0 and not over(k - 1):
+        k -= 1
+    return k
 
 
 def headroom_traffic(fit: LinearFit, threshold: float, current_peak: float) -> float | None:
@@ -216,7 +234,7 @@ def time_to_threshold(
         return None
     last = float(t.max())
     now = fit.predict(last)
-    if now >= threshold:
+    if reaches(now, threshold):
         return 0.0
     if not fit.slope > 0.0:
         return None

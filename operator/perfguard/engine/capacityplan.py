@@ -33,6 +33,7 @@ from perfguard.analysis.capacity_fit import (
     assess,
     headroom_traffic,
     peak_traffic,
+    reaches,
     sustained_since,
     theil_sen,
     time_to_threshold,
@@ -173,7 +174,7 @@ def _recent_mean(values: FloatArray, times: FloatArray, since: float) -> float |
 def _state(current: float | None, threshold: float, sustained: bool) -> CapacityVerdict:
     if current is None:
         return CapacityVerdict.UNVERIFIED
-    if current >= threshold:
+    if reaches(current, threshold):
         return CapacityVerdict.INSUFFICIENT
     if current >= threshold - NEAR_MARGIN or sustained:
         return CapacityVerdict.NEAR_LIMIT
@@ -201,7 +202,7 @@ def _plural(count: int, word: str) -> str:
 def _recommend(
     resource: str, projected: float, threshold: float, units: int, gpus_per_node: int
 ) -> tuple[str, int | None, int | None]:
-    if projected <= threshold:
+    if not reaches(projected, threshold):
         gap = threshold - projected
         text = (
             "no scaling needed"
@@ -612,7 +613,7 @@ def status_fields(spec: CapacityPlanSpec, analysis: Analysis, at: datetime) -> d
                 "resource": r.series.name,
                 "fleet": _round(r.current, 1),
                 "threshold": r.series.threshold,
-                "aboveThreshold": r.current >= r.series.threshold,
+                "aboveThreshold": reaches(r.current, r.series.threshold),
                 "sustained": r.sustained_since is not None,
                 "top": top,
             }
