@@ -241,26 +241,44 @@ def week() -> np.ndarray:
 def test_time_to_threshold_known_answer() -> None:
     t = week()
     util = 40.0 + 5.0 * t / DAY  # +5 points a day: 75 % at the end of the week
-    assert time_to_threshold(t, util, 80.0, horizon_s=7 * DAY) == pytest.approx(DAY, rel=1e-9)
-    assert time_to_threshold(t, util, 75.0, horizon_s=7 * DAY) == pytest.approx(0.0, abs=1e-6)
-    assert time_to_threshold(t, util, 70.0, horizon_s=7 * DAY) == 0.0
+    assert time_to_threshold(t, util, 80.0, 7 * DAY, current=75.0) == pytest.approx(DAY, rel=1e-9)
+    assert time_to_threshold(t, util, 75.0, 7 * DAY, current=75.0) == 0.0
+    assert time_to_threshold(t, util, 70.0, 7 * DAY, current=75.0) == 0.0
+    # From the value measured now, not the trend line's value at the last timestamp.
+    assert time_to_threshold(t, util, 80.0, 7 * DAY, current=70.0) == pytest.approx(2 * DAY)
+
+
+def test_time_to_threshold_starts_from_the_current_value() -> None:
+    t = week()
+    # A ramp to 100 % then a scale-out to 50 %: the trend line ends above 90, the fleet
+    # does not. Before, "already at or above the threshold" while the status showed 50 %.
+    ramp = np.linspace(40.0, 100.0, t.size)
+    ramp[-12:] = 50.0
+    slope_per_day = 60.0 / 7.0
+    crossing = time_to_threshold(t, ramp, 90.0, 7 * DAY, current=50.0)
+    assert crossing == pytest.approx(40.0 / slope_per_day * DAY, rel=0.02)
+    # Flat at 50 % then 95 % for the last 30 minutes: over the threshold now, whatever the
+    # trend says. Before: "not within the history's horizon".
+    surge = np.full(t.size, 50.0)
+    surge[-6:] = 95.0
+    assert time_to_threshold(t, surge, 90.0, 7 * DAY, current=95.0) == 0.0
+    assert time_to_threshold(t, surge, 90.0, 7 * DAY, current=math.nan) is None
 
 
 def test_time_to_threshold_beyond_the_horizon_is_unknown() -> None:
     t = week()
     util = 40.0 + 5.0 * t / DAY
     # 120 % would be reached in 9 days, further than the 7 days of history reach.
-    assert time_to_threshold(t, util, 120.0, horizon_s=7 * DAY) is None
-    assert time_to_threshold(t, util, 120.0, horizon_s=10 * DAY) == pytest.approx(9 * DAY)
+    assert time_to_threshold(t, util, 120.0, 7 * DAY, current=75.0) is None
+    assert time_to_threshold(t, util, 120.0, 10 * DAY, current=75.0) == pytest.approx(9 * DAY)
 
 
 def test_time_to_threshold_flat_or_falling_trend_never_arrives() -> None:
     t = week()
     rng = np.random.default_rng(0)
     flat = 60.0 + rng.normal(0.0, 0.5, t.size)
-    assert time_to_threshold(t, 60.0 - t / DAY, 80.0, horizon_s=7 * DAY) is None
-    result = time_to_threshold(t, flat, 80.0, horizon_s=7 * DAY)
-    assert result is None
+    assert time_to_threshold(t, 60.0 - t / DAY, 80.0, 7 * DAY, current=53.0) is None
+    assert time_to_threshold(t, flat, 80.0, 7 * DAY, current=60.0) is None
 
 
 def test_time_to_threshold_is_robust_to_a_few_wild_samples() -> None:
@@ -268,7 +286,7 @@ def test_time_to_threshold_is_robust_to_a_few_wild_samples() -> None:
     util = 40.0 + 5.0 * t / DAY
     util[::50] = 100.0  # 2 % of the samples at 100 %
     util[7::50] = np.nan
-    assert time_to_threshold(t, util, 80.0, horizon_s=7 * DAY) == pytest.approx(DAY, rel=0.01)
+    assert time_to_threshold(t, util, 80.0, 7 * DAY, current=75.0) == pytest.approx(DAY, rel=0.01)
 
 
 # --------------------------------------------------------------------------- sustained

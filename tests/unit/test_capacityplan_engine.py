@@ -148,6 +148,74 @@ def test_a_projection_at_the_threshold_is_over_capacity_and_asks_for_a_gpu(exces
     assert outcome.verdict == "Insufficient"
 
 
+def fleet_change(before: int, after: int, *, seed: int = 3) -> CapacityData:
+    """A week in which the work is 2.4 %·GPU per req/s in total (0.3 x traffic per GPU on
+    8 GPUs) and the fleet went from `before` to `after` GPUs a day ago; GPUs removed are
+    absent from the data (their Node is gone, the selector no longer picks them)."""
+    times = grid(AT - timedelta(days=7), AT, STEP)
+    hours = (times / 3600.0) % 24
+    traffic = 100.0 * (1.0 + 0.4 * np.sin(2 * np.pi * hours / 24))
+    change = times.size - int(86400 / STEP)
+    rng = np.random.default_rng(seed)
+    index = np.arange(times.size)
+    per_gpu = np.where(index < change, 2.4 * traffic / before, 2.4 * traffic / after)
+    out = CapacityData(times=times, step_s=STEP, traffic=traffic)
+    for g in range(after):
+        util = np.clip(per_gpu + rng.normal(0.0, 1.0, times.size), 0.0, 100.0)
+        if g >= before:
+            util[:change] = np.nan  # a new node's GPUs appear at the change
+        out.gpus[("node-a" if g < 4 else "node-b", str(g))] = {Signal.GPU_UTIL: util}
+    return out
+
+
+def test_gpus_added_a_day_ago_do_not_skew_the_projection() -> None:
+    # 4 -> 8 GPUs: the 8 run 30-42 %; +20 % traffic at peak puts them near 50 %. Before, six
+    # days of averages over 4 GPUs set the slope: projected 100.3 %, "add 1 GPU".
+    outcome = judge(spec(history="7d"), fleet_change(4, 8), {}, AT)
+    gpu = next(p for p in outcome.fields["projections"] if p["resource"] == "gpu")
+    truth = 2.4 * gpu["traffic"] / 8
+    assert gpu["projected"] == pytest.approx(truth, abs=1.0)
+    assert gpu["assessment"] == "WithinCapacity" and gpu["addGpus"] == 0
+    assert outcome.verdict == "Sufficient", outcome.fields["message"]
+    headroom = next(h for h in outcome.fields["headroom"] if h["resource"] == "gpu")
+    # 8 GPUs reach 90 % at 300 req/s: the peak (p95 ≈ 139.5) has ~115 % headroom.
+    assert headroom["percent"] == pytest.approx(100.0 * (300.0 / (gpu["traffic"] / 1.2) - 1), abs=3)
+
+
+def test_time_to_threshold_agrees_with_the_current_figure() -> None:
+    times = grid(AT - timedelta(days=1), AT, STEP)
+    traffic = 100.0 + 40.0 * np.sin(2 * np.pi * ((times / 3600.0) % 24) / 24)
+
+    def crossing(util: np.ndarray) -> tuple[float, dict[str, Any]]:
+        plan = CapacityData(times=times, step_s=STEP, traffic=traffic)
+        for g in range(4):
+            plan.gpus[("node-a", str(g))] = {Signal.GPU_UTIL: util.copy()}
+        outcome = judge(spec(scenarios=[]), plan, {}, AT)
+        now = next(c for c in outcome.fields["current"] if c["resource"] == "gpu")
+        ttt = next(c for c in outcome.fields["timeToThreshold"] if c["resource"] == "gpu")
+        return now["fleet"], ttt
+
+    # A ramp 40 -> 100 % then a scale-out to 50 % in the last hour: not "already at or
+    # above the threshold" (as before) while the status shows 50 %.
+    ramp = np.linspace(40.0, 100.0, times.size)
+    ramp[-12:] = 50.0
+    current, ttt = crossing(ramp)
+    assert current == 50.0
+    assert "already" not in ttt["message"]
+    assert ttt["message"].startswith("from 50.0% now, the fleet's load trend reaches 90%")
+    # Flat 50 % then 95 % for the last 30 minutes: already over (before: "not within the
+    # history's horizon").
+    surge = np.full(times.size, 50.0)
+    surge[-6:] = 95.0
+    current, ttt = crossing(surge)
+    assert current == 95.0
+    assert ttt == {
+        "resource": "gpu",
+        "at": "2026-11-28T12:00:00Z",
+        "message": "already at or above the threshold (now 95.0%)",
+    }
+
+
 def test_current_utilisation_above_threshold_is_insufficient() -> None:
     hot = data(95.0)
     outcome = judge(spec(scenarios=[]), hot, {}, AT)
@@ -202,14 +270,17 @@ def test_gpus_gone_silent_make_the_plan_unverified() -> None:
     assert "GPU: no data in the last 15m from 2 of 4 GPUs that reported earlier" in message
     assert "node-a GPU 1, node-a GPU 3" in message
     assert conditions(outcome)["CapacitySufficient"] == ("Unknown", "DataMissing")
-    # Recommendations count the GPUs that carry the load now.
+    # With a GPU silent, its share of the load is spread over all four (whether it still
+    # runs is unknown): the most favourable reading, so the shortfall holds either way. The
+    # three reporting GPUs alone (1 more) would leave the silent one's load uncounted.
     over = data(70.0)
     for values in over.gpus[("node-a", "3")].values():
         values[-24:] = np.nan
     judged = judge(spec(), over, {}, AT)
     assert judged.verdict == "Insufficient", "a known shortfall outranks missing data"
     gpu = next(p for p in judged.fields["projections"] if p["resource"] == "gpu")
-    assert gpu["addGpus"] == int(np.ceil(gpu["projected"] * 3 / 90)) - 3
+    assert gpu["projected"] == pytest.approx(5.0 + 0.65 * gpu["traffic"], abs=0.2)
+    assert gpu["addGpus"] == int(np.ceil(gpu["projected"] * 4 / 90)) - 4 == 2
 
 
 def test_a_node_advertising_gpus_without_dcgm_data_is_not_sufficient() -> None:

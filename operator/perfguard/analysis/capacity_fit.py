@@ -217,28 +217,33 @@ def headroom_traffic(fit: LinearFit, threshold: float, current_peak: float) -> f
 
 
 def time_to_threshold(
-    times_s: npt.ArrayLike, values: npt.ArrayLike, threshold: float, horizon_s: float
+    times_s: npt.ArrayLike,
+    values: npt.ArrayLike,
+    threshold: float,
+    horizon_s: float,
+    *,
+    current: float,
 ) -> float | None:
-    """Seconds from the last timestamp until the Theil-Sen trend of ``values`` reaches
-    ``threshold``.
+    """Seconds until ``current`` reaches ``threshold`` rising at the Theil-Sen trend of
+    ``values`` over time.
 
-    0 when the trend is already at or above it at the last timestamp. None when there is no
-    fit, the trend is flat or falling, or the crossing lies more than ``horizon_s`` ahead:
-    a trend fitted on a week says nothing honest about the week after next, so the caller
-    passes the history's length. The trend is that of the series given: pass daily peaks
-    to ask when the peaks cross, the raw series to ask when the average does.
+    0 when ``current`` (the figure the status shows) already ``reaches`` the threshold, and
+    only then: the trend line's own value at the last timestamp is not what was measured
+    (after a ramp and a scale-out it can sit above the threshold while the fleet runs at
+    half of it). None when there is no fit, the trend is flat or falling, or the crossing
+    lies more than ``horizon_s`` ahead: a trend fitted on a week says nothing honest about
+    the week after next, so the caller passes the history's length. The trend is that of
+    the series given: pass daily peaks to ask when the peaks cross, the raw series to ask
+    when the average does.
     """
-    t, _ = _finite_pairs(times_s, values)
-    fit = theil_sen(times_s, values)
-    if fit is None or t.size == 0:
+    if not math.isfinite(current):
         return None
-    last = float(t.max())
-    now = fit.predict(last)
-    if reaches(now, threshold):
+    if reaches(current, threshold):
         return 0.0
-    if not fit.slope > 0.0:
+    fit = theil_sen(times_s, values)
+    if fit is None or not fit.slope > 0.0:
         return None
-    seconds = (threshold - now) / fit.slope
+    seconds = (threshold - current) / fit.slope
     return seconds if seconds <= horizon_s else None
 
 

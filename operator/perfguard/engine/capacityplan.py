@@ -81,6 +81,16 @@ class ResourceSeries:
             mean = np.nanmean(np.where(present, self.matrix, 0.0), axis=0)
         return np.where(present, mean, np.nan)
 
+    @property
+    def total(self) -> FloatArray:
+        """The fleet's load per step: the sum of the reporting units' utilisation (U·n for n
+        units at average U), NaN where none reports. Unlike the average, it does not move
+        when units join or leave: the same work over more units is the same total."""
+        with np.errstate(all="ignore"):
+            present = np.isfinite(self.matrix).any(axis=0)
+            total = np.nansum(self.matrix, axis=0)
+        return np.where(present, total, np.nan)
+
 
 @dataclass
 class ResourceResult:
@@ -258,20 +268,37 @@ def analyse(
         ]
         per_unit.sort(key=lambda item: -item[1])
         sustained = sustained_since(times, fleet, spec.thresholds.sustained.above, sustained_for)
-        fit = theil_sen(traffic, fleet)
-        fit_points = int((np.isfinite(traffic) & np.isfinite(fleet)).sum())
+        # The line is fitted to the fleet's total load (U·n), not its average: after a node
+        # joined or left, a week of averages over another fleet size would set the slope.
+        # The total is carried by the units that report now (those the current figure
+        # averages), so the fleet's capacity at the threshold is threshold · units. With
+        # units gone silent (DataMissing) nobody knows whether their load moved to the
+        # others: the total is spread over every unit that reported in the history, the
+        # most favourable reading, so a shortfall found holds either way.
+        total = series.total
+        gone_quiet = _silent(series, per_unit, times, since)
+        units = len(series.units) if gone_quiet or not per_unit else len(per_unit)
+        fit = theil_sen(traffic, total)
+        fit_points = int((np.isfinite(traffic) & np.isfinite(total)).sum())
         headroom = (
-            headroom_traffic(fit, series.threshold, peak) if fit is not None and peak else None
+            headroom_traffic(fit, series.threshold * units, peak)
+            if fit is not None and peak
+            else None
         )
-        crossing = time_to_threshold(times, fleet, series.threshold, history_s)
+        # From the figure shown now, at the trend of the load spread over those units.
+        crossing = (
+            None
+            if current is None
+            else time_to_threshold(
+                times, total / units, series.threshold, history_s, current=current
+            )
+        )
         state = _state(current, series.threshold, sustained is not None)
         results.append(
             ResourceResult(
                 series, current, per_unit, sustained, fit, fit_points, headroom, crossing, state
             )
         )
-        # The load measured now is carried by the units that report now.
-        units = len(per_unit) or len(series.units)
         for scenario in spec.scenarios:
             target = None if peak is None else peak * (1.0 + scenario.growth_percent / 100.0)
             if fit is None or target is None:
@@ -289,7 +316,8 @@ def analyse(
                     )
                 )
                 continue
-            projected = fit.predict(target)
+            # The projected total spread over the units reporting now: their average.
+            projected = fit.predict(target) / units
             text, add_nodes, add_gpus = _recommend(
                 series.name, projected, series.threshold, units, gpus_per_node
             )
@@ -368,11 +396,20 @@ def _silent_units(
 ) -> list[tuple[str, str | None]]:
     """Units that reported before the current window but nothing in it (a unit that never
     reported a usable value, e.g. only DCGM blanks, is not silent: it has no figure)."""
-    reporting = {unit for unit, _ in result.per_unit}
+    return _silent(result.series, result.per_unit, times, since)
+
+
+def _silent(
+    series: ResourceSeries,
+    per_unit: Sequence[tuple[tuple[str, str | None], float]],
+    times: FloatArray,
+    since: float,
+) -> list[tuple[str, str | None]]:
+    reporting = {unit for unit, _ in per_unit}
     earlier = times < since
     return [
         unit
-        for unit, row in zip(result.series.units, result.series.matrix, strict=True)
+        for unit, row in zip(series.units, series.matrix, strict=True)
         if unit not in reporting and bool(np.isfinite(row[earlier]).any())
     ]
 
@@ -640,10 +677,10 @@ def status_fields(spec: CapacityPlanSpec, analysis: Analysis, at: datetime) -> d
                 {
                     "resource": r.series.name,
                     "at": format_timestamp(when.timestamp()),
-                    "message": "already at or above the threshold"
+                    "message": f"already at or above the threshold (now {r.current:.1f}%)"
                     if r.time_to_threshold == 0
-                    else f"the fleet average's trend reaches {r.series.threshold:g}% in about "
-                    f"{_about(r.time_to_threshold)}",
+                    else f"from {r.current:.1f}% now, the fleet's load trend reaches "
+                    f"{r.series.threshold:g}% in about {_about(r.time_to_threshold)}",
                 }
             )
     projections = [
