@@ -11,6 +11,7 @@ from scipy import stats
 from perfguard.analysis.capacity_fit import (
     MAX_PAIRS,
     MIN_FIT_POINTS,
+    MIN_TRAFFIC_SPREAD,
     LinearFit,
     assess,
     headroom_traffic,
@@ -20,7 +21,9 @@ from perfguard.analysis.capacity_fit import (
     sustained_since,
     theil_sen,
     time_to_threshold,
+    traffic_spread,
     units_to_add,
+    why_not_projected,
 )
 from perfguard.api.capacityplan import Assessment
 
@@ -139,6 +142,82 @@ def test_robust_r2_is_low_when_traffic_explains_nothing() -> None:
 
 
 # --------------------------------------------------------------------------- projection
+
+
+def test_traffic_spread_is_the_p5_to_p95_range_over_the_median() -> None:
+    assert traffic_spread(np.linspace(50.0, 150.0, 1001)) == pytest.approx(0.9)
+    assert traffic_spread([np.nan, 3.0, 3.0, 3.0]) == 0.0
+    assert traffic_spread([np.nan]) is None
+    assert traffic_spread([0.0, 0.0, 0.0]) is None
+
+
+def daily_traffic(n: int = 288) -> np.ndarray:
+    return 100.0 + 40.0 * np.sin(2 * np.pi * np.arange(n) / n)
+
+
+NO_RECENT: dict[str, np.ndarray] = {"recent_traffic": np.empty(0), "recent_load": np.empty(0)}
+
+
+def test_a_line_over_traffic_that_hardly_varied_is_not_projected() -> None:
+    rng = np.random.default_rng(1)
+    traffic = 100.0 + rng.normal(0.0, 0.3, 288)  # a 1 % range
+    util = 70.0 + rng.normal(0.0, 5.0, 288)
+    fit = theil_sen(traffic, util)
+    assert fit is not None
+    why = why_not_projected(fit, traffic, 120.0, units=1, **NO_RECENT)
+    assert why is not None
+    spread = traffic_spread(traffic)
+    assert spread is not None and spread < 0.011
+    assert why.startswith(f"traffic varied by only {100 * spread:.1f} % of its median")
+    assert f"needs {100 * MIN_TRAFFIC_SPREAD:g} %" in why
+
+
+def test_a_line_that_explains_little_is_not_projected_unless_it_is_flat() -> None:
+    rng = np.random.default_rng(4)
+    traffic = daily_traffic()
+    # Utilisation follows traffic weakly under a lot of noise: robust R² about 0.3, and the
+    # line moves the projection by more than its scatter.
+    weak = 20.0 + 0.3 * traffic + rng.normal(0.0, 12.0, traffic.size)
+    fit = theil_sen(traffic, weak)
+    assert fit is not None and fit.robust_r2 is not None and fit.robust_r2 < 0.5
+    why = why_not_projected(fit, traffic, 168.0, units=4, **NO_RECENT)
+    assert why is not None and why.startswith("traffic explains too little of utilisation")
+    assert f"robust R² {fit.robust_r2:.2f}, need 0.5" in why
+    # Independent of traffic (node memory, say): R² about 0, but the line is flat, so the
+    # projection says "stays near its level", which the history supports.
+    flat = 40.0 + rng.normal(0.0, 1.0, traffic.size)
+    fit = theil_sen(traffic, flat)
+    assert fit is not None and fit.robust_r2 is not None and fit.robust_r2 < 0.2
+    assert why_not_projected(fit, traffic, 168.0, units=4, **NO_RECENT) is None
+    # Explained: projected.
+    fit = theil_sen(traffic, 5.0 + 0.5 * traffic + rng.normal(0.0, 1.0, traffic.size))
+    assert fit is not None
+    assert why_not_projected(fit, traffic, 168.0, units=4, **NO_RECENT) is None
+
+
+def test_a_line_that_does_not_match_the_load_now_is_not_projected() -> None:
+    rng = np.random.default_rng(5)
+    traffic = daily_traffic(7 * 288)
+    load = 1.2 * traffic + rng.normal(0.0, 2.0, traffic.size)
+    fit = theil_sen(traffic, load)
+    assert fit is not None
+    recent = traffic[-3:]
+    # The same work now: projected.
+    same = {"recent_traffic": recent, "recent_load": 1.2 * recent}
+    assert why_not_projected(fit, traffic, 168.0, units=4, **same) is None
+    # Twice the load per request now (half the GPUs, the others' series gone): refused.
+    doubled = {"recent_traffic": recent, "recent_load": 2.4 * recent}
+    why = why_not_projected(fit, traffic, 168.0, units=4, **doubled)
+    assert why is not None
+    measured = 2.4 * recent.mean() / 4
+    on_line = (fit.intercept + fit.slope * recent.mean()) / 4  # about 1.2 * traffic / 4
+    assert why.startswith(
+        f"the line does not match the load now ({measured:.1f} % per unit measured, "
+        f"{on_line:.1f} % on the line at this traffic)"
+    )
+    # A gap within 10 % of the line is noise or a small change: projected.
+    close = {"recent_traffic": recent, "recent_load": 1.3 * recent}
+    assert why_not_projected(fit, traffic, 168.0, units=4, **close) is None
 
 
 def test_peak_traffic_is_a_quantile_of_the_finite_samples() -> None:

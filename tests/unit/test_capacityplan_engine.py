@@ -148,14 +148,14 @@ def test_a_projection_at_the_threshold_is_over_capacity_and_asks_for_a_gpu(exces
     assert outcome.verdict == "Insufficient"
 
 
-def fleet_change(before: int, after: int, *, seed: int = 3) -> CapacityData:
+def fleet_change(before: int, after: int, *, days_ago: int = 1, seed: int = 3) -> CapacityData:
     """A week in which the work is 2.4 %·GPU per req/s in total (0.3 x traffic per GPU on
-    8 GPUs) and the fleet went from `before` to `after` GPUs a day ago; GPUs removed are
+    8 GPUs) and the fleet went from `before` to `after` GPUs `days_ago`; GPUs removed are
     absent from the data (their Node is gone, the selector no longer picks them)."""
     times = grid(AT - timedelta(days=7), AT, STEP)
     hours = (times / 3600.0) % 24
     traffic = 100.0 * (1.0 + 0.4 * np.sin(2 * np.pi * hours / 24))
-    change = times.size - int(86400 / STEP)
+    change = times.size - days_ago * int(86400 / STEP)
     rng = np.random.default_rng(seed)
     index = np.arange(times.size)
     per_gpu = np.where(index < change, 2.4 * traffic / before, 2.4 * traffic / after)
@@ -214,6 +214,55 @@ def test_time_to_threshold_agrees_with_the_current_figure() -> None:
         "at": "2026-11-28T12:00:00Z",
         "message": "already at or above the threshold (now 95.0%)",
     }
+
+
+def test_gpus_removed_a_day_ago_make_the_projection_unverified() -> None:
+    # 8 -> 4 GPUs, the removed node's series gone with its Node: the 4 run 61 % now, twice
+    # what six days of history put on the line. Before: Sufficient, projected 50.4 %, "no
+    # scaling needed", while the 4 GPUs would run about 100 % at +20 %.
+    outcome = judge(spec(history="7d"), fleet_change(8, 4), {}, AT)
+    assert outcome.verdict == "Unverified", outcome.fields["message"]
+    assert outcome.fields["reason"] == "ProjectionUnverified"
+    gpu = next(p for p in outcome.fields["projections"] if p["resource"] == "gpu")
+    assert gpu["assessment"] == "Unverified" and "projected" not in gpu
+    assert gpu["recommendation"].startswith("GPU: the line does not match the load now (60.")
+    assert "% per unit measured, 30." in gpu["recommendation"]
+    assert not [h for h in outcome.fields["headroom"] if h["resource"] == "gpu"]
+    # Once the history holds mostly the new state, the line is that state's again.
+    later = judge(spec(history="7d"), fleet_change(8, 4, days_ago=4), {}, AT)
+    gpu = next(p for p in later.fields["projections"] if p["resource"] == "gpu")
+    assert gpu["projected"] == pytest.approx(2.4 * gpu["traffic"] / 4, abs=3.0)
+    assert later.verdict == "Insufficient"
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_traffic_that_explains_nothing_gives_no_projection(seed: int) -> None:
+    # Traffic held at 100 ± 0.3 req/s, GPU load 70 ± 5 % on its own. Before: 8 of 10 seeds
+    # Sufficient, two Insufficient ("add 1 GPU", "add 2 GPUs"), by the noise's slope.
+    times = grid(AT - timedelta(days=1), AT, STEP)
+    rng = np.random.default_rng(seed)
+    traffic = 100.0 + rng.normal(0.0, 0.3, times.size)
+    util = 70.0 + rng.normal(0.0, 5.0, times.size)
+    plan = CapacityData(times=times, step_s=STEP, traffic=traffic)
+    for g in range(4):
+        plan.gpus[("node-a", str(g))] = {Signal.GPU_UTIL: util.copy()}
+    outcome = judge(spec(), plan, {}, AT)
+    assert outcome.verdict == "Unverified", outcome.fields["message"]
+    assert outcome.fields["reason"] == "ProjectionUnverified"
+    assert outcome.fields["message"].startswith("plus20: GPU: traffic varied by only ")
+    assert conditions(outcome)["CapacitySufficient"] == ("Unknown", "ProjectionUnverified")
+
+
+def test_a_resource_that_does_not_follow_traffic_is_still_projected() -> None:
+    # Node memory at 40 ± 1 % whatever the traffic (which varies ±40 %): the flat line says
+    # it stays there, and the plan stays Sufficient rather than Unverified.
+    plan = data(40.0)
+    rng = np.random.default_rng(8)
+    plan.nodes["node-a"] = {Signal.MEMORY: 40.0 + rng.normal(0.0, 1.0, plan.times.size)}
+    outcome = judge(spec(), plan, {}, AT)
+    assert outcome.verdict == "Sufficient", outcome.fields["message"]
+    memory = next(p for p in outcome.fields["projections"] if p["resource"] == "memory")
+    assert memory["projected"] == pytest.approx(40.0, abs=1.0)
 
 
 def test_current_utilisation_above_threshold_is_insufficient() -> None:

@@ -1,9 +1,10 @@
 """CapacityPlan projection: how utilisation follows traffic, and what growth will need.
 
-A robust line (Theil-Sen) of utilisation against traffic over the history is projected to
-each scenario's peak traffic; the projection is assessed against the threshold and turned
-into "add k nodes/GPUs". The same line fitted against time gives the time until a threshold
-is crossed. Everything is pure: plain arrays in, numbers or frozen dataclasses out.
+A robust line (Theil-Sen) of load against traffic over the history is projected to each
+scenario's peak traffic, unless `why_not_projected` finds it cannot be trusted; the
+projection is assessed against the threshold and turned into "add k nodes/GPUs". A line
+fitted against time gives the time until a threshold is crossed from the current value.
+Everything is pure: plain arrays in, numbers or frozen dataclasses out.
 
 Why Theil-Sen and not least squares: utilisation histories hold outliers that have nothing
 to do with traffic (a batch job, a stuck kernel, a node draining, a scrape of a sentinel
@@ -26,8 +27,11 @@ from perfguard.api.capacityplan import Assessment
 FloatArray: TypeAlias = npt.NDArray[np.float64]
 
 __all__ = [
+    "MAX_CURRENT_DEVIATION",
     "MAX_PAIRS",
     "MIN_FIT_POINTS",
+    "MIN_ROBUST_R2",
+    "MIN_TRAFFIC_SPREAD",
     "LinearFit",
     "assess",
     "headroom_traffic",
@@ -37,12 +41,31 @@ __all__ = [
     "sustained_since",
     "theil_sen",
     "time_to_threshold",
+    "traffic_spread",
     "units_to_add",
+    "why_not_projected",
 ]
 
 # Fewer finite (x, y) pairs than this give no fit: with 12 points the median of 66 pairwise
 # slopes is still noisy, below it a single odd hour decides the slope.
 MIN_FIT_POINTS: Final = 12
+
+# A line is projected only if traffic moved enough to show how utilisation follows it:
+# its p5-to-p95 range over the history at least this share of its median. Traffic held at
+# 100 +- 0.3 req/s (a 1 % range) leaves the slope to the noise of utilisation; projecting
+# it to +20 % multiplied that noise into "add 2 GPUs" or "no scaling needed" by seed.
+MIN_TRAFFIC_SPREAD: Final = 0.10
+
+# Below this robust R^2, traffic explains too little of utilisation to project it, unless
+# the line barely moves over the projection (it then says "utilisation does not follow
+# traffic, it stays near its level": node memory, a resident model's GPU memory).
+MIN_ROBUST_R2: Final = 0.5
+
+# The line must describe the load now: the measured load of the current window may differ
+# from the line's at the same traffic by at most this share (and 3 residual scales), or
+# the history holds another state than the present (units added or removed whose series
+# are gone from the data, a new model version) and the line projects the wrong one.
+MAX_CURRENT_DEVIATION: Final = 0.10
 
 # At most this many pairwise slopes are computed. 7 days at 5 m are 2016 points, i.e. 2.0 M
 # pairs (16 MB of float64 per temporary); a uniform sample of 200 k pairs estimates their
@@ -126,6 +149,64 @@ def theil_sen(
     y_scale = _MAD_TO_SD * float(np.median(np.abs(ys - np.median(ys))))
     robust_r2 = 1.0 - (residual_scale / y_scale) ** 2 if y_scale > 0.0 else None
     return LinearFit(slope, intercept, n, residual_scale, robust_r2, int(slopes.size))
+
+
+def traffic_spread(traffic: npt.ArrayLike) -> float | None:
+    """(p95 - p5) / p50 of the finite samples; None without any or with a median <= 0."""
+    t = np.asarray(traffic, dtype=np.float64).ravel()
+    t = t[np.isfinite(t)]
+    if t.size == 0:
+        return None
+    p5, p50, p95 = (float(v) for v in np.quantile(t, [0.05, 0.5, 0.95]))
+    return (p95 - p5) / p50 if p50 > 0.0 else None
+
+
+def why_not_projected(
+    fit: LinearFit,
+    traffic: npt.ArrayLike,
+    target: float,
+    *,
+    recent_traffic: npt.ArrayLike,
+    recent_load: npt.ArrayLike,
+    units: int,
+) -> str | None:
+    """Why the line of load against ``traffic`` must not be projected to ``target``, or None.
+
+    ``traffic`` is the history the line was fitted on; ``recent_*`` the current window's
+    traffic and load (empty to skip that check); ``units`` turns the load (a total over
+    units) into the per-unit figures of the message. Refused: traffic that hardly varied
+    (``MIN_TRAFFIC_SPREAD``), a line that explains little (``MIN_ROBUST_R2``) yet moves
+    the projection by more than its scatter, and a line that does not match the load now
+    (``MAX_CURRENT_DEVIATION``).
+    """
+    spread = traffic_spread(traffic)
+    if spread is None or spread < MIN_TRAFFIC_SPREAD:
+        shown = "no" if spread is None else f"only {100.0 * spread:.1f} %"
+        return (
+            f"traffic varied by {shown} of its median over the history (p5 to p95; a "
+            f"projection needs {100.0 * MIN_TRAFFIC_SPREAD:g} %): too little to tell how "
+            "utilisation follows it"
+        )
+    centre = float(np.nanmedian(np.asarray(traffic, dtype=np.float64)))
+    move = abs(fit.slope * (target - centre))
+    if fit.robust_r2 is not None and fit.robust_r2 < MIN_ROBUST_R2 and move > fit.residual_scale:
+        return (
+            f"traffic explains too little of utilisation (robust R² {fit.robust_r2:.2f}, "
+            f"need {MIN_ROBUST_R2:g}) to move it {move / units:.1f} points along the line"
+        )
+    xs, ys = _finite_pairs(recent_traffic, recent_load)
+    if xs.size:
+        measured = float(ys.mean())
+        expected = float(np.mean(fit.intercept + fit.slope * xs))
+        gap = abs(measured - expected)
+        if gap > 3.0 * fit.residual_scale and gap > MAX_CURRENT_DEVIATION * abs(expected):
+            return (
+                f"the line does not match the load now ({measured / units:.1f} % per unit "
+                f"measured, {expected / units:.1f} % on the line at this traffic): units "
+                "added or removed, or the work per request changed, within the history; "
+                "projections resume once the history holds mostly the new state"
+            )
+    return None
 
 
 def project(fit: LinearFit, traffic: float) -> float:

@@ -3,9 +3,11 @@
 `analyse` and `judge` are pure; `evaluate` adds the fetch. Four resources are judged:
 GPU utilisation and GPU memory per GPU (DCGM), CPU and memory per node (node-exporter).
 For each: the current fleet average and the top units, whether it has stayed above
-`thresholds.sustained.above` for `thresholds.sustained.for`, a Theil–Sen line of the fleet
-average against traffic projected to each scenario's peak traffic, the traffic headroom,
-and when the fleet average's trend crosses the threshold.
+`thresholds.sustained.above` for `thresholds.sustained.for`, a Theil–Sen line of the fleet's
+total load (the sum of its units' utilisation) against traffic projected to each scenario's
+peak traffic and spread over the units reporting now (or refused when it cannot be
+trusted: `capacity_fit.why_not_projected`), the traffic headroom, and when the fleet
+average, from its current figure, reaches the threshold at the load's trend.
 
 The verdict is the worst of: current utilisation (Insufficient at or above the threshold,
 NearLimit within 5 points or when sustained above `sustained.above`) and each scenario's
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -38,6 +41,7 @@ from perfguard.analysis.capacity_fit import (
     theil_sen,
     time_to_threshold,
     units_to_add,
+    why_not_projected,
 )
 from perfguard.analysis.dcgm import valid_samples
 from perfguard.api.capacityplan import Assessment, CapacityPlanSpec, CapacityVerdict
@@ -250,6 +254,7 @@ def analyse(
     # on the minute the evaluation ran, and the figure jumps between evaluations.
     last = float(times[-1]) if times.size else at.timestamp()
     since = last - CURRENT_WINDOW.total_seconds()
+    window = times >= since
     sustained_for = spec.thresholds.sustained.for_.total_seconds()
     for series in resource_series(spec, data):
         if series.matrix.shape[0] == 0:
@@ -280,9 +285,20 @@ def analyse(
         units = len(series.units) if gone_quiet or not per_unit else len(per_unit)
         fit = theil_sen(traffic, total)
         fit_points = int((np.isfinite(traffic) & np.isfinite(total)).sum())
+        recent = window if not gone_quiet else np.zeros(times.size, dtype=bool)
+        # Units gone silent explain a gap between the line and the load now by themselves
+        # (DataMissing): that check is left out then.
+
+        refusal = functools.partial(
+            why_not_projected,
+            traffic=traffic[np.isfinite(total)],
+            recent_traffic=traffic[recent],
+            recent_load=total[recent],
+            units=units,
+        )
         headroom = (
             headroom_traffic(fit, series.threshold * units, peak)
-            if fit is not None and peak
+            if fit is not None and peak and refusal(fit, target=peak) is None
             else None
         )
         # From the figure shown now, at the trend of the load spread over those units.
@@ -313,6 +329,21 @@ def analyse(
                         Assessment.UNVERIFIED,
                         f"too little history for a fit ({fit_points} points with traffic; "
                         f"need {MIN_FIT_POINTS})",
+                    )
+                )
+                continue
+            why = refusal(fit, target=target)
+            if why is not None:
+                projections.append(
+                    ProjectionResult(
+                        scenario.name,
+                        scenario.growth_percent,
+                        series.name,
+                        target,
+                        None,
+                        series.threshold,
+                        Assessment.UNVERIFIED,
+                        f"{_LABELS[series.name]}: {why}",
                     )
                 )
                 continue
