@@ -323,8 +323,9 @@ class TimeToThreshold(ApiModel):
     resource: str = Field(description=RESOURCE)
     at: datetime | None = Field(
         default=None,
-        description="When the fleet average's trend reaches the threshold; unset when that is "
-        "further ahead than history is long, or the trend does not rise.",
+        description="When utilisation, from its current figure and rising at the trend of the "
+        "fleet's load, reaches the threshold: now if the current figure is at or above it; "
+        "unset when that is further ahead than history is long, or the trend does not rise.",
     )
     message: str | None = Field(default=None, description="The same, in words.")
 
@@ -335,7 +336,11 @@ class Anomaly(ApiModel):
         "XidError."
     )
     node: str | None = Field(default=None, description="The node.")
-    gpu: str | None = Field(default=None, description="The GPU's gpu (or UUID) label.")
+    gpu: str | None = Field(
+        default=None,
+        description="The GPU's gpu (or UUID) label; a MIG instance as `0 MIG 1` (the GPU, then "
+        "its GPU_I_ID).",
+    )
     start: datetime | None = Field(default=None, description="When the episode started.")
     end: datetime | None = Field(default=None, description="Unset while ongoing.")
     severity: str = Field(default="Warning", description="Warning or Critical.")
