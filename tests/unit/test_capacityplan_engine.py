@@ -162,9 +162,20 @@ def fleet_change(before: int, after: int, *, days_ago: int = 1, seed: int = 3) -
     out = CapacityData(times=times, step_s=STEP, traffic=traffic)
     for g in range(after):
         util = np.clip(per_gpu + rng.normal(0.0, 1.0, times.size), 0.0, 100.0)
+        seen = np.ones(times.size)
         if g >= before:
-            util[:change] = np.nan  # a new node's GPUs appear at the change
-        out.gpus[("node-a" if g < 4 else "node-b", str(g))] = {Signal.GPU_UTIL: util}
+            seen[:change] = np.nan  # a new node's GPUs appear at the change
+        out.gpus[("node-a" if g < 4 else "node-b", str(g))] = {
+            Signal.GPU_UTIL: util * seen,
+            Signal.GPU_MEMORY_USED: 1000.0 * seen,
+            Signal.GPU_MEMORY_FREE: 9000.0 * seen,
+        }
+    for node in {host for host, _ in out.gpus}:
+        # node-exporter on every node, from when its GPUs appear, well below its thresholds.
+        seen = np.ones(times.size) if node == "node-a" or before > 4 else np.nan * index
+        if node != "node-a" and before <= 4:
+            seen[change:] = 1.0
+        out.nodes[node] = {Signal.CPU: 30.0 * seen, Signal.MEMORY: 40.0 * seen}
     return out
 
 
@@ -177,6 +188,10 @@ def test_gpus_added_a_day_ago_do_not_skew_the_projection() -> None:
     assert gpu["projected"] == pytest.approx(truth, abs=1.0)
     assert gpu["assessment"] == "WithinCapacity" and gpu["addGpus"] == 0
     assert outcome.verdict == "Sufficient", outcome.fields["message"]
+    # GPU memory is each GPU's own (the same 10 % on every GPU, whatever the fleet's size):
+    # its total doubled with the fleet, so the per-unit line projects it, not the shared one.
+    memory = next(p for p in outcome.fields["projections"] if p["resource"] == "gpuMemory")
+    assert memory["projected"] == pytest.approx(10.0, abs=0.5)
     headroom = next(h for h in outcome.fields["headroom"] if h["resource"] == "gpu")
     # 8 GPUs reach 90 % at 300 req/s: the peak (p95 ≈ 139.5) has ~115 % headroom.
     assert headroom["percent"] == pytest.approx(100.0 * (300.0 / (gpu["traffic"] / 1.2) - 1), abs=3)
@@ -245,7 +260,15 @@ def test_traffic_that_explains_nothing_gives_no_projection(seed: int) -> None:
     util = 70.0 + rng.normal(0.0, 5.0, times.size)
     plan = CapacityData(times=times, step_s=STEP, traffic=traffic)
     for g in range(4):
-        plan.gpus[("node-a", str(g))] = {Signal.GPU_UTIL: util.copy()}
+        plan.gpus[("node-a", str(g))] = {
+            Signal.GPU_UTIL: util.copy(),
+            Signal.GPU_MEMORY_USED: np.full(times.size, 1000.0),
+            Signal.GPU_MEMORY_FREE: np.full(times.size, 9000.0),
+        }
+    plan.nodes["node-a"] = {
+        Signal.CPU: np.full(times.size, 30.0),
+        Signal.MEMORY: np.full(times.size, 40.0),
+    }
     outcome = judge(spec(), plan, {}, AT)
     assert outcome.verdict == "Unverified", outcome.fields["message"]
     assert outcome.fields["reason"] == "ProjectionUnverified"
@@ -258,7 +281,7 @@ def test_a_resource_that_does_not_follow_traffic_is_still_projected() -> None:
     # it stays there, and the plan stays Sufficient rather than Unverified.
     plan = data(40.0)
     rng = np.random.default_rng(8)
-    plan.nodes["node-a"] = {Signal.MEMORY: 40.0 + rng.normal(0.0, 1.0, plan.times.size)}
+    plan.nodes["node-a"][Signal.MEMORY] = 40.0 + rng.normal(0.0, 1.0, plan.times.size)
     outcome = judge(spec(), plan, {}, AT)
     assert outcome.verdict == "Sufficient", outcome.fields["message"]
     memory = next(p for p in outcome.fields["projections"] if p["resource"] == "memory")

@@ -35,6 +35,7 @@ __all__ = [
     "LinearFit",
     "assess",
     "headroom_traffic",
+    "misses_the_load_now",
     "peak_traffic",
     "project",
     "reaches",
@@ -194,18 +195,32 @@ def why_not_projected(
             f"traffic explains too little of utilisation (robust R² {fit.robust_r2:.2f}, "
             f"need {MIN_ROBUST_R2:g}) to move it {move / units:.1f} points along the line"
         )
+    missed = misses_the_load_now(fit, recent_traffic, recent_load)
+    if missed is not None:
+        measured, expected = missed
+        return (
+            f"the line does not match the load now ({measured / units:.1f} % per unit "
+            f"measured, {expected / units:.1f} % on the line at this traffic): units "
+            "added or removed, or the work per request changed, within the history; "
+            "projections resume once the history holds mostly the new state"
+        )
+    return None
+
+
+def misses_the_load_now(
+    fit: LinearFit, recent_traffic: npt.ArrayLike, recent_load: npt.ArrayLike
+) -> tuple[float, float] | None:
+    """(measured, on the line) for the current window when the line misses the load
+    measured now by more than 3 residual SDs and ``MAX_CURRENT_DEVIATION``; None when it
+    matches or the window is empty."""
     xs, ys = _finite_pairs(recent_traffic, recent_load)
-    if xs.size:
-        measured = float(ys.mean())
-        expected = float(np.mean(fit.intercept + fit.slope * xs))
-        gap = abs(measured - expected)
-        if gap > 3.0 * fit.residual_scale and gap > MAX_CURRENT_DEVIATION * abs(expected):
-            return (
-                f"the line does not match the load now ({measured / units:.1f} % per unit "
-                f"measured, {expected / units:.1f} % on the line at this traffic): units "
-                "added or removed, or the work per request changed, within the history; "
-                "projections resume once the history holds mostly the new state"
-            )
+    if not xs.size:
+        return None
+    measured = float(ys.mean())
+    expected = float(np.mean(fit.intercept + fit.slope * xs))
+    gap = abs(measured - expected)
+    if gap > 3.0 * fit.residual_scale and gap > MAX_CURRENT_DEVIATION * abs(expected):
+        return measured, expected
     return None
 
 

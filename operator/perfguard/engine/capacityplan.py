@@ -35,6 +35,7 @@ from perfguard.analysis.capacity_fit import (
     LinearFit,
     assess,
     headroom_traffic,
+    misses_the_load_now,
     peak_traffic,
     reaches,
     sustained_since,
@@ -232,6 +233,37 @@ def _recommend(
     return f"add {_plural(add, 'node')}", add, None
 
 
+def _load_line(
+    series: ResourceSeries, traffic: FloatArray, recent: npt.NDArray[np.bool_], units: int
+) -> tuple[LinearFit | None, FloatArray, int]:
+    """The line of load against traffic, the load it was fitted on, and the units the load
+    is spread over (a predicted load divided by them is the average per unit).
+
+    Work that requests bring is shared: the same traffic over more units is the same total
+    (U·n), so the total is fitted. Some load is each unit's own, though: a model's weights
+    take the same GPU memory on every GPU, whatever the traffic and the fleet's size, and
+    after a scale-out the total of such a resource jumps with no change in traffic. When
+    the number of reporting units changed within the history and the shared line misses
+    the load measured now while the per-unit line (the fleet average against traffic)
+    matches it, the per-unit line is used. With a fleet of one size all along the two are
+    the same line. When neither matches, the shared line is kept, and the projection is
+    refused for not matching the load now.
+    """
+    total = series.total
+    shared = theil_sen(traffic, total)
+    reporting = np.isfinite(series.matrix).sum(axis=0)
+    sizes = np.unique(reporting[reporting > 0])
+    if shared is None or sizes.size <= 1:
+        return shared, total, units
+    if misses_the_load_now(shared, traffic[recent], total[recent]) is None:
+        return shared, total, units
+    fleet = series.fleet
+    own = theil_sen(traffic, fleet)
+    if own is not None and misses_the_load_now(own, traffic[recent], fleet[recent]) is None:
+        return own, fleet, 1
+    return shared, total, units
+
+
 def analyse(
     spec: CapacityPlanSpec,
     data: CapacityData,
@@ -280,12 +312,12 @@ def analyse(
         # units gone silent (DataMissing) nobody knows whether their load moved to the
         # others: the total is spread over every unit that reported in the history, the
         # most favourable reading, so a shortfall found holds either way.
-        total = series.total
         gone_quiet = _silent(series, per_unit, times, since)
         units = len(series.units) if gone_quiet or not per_unit else len(per_unit)
-        fit = theil_sen(traffic, total)
-        fit_points = int((np.isfinite(traffic) & np.isfinite(total)).sum())
         recent = window if not gone_quiet else np.zeros(times.size, dtype=bool)
+        reporting_units = units
+        fit, total, units = _load_line(series, traffic, recent, units)
+        fit_points = int((np.isfinite(traffic) & np.isfinite(total)).sum())
         # Units gone silent explain a gap between the line and the load now by themselves
         # (DataMissing): that check is left out then.
 
@@ -350,7 +382,7 @@ def analyse(
             # The projected total spread over the units reporting now: their average.
             projected = fit.predict(target) / units
             text, add_nodes, add_gpus = _recommend(
-                series.name, projected, series.threshold, units, gpus_per_node
+                series.name, projected, series.threshold, reporting_units, gpus_per_node
             )
             projections.append(
                 ProjectionResult(
