@@ -741,3 +741,29 @@ def test_an_xid_whose_gauge_vanished_is_not_detected_for_ever() -> None:
     )
     assert "stopped reporting 10.7 h before the end of the history" in item["message"]
     assert conditions(outcome)["AnomalyDetected"] == ("False", "NoActiveAnomaly")
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_no_headroom_from_a_line_refused_where_the_headroom_reads_it(seed: int) -> None:
+    # GPU load 40 + 0.1 x traffic with ±10 points of noise: robust R² about 0.2. The +20 %
+    # scenario is refused for it; the headroom reads the same line at the threshold, three
+    # times the peak traffic, and used to publish +250 % to +316 % from it.
+    times = grid(AT - timedelta(days=1), AT, STEP)
+    traffic = 100.0 * (1.0 + 0.4 * np.sin(2 * np.pi * ((times / 3600.0) % 24) / 24))
+    rng = np.random.default_rng(seed)
+    plan = CapacityData(times=times, step_s=STEP, traffic=traffic)
+    for g in range(4):
+        plan.gpus[("node-a", str(g))] = {
+            Signal.GPU_UTIL: 40 + 0.1 * traffic + rng.normal(0, 10, times.size),
+            Signal.GPU_MEMORY_USED: np.full(times.size, 1000.0),
+            Signal.GPU_MEMORY_FREE: np.full(times.size, 9000.0),
+        }
+    plan.nodes["node-a"] = {
+        Signal.CPU: np.full(times.size, 30.0),
+        Signal.MEMORY: np.full(times.size, 40.0),
+    }
+    outcome = judge(spec(), plan, {}, AT)
+    gpu = next(p for p in outcome.fields["projections"] if p["resource"] == "gpu")
+    assert gpu["assessment"] == "Unverified"
+    assert "explains too little" in gpu["recommendation"]
+    assert [h for h in outcome.fields["headroom"] if h["resource"] == "gpu"] == []

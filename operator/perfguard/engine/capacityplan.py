@@ -330,9 +330,19 @@ def analyse(
         )
         headroom = (
             headroom_traffic(fit, series.threshold * units, peak)
-            if fit is not None and peak and refusal(fit, target=peak) is None
+            if fit is not None and peak
             else None
         )
+        # The headroom reads the line where it reaches the threshold, usually well past the
+        # peak: it must be trusted as far as that, not only at the peak (where a line that
+        # explains little moves least). A line refused there names no headroom.
+        if (
+            fit is not None
+            and headroom is not None
+            and peak
+            and refusal(fit, target=peak + headroom) is not None
+        ):
+            headroom = None
         # From the figure shown now, at the trend of the load spread over those units.
         crossing = (
             None
