@@ -457,7 +457,39 @@ def test_unread_secrets_with_the_same_name_are_in_sync_without_their_contents() 
     secret_items = [i for i in (*ref.items, *tgt.items) if i.field.startswith("secret/")]
     assert [(i.field, i.value) for i in secret_items] == [("secret/creds", NOT_READ)] * 2
     result = judge([compare(ref, tgt)], 0.0)
-    assert (result.verdict, result.compared, result.differing) == (ParityVerdict.IN_SYNC, 2, 0)
+    # The image only: a Secret whose contents were not read was not compared.
+    assert (result.verdict, result.compared, result.differing) == (ParityVerdict.IN_SYNC, 1, 0)
+
+
+def test_unread_secrets_do_not_dilute_the_drift_percentage() -> None:
+    # One env var differs; three Secrets of the same names are mounted on both sides. Counted
+    # as compared and equal, they took driftPercent from 50 % to 20 %, under a 30 % limit.
+    volumes = [{"name": f"s{i}", "secret": {"secretName": f"creds-{i}"}} for i in range(3)]
+    sp = spec(maxDriftPercent=30)
+    ref, tgt = envs(
+        sp,
+        objects(
+            "stg",
+            [
+                deployment(
+                    "api", image=f"r@{D1}", env=[{"name": "MODE", "value": "a"}], volumes=volumes
+                )
+            ],
+            secrets=None,
+        ),
+        objects(
+            "prd",
+            [
+                deployment(
+                    "api", image=f"r@{D1}", env=[{"name": "MODE", "value": "b"}], volumes=volumes
+                )
+            ],
+            secrets=None,
+        ),
+    )
+    outcome = judge_environments(sp, ref, [tgt], {})
+    assert (outcome.fields["compared"], outcome.fields["differing"]) == (2, 1)
+    assert outcome.verdict == ParityVerdict.DRIFTED
 
 
 def _mounted(name: str) -> list[dict[str, Any]]:

@@ -25,6 +25,9 @@ from perfguard.api.envparity import ParityVerdict
 
 ABSENT: Final = "<absent>"
 UNRESOLVED: Final = "<unverified>"
+# An item known by name only (a Secret when Secrets are not read): present on one side
+# only it is drift; on both it was not compared, so it counts neither way.
+NOT_READ: Final = "<contents not read>"
 
 # The order differences are listed in: what most likely breaks a service first.
 _FIELD_ORDER: Final = ("workload", "container", "image", "configmap", "secret", "env", "annotation")
@@ -181,6 +184,10 @@ def compare(reference: Environment, target: Environment) -> Comparison:
         if ref is not None and tgt is not None and (ref.value is None or tgt.value is None):
             unverified += 1
             unverified_items.append(_describe(either))
+            continue
+        if ref is not None and tgt is not None and ref.value == tgt.value == NOT_READ:
+            # Same name, contents unread: counting it as compared and equal would dilute
+            # driftPercent with items nobody compared (and could turn Drifted into InSync).
             continue
         compared += 1
         ref_value = ref.value if ref is not None else ABSENT

@@ -28,16 +28,16 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from perfguard.analysis.parity import ABSENT, Environment, Item, WorkloadKey
+from perfguard.analysis.parity import ABSENT, NOT_READ, Environment, Item, WorkloadKey
 from perfguard.api.envparity import EnvParitySpec
 
 Hasher = Callable[[bytes], str]
 """Keyed hash of canonical content -> printable digest (e.g. 'hmac:…')."""
 
 MISSING = "<missing>"
-NOT_READ = "<contents not read>"
-"""A referenced Secret's value when Secrets are not read: the reference (by name) is still
-compared, so a workload using a differently named Secret differs; its contents are not."""
+# NOT_READ (from parity) is a referenced Secret's value when Secrets are not read: the
+# reference (by name) is still compared, so a workload using a differently named Secret
+# differs; its contents are not, and the same name on both sides is not counted as compared.
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 _MAX_SHOWN = 256
 
