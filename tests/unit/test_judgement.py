@@ -844,7 +844,46 @@ def test_stages_with_missing_data() -> None:
     breakdown = decompose_stages({"empty": [np.nan], "ok": [1.0, np.nan, 3.0]}, [4.0, np.nan])
     assert breakdown.stages["empty"].n == 0
     assert breakdown.stages["empty"].mean is None and breakdown.stages["empty"].share is None
-    assert breakdown.stages["ok"].mean == 2.0 and breakdown.stages["ok"].share == 0.5
+    # The mean is over the stage's own steps; the share only over step 0, where the total
+    # has a value too.
+    assert breakdown.stages["ok"].mean == 2.0 and breakdown.stages["ok"].share == 0.25
+    assert (breakdown.steps, breakdown.total_steps) == (1, 1)
     no_total = decompose_stages({"ok": [1.0]}, [0.0, 0.0])
     assert no_total.stages["ok"].share is None
-    assert (no_total.unattributed_share, no_total.unattributed_flag) == (0.0, False)
+    assert (no_total.unattributed_share, no_total.unattributed_flag) == (None, False)
+
+
+def test_a_stage_reported_in_part_of_the_window_is_shared_over_those_steps() -> None:
+    # The reviewer's case: `infer` reports only in the slow second half (100 ms of a
+    # 140 ms total); in the first half the total is 60 ms. Against the whole window's total
+    # it claimed 98 % and, with `pre`, 137 %, and the unattributed share read 0.
+    pre = np.full(21, 40 * MS)
+    infer = np.r_[np.full(10, np.nan), np.full(11, 100 * MS)]
+    total = np.r_[np.full(10, 60 * MS), np.full(11, 140 * MS)]
+    breakdown = decompose_stages({"pre": pre, "infer": infer}, total)
+    assert breakdown.stages["infer"].share == pytest.approx(100 / 140)
+    assert breakdown.stages["pre"].share == pytest.approx(40 / 140)
+    assert breakdown.attributed_share == pytest.approx(1.0)
+    assert breakdown.stages["infer"].mean == pytest.approx(100 * MS), "own steps"
+    assert (breakdown.stages["infer"].missing, breakdown.stages["pre"].missing) == (10, 0)
+    assert (breakdown.steps, breakdown.total_steps) == (11, 21)
+
+
+def test_stage_shares_pair_by_timestamp_and_flag_an_honest_gap() -> None:
+    # 30 s steps; `infer` misses its first 10. Where all three report, 25 ms of 100 ms is
+    # in no stage: 25 % unattributed, flagged. Unpaired, infer's 60 ms over the whole
+    # window's ~76 ms made the shares sum to 98 % and hid it (1.6 %, not flagged).
+    t = 1_000_000.0 + 30.0 * np.arange(21)
+    total = np.r_[np.full(10, 50 * MS), np.full(11, 100 * MS)]
+    breakdown = decompose_stages(
+        {"pre": np.full(21, 15 * MS), "infer": np.full(11, 60 * MS)},
+        total,
+        stage_steps={"pre": t, "infer": t[10:]},
+        total_steps=t,
+    )
+    assert breakdown.attributed_share == pytest.approx(0.75)
+    assert breakdown.unattributed_share == pytest.approx(0.25)
+    assert breakdown.unattributed_flag
+    assert breakdown.stages["infer"].missing == 10
+    with pytest.raises(ValueError, match="steps"):
+        decompose_stages({"pre": [1.0]}, [2.0], stage_steps={"pre": [0.0]})

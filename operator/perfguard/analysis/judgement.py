@@ -93,7 +93,7 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
-from perfguard.analysis.statistics import DifferenceInterval, finite_values, relative_change
+from perfguard.analysis.statistics import DifferenceInterval, relative_change
 
 # The verdicts are the API's own values (the models are plain data, not I/O).
 from perfguard.api.perfbaseline import MetricVerdict, Verdict
@@ -725,7 +725,12 @@ def overall_verdict(metrics: Sequence[tuple[SustainedJudgement, bool]]) -> Overa
 
 @dataclass(frozen=True, slots=True)
 class StageStats:
-    """One stage's latency; None where there are no samples (or no positive total for share)."""
+    """One stage's latency; None where there are no samples (or no step to share over).
+
+    ``n``, ``mean``, ``p95`` and ``p99`` are over the stage's own steps; ``share`` is over the
+    breakdown's ``steps`` (see StageBreakdown); ``missing`` counts the total's steps at which
+    this stage has no value.
+    """
 
     name: str
     n: int
@@ -733,16 +738,21 @@ class StageStats:
     p95: float | None
     p99: float | None
     share: float | None
+    missing: int = 0
 
 
 @dataclass(frozen=True, slots=True)
 class StageBreakdown:
     """Per-stage decomposition of a latency.
 
-    ``attributed_share`` is the sum of stage shares as measured (above 1 when stages overlap,
-    e.g. run in parallel); ``unattributed_share`` is ``1 - attributed_share`` clipped at 0 for
-    reporting, and ``unattributed_flag`` is set above 10 %. Without a positive total mean the
-    shares are None, the unattributed share is 0 and nothing is flagged.
+    Shares are paired by step: over the ``steps`` steps at which the total and every stage
+    with any sample have a value (out of the total's ``total_steps``), each stage's mean over
+    the total's mean. A stage reported in only part of the window (say only while it was
+    slow) is thus compared with the total at the same steps, not with the whole window's.
+    ``attributed_share`` is the sum of the shares (above 1 when stages overlap, e.g. run in
+    parallel); ``unattributed_share`` is ``1 - attributed_share`` clipped at 0, and
+    ``unattributed_flag`` is set above 10 %. Without a shared step with a positive total
+    mean the shares and the unattributed share are None and nothing is flagged.
     """
 
     stages: Mapping[str, StageStats] = field(default_factory=dict)
@@ -750,8 +760,10 @@ class StageBreakdown:
     total_p95: float | None = None
     total_p99: float | None = None
     attributed_share: float | None = None
-    unattributed_share: float = 0.0
+    unattributed_share: float | None = None
     unattributed_flag: bool = False
+    steps: int = 0
+    total_steps: int = 0
 
 
 def _describe(
@@ -763,28 +775,61 @@ def _describe(
     return float(values.mean()), p95, p99
 
 
+def _by_step(samples: npt.ArrayLike, steps: npt.ArrayLike | None) -> dict[float, float]:
+    """Finite samples keyed by their step (the sample's position when steps is None)."""
+    values = np.asarray(samples, dtype=np.float64).ravel()
+    keys = (
+        np.arange(values.size, dtype=np.float64)
+        if steps is None
+        else np.asarray(steps, dtype=np.float64).ravel()
+    )
+    if keys.size != values.size:
+        raise ValueError(f"{keys.size} steps for {values.size} samples")
+    keep = np.isfinite(values)
+    return dict(zip(keys[keep].tolist(), values[keep].tolist(), strict=True))
+
+
 def decompose_stages(
-    stage_samples: Mapping[str, npt.ArrayLike], total_samples: npt.ArrayLike
+    stage_samples: Mapping[str, npt.ArrayLike],
+    total_samples: npt.ArrayLike,
+    *,
+    stage_steps: Mapping[str, npt.ArrayLike] | None = None,
+    total_steps: npt.ArrayLike | None = None,
 ) -> StageBreakdown:
     """Decompose a latency into stages: mean, p95, p99 and share of the total mean per stage.
 
-    Share is stage mean / total mean: means add up along a request path, quantiles do not, so
-    only the means are compared with the total. Non-finite samples are dropped.
+    Share is stage mean / total mean over the same steps (see StageBreakdown): means add up
+    along a request path, quantiles do not, so only the means are compared with the total.
+    ``stage_steps`` and ``total_steps`` give each sample's step (e.g. its timestamp); without
+    them a sample's position is its step. Non-finite samples are dropped.
     """
-    total = finite_values(total_samples)
-    total_mean, total_p95, total_p99 = _describe(total)
-    usable_total = total_mean is not None and total_mean > 0.0
+    if (stage_steps is None) != (total_steps is None):
+        raise ValueError("give the steps of both the stages and the total, or of neither")
+    total = _by_step(total_samples, total_steps)
+    total_mean, total_p95, total_p99 = _describe(np.fromiter(total.values(), np.float64))
+    by_stage = {
+        name: _by_step(values, None if stage_steps is None else stage_steps[name])
+        for name, values in stage_samples.items()
+    }
+    shared = set(total).intersection(*(s for s in by_stage.values() if s))
+    steps = sorted(shared)
+    shared_total = float(np.mean([total[k] for k in steps])) if steps else 0.0
+    usable = shared_total > 0.0
     stages: dict[str, StageStats] = {}
     shares: list[float] = []
-    for name in sorted(stage_samples):
-        values = finite_values(stage_samples[name])
-        mean, p95, p99 = _describe(values)
-        share = mean / total_mean if mean is not None and usable_total and total_mean else None
-        if share is not None:
+    for name in sorted(by_stage):
+        own = by_stage[name]
+        mean, p95, p99 = _describe(np.fromiter(own.values(), np.float64))
+        share = None
+        if own and usable:
+            share = float(np.mean([own[k] for k in steps])) / shared_total
             shares.append(share)
-        stages[name] = StageStats(name, int(values.size), mean, p95, p99, share)
-    if not usable_total:
-        return StageBreakdown(stages, total_mean, total_p95, total_p99)
+        missing = sum(1 for k in total if k not in own)
+        stages[name] = StageStats(name, len(own), mean, p95, p99, share, missing)
+    if not usable:
+        return StageBreakdown(
+            stages, total_mean, total_p95, total_p99, steps=len(steps), total_steps=len(total)
+        )
     attributed = float(sum(shares))
     unattributed = max(0.0, 1.0 - attributed)
     return StageBreakdown(
@@ -795,4 +840,6 @@ def decompose_stages(
         attributed_share=attributed,
         unattributed_share=unattributed,
         unattributed_flag=unattributed > UNATTRIBUTED_FLAG_SHARE,
+        steps=len(steps),
+        total_steps=len(total),
     )

@@ -922,7 +922,14 @@ class StageStatus(ApiModel):
         default=None, description="The stage's p99 latency, averaged over the window, seconds."
     )
     share: float | None = Field(
-        default=None, description="The stage's mean over the total mean (0.25 is 25 %)."
+        default=None,
+        description="The stage's mean over the total mean (0.25 is 25 %), both over the "
+        "steps where the total and every stage have a value (stagesSummary.steps).",
+    )
+    message: str | None = Field(
+        default=None,
+        description="Set when the stage has no value at some of the total's steps: how many, "
+        "and that the shares leave those steps out.",
     )
 
 
@@ -933,6 +940,14 @@ class StagesSummary(ApiModel):
     )
     unattributed_flagged: bool = Field(
         default=False, description="True when unattributedShare is above 0.10."
+    )
+    steps: int | None = Field(
+        default=None,
+        description="Steps the shares are over: those where the total and every stage have "
+        "a value.",
+    )
+    total_steps: int | None = Field(
+        default=None, description="Steps of the window where the total has a value."
     )
 
 

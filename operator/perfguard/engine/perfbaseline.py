@@ -50,7 +50,6 @@ from perfguard.times import format_time, parse_time_or_none
 # Fewest candidate samples (or concurrent pairs) for a verdict: below this no interval
 # means much, whatever the baseline holds. A 10-minute window at 30 s gives 21.
 MIN_CANDIDATE_SAMPLES = 10
-UNATTRIBUTED_FLAG = 0.10
 LOCATION: statistics.Statistic = "mean"
 MIN_SEASONAL_DAYS = 3
 SEED = 20_240_601
@@ -934,12 +933,20 @@ def _stages(
             continue
         data = samples[metric.name]
         stage_means = {
-            stage: s.finite().values for (stage, stat), s in data.stages.items() if stat == "mean"
+            stage: s.finite() for (stage, stat), s in data.stages.items() if stat == "mean"
         }
         total = data.window.get((current, "mean"))
         if not stage_means or total is None or len(total.finite()) == 0:
             continue
-        breakdown = judgement.decompose_stages(stage_means, total.finite().values)
+        # Paired by timestamp: shares are over the steps where the total and every stage
+        # have a value, so a stage reported only while slow does not take the whole
+        # window's total as its denominator.
+        breakdown = judgement.decompose_stages(
+            {stage: s.values for stage, s in stage_means.items()},
+            total.finite().values,
+            stage_steps={stage: s.timestamps for stage, s in stage_means.items()},
+            total_steps=total.finite().timestamps,
+        )
         # decompose_stages reports per-stage p95/p99 of the per-step means; the rows below
         # use the stages' own quantile series instead.
         for stage in sorted(stage_means):
@@ -947,6 +954,12 @@ def _stages(
             info = breakdown.stages.get(stage)
             if info is not None:
                 row.update(mean=info.mean, share=info.share)
+                if info.missing:
+                    row["message"] = (
+                        f"no value at {info.missing} of the total's {breakdown.total_steps} "
+                        f"steps; shares are over the {breakdown.steps} steps where the total "
+                        "and every stage have one"
+                    )
             for stat in ("p95", "p99"):
                 series = data.stages.get((stage, stat))
                 if series is not None and len(series.finite()):
@@ -954,7 +967,9 @@ def _stages(
             rows.append(row)
         summary = {
             "unattributedShare": breakdown.unattributed_share,
-            "unattributedFlagged": breakdown.unattributed_share > UNATTRIBUTED_FLAG,
+            "unattributedFlagged": breakdown.unattributed_flag,
+            "steps": breakdown.steps,
+            "totalSteps": breakdown.total_steps,
         }
     return rows, summary
 
