@@ -173,7 +173,9 @@ def _unevaluated(obj: Mapping[str, Any], target: GateTarget) -> Decision | None:
 
 def _failed_evaluation(status: Mapping[str, Any], target: GateTarget) -> Decision | None:
     """A refusal when the latest evaluation raised: the status then still holds the verdict
-    of an earlier one (with the current observedGeneration), which must not promote."""
+    of an earlier one, which must not promote. (When the spec changed meanwhile,
+    observedGeneration still names the earlier spec and _unevaluated refuses first; this
+    is the same spec's earlier verdict.)"""
     # Read from the raw entries, not through the Condition model: an entry the model would
     # skip as malformed must still stop a promotion.
     for condition in status.get("conditions") or []:

@@ -108,9 +108,15 @@ def next_status(
     measured: bool,
 ) -> dict[str, Any]:
     """The status an evaluation leaves: `old` with the evaluation's `fields` over it (a field
-    set to None is removed), its conditions merged (see merge) and `observedGeneration`;
-    `lastEvaluationTime` is `at` when the evaluation reached a verdict (`measured`) and its
-    fields do not carry one already.
+    set to None is removed) and its conditions merged (see merge: each updated condition
+    carries `generation` as its own observedGeneration). When the evaluation reached a
+    verdict (`measured`), `observedGeneration` becomes `generation` and
+    `lastEvaluationTime` is `at` (unless its fields carry one already).
+
+    An evaluation that reached no verdict (it raised) leaves `observedGeneration` where it
+    was: the verdict in status is still the one computed for that generation, and a gate
+    comparing `observedGeneration` with `metadata.generation` (the Argo `web` template, the
+    Flagger gates) must not take it for a verdict about a newer spec.
 
     The operator writes this (handlers/reconcile.py); `perfguard evaluate` and the benchmarks
     replay evaluations through it, so a replay carries status forward as the operator does:
@@ -124,7 +130,7 @@ def next_status(
         **{k: v for k, v in old.items() if k != "conditions"},
         **fields,
         "conditions": to_wire(conditions),
-        "observedGeneration": generation,
+        "observedGeneration": generation if measured else old.get("observedGeneration"),
     }
     if measured and "lastEvaluationTime" not in fields:
         merged["lastEvaluationTime"] = format_time(at)

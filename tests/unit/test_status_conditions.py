@@ -107,3 +107,41 @@ def test_next_status_keeps_what_the_evaluation_did_not_set() -> None:
     assert invalid["lastEvaluationTime"] == "2026-01-01T00:05:00Z"
     own = next_status({}, {"lastEvaluationTime": "x"}, [], generation=1, at=T0, measured=True)
     assert own["lastEvaluationTime"] == "x"
+
+
+def test_an_evaluation_that_raised_does_not_claim_the_new_spec() -> None:
+    """A spec changed (generation 1 -> 2) and its evaluation raised: the status keeps the Pass
+    of generation 1, so observedGeneration stays 1 (the generation that verdict was computed
+    for) and every gate holds it as a verdict about an older spec. The Ready condition says
+    which generation it describes through its own observedGeneration."""
+    from perfguard.gates import GateTarget, judge_perfbaseline
+    from perfguard.status import EVALUATION_ERROR, READY
+
+    passed = next_status(
+        {},
+        {"verdict": "Pass", "candidate": {"identity": "7d9f8c6b5"}},
+        [true(READY, "Evaluated", "ok")],
+        generation=1,
+        at=T0,
+        measured=True,
+    )
+    raised = next_status(
+        passed,
+        {},
+        [false(READY, EVALUATION_ERROR, "ValueError: x")],
+        generation=2,
+        at=T1,
+        measured=False,
+    )
+    assert raised["verdict"] == "Pass"
+    assert raised["observedGeneration"] == 1
+    assert raised["conditions"][0]["observedGeneration"] == 2
+    obj = {
+        "metadata": {"name": "resnet", "namespace": "ml-prod", "generation": 2},
+        "status": raised,
+    }
+    decision = judge_perfbaseline(obj, GateTarget("PerfBaseline", "ml-prod", "resnet"), now=T1)
+    assert (decision.status, decision.reason) == (409, "SpecNotEvaluated"), decision
+    # The next evaluation that reaches a verdict catches up.
+    again = next_status(raised, {"verdict": "Fail"}, [], generation=2, at=T1, measured=True)
+    assert again["observedGeneration"] == 2
