@@ -4,6 +4,11 @@
 refuse it (409 StaleVerdict): an operator that is down, stuck, paused by a peer, or no
 longer serving the resource's namespace leaves its last verdict in place for ever.
 
+A stamp more than `FUTURE_ALLOWANCE` (60 s) ahead of the reader's clock is not trusted
+either: the clock that wrote it, or the reader's, is wrong, or the stamp was not written
+by a running operator, so the verdict's age is unknown (see `ahead`). The allowance covers
+the small skew between the clocks of the operator's replicas and of a reader's machine.
+
 The limit is `3 × interval + statusRefresh`. The operator rewrites an unchanged status
 only once `statusRefresh` (default 5m) has passed since its last write, so a healthy
 status's `lastEvaluationTime` is up to `statusRefresh` plus an interval old; the rule
@@ -33,6 +38,8 @@ DEFAULT_INTERVAL: Final[dict[str, timedelta]] = {
 # The operator's default statusRefresh.
 STATUS_REFRESH: Final = OperatorConfig.status_refresh
 STALE_INTERVALS: Final = 3
+# How far ahead of the reader's clock a lastEvaluationTime may be and still count as recent.
+FUTURE_ALLOWANCE: Final = timedelta(seconds=60)
 
 
 def interval_of(kind: str, obj: Mapping[str, Any]) -> timedelta:
@@ -78,3 +85,16 @@ def staleness(
     age = format_duration(timedelta(seconds=int((now - last).total_seconds())))
     stamp = (obj.get("status") or {}).get("lastEvaluationTime")
     return f"{age} ago ({stamp}), more than {format_duration(limit)} (3 × interval + statusRefresh)"
+
+
+def ahead(obj: Mapping[str, Any], now: datetime) -> str | None:
+    """How far in the future the verdict's stamp is, "1h ahead (2026-…Z), more than 1m
+    ahead of this clock", when more than FUTURE_ALLOWANCE; None otherwise (unstamped
+    included)."""
+    last = evaluated_at(obj)
+    if last is None or last - now <= FUTURE_ALLOWANCE:
+        return None
+    lead = format_duration(timedelta(seconds=int((last - now).total_seconds())))
+    stamp = (obj.get("status") or {}).get("lastEvaluationTime")
+    allowance = format_duration(FUTURE_ALLOWANCE)
+    return f"{lead} ahead ({stamp}), more than {allowance} ahead of this clock"

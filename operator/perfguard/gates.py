@@ -5,13 +5,15 @@ decisions. Flagger proceeds on a 2xx and halts on anything else, showing the res
 its Events: every refusal is therefore a distinct status code with a one-line reason.
 
     200  proceed: PerfBaseline Pass / EnvParity InSync, on the current spec (and candidate)
-    400  the payload is not a Flagger webhook payload
+    400  the payload is not a Flagger webhook payload, or its metadata.candidate is empty
+         or cannot be checked (a hash against a PerfBaseline identifying its candidate by
+         labels)
     404  the named PerfBaseline / EnvParity does not exist
     409  not yet: Inconclusive, Unverified, no verdict yet, spec changed since the verdict,
          the verdict is about another candidate, the latest evaluation failed (its
          verdict is an earlier one's), or the verdict is stale (last evaluated longer ago
          than 3 × interval + statusRefresh, see perfguard.freshness: the operator is not
-         evaluating the resource) (Flagger asks again at its next check)
+         evaluating the resource) or stamped more than a minute in the future (ClockSkew)
     412  no: PerfBaseline Fail / EnvParity Drifted, the precondition of promotion failed
     502  the Kubernetes API could not be read
 
@@ -23,21 +25,22 @@ Payload (Flagger's, for every webhook type)::
 `metadata` (strings only, as Flagger sends them) may name the resource:
 `perfbaseline` (or `envparity`) as `name` or `namespace/name`, or the generic `name` and
 `namespace` keys; without them the resource is the Canary's own name and namespace.
-`candidate` is the expected candidate identity (the canary's pod-template hash): Flagger's
-`checksum` hashes the Canary's spec, not the pod template, so it cannot identify the
-candidate; when `candidate` is given, a verdict about any other candidate is refused.
+`candidate` is the expected candidate identity (`status.candidate.identity`: the canary's
+pod-template hash for a PerfBaseline following a workloadRef): Flagger's `checksum` hashes
+the Canary's spec, not the pod template, so it cannot identify the candidate; when
+`candidate` is given, a verdict about any other candidate is refused.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Literal
 
 from perfguard.api.conditions import ConditionStatus
-from perfguard.freshness import STATUS_REFRESH, evaluated_at, staleness
+from perfguard.freshness import STATUS_REFRESH, ahead, evaluated_at, staleness
 from perfguard.render import one_line
 from perfguard.status import EVALUATION_ERROR, READY
 
@@ -134,7 +137,12 @@ def parse_flagger_payload(payload: Any, kind: Kind) -> GateTarget:
     else:
         name = metadata.get("name") or name
         namespace = metadata.get("namespace") or namespace
-    candidate = metadata.get("candidate") or None
+    candidate = metadata.get("candidate")
+    if candidate is not None and not candidate.strip():
+        raise PayloadError(
+            "metadata.candidate is empty: give the canary's candidate identity, or leave the "
+            "key out to not check the candidate"
+        )
     return GateTarget(
         kind=kind,
         namespace=_check_name(namespace, "namespace", _NAMESPACE),
@@ -203,12 +211,45 @@ def _judged_candidate(status: Mapping[str, Any]) -> str | None:
     return None
 
 
+def _by_labels(status: Mapping[str, Any]) -> bool:
+    """Whether the status identifies its candidate by a label set (spec.candidate, or the
+    selector), the same for every revision, rather than by a pod-template hash
+    (workloadRef)."""
+    candidate = status.get("candidate")
+    if not isinstance(candidate, Mapping):
+        return False
+    source = candidate.get("source")
+    if source is not None:
+        return bool(source != "WorkloadRef")
+    return "=" in str(candidate.get("identity") or "")  # a status from before `source`
+
+
+def _tied_to_canary(status: Mapping[str, Any], target: GateTarget) -> bool:
+    """Whether the verdict is about the very canary asking: the webhook names it
+    (metadata.candidate) and the status identifies it by its pod-template hash."""
+    return (
+        target.candidate is not None
+        and _judged_candidate(status) == target.candidate
+        and not _by_labels(status)
+    )
+
+
 def _stale(status: Mapping[str, Any], target: GateTarget) -> Decision | None:
     if target.candidate is None:
         return None
     judged = _judged_candidate(status)
     if judged == target.candidate:
         return None
+    if _by_labels(status):
+        # Every revision has the same label identity: a hash can never match it, and a 409
+        # would hold the canary for ever.
+        return Decision(
+            BAD_REQUEST,
+            "InvalidPayload",
+            f"{target.ref} identifies its candidate by labels ({judged}); "
+            f"metadata.candidate {target.candidate!r} (a pod-template hash?) cannot be checked "
+            "against it: use workloadRef, or leave metadata.candidate out",
+        )
     return Decision(
         NOT_YET,
         "StaleCandidate",
@@ -230,7 +271,16 @@ def _out_of_date(
             "StaleVerdict",
             f"{target.ref}: verdict {verdict} has no lastEvaluationTime; its age is unknown",
         )
-    stale = staleness(target.kind, obj, now or datetime.now(UTC), status_refresh)
+    now = now or datetime.now(UTC)
+    future = ahead(obj, now)
+    if future is not None:
+        return Decision(
+            NOT_YET,
+            "ClockSkew",
+            f"{target.ref}: verdict {verdict} is stamped {future}; its age is unknown (a clock "
+            "is wrong, or the stamp was not written by a running operator)",
+        )
+    stale = staleness(target.kind, obj, now, status_refresh)
     if stale is None:
         return None
     return Decision(
@@ -295,8 +345,13 @@ def judge_perfbaseline_rollback(
     status_refresh: timedelta = STATUS_REFRESH,
 ) -> Decision:
     """For Flagger's `rollback` hook: 200 (roll back) only on Fail for the current candidate.
-    A Fail stands however old it is (rolling back is the safe direction); `now` and
-    `status_refresh` are accepted for the gates' common signature."""
+
+    A recent Fail rolls back. An old one (stale, unstamped or stamped in the future, as the
+    promotion gate judges them: the operator may have stopped evaluating) rolls back only
+    when it is tied to this canary: the webhook names the candidate (metadata.candidate)
+    and the status identifies it by that pod-template hash. A label identity is the same
+    for every revision, so an old Fail of an earlier revision would roll back every later
+    one: 409 StaleVerdict (or ClockSkew) instead."""
     if obj is None:
         return not_found(target)
     refusal = _unevaluated(obj, target) or _stale(obj.get("status") or {}, target)
@@ -305,6 +360,13 @@ def judge_perfbaseline_rollback(
     status: Mapping[str, Any] = obj.get("status") or {}
     judged = _judged_candidate(status) or "none"
     if status.get("verdict") == "Fail":
+        old = _out_of_date(obj, target, now, status_refresh)
+        if old is not None and not _tied_to_canary(status, target):
+            return replace(
+                old,
+                message=f"{old.message}; an old Fail rolls back only a canary it is tied to "
+                "(metadata.candidate = the pod-template hash in status.candidate.identity)",
+            )
         return Decision(
             OK,
             "Regressed",

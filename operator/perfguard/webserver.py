@@ -181,6 +181,10 @@ def build_app(runtime: Runtime, objects: ObjectReader | None = None) -> web.Appl
             payload = json.loads(raw or b"null")
         except ValueError:
             return Decision(BAD_REQUEST, "InvalidPayload", "the body is not JSON"), None
+        except RecursionError:
+            # Arrays nested tens of thousands deep fit in the size limit: no webhook
+            # payload is like that, and the parser gives up on it.
+            return Decision(BAD_REQUEST, "InvalidPayload", "the body is nested too deeply"), None
         try:
             target = parse_flagger_payload(payload, kind)
         except PayloadError as error:

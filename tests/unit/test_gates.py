@@ -76,6 +76,7 @@ def pb(
     verdict: str | None,
     *,
     identity: str | None = "abc123",
+    source: str = "WorkloadRef",
     generation: int = 2,
     observed: int | None = 2,
     message: str | None = None,
@@ -89,7 +90,7 @@ def pb(
         status["verdict"] = verdict
         status.update(evaluated(ago, at))
     if identity is not None:
-        status["candidate"] = {"identity": identity, "source": "WorkloadRef"}
+        status["candidate"] = {"identity": identity, "source": source}
     if observed is not None:
         status["observedGeneration"] = observed
     if message is not None:
@@ -103,6 +104,12 @@ def pb(
     if interval is not None:
         obj["spec"] = {"analysis": {"interval": interval}}
     return obj
+
+
+# A PerfBaseline following a Flagger canary by labels (spec.candidate matchLabels).
+LABELS_PASS = pb("Pass", identity="app=podinfo", source="Labels")
+LABELS_FAIL = pb("Fail", identity="app=podinfo", source="Labels")
+LABELS_OLD_FAIL = pb("Fail", identity="app=podinfo", source="Labels", ago=STALE)
 
 
 # ----------------------------------------------------------------- payload
@@ -151,6 +158,9 @@ def test_metadata_candidate_is_the_expected_identity() -> None:
         ({"name": "resnet", "namespace": 3}, "namespace"),
         (flagger(metadata=["a"]), "metadata"),
         (flagger(metadata={"candidate": 7}), "metadata.candidate"),
+        # An empty candidate is not "not checked": a Pass for any candidate would promote.
+        (flagger(metadata={"candidate": ""}), "metadata.candidate is empty"),
+        (flagger(metadata={"candidate": "  "}), "metadata.candidate is empty"),
         (flagger(phase=1), "phase"),
         (flagger(metadata={"perfbaseline": "../../secrets/x"}), "not a valid Kubernetes name"),
         (flagger(metadata={"perfbaseline": "Resnet"}), "not a valid Kubernetes name"),
@@ -193,6 +203,15 @@ def test_malformed_payloads_are_refused(payload: Any, message: str) -> None:
         (pb("Pass", ago=None), None, 409, "StaleVerdict"),
         # 9 minutes is recent for a 10-minute interval (3 × 10m + 5m).
         (pb("Pass", ago=STALE, interval="10m"), None, 200, "Passed"),
+        # A stamp in the future: its age is unknown beyond a minute of clock skew.
+        (pb("Pass", ago=-timedelta(seconds=60)), None, 200, "Passed"),
+        (pb("Pass", ago=-timedelta(seconds=61)), None, 409, "ClockSkew"),
+        (pb("Pass", ago=-timedelta(days=1)), "abc123", 409, "ClockSkew"),
+        # A label identity (spec.candidate) is the same for every revision: a hash can
+        # never match it (a 409 would hold the canary for ever); the label set itself can.
+        (LABELS_PASS, "7d9f8c6b5", 400, "InvalidPayload"),
+        (LABELS_PASS, "app=podinfo", 200, "Passed"),
+        (pb("Pass", identity="app=podinfo", source="Workload"), "7d9f8c6b5", 400, "InvalidPayload"),
         (None, None, 404, "NotFound"),
     ],
 )
@@ -234,8 +253,17 @@ def test_stale_candidate_names_both_candidates() -> None:
         (pb("Inconclusive"), None, 409, "NoRegression"),
         # A failed evaluation after a Fail keeps rolling back (the safe direction).
         (pb("Fail", error=True), None, 200, "Regressed"),
-        # However old, a Fail for this candidate still rolls back.
-        (pb("Fail", ago=STALE), None, 200, "Regressed"),
+        (LABELS_FAIL, None, 200, "Regressed"),
+        # An old Fail (the operator stopped evaluating) rolls back only the canary it is
+        # tied to: named by its pod-template hash. A label identity, or no candidate in the
+        # webhook, cannot tell this revision from the one that failed.
+        (pb("Fail", ago=STALE), "abc123", 200, "Regressed"),
+        (pb("Fail", ago=STALE), None, 409, "StaleVerdict"),
+        (pb("Fail", ago=None), None, 409, "StaleVerdict"),
+        (pb("Fail", ago=-timedelta(days=1)), None, 409, "ClockSkew"),
+        (LABELS_OLD_FAIL, None, 409, "StaleVerdict"),
+        (LABELS_OLD_FAIL, "app=podinfo", 409, "StaleVerdict"),
+        (LABELS_OLD_FAIL, "7d9f8c6b5", 400, "InvalidPayload"),
         (pb(None), None, 409, "NotEvaluated"),
         (None, None, 404, "NotFound"),
     ],
@@ -361,6 +389,17 @@ def test_http_gate_answers_with_the_decision_on_one_line() -> None:
         assert (await response.text()).startswith("InvalidPayload: ")
         response = await client.post("/gates/flagger/perfbaseline", data=b"x" * 70_000)
         assert response.status == 400
+        # Nested arrays within the size limit: a refusal, not a 500 with a traceback.
+        response = await client.post(
+            "/gates/flagger/perfbaseline", data=b"[" * 30_000 + b"]" * 30_000
+        )
+        assert response.status == 400
+        assert await response.text() == "InvalidPayload: the body is nested too deeply\n"
+        response = await client.post(
+            "/gates/flagger/perfbaseline", json=flagger(metadata={"candidate": ""})
+        )
+        assert response.status == 400
+        assert (await response.text()).startswith("InvalidPayload: metadata.candidate is empty")
         response = await client.get("/gates/flagger/perfbaseline")
         assert response.status == 405
         response = await client.post(
@@ -373,6 +412,10 @@ def test_http_gate_answers_with_the_decision_on_one_line() -> None:
             in metrics
         )
         assert 'code="412",gate="envparity",reason="Drifted"' in metrics
+        assert (
+            'perfguard_gate_decisions_total{code="400",gate="perfbaseline",'
+            'reason="InvalidPayload"} 4.0' in metrics
+        )
 
     run_app(reader, scenario)
     # Invalid payloads never reach the API.
