@@ -5,10 +5,11 @@ The final verdict follows one rule table, applied in order (first match wins):
 1. NEEDS FIX: a PerfBaseline is Fail, an EnvParity is Drifted, or a CapacityPlan is
    Insufficient.
 2. AT RISK: nothing to report at all; or anything is Inconclusive, Unverified or
-   NearLimit, not yet evaluated, not Ready, or a CapacityPlan has an active anomaly; or a
-   verdict is out of date: it judged an earlier spec (`status.observedGeneration` below
-   `metadata.generation`), or its last evaluation (`status.lastEvaluationTime`, missing
-   or older than `3 × interval + statusRefresh`) is stale. The interval is a
+   NearLimit, holds a verdict this version does not know, is not yet evaluated, not
+   Ready, or a CapacityPlan has an active anomaly; or a verdict is out of date: it judged
+   an earlier spec (`status.observedGeneration` below `metadata.generation`), or its last
+   evaluation (`status.lastEvaluationTime`, missing, older than
+   `3 × interval + statusRefresh`, or more than 60 s in the future) is stale. The interval is a
    PerfBaseline's `spec.analysis.interval`, the other kinds' `spec.interval`.
 3. STABLE: otherwise, i.e. every resource is evaluated, up to date, Ready and passing.
 
@@ -27,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
-from perfguard.freshness import STATUS_REFRESH, evaluated_at, staleness
+from perfguard.freshness import STATUS_REFRESH, ahead, evaluated_at, staleness
 from perfguard.render import format_quantity, one_line
 
 STABLE: Final = "STABLE"
@@ -43,6 +44,12 @@ RISKY: Final = {
     "PerfBaseline": {"Inconclusive"},
     "EnvParity": {"Unverified"},
     "CapacityPlan": {"NearLimit", "Unverified"},
+}
+
+PASSING: Final = {
+    "PerfBaseline": {"Pass"},
+    "EnvParity": {"InSync"},
+    "CapacityPlan": {"Sufficient"},
 }
 
 Obj = Mapping[str, Any]
@@ -108,6 +115,16 @@ def _out_of_date(kind: str, obj: Obj, now: datetime, status_refresh: timedelta) 
         out.append(
             Finding(AT_RISK, kind, name, "no lastEvaluationTime: the verdict's age is unknown")
         )
+    elif (future := ahead(obj, now)) is not None:
+        out.append(
+            Finding(
+                AT_RISK,
+                kind,
+                name,
+                f"lastEvaluationTime in the future: {future}; the verdict's age is unknown "
+                "(a clock is wrong, or the stamp was not written by a running operator)",
+            )
+        )
     elif stale is not None:
         out.append(
             Finding(AT_RISK, kind, name, f"stale: last evaluated {stale}; is the operator running?")
@@ -133,6 +150,10 @@ def findings_of(
         out.append(Finding(NEEDS_FIX, kind, name, f"{verdict}: {message}"))
     elif verdict in RISKY[kind]:
         out.append(Finding(AT_RISK, kind, name, f"{verdict}: {message}"))
+    elif verdict not in PASSING[kind]:
+        # Not written by this operator version (by hand, another version): no gate
+        # promotes on it (409 UnknownVerdict), so it is not a pass here either.
+        out.append(Finding(AT_RISK, kind, name, f"unknown verdict {one_line(str(verdict), 80)!r}"))
     ready = _condition(obj, "Ready")
     if ready is None or ready.get("status") != "True":
         why = ready.get("reason", "?") if ready else "no Ready condition"

@@ -227,3 +227,33 @@ def test_markdown_shows_missing_numbers_as_a_dash_and_keeps_rows_whole() -> None
         if line.startswith("|"):
             assert line.endswith("|"), line
     assert "look again" in text and "| a b |" in text
+
+
+@pytest.mark.parametrize(
+    ("kind", "verdict"),
+    [("PerfBaseline", "Passed"), ("EnvParity", "Synced"), ("CapacityPlan", "Enough")],
+)
+def test_an_unknown_verdict_is_at_risk(kind: str, verdict: str) -> None:
+    """A verdict this version does not write (by hand, another version) promotes at no gate
+    (409 UnknownVerdict): the report must not call it STABLE."""
+    lists: dict[str, list[Any]] = {"PerfBaseline": [], "EnvParity": [], "CapacityPlan": []}
+    lists[kind].append(obj("a", verdict, lastEvaluationTime=format_time(NOW)))
+    report = build(*lists.values(), now=NOW)
+    assert report.verdict == AT_RISK, report.findings
+    assert [f.reason for f in report.findings] == [f"unknown verdict {verdict!r}"]
+
+
+def test_an_evaluation_time_in_the_future_is_at_risk() -> None:
+    """A stamp ahead of the reader's clock makes any age look fresh: more than 60 s ahead it
+    is not trusted; a few seconds of clock skew are."""
+
+    def report_at(lead: timedelta) -> Any:
+        return build(
+            [obj("a", "Pass", lastEvaluationTime=format_time(NOW + lead))], [], [], now=NOW
+        )
+
+    assert report_at(timedelta(seconds=60)).verdict == STABLE
+    future = report_at(timedelta(days=1))
+    assert future.verdict == AT_RISK
+    (finding,) = future.findings
+    assert finding.reason.startswith("lastEvaluationTime in the future: 1d ahead (2026-11-29T12")
