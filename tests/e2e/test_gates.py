@@ -201,6 +201,30 @@ def test_flagger_perfbaseline_gate(cluster: Cluster, namespace: str, gates: str)
     assert status == 409 and body.startswith("StaleVerdict: "), body
     assert f"was reached 1h ago ({hour_ago})" in body
 
+    # An hour-old Fail rolls back only the canary it names by its pod-template hash: a
+    # webhook without the candidate cannot tell this revision from the one that failed.
+    set_status(
+        cluster, "pb", "resnet", namespace,
+        pb_status("Fail", "7c9d8f6b5", lastEvaluationTime=hour_ago),
+    )  # fmt: skip
+    assert post(rollback, current)[0] == 200
+    status, body = post(rollback, plain)
+    assert status == 409 and body.startswith("StaleVerdict: "), body
+    # A label identity (spec.candidate) is every revision's: an old Fail never rolls back,
+    # and a hash cannot be checked against it (400, not a 409 for ever).
+    labels = {"identity": "app=resnet", "source": "Labels"}
+    set_status(cluster, "pb", "resnet", namespace, {"candidate": labels})
+    status, body = post(rollback, flagger_payload("resnet", namespace, candidate="app=resnet"))
+    assert status == 409 and body.startswith("StaleVerdict: "), body
+    status, body = post(gate, current)
+    assert status == 400 and body.startswith(
+        f"InvalidPayload: PerfBaseline {namespace}/resnet identifies its candidate by labels "
+        "(app=resnet)"
+    ), body
+    # An empty candidate is not "any candidate".
+    status, body = post(gate, flagger_payload("resnet", namespace, candidate=""))
+    assert status == 400 and body.startswith("InvalidPayload: metadata.candidate is empty"), body
+
     # A spec change (generation 2) not evaluated yet: the Pass is about the old spec.
     set_status(cluster, "pb", "resnet", namespace, pb_status("Pass", "7c9d8f6b5"))
     cluster.kubectl(

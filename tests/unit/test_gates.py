@@ -487,6 +487,7 @@ def test_every_409_reason_is_in_the_gating_docs() -> None:
             pb(verdict, observed=1),
             pb(verdict, identity="other"),
             pb(verdict, error=True),
+            pb(verdict, ago=-timedelta(days=1)),
         )
     ]
     objects += [pb("InSync"), pb("Drifted")]
