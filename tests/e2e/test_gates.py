@@ -113,6 +113,16 @@ def just_now() -> str:
     return format_time(datetime.now(UTC))
 
 
+EVALUATION_ERROR = {
+    "type": "Ready",
+    "status": "False",
+    "reason": "EvaluationError",
+    "message": "KeyError: 'p95'",
+    "lastTransitionTime": "2026-12-05T09:00:00Z",
+}
+READY_TRUE = {**EVALUATION_ERROR, "status": "True", "reason": "Evaluated", "message": "ok"}
+
+
 def pb_status(verdict: str, identity: str, generation: int = 1, **extra: Any) -> dict[str, Any]:
     return {
         "verdict": verdict,
@@ -340,37 +350,126 @@ class ConditionError(Exception):
     """The expression would fail in Argo (expr): a field fetched from nil."""
 
 
-_TERM = re.compile(r"^(result(?:\.[A-Za-z_][A-Za-z0-9_]*)*)\s*(==|!=)\s*(nil|'[^']*'|result\S*)$")
+_TOKEN = re.compile(r"\s*(&&|\|\||==|!=|[(){},]|'[^']*'|[#A-Za-z_][A-Za-z0-9_.]*)")
 
 
-def _value(path: str, result: Any) -> Any:
-    node = result
-    for key in path.split(".")[1:]:
+def _tokens(text: str) -> list[str]:
+    tokens: list[str] = []
+    position = 0
+    while position < len(text.rstrip()):
+        match = _TOKEN.match(text, position)
+        assert match, f"outside the evaluated subset at {text[position:]!r}"
+        tokens.append(match.group(1))
+        position = match.end()
+    return tokens
+
+
+class _Parser:
+    """expr's grammar, as far as the chart's conditions use it: `||` over `&&` over
+    comparisons `a == b` / `a != b` of paths (`result.x.y`, `#.x` inside a predicate),
+    'literals' and nil; parentheses; and `none(array, {predicate})`."""
+
+    def __init__(self, text: str) -> None:
+        self.tokens = _tokens(text)
+        self.at = 0
+
+    def peek(self) -> str | None:
+        return self.tokens[self.at] if self.at < len(self.tokens) else None
+
+    def take(self, expected: str | None = None) -> str:
+        token = self.peek()
+        assert token is not None and (expected is None or token == expected), (
+            f"expected {expected!r} at {self.tokens[self.at :]!r}"
+        )
+        self.at += 1
+        return token
+
+    def parse(self) -> Any:
+        tree = self.either()
+        assert self.peek() is None, f"left over: {self.tokens[self.at :]!r}"
+        return tree
+
+    def either(self) -> Any:
+        tree = self.both()
+        while self.peek() == "||":
+            self.take()
+            tree = ("||", tree, self.both())
+        return tree
+
+    def both(self) -> Any:
+        tree = self.atom()
+        while self.peek() == "&&":
+            self.take()
+            tree = ("&&", tree, self.atom())
+        return tree
+
+    def atom(self) -> Any:
+        if self.peek() == "(":
+            self.take()
+            tree = self.either()
+            self.take(")")
+            return tree
+        if self.peek() == "none":
+            self.take()
+            self.take("(")
+            array = self.operand()
+            self.take(",")
+            self.take("{")
+            predicate = self.either()
+            self.take("}")
+            self.take(")")
+            return ("none", array, predicate)
+        left = self.operand()
+        operator = self.take()
+        assert operator in ("==", "!="), f"not a comparison: {operator!r}"
+        return (operator, left, self.operand())
+
+    def operand(self) -> Any:
+        token = self.take()
+        if token == "nil":
+            return ("nil",)
+        if token.startswith("'"):
+            return ("literal", token[1:-1])
+        assert token.split(".")[0] in ("result", "#"), f"unknown name {token!r}"
+        return ("path", token)
+
+
+def _fetch(path: str, result: Any, element: Any) -> Any:
+    root, *keys = path.split(".")
+    node = result if root == "result" else element
+    for key in keys:
         if node is None:
             raise ConditionError(f"cannot fetch {key} from nil in {path}")
         node = node.get(key) if isinstance(node, dict) else None
     return node
 
 
+def _run(tree: Any, result: Any, element: Any = None) -> Any:
+    kind = tree[0]
+    if kind == "nil":
+        return None
+    if kind == "literal":
+        return tree[1]
+    if kind == "path":
+        return _fetch(tree[1], result, element)
+    if kind == "&&":
+        return _run(tree[1], result, element) and _run(tree[2], result, element)
+    if kind == "||":
+        return _run(tree[1], result, element) or _run(tree[2], result, element)
+    if kind == "none":
+        array = _run(tree[1], result, element)
+        if not isinstance(array, list):
+            raise ConditionError(f"none() of {array!r}: not an array")
+        return not any(_run(tree[2], result, item) for item in array)
+    left, right = _run(tree[1], result, element), _run(tree[2], result, element)
+    return (left == right) if kind == "==" else (left != right)
+
+
 def evaluate(condition: str, result: Any) -> bool:
-    """The subset of Argo's expr language the chart's conditions use: `a && b && ...`, each
-    `result.path == 'literal' | result.path | nil` or `!= nil`, short-circuiting like expr
-    (a missing map key is nil; fetching from nil is an error)."""
-    for term in condition.split("&&"):
-        match = _TERM.match(term.strip())
-        assert match, f"outside the evaluated subset: {term.strip()!r}"
-        left = _value(match.group(1), result)
-        right_text = match.group(3)
-        if right_text == "nil":
-            right = None
-        elif right_text.startswith("'"):
-            right = right_text[1:-1]
-        else:
-            right = _value(right_text, result)
-        holds = (left == right) if match.group(2) == "==" else (left != right)
-        if not holds:
-            return False
-    return True
+    """The subset of Argo's expr language the chart's conditions use (see _Parser),
+    short-circuiting like expr (a missing map key is nil; fetching from nil is an error, and
+    so is none() of anything but an array)."""
+    return bool(_run(_Parser(condition).parse(), result))
 
 
 def argo_phase(metric: dict[str, Any], body: Any) -> str:
@@ -489,6 +588,11 @@ def test_argo_web_analysis_template_judges_the_canary_from_the_real_api(
         # A verdict about another (older) candidate says nothing about this canary.
         (pb_status("Pass", "5f4e3d2c1"), "Inconclusive"),
         (pb_status("Fail", "5f4e3d2c1"), "Inconclusive"),
+        # The latest evaluation of this spec raised: its Pass is an earlier evaluation's
+        # (the Flagger gate answers 409 EvaluationFailed); a Fail still fails.
+        (pb_status("Pass", "7c9d8f6b5", conditions=[EVALUATION_ERROR]), "Inconclusive"),
+        (pb_status("Fail", "7c9d8f6b5", conditions=[EVALUATION_ERROR]), "Failed"),
+        (pb_status("Pass", "7c9d8f6b5", conditions=[READY_TRUE]), "Successful"),
     ]
     for status, expected in cases:
         set_status(cluster, "pb", "resnet", namespace, status)
@@ -516,6 +620,13 @@ def test_condition_evaluator_matches_expr_semantics() -> None:
     assert evaluate("result.a == result.b", {"a": 1, "b": 1})
     with pytest.raises(ConditionError):
         evaluate("result.a.b == 'x'", {})
+    ready = "none(result.c, {#.type == 'Ready' && #.reason == 'Boom'})"
+    assert evaluate(ready, {"c": [{"type": "Ready", "reason": "Fine"}]})
+    assert not evaluate(ready, {"c": [{"type": "Other"}, {"type": "Ready", "reason": "Boom"}]})
+    assert evaluate(ready, {"c": []})
+    assert evaluate(f"(result.c == nil || {ready})", {})
+    with pytest.raises(ConditionError):
+        evaluate(ready, {})
 
 
 def test_gating_doc_examples_are_accepted_by_the_apiserver(
