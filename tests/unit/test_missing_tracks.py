@@ -69,7 +69,7 @@ def test_a_rollout_without_stable_rs_is_not_passed_on_throughput_alone(compariso
         [LATENCY, THROUGHPUT],
         workloadRef={"kind": "Rollout", "name": "api"},
         comparison=comparison,
-        baseline={"window": "6h", "minSamples": 20},
+        baseline={"window": "2d", "minSamples": 20},
     )
     plan = plan_tracks(spec, rollout_hashes({"status": {"currentPodHash": "abc123"}}))
     rng = np.random.default_rng(0)
@@ -163,7 +163,10 @@ def test_a_stable_track_that_stopped_reporting_is_named() -> None:
 
 # -- throughput with steps missing ------------------------------------------------------
 
-HISTORY = make_spec([THROUGHPUT], comparison="Historical", baseline={"window": "12h"})
+# 2 days: 42 baseline samples at the window's time of day.
+HISTORY = make_spec(
+    [THROUGHPUT], comparison="Historical", baseline={"window": "2d", "minSamples": 40}
+)
 
 
 def throughput_without(steps: slice) -> dict[str, MetricSamples]:

@@ -15,7 +15,12 @@ import pytest
 
 from perfguard.api.perfbaseline import PerfBaselineSpec
 from perfguard.engine.perfbaseline import judge
-from perfguard.engine.perfbaseline_fetch import MetricSamples, TimedSamples, windows
+from perfguard.engine.perfbaseline_fetch import (
+    MetricSamples,
+    TimedSamples,
+    same_time_slices,
+    windows,
+)
 from perfguard.engine.tracks import plan_tracks
 
 AT = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
@@ -47,7 +52,7 @@ def test_a_workload_serving_nothing_for_3_minutes_does_not_pass(seed: int) -> No
         {
             "selector": {"service": "api"},
             "comparison": "Historical",
-            "baseline": {"window": "6h", "minSamples": 20},
+            "baseline": {"window": "2d", "minSamples": 20},
             "analysis": ANALYSIS,
             "metrics": [
                 {
@@ -74,7 +79,9 @@ def test_a_workload_serving_nothing_for_3_minutes_does_not_pass(seed: int) -> No
     metric = judged(spec, {"tput": data})
 
     assert metric["verdict"] != "Pass", metric["message"]
-    plain = float(current.mean() - baseline.mean())
+    # The baseline judged is the samples at the window's time of day (2 days x 21).
+    same_time = np.concatenate(same_time_slices(data.baseline["rate"], w.start, w.end))
+    plain = float(current.mean() - same_time.mean())
     assert metric["delta"] == pytest.approx(plain, rel=0.05), metric["message"]
 
 

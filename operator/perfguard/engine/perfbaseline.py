@@ -34,6 +34,8 @@ from perfguard.engine.perfbaseline_fetch import (
     MetricSamples,
     TimedSamples,
     Windows,
+    baseline_history,
+    baseline_too_short,
     fetch_all,
     judged_on_workload,
     paired_timed,
@@ -541,6 +543,39 @@ def _no_series(
     )
 
 
+def _no_same_time(
+    spec: PerfBaselineSpec, w: Windows, baseline: TimedSamples, whole_workload: bool
+) -> tuple[str, str]:
+    """(reason, message) when the baseline has samples but none at the window's time of day.
+
+    With less than a day of them (a stable pod-template hash rolled out 20 hours ago, or a
+    baseline.window under 1d) no earlier day holds that time of day: `BaselineTooShort`.
+    Comparing with the whole series instead read the daily cycle as a change: a canary
+    15 ms slower at the trough passed as 20 ms faster, a healthy one failed at the peak."""
+    track = "the workload" if whole_workload else "the stable track"
+    history = baseline_history(baseline, w.start) or timedelta(0)
+    if baseline_too_short(baseline, w.start, w.end):
+        held = format_duration(timedelta(minutes=max(1, round(history.total_seconds() / 60))))
+        fix = ""
+        if spec.baseline.window < timedelta(days=1):
+            fix = (
+                f"; baseline.window is {format_duration(spec.baseline.window)}, so it never "
+                "will: set it to at least 1d"
+            )
+        return (
+            "BaselineTooShort",
+            f"not judged: {track} has {held} of history before the window; a historical "
+            "comparison needs at least a day of it, to compare the window with the same time "
+            f"of day on an earlier day (the daily load cycle would read as a change){fix}",
+        )
+    start, end = w.start.strftime("%H:%M"), w.end.strftime("%H:%M")
+    return (
+        "NoData",
+        f"no samples: {track} has no baseline samples at the window's time of day "
+        f"({start}-{end} UTC) on any earlier day of the baseline",
+    )
+
+
 def _new_candidate(previous: Mapping[str, Any], identity: str) -> bool:
     """Whether the previous status judged another candidate (not: no previous status)."""
     before = previous.get("candidate")
@@ -727,6 +762,8 @@ def judge(
                 base_values = np.concatenate(slices) if slices else np.empty(0)
                 if why is None and (current.finite().values.size == 0 or base_values.size == 0):
                     why = _no_series(data, metric, statistic, [current_name, "baseline"])
+                if why is None and base_values.size == 0:
+                    why = _no_same_time(spec, w, base_all, on_workload or plan.stable is None)
                 judged.append(
                     _judge_one(
                         spec,
@@ -1001,7 +1038,13 @@ def _conditions_and_events(
             for j in historical
             if j.status.get("samples", {}).get("baseline", 0) < spec.baseline.min_samples
         ]
-        if short:
+        too_short = next((j for j in short if j.status.get("reason") == "BaselineTooShort"), None)
+        if too_short is not None:
+            # Not a count that more of the same will fix: no earlier day to match.
+            baseline = false(
+                "BaselineEstablished", "BaselineTooShort", str(too_short.status["message"])
+            )
+        elif short:
             got = min(j.status["samples"]["baseline"] for j in short)
             baseline = false(
                 "BaselineEstablished",

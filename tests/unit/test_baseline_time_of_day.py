@@ -1,0 +1,152 @@
+"""A Historical comparison is made only at the window's time of day on earlier days
+(engine.perfbaseline_fetch.same_time_slices): a baseline with less than a day of history
+is not compared (BaselineTooShort). Hand-made samples through judge."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+import pytest
+
+from perfguard.api.perfbaseline import PerfBaselineSpec
+from perfguard.engine.perfbaseline import judge
+from perfguard.engine.perfbaseline_fetch import MetricSamples, TimedSamples, windows
+from perfguard.engine.tracks import plan_tracks
+from perfguard.outcome import Outcome
+
+AT = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
+LATENCY = {
+    "name": "latency",
+    "type": "Latency",
+    "histogram": "req_seconds",
+    "thresholds": {"p95": {"maxIncrease": "5ms"}},
+}
+
+
+def make_spec(
+    comparison: str = "Historical",
+    baseline: dict[str, Any] | None = None,
+    window: str = "10m",
+) -> PerfBaselineSpec:
+    return PerfBaselineSpec.model_validate(
+        {
+            "selector": {"service": "api"},
+            "candidate": {"matchLabels": {"track": "canary"}},
+            "stable": {"matchLabels": {"track": "stable"}},
+            "comparison": comparison,
+            "baseline": baseline or {"window": "7d", "minSamples": 50},
+            "analysis": {"interval": "1m", "window": window, "step": "30s", "sustainFor": "0s"},
+            "improvement": {"minP95Reduction": "2ms"},
+            "metrics": [LATENCY],
+        }
+    )
+
+
+def stable_p95(t: np.ndarray, window_start: float, trough: bool) -> np.ndarray:
+    """A daily cycle: 70 ms at the trough, 130 ms at the peak 12 hours away; the window sits
+    at the trough or at the peak."""
+    hours = ((t - window_start) % 86400) / 3600.0
+    phase = 0.0 if trough else np.pi
+    return 0.100 - 0.030 * np.cos(2 * np.pi * hours / 24 + phase)
+
+
+def cycle_samples(
+    spec: PerfBaselineSpec, history: timedelta, trough: bool, candidate_above: float
+) -> MetricSamples:
+    """The stable track with `history` of baseline (its hash rolled out then), the candidate
+    `candidate_above` seconds above the stable's level at the window's time of day; the
+    stable track in the window too, at its level there."""
+    w = windows(spec, AT)
+    rng = np.random.default_rng(7)
+    s = w.start.timestamp()
+    step = w.baseline_step.total_seconds()
+    tb = np.arange(w.baseline_start.timestamp(), w.baseline_end.timestamp() - 1e-6, step)
+    tb = tb[tb >= s - history.total_seconds()]
+    t = np.arange(s, w.end.timestamp() + 1e-6, 30.0)
+    here = float(stable_p95(np.array([s]), s, trough)[0])
+    data = MetricSamples()
+    data.baseline["p95"] = TimedSamples(
+        tb, stable_p95(tb, s, trough) + rng.normal(0, 2e-3, tb.size)
+    )
+    data.window[("candidate", "p95")] = TimedSamples(
+        t, here + candidate_above + rng.normal(0, 2e-3, t.size)
+    )
+    data.window[("stable", "p95")] = TimedSamples(t, here + rng.normal(0, 2e-3, t.size))
+    return data
+
+
+def run(spec: PerfBaselineSpec, data: MetricSamples) -> Outcome:
+    return judge(spec, plan_tracks(spec, None), windows(spec, AT), {"latency": data}, {}, AT)
+
+
+def entry(out: Outcome, comparison: str) -> dict[str, Any]:
+    return next(m for m in out.fields["metrics"] if m["comparison"] == comparison)
+
+
+def condition(out: Outcome, kind: str) -> Any:
+    return next(c for c in out.conditions if c.type == kind)
+
+
+@pytest.mark.parametrize(
+    ("trough", "candidate_above"),
+    [(True, 0.015), (False, 0.0)],
+    ids=["regressed-at-the-trough", "healthy-at-the-peak"],
+)
+def test_a_stable_track_younger_than_a_day_is_not_compared(
+    trough: bool, candidate_above: float
+) -> None:
+    """The stable hash rolled out 20 hours ago: no earlier day holds the window's time of
+    day. Compared with the whole 20 hours, a canary 15 ms slower at the trough passed as
+    Improved (about -20 ms, ImprovementConfirmed, BaselineEstablished), and a healthy one
+    failed at the peak."""
+    spec = make_spec()
+    out = run(spec, cycle_samples(spec, timedelta(hours=20), trough, candidate_above))
+    historical = entry(out, "Historical")
+    assert historical["verdict"] == "NoData", historical["message"]
+    assert historical["reason"] == "BaselineTooShort"
+    assert "the stable track has 20h of history" in historical["message"]
+    assert out.fields["verdict"] == "Inconclusive"
+    established = condition(out, "BaselineEstablished")
+    assert (established.status.value, established.reason) == ("False", "BaselineTooShort")
+    assert [e.reason for e in out.events] == []  # no BaselineEstablished, no improvement
+
+
+def test_with_a_week_of_history_the_same_canary_fails() -> None:
+    """The control: with 7 days the window is compared with the trough on earlier days."""
+    spec = make_spec()
+    out = run(spec, cycle_samples(spec, timedelta(days=7), True, 0.015))
+    historical = entry(out, "Historical")
+    assert historical["verdict"] == "Regressed", historical["message"]
+    assert historical["delta"] == pytest.approx(0.015, abs=0.003)
+    assert condition(out, "BaselineEstablished").status.value == "True"
+
+
+@pytest.mark.parametrize(
+    ("candidate_above", "concurrent", "verdict"),
+    [(0.015, "Regressed", "Fail"), (0.0, "Pass", "Inconclusive")],
+)
+def test_both_keeps_its_concurrent_comparison_when_the_baseline_is_too_short(
+    candidate_above: float, concurrent: str, verdict: str
+) -> None:
+    """In `Both` the Concurrent comparison is judged exactly as in a Concurrent spec; only the
+    Historical one is NoData. A Concurrent regression still fails the canary; a healthy
+    canary is Inconclusive, not Pass, while a comparison the spec asks for has no baseline
+    (as with NoStableTrack)."""
+    data = cycle_samples(make_spec(), timedelta(hours=20), True, candidate_above)
+    both = run(make_spec("Both"), data)
+    alone = run(make_spec("Concurrent"), data)
+    assert entry(both, "Concurrent") == entry(alone, "Concurrent")
+    assert entry(both, "Concurrent")["verdict"] == concurrent
+    assert entry(both, "Historical")["reason"] == "BaselineTooShort"
+    assert both.fields["verdict"] == verdict
+
+
+def test_a_baseline_window_under_a_day_names_the_fix() -> None:
+    spec = make_spec(baseline={"window": "12h", "minSamples": 50})
+    out = run(spec, cycle_samples(spec, timedelta(days=7), True, 0.0))
+    historical = entry(out, "Historical")
+    assert historical["reason"] == "BaselineTooShort", historical["message"]
+    fix = "baseline.window is 12h, so it never will: set it to at least 1d"
+    assert fix in historical["message"]
