@@ -1,6 +1,7 @@
 """A Historical comparison is made only at the window's time of day on earlier days
 (engine.perfbaseline_fetch.same_time_slices): a baseline with less than a day of history
-is not compared (BaselineTooShort). Hand-made samples through judge."""
+is not compared (BaselineTooShort), and a spec whose baseline can never hold
+baseline.minSamples at that time of day says so. Hand-made samples through judge."""
 
 from __future__ import annotations
 
@@ -111,6 +112,7 @@ def test_a_stable_track_younger_than_a_day_is_not_compared(
     established = condition(out, "BaselineEstablished")
     assert (established.status.value, established.reason) == ("False", "BaselineTooShort")
     assert [e.reason for e in out.events] == []  # no BaselineEstablished, no improvement
+    assert out.fields["baseline"]["samplesAtTimeOfDay"] == 0
 
 
 def test_with_a_week_of_history_the_same_canary_fails() -> None:
@@ -150,3 +152,47 @@ def test_a_baseline_window_under_a_day_names_the_fix() -> None:
     assert historical["reason"] == "BaselineTooShort", historical["message"]
     fix = "baseline.window is 12h, so it never will: set it to at least 1d"
     assert fix in historical["message"]
+
+
+def flat_samples(spec: PerfBaselineSpec, days: int, level: float) -> MetricSamples:
+    """A flat stable track with `days` days of history, the candidate at `level`."""
+    w = windows(spec, AT)
+    rng = np.random.default_rng(3)
+    step = w.baseline_step.total_seconds()
+    tb = np.arange(w.baseline_start.timestamp(), w.baseline_end.timestamp() - 1e-6, step)
+    tb = tb[tb >= w.start.timestamp() - days * 86400]
+    t = np.arange(w.start.timestamp(), w.end.timestamp() + 1e-6, 30.0)
+    data = MetricSamples()
+    data.baseline["p95"] = TimedSamples(tb, 0.100 + rng.normal(0, 1e-3, tb.size))
+    data.window[("candidate", "p95")] = TimedSamples(t, level + rng.normal(0, 1e-3, t.size))
+    return data
+
+
+def test_min_samples_a_window_can_never_reach_is_named_with_its_fix() -> None:
+    """A 5m window at 30 s against the default 7d baseline (step coarsened to 1m) has 7 x 6 =
+    42 samples at its time of day, below the default minSamples 50: Inconclusive for ever,
+    even 40 ms slower, while status.baseline.samples said 10,080."""
+    spec = make_spec(window="5m")
+    out = run(spec, flat_samples(spec, 7, 0.140))
+    historical = entry(out, "Historical")
+    assert historical["reason"] == "TooFewSamples"
+    assert "42 baseline samples at the window's time of day" in historical["message"]
+    assert "lower baseline.minSamples to 42 or less" in historical["message"]
+    established = condition(out, "BaselineEstablished")
+    assert (established.status.value, established.reason) == ("False", "MinSamplesUnreachable")
+    assert "lengthen analysis.window" in established.message
+    assert out.fields["baseline"]["samples"] == 10080
+    assert out.fields["baseline"]["samplesAtTimeOfDay"] == 42
+
+
+def test_a_short_history_is_insufficient_not_unreachable() -> None:
+    """Three days of a 7-day baseline hold 3 x 11 = 33 samples at the window's time of day:
+    more history will bring minSamples, so the condition says InsufficientBaseline."""
+    spec = make_spec()
+    out = run(spec, flat_samples(spec, 3, 0.100))
+    established = condition(out, "BaselineEstablished")
+    assert (established.status.value, established.reason) == ("False", "InsufficientBaseline")
+    assert established.message == (
+        "33 baseline samples at the window's time of day, need baseline.minSamples 50"
+    )
+    assert out.fields["baseline"]["samplesAtTimeOfDay"] == 33

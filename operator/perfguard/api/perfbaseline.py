@@ -341,9 +341,11 @@ class BaselineSpec(ApiModel):
         default=50,
         ge=2,
         le=1_000_000,
-        description="Fewest baseline samples a Historical comparison needs (once the baseline "
-        "spans a day, those at the candidate window's time of day); fewer make it "
-        "Inconclusive. Default 50.",
+        description="Fewest baseline samples a Historical comparison needs: those at the "
+        "candidate window's time of day on earlier days (about days x (analysis.window / "
+        "baseline step + 1); 77 with the defaults); fewer make it Inconclusive. Default 50. "
+        "A short analysis.window can make it unreachable (a 5m window at 30s against 7d holds "
+        "42): BaselineEstablished then says MinSamplesUnreachable.",
     )
     step: Duration | None = Field(
         default=None,
@@ -803,7 +805,16 @@ class BaselineStatus(ApiModel):
         default=None, description="End of the baseline window: the candidate window's start."
     )
     samples: int = Field(
-        default=0, description="The most baseline samples any metric's baseline query returned."
+        default=0,
+        description="The most baseline samples any metric's baseline query returned, at any "
+        "time of day; see samplesAtTimeOfDay for those judged.",
+    )
+    samples_at_time_of_day: int | None = Field(
+        default=None,
+        description="Baseline samples a Historical comparison is judged on: those at the "
+        "candidate window's time of day on earlier days, the fewest of any critical metric's "
+        "(of any metric's when none is critical). baseline.minSamples counts these; unset "
+        "without a Historical comparison.",
     )
 
 

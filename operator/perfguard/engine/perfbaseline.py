@@ -32,6 +32,7 @@ from perfguard.api.quantities import format_duration
 from perfguard.engine.perfbaseline_fetch import (
     WORKLOAD,
     MetricSamples,
+    SameTimeCapacity,
     TimedSamples,
     Windows,
     baseline_history,
@@ -39,6 +40,7 @@ from perfguard.engine.perfbaseline_fetch import (
     fetch_all,
     judged_on_workload,
     paired_timed,
+    same_time_capacity,
     same_time_slices,
 )
 from perfguard.engine.tracks import TrackPlan, rate_window
@@ -576,6 +578,37 @@ def _no_same_time(
     )
 
 
+def _too_few_note(spec: PerfBaselineSpec, got: int, capacity: SameTimeCapacity) -> str:
+    """What a Historical comparison short of baseline.minSamples lacks, and, when no baseline
+    can ever hold that many at the window's time of day, the fix."""
+    need = spec.baseline.min_samples
+    note = f"{got} baseline samples at the window's time of day, need baseline.minSamples {need}"
+    if capacity.samples < need:
+        note += (
+            f"; this spec never reaches it: a full {format_duration(spec.baseline.window)} "
+            f"baseline holds at most {capacity.samples} at the window's time of day "
+            f"({capacity.days} earlier days of the {format_duration(spec.analysis.window)} "
+            f"window at the baseline's {format_duration(capacity.step)} step; a longer "
+            "baseline.window coarsens the step as much): lengthen analysis.window, or lower "
+            f"baseline.minSamples to {capacity.samples} or less"
+        )
+    return note
+
+
+def _explain_too_few(spec: PerfBaselineSpec, j: Judged, capacity: SameTimeCapacity) -> None:
+    """Say, in a Historical TooFewSamples message, that the baseline samples counted are those
+    at the window's time of day, and whether minSamples can ever be reached."""
+    got = int(j.status["samples"]["baseline"])
+    if j.sustained.judgement.reason != "TooFewSamples" or got >= spec.baseline.min_samples:
+        return
+    before = j.sustained.judgement.message
+    message = f"{before} ({_too_few_note(spec, got, capacity)})"
+    j.sustained = dataclasses.replace(
+        j.sustained, judgement=dataclasses.replace(j.sustained.judgement, message=message)
+    )
+    j.status["message"] = str(j.status["message"]).replace(before, message, 1)
+
+
 def _new_candidate(previous: Mapping[str, Any], identity: str) -> bool:
     """Whether the previous status judged another candidate (not: no previous status)."""
     before = previous.get("candidate")
@@ -698,6 +731,7 @@ def judge(
     judged: list[Judged] = []
     problems: list[str] = []
     gone_after = 2 * spec.analysis.step + rate_window(spec)
+    capacity = same_time_capacity(w)
     for metric in spec.metrics:
         data = samples[metric.name]
         withheld: tuple[str, str] | None = None
@@ -780,6 +814,7 @@ def judge(
                         unavailable=why,
                     )
                 )
+                _explain_too_few(spec, judged[-1], capacity)
 
     _improved_only_with_p95(spec, judged)
     verdict, reason, message = _overall(judged)
@@ -788,7 +823,7 @@ def judge(
         "reason": reason,
         "message": message,
         "metrics": [j.status for j in judged],
-        "baseline": _baseline_status(spec, w, samples, plan),
+        "baseline": _baseline_status(w, samples, judged),
         "candidate": _candidate_status(plan, previous, at),
         "lastEvaluationTime": format_time(at),
     }
@@ -807,6 +842,7 @@ def judge(
         previous,
         problems,
         new_candidate=new_candidate,
+        capacity=capacity,
     )
     events.extend(_improvements(judged, previous, plan.identity, at))
     return Outcome(fields, conditions, events, verdict=verdict.value)
@@ -909,18 +945,24 @@ def _overall(judged: Sequence[Judged]) -> tuple[Verdict, str, str]:
 
 
 def _baseline_status(
-    spec: PerfBaselineSpec, w: Windows, samples: Mapping[str, MetricSamples], plan: TrackPlan
+    w: Windows, samples: Mapping[str, MetricSamples], judged: Sequence[Judged]
 ) -> dict[str, Any]:
     count = 0
-    for metric in spec.metrics:
-        data = samples[metric.name]
+    for data in samples.values():
         for series in data.baseline.values():
             count = max(count, len(series.finite()))
-    return {
+    result: dict[str, Any] = {
         "from": format_time(w.baseline_start),
         "to": format_time(w.baseline_end),
         "samples": count,
     }
+    # What a Historical comparison is judged on (and minSamples counts): the samples at the
+    # window's time of day. `samples` alone read 10,080 while BaselineEstablished said 42.
+    historical = [j for j in judged if j.comparison == Comparison.HISTORICAL]
+    counted = [j for j in historical if j.metric.critical] or historical
+    if counted:
+        result["samplesAtTimeOfDay"] = min(int(j.status["samples"]["baseline"]) for j in counted)
+    return result
 
 
 def _candidate_status(plan: TrackPlan, previous: Mapping[str, Any], at: datetime) -> dict[str, Any]:
@@ -1021,6 +1063,7 @@ def _conditions_and_events(
     problems: Sequence[str],
     *,
     new_candidate: bool = False,
+    capacity: SameTimeCapacity | None = None,
 ) -> tuple[list[ConditionUpdate], list[EventSpec]]:
     events: list[EventSpec] = []
     conditions = parse_conditions(previous.get("conditions"))
@@ -1046,17 +1089,21 @@ def _conditions_and_events(
             )
         elif short:
             got = min(j.status["samples"]["baseline"] for j in short)
+            unreachable = capacity is not None and capacity.samples < spec.baseline.min_samples
             baseline = false(
                 "BaselineEstablished",
-                "InsufficientBaseline",
-                f"{got} baseline samples at this time of day; "
+                "MinSamplesUnreachable" if unreachable else "InsufficientBaseline",
+                _too_few_note(spec, got, capacity)
+                if capacity is not None
+                else f"{got} baseline samples at the window's time of day; "
                 f"minSamples is {spec.baseline.min_samples}",
             )
         else:
             baseline = true(
                 "BaselineEstablished",
                 "BaselineEstablished",
-                f"at least {spec.baseline.min_samples} baseline samples for every critical metric",
+                f"at least {spec.baseline.min_samples} baseline samples at the window's time "
+                "of day for every critical metric",
             )
     else:
         baseline = true(

@@ -213,3 +213,22 @@ def baseline_too_short(baseline: TimedSamples, start: datetime, end: datetime) -
     earlier day holds the window's time of day, so nothing can be compared with it."""
     finite = baseline.finite()
     return finite.timestamps.size > 0 and float(finite.timestamps.min()) > end.timestamp() - DAY
+
+
+@dataclass(frozen=True)
+class SameTimeCapacity:
+    """The most same-time samples a full baseline can hold (`samples`), on how many earlier
+    days, at which baseline step. baseline.minSamples above `samples` is never reached."""
+
+    samples: int
+    days: int
+    step: timedelta
+
+
+def same_time_capacity(w: Windows) -> SameTimeCapacity:
+    """A full baseline on a grid of the baseline step from its start, as a range query
+    answers, matched to the window's time of day."""
+    step = w.baseline_step.total_seconds()
+    grid = np.arange(w.baseline_start.timestamp(), w.baseline_end.timestamp() + 1e-6, step)
+    slices = same_time_slices(TimedSamples(grid, np.zeros(grid.size)), w.start, w.end)
+    return SameTimeCapacity(sum(int(s.size) for s in slices), len(slices), w.baseline_step)
