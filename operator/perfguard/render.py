@@ -51,9 +51,13 @@ def perfbaseline(name: str, status: dict[str, Any]) -> str:
     )
     baseline = status.get("baseline") or {}
     if baseline:
+        # The total alone (10080 for a week) read as plenty beside InsufficientBaseline:
+        # a Historical comparison is judged on the samples at the window's time of day.
+        judged = baseline.get("samplesAtTimeOfDay")
+        at_time = "" if judged is None else f", {judged} at the window's time of day"
         out.append(
             f"baseline {baseline.get('from')} .. {baseline.get('to')}, "
-            f"{baseline.get('samples', 0)} samples"
+            f"{baseline.get('samples', 0)} samples{at_time}"
         )
     rows = []
     for m in status.get("metrics") or []:

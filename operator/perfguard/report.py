@@ -424,13 +424,15 @@ def markdown(report: Report) -> str:
     out.append("## Baseline\n")
     out.append(
         _md_table(
-            ["PerfBaseline", "from", "to", "samples", "established"],
+            ["PerfBaseline", "from", "to", "samples", "at the time of day", "established"],
             [
                 [
                     _name(o),
                     str((_status(o).get("baseline") or {}).get("from", "-")),
                     str((_status(o).get("baseline") or {}).get("to", "-")),
                     str((_status(o).get("baseline") or {}).get("samples", "-")),
+                    # What a Historical comparison is judged on and minSamples counts.
+                    str((_status(o).get("baseline") or {}).get("samplesAtTimeOfDay", "-")),
                     str((_condition(o, "BaselineEstablished") or {}).get("reason", "-")),
                 ]
                 for o in report.perfbaselines

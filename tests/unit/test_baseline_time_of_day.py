@@ -196,3 +196,25 @@ def test_a_short_history_is_insufficient_not_unreachable() -> None:
         "33 baseline samples at the window's time of day, need baseline.minSamples 50"
     )
     assert out.fields["baseline"]["samplesAtTimeOfDay"] == 33
+
+
+def test_the_table_shows_the_samples_judged_beside_the_total() -> None:
+    """`perfguard evaluate -o table` printed only "10080 samples" while the comparison was
+    short of minSamples at the window's time of day."""
+    from perfguard.render import perfbaseline
+
+    spec = make_spec(window="5m")
+    out = run(spec, flat_samples(spec, 7, 0.140))
+    table = perfbaseline("pb", out.fields)
+    assert "10080 samples, 42 at the window's time of day" in table
+
+
+def test_the_report_shows_the_samples_judged_beside_the_total() -> None:
+    from perfguard.report import build, markdown
+
+    spec = make_spec(window="5m")
+    out = run(spec, flat_samples(spec, 7, 0.140))
+    pb = {"metadata": {"name": "pb", "namespace": "ns"}, "status": out.fields}
+    text = markdown(build([pb], [], [], now=AT))
+    assert "| samples | at the time of day | established |" in text
+    assert "| 10080 | 42 |" in text
