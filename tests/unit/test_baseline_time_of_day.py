@@ -16,6 +16,7 @@ from perfguard.engine.perfbaseline import judge
 from perfguard.engine.perfbaseline_fetch import MetricSamples, TimedSamples, windows
 from perfguard.engine.tracks import plan_tracks
 from perfguard.outcome import Outcome
+from perfguard.sources.workloads import WorkloadHashes
 
 AT = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
 LATENCY = {
@@ -218,3 +219,23 @@ def test_the_report_shows_the_samples_judged_beside_the_total() -> None:
     text = markdown(build([pb], [], [], now=AT))
     assert "| samples | at the time of day | established |" in text
     assert "| 10080 | 42 |" in text
+
+
+def test_with_workload_ref_a_too_short_baseline_names_the_concurrent_comparison() -> None:
+    """With workloadRef the historical baseline is the stable pod-template hash, which is new
+    at every release: the message says why it is short and which comparison needs no day
+    of it."""
+    body = make_spec("Both").model_dump(by_alias=True, exclude_none=True, mode="json")
+    for key in ("candidate", "stable"):
+        body.pop(key)
+    body["workloadRef"] = {"kind": "Rollout", "name": "api"}
+    spec = PerfBaselineSpec.model_validate(body)
+    data = cycle_samples(spec, timedelta(hours=20), True, 0.0)
+    plan = plan_tracks(spec, WorkloadHashes("abc123", "def456"))
+    out = judge(spec, plan, windows(spec, AT), {"latency": data}, {}, AT)
+    historical = entry(out, "Historical")
+    assert historical["reason"] == "BaselineTooShort", historical["message"]
+    assert (
+        "`comparison: Concurrent` judges the canary against the stable pods alone"
+        in (historical["message"])
+    )

@@ -564,6 +564,12 @@ def _no_same_time(
                 f"; baseline.window is {format_duration(spec.baseline.window)}, so it never "
                 "will: set it to at least 1d"
             )
+        elif spec.workload_ref is not None and not whole_workload:
+            fix = (
+                "; with workloadRef the stable track is the stable pod-template hash, new at "
+                "every release: with releases less than a day apart, `comparison: Concurrent` "
+                "judges the canary against the stable pods alone"
+            )
         return (
             "BaselineTooShort",
             f"not judged: {track} has {held} of history before the window; a historical "
