@@ -406,9 +406,11 @@ def judge_metric(
     below 8 samples, which row 3 turns into Inconclusive).
 
     For ``max``, ``candidate_interval`` should be the candidate's own interval at the same
-    confidence (e.g. from a bootstrap of the candidate alone). Without it the change interval
-    shifted by the baseline value is used: it also carries the baseline's uncertainty, so it is
-    wider, which can only turn Pass or Regressed into Inconclusive, never the reverse.
+    confidence (the engine gives ``statistics.mean_interval`` of the candidate at the spec's
+    confidence). Without it the change interval shifted by the baseline value is used, which
+    is NOT a safe stand-in: a paired (Concurrent) difference cancels the load both tracks
+    share, and with it the uncertainty of the candidate's level, so that interval can be far
+    narrower than the candidate's own and pass a candidate whose level may be above the bound.
 
     ``improvement_min_reduction`` (a positive magnitude in the base unit, e.g. DESIGN's
     ``improvement.minP95Reduction``) is the smallest improvement reported as Improved.

@@ -42,6 +42,7 @@ __all__ = [
     "difference_interval",
     "finite_values",
     "mann_whitney_hodges_lehmann",
+    "mean_interval",
     "relative_change",
     "summarize",
 ]
@@ -209,6 +210,29 @@ def _variance_of_mean(
     return gamma0 * inflation / n, inflation
 
 
+def _mean_half_width(x: FloatArray, confidence: float) -> tuple[float, float]:
+    """Half-width of the AR(1)-widened t-interval of the mean at `confidence`, and the
+    effective sample size (x finite, at least 2 values)."""
+    var_mean, inflation = _variance_of_mean(x)
+    effective_n = x.size / float(inflation)
+    # special.stdtrit is what stats.t.ppf evaluates, without its per-call argument checks.
+    t_quantile = float(special.stdtrit(max(effective_n - 1.0, 1.0), 0.5 + confidence / 2.0))
+    return t_quantile * math.sqrt(float(var_mean)), effective_n
+
+
+def mean_interval(samples: npt.ArrayLike, confidence: float = 0.95) -> tuple[float, float]:
+    """Two-sided interval of the mean at `confidence`, widened for autocorrelation as in
+    ``summarize`` (whose ``ci95_low``/``ci95_high`` it equals at 0.95); NaN below 2 finite
+    samples."""
+    _check_confidence(confidence)
+    x = finite_values(samples)
+    if x.size < 2:
+        return math.nan, math.nan
+    mean = float(x.mean())
+    half_width, _ = _mean_half_width(x, confidence)
+    return mean - half_width, mean + half_width
+
+
 def summarize(samples: npt.ArrayLike) -> SampleSummary:
     """Summarise a sample series (non-finite values dropped).
 
@@ -229,11 +253,7 @@ def summarize(samples: npt.ArrayLike) -> SampleSummary:
         return SampleSummary(n, mean, p50, p95, p99, nan, nan, nan, nan, float(n))
     variance = float(x.var(ddof=1))
     rho = float(_lag1_autocorrelation(x))
-    var_mean, inflation = _variance_of_mean(x)
-    effective_n = n / float(inflation)
-    # special.stdtrit is what stats.t.ppf evaluates, without its per-call argument checks.
-    t_quantile = float(special.stdtrit(max(effective_n - 1.0, 1.0), 0.975))
-    half_width = t_quantile * math.sqrt(float(var_mean))
+    half_width, effective_n = _mean_half_width(x, 0.95)
     return SampleSummary(
         n=n,
         mean=mean,
