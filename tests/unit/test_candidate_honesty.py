@@ -16,6 +16,7 @@ from perfguard.engine.perfbaseline import judge, unavailable
 from perfguard.engine.perfbaseline_fetch import MetricSamples, TimedSamples, windows
 from perfguard.engine.tracks import TrackPlan, plan_tracks
 from perfguard.outcome import Outcome
+from perfguard.sources.prometheus import FailureKind, PrometheusError
 from perfguard.status import next_status
 from perfguard.times import parse_time
 
@@ -143,7 +144,7 @@ def test_an_unreadable_workload_keeps_a_reported_regression() -> None:
         at += timedelta(minutes=1)
         _, status = step(PLAN_A, status, at, samples(at, 0.020))
     assert status["verdict"] == "Fail"
-    blip = unavailable("ApiUnreachable", "the Kubernetes API did not answer", status)
+    blip = unavailable("ApiUnreachable", "the Kubernetes API did not answer", status, at=at)
     status = next_status(status, blip.fields, blip.conditions, generation=1, at=at, measured=True)
     regressed = next(c for c in status["conditions"] if c["type"] == "Regressed")
     assert (regressed["status"], regressed["reason"]) == ("True", "RecoveryUnconfirmed")
@@ -195,6 +196,78 @@ def test_a_breach_does_not_outlast_an_outage_longer_than_sustain_for() -> None:
     back = regressed(long, start + timedelta(minutes=31))
     assert back["verdict"] == "Inconclusive" and back["reason"] == "BreachNotSustained"
     assert parse_time(back["metrics"][0]["breachSince"]) == start + timedelta(minutes=21)
+
+
+def test_a_breach_does_not_outlast_an_unavailable_data_source() -> None:
+    """As with NoData: Prometheus unreachable (or the workload unreadable) for longer than
+    sustainFor (15m) lapses a breach. Before, those evaluations returned no metrics, so
+    the breach was never stamped unconfirmed, and a regression seen 30 minutes later
+    failed at once on the breach from before the outage."""
+    down = MetricSamples(error=PrometheusError(FailureKind.UNREACHABLE, "connection refused"))
+
+    def outage(status: dict[str, Any], start: datetime, minutes: int) -> dict[str, Any]:
+        for minute in range(1, minutes + 1):
+            at = start + timedelta(minutes=minute)
+            if minute % 2:
+                _, status = step(PLAN_A, status, at, {"latency": down})
+            else:  # the workload's ReplicaSets could not be read: no query at all
+                blip = unavailable("ApiUnreachable", "the API did not answer", status, at=at)
+                status = next_status(
+                    status, blip.fields, blip.conditions, generation=1, at=at, measured=True
+                )
+            stamp = status["metrics"][0]["breachUnconfirmedSince"]
+            assert parse_time(stamp) == start + timedelta(minutes=1)
+        return status
+
+    start = AT + timedelta(minutes=1)
+    _, status = step(PLAN_A, {}, start, samples(start, 0.020))
+    assert status["reason"] == "BreachNotSustained"
+    breach = status["metrics"][0]["breachSince"]
+
+    # A 10-minute outage keeps the breach: it has held sustainFor when seen again.
+    _, back = step(
+        PLAN_A,
+        outage(dict(status), start, 10),
+        start + timedelta(minutes=11),
+        samples(start + timedelta(minutes=11), 0.020),
+    )
+    assert back["verdict"] == "Fail", back["message"]
+    assert back["metrics"][0]["breachSince"] == breach
+    assert "breachUnconfirmedSince" not in back["metrics"][0]
+
+    # A 30-minute outage lapses it: the regression seen after it is a new, pending breach.
+    at = start + timedelta(minutes=31)
+    out, back = step(PLAN_A, outage(dict(status), start, 30), at, samples(at, 0.020))
+    assert back["verdict"] == "Inconclusive" and back["reason"] == "BreachNotSustained"
+    assert parse_time(back["metrics"][0]["breachSince"]) == at - timedelta(minutes=10)
+    assert "RegressionDetected" not in [e.reason for e in out.events]
+
+
+def test_a_breach_does_not_outlast_an_operator_stop_longer_than_sustain_for() -> None:
+    """No evaluation confirms nothing either: the breach is unconfirmed from when the next
+    evaluation was due. Before, a breach and a regression seen after a 30-minute stop of
+    the operator added up to a sustained one (Fail at once)."""
+    start = AT + timedelta(minutes=1)
+    _, status = step(PLAN_A, {}, start, samples(start, 0.020))
+    breach = status["metrics"][0]["breachSince"]
+
+    def after(stop: timedelta, refresh: timedelta = timedelta(0)) -> dict[str, Any]:
+        at = start + stop
+        out = judge(
+            SPEC, PLAN_A, windows(SPEC, at), samples(at, 0.020), status, at, status_refresh=refresh
+        )
+        return next_status(status, out.fields, out.conditions, generation=1, at=at, measured=True)
+
+    # Back after 10 minutes: within sustainFor (15m), the breach has held.
+    short = after(timedelta(minutes=10))
+    assert short["verdict"] == "Fail" and short["metrics"][0]["breachSince"] == breach
+    # Back after 30 minutes: the breach lapsed, the regression is a new one.
+    long = after(timedelta(minutes=30))
+    assert long["verdict"] == "Inconclusive" and long["reason"] == "BreachNotSustained"
+    assert parse_time(long["metrics"][0]["breachSince"]) == start + timedelta(minutes=20)
+    # A stamp up to statusRefresh old is no stop: the operator wrote no news meanwhile.
+    kept = after(timedelta(minutes=20), refresh=timedelta(minutes=5))
+    assert kept["verdict"] == "Fail" and kept["metrics"][0]["breachSince"] == breach
 
 
 def test_a_query_that_matched_no_series_says_so() -> None:

@@ -619,6 +619,33 @@ def _explain_too_few(spec: PerfBaselineSpec, j: Judged, capacity: SameTimeCapaci
     j.status["message"] = str(j.status["message"]).replace(before, message, 1)
 
 
+def _missed_evaluations(
+    breaches: Mapping[tuple[str, str, str], PreviousBreach],
+    spec: PerfBaselineSpec,
+    previous: Mapping[str, Any],
+    at: datetime,
+    status_refresh: timedelta,
+) -> dict[tuple[str, str, str], PreviousBreach]:
+    """The breaches with the evaluations that did not happen counted as unconfirmed time.
+
+    An operator that was down (or a resource that was not evaluated) confirmed nothing:
+    the breach is unconfirmed from when the next evaluation was due, the last one
+    (`lastEvaluationTime`, up to `status_refresh` older than it really was) plus an
+    interval, as an Inconclusive evaluation then would have stamped it. Without this a
+    breach from before a 30-minute stop and a new regression after it added up to a
+    sustained one."""
+    last = parse_time_or_none(previous.get("lastEvaluationTime"))
+    if last is None or not breaches:
+        return dict(breaches)
+    due = last + spec.analysis.interval + status_refresh
+    if at <= due:
+        return dict(breaches)
+    return {
+        key: (since, due if unconfirmed is None else min(unconfirmed, due))
+        for key, (since, unconfirmed) in breaches.items()
+    }
+
+
 def _new_candidate(previous: Mapping[str, Any], identity: str) -> bool:
     """Whether the previous status judged another candidate (not: no previous status)."""
     before = previous.get("candidate")
@@ -680,11 +707,17 @@ def _incomplete(current: TimedSamples, w: Windows) -> tuple[str, str] | None:
     )
 
 
-def unavailable(reason: str, message: str, previous: Mapping[str, Any]) -> Outcome:
+def unavailable(reason: str, message: str, previous: Mapping[str, Any], *, at: datetime) -> Outcome:
     """No verdict this time (the data source failed, or the workload could not be read):
     Inconclusive, never Pass; an Event per distinct cause. A regression already reported
     stays reported (RecoveryUnconfirmed), so recovery does not announce it a second time
-    and a Pass after it is a real transition."""
+    and a Pass after it is a real transition.
+
+    A pending or sustained breach is not confirmed by an evaluation without data, whatever
+    the cause: each metric with a `breachSince` gets `breachUnconfirmedSince` (kept if it has
+    one), so an outage longer than sustainFor lapses the breach as NoData evaluations do.
+    Before, a breach from 11:57, 30 minutes of unreachable Prometheus, and a new 3.5-minute
+    shift at 12:31 failed at once, on a breach "since 11:57"."""
     conditions = parse_conditions(previous.get("conditions"))
     was_ready = next((c for c in conditions if c.type == READY), None)
     # The Event names the cause, as the Ready condition does: unreachable, timeout,
@@ -704,8 +737,27 @@ def unavailable(reason: str, message: str, previous: Mapping[str, Any]) -> Outco
         if was_regressed is not None and was_regressed.status.value == "True"
         else unknown("Regressed", reason, "no verdict while the data cannot be read")
     )
+    fields: dict[str, Any] = {
+        "verdict": Verdict.INCONCLUSIVE.value,
+        "reason": reason,
+        "message": message,
+    }
+    metrics = previous.get("metrics")
+    if isinstance(metrics, list) and any(
+        isinstance(item, Mapping) and item.get("breachSince") for item in metrics
+    ):
+        stamped = []
+        for item in metrics:
+            if (
+                isinstance(item, Mapping)
+                and item.get("breachSince")
+                and not item.get("breachUnconfirmedSince")
+            ):
+                item = {**item, "breachUnconfirmedSince": format_time(at)}
+            stamped.append(item)
+        fields["metrics"] = stamped
     return Outcome(
-        fields={"verdict": Verdict.INCONCLUSIVE.value, "reason": reason, "message": message},
+        fields=fields,
         conditions=[false(READY, reason, message), regressed],
         events=events,
         verdict=Verdict.INCONCLUSIVE.value,
@@ -721,11 +773,18 @@ def judge(
     at: datetime,
     *,
     seed: int = SEED,
+    status_refresh: timedelta = timedelta(0),
 ) -> Outcome:
-    """Decide from fetched samples. Pure: no I/O, deterministic for a seed."""
+    """Decide from fetched samples. Pure: no I/O, deterministic for a seed.
+
+    `status_refresh`: how much older than the last evaluation `previous`'s
+    `lastEvaluationTime` may be (the operator writes a status without news only that often),
+    so a gap in the evaluations is not read where there was none (see _missed_evaluations).
+    """
     # A breach belongs to the candidate it was seen on: a new one starts its own sustain.
     new_candidate = _new_candidate(previous, plan.identity)
     breaches = {} if new_candidate else _previous_breaches(previous)
+    breaches = _missed_evaluations(breaches, spec, previous, at, status_refresh)
 
     # A data source that failed makes every verdict Inconclusive, never Pass.
     failures = [s.error for s in samples.values() if s.error is not None]
@@ -736,7 +795,7 @@ def judge(
             message = f"Prometheus rejected a query: {failure.message}"
         else:
             message = failure.message
-        return unavailable(reason, message, previous)
+        return unavailable(reason, message, previous, at=at)
 
     judged: list[Judged] = []
     problems: list[str] = []
@@ -1173,6 +1232,8 @@ async def evaluate(
     previous: Mapping[str, Any],
     at: datetime,
     client: PrometheusClient,
+    *,
+    status_refresh: timedelta = timedelta(0),
 ) -> Outcome:
     w, samples = await fetch_all(client, spec, plan, at)
-    return judge(spec, plan, w, samples, previous, at)
+    return judge(spec, plan, w, samples, previous, at, status_refresh=status_refresh)

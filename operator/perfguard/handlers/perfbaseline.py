@@ -30,7 +30,7 @@ async def evaluate_perfbaseline(
                 spec.workload_ref.kind.value, namespace, spec.workload_ref.name
             )
         except WorkloadError as error:
-            return unavailable(error.reason, error.message, previous)
+            return unavailable(error.reason, error.message, previous, at=at)
     client = await client_for(
         spec.prometheus,
         namespace,
@@ -39,4 +39,11 @@ async def evaluate_perfbaseline(
         reader=default_reader(),
         session=runtime.http,
     )
-    return await evaluate(spec, plan_tracks(spec, hashes), previous, at, client)
+    return await evaluate(
+        spec,
+        plan_tracks(spec, hashes),
+        previous,
+        at,
+        client,
+        status_refresh=runtime.config.status_refresh,
+    )
