@@ -135,20 +135,47 @@ def weight_100(at: datetime) -> dict[str, MetricSamples]:
 def test_a_silent_stable_track_is_not_paired_with_the_candidate() -> None:
     """Pairs need both tracks: the verdict rested on pairs from before the switch and
     passed a canary 40 ms slower for 6 evaluations. Past the staleness allowance (2 steps
-    plus the rate window, as for the candidate) the comparison is NoData."""
+    plus the rate window, as for the candidate) the comparison is NoData, StableDataStale,
+    and stays so once the window holds no stable value at all (from 10 minutes after the
+    switch): it turned into a generic NoData, "no samples: candidate 0, baseline 0",
+    though the canary had 21 samples."""
     status: dict[str, Any] = {}
     seen = []
-    for minute in range(-1, 8):
+    messages = {}
+    for minute in range(-1, 14):
         at = SWITCH + timedelta(minutes=minute)
         out = judge(CONCURRENT, PLAN, windows(CONCURRENT, at), weight_100(at), status, at)
         status = next_status(status, out.fields, out.conditions, generation=1, at=at, measured=True)
         seen.append((minute, out.fields["verdict"], out.fields["metrics"][0]["reason"]))
+        messages[minute] = status["metrics"][0]["message"]
     # Before the switch, and within the allowance after it, the pairs are current.
     assert all(verdict == "Pass" for minute, verdict, _ in seen if minute < 0), seen
     stale = [(verdict, reason) for minute, verdict, reason in seen if minute >= 2]
     assert stale == [("Inconclusive", "StableDataStale")] * len(stale), seen
-    message = status["metrics"][0]["message"]
-    assert "the stable track's newest sample is" in message
+    assert "the stable track's newest sample is" in messages[7]
+    # The window (10m) holds no stable value from minute 10 on.
+    assert messages[13] == (
+        "the stable track has no sample in the whole window (10m): its series is there "
+        "without a value, so it stopped reporting or had no traffic; the candidate's 21 "
+        "samples have no stable samples to be paired with"
+    )
+    assert "candidate 0" not in messages[13]
+
+
+def test_tracks_without_a_common_step_are_not_called_empty() -> None:
+    """Both tracks report, but never at the same step: NoData that says so, not
+    "candidate 0, baseline 0"."""
+    data = weight_100(SWITCH - timedelta(minutes=1))["latency"]
+    stable = data.window[("stable", "p95")]
+    data.window[("stable", "p95")] = TimedSamples(stable.timestamps + 15.0, stable.values)
+    at = SWITCH - timedelta(minutes=1)
+    item = judge(CONCURRENT, PLAN, windows(CONCURRENT, at), {"latency": data}, {}, at)
+    metric = item.fields["metrics"][0]
+    assert (metric["verdict"], metric["reason"]) == ("NoData", "NoData")
+    assert metric["message"] == (
+        "no pairs: candidate 21 and stable 21 samples, but none at the same step; pairs "
+        "need both tracks at one timestamp"
+    )
 
 
 def test_a_stable_track_that_stopped_reporting_is_named() -> None:

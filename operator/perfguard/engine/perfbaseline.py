@@ -682,6 +682,36 @@ def _gone(
     )
 
 
+def _stable_silent(
+    stable: TimedSamples, current: TimedSamples, present: bool, spec: PerfBaselineSpec
+) -> tuple[str, str] | None:
+    """StableDataStale when the stable series is there but holds no value in the whole
+    window while the candidate has some: at an Argo setWeight of 100 the stable gets no
+    traffic and its quantiles are NaN. `_gone` cannot date its last sample once the window
+    has moved past it, and the comparison read as a generic "no samples: candidate 0"."""
+    if not present or len(stable.finite()) or not len(current.finite()):
+        return None
+    return (
+        "StableDataStale",
+        f"the stable track has no sample in the whole window "
+        f"({format_duration(spec.analysis.window)}): its series is there without a value, "
+        f"so it stopped reporting or had no traffic; the candidate's "
+        f"{len(current.finite())} samples have no stable samples to be paired with",
+    )
+
+
+def _unpaired(current: TimedSamples, stable: TimedSamples) -> tuple[str, str] | None:
+    """NoData's message when both tracks have samples but never at the same step."""
+    n_current, n_stable = len(current.finite()), len(stable.finite())
+    if not n_current or not n_stable:
+        return None
+    return (
+        "NoData",
+        f"no pairs: candidate {n_current} and stable {n_stable} samples, but none at the "
+        "same step; pairs need both tracks at one timestamp",
+    )
+
+
 # At most max(1, 10 %) of a throughput window's steps may have no series (2 of 21 with a 10m
 # window at 30 s); with more it is not judged (IncompleteWindow). A step without a series is a
 # step no pod was scraped in (all down: zero requests served) or a gap in Prometheus; the
@@ -837,12 +867,15 @@ def judge(
                         reason="StableDataStale",
                         then="; the candidate has no current stable samples to be paired with",
                     )
+                    or _stable_silent(stable, current, ("stable", statistic) in data.window, spec)
                 )
                 if pair_why is not None:
                     stable = TimedSamples.empty()
                 times, cand, base = paired_timed(current, stable)
                 if pair_why is None and cand.size == 0:
-                    pair_why = _no_series(data, metric, statistic, [current_name, "stable"])
+                    pair_why = _no_series(
+                        data, metric, statistic, [current_name, "stable"]
+                    ) or _unpaired(current, stable)
                 judged.append(
                     _judge_one(
                         spec,
