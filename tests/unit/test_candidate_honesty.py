@@ -270,6 +270,47 @@ def test_a_breach_does_not_outlast_an_operator_stop_longer_than_sustain_for() ->
     assert kept["verdict"] == "Fail" and kept["metrics"][0]["breachSince"] == breach
 
 
+def test_one_inconclusive_evaluation_does_not_lapse_a_breach_at_a_long_interval() -> None:
+    """interval 5m, sustainFor 3m: one Inconclusive evaluation leaves a breach unconfirmed
+    for a whole interval. Lapsing it after sustainFor dropped it at every such evaluation,
+    so a regression read Regressed, Inconclusive, Regressed, ... never failed. It lapses
+    after the longer of sustainFor and the interval: two missed evaluations in a row."""
+    spec = SPEC.model_copy(
+        update={
+            "analysis": SPEC.analysis.model_copy(
+                update={"interval": timedelta(minutes=5), "sustain_for": timedelta(minutes=3)}
+            )
+        }
+    )
+
+    def evaluate(status: dict[str, Any], at: datetime, regressed: bool) -> dict[str, Any]:
+        # Inconclusive: the candidate reports only in the last 2 minutes (too few samples).
+        since = None if regressed else at - timedelta(minutes=2)
+        out = judge(spec, PLAN_A, windows(spec, at), samples(at, 0.020, since=since), status, at)
+        return next_status(status, out.fields, out.conditions, generation=1, at=at, measured=True)
+
+    start = AT + timedelta(minutes=1)
+    status: dict[str, Any] = {}
+    seen = []
+    messages = []
+    for i, regressed in enumerate([True, False, True, False, True]):
+        status = evaluate(status, start + i * timedelta(minutes=5), regressed)
+        seen.append((status["verdict"], status["metrics"][0].get("breachSince")))
+        messages.append(status["metrics"][0]["message"])
+    breach = seen[0][1]
+    assert seen[1] == ("Inconclusive", breach), seen  # the breach is kept ...
+    assert "dropped if still unconfirmed after 5m" in messages[1]
+    assert seen[2] == ("Fail", breach) and seen[4] == ("Fail", breach), seen  # ... and holds
+    # Two Inconclusive evaluations in a row (10 minutes unconfirmed) lapse it: the breach
+    # seen after them is a new one, dated from its own window.
+    status = evaluate({}, start, True)
+    for i in (1, 2):
+        status = evaluate(status, start + i * timedelta(minutes=5), False)
+    at = start + 3 * timedelta(minutes=5)
+    status = evaluate(status, at, True)
+    assert parse_time(status["metrics"][0]["breachSince"]) == at - timedelta(minutes=10)
+
+
 def test_a_query_that_matched_no_series_says_so() -> None:
     """A misspelt histogram gives no series at all: NoData that says where to look, not
     "no samples: candidate 0, baseline 0", which reads like an idle service."""

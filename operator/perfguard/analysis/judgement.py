@@ -58,8 +58,9 @@ it, else ``now``; later breaches keep it. A Pass or Improved metric clears it (t
 refuted); an Inconclusive or NoData one keeps it without extending anything (not refuted:
 one unanswered query or straddling interval does not restart the clock), and stamps
 ``unconfirmed_since`` at the first such evaluation. A breach left unconfirmed for longer
-than ``sustain_for`` lapses: it is dropped, and a later breach starts its own clock, so two
-Regressed evaluations an outage apart do not count as one sustained breach. The breach is
+than ``lapse_after`` (the engine gives the larger of sustainFor and the evaluation interval)
+lapses: it is dropped, and a later breach starts its own clock, so two Regressed evaluations
+an outage apart do not count as one sustained breach. The breach is
 sustained once ``now - breach_since >= sustain_for`` *and* the metric is Regressed now. So
 "held for sustainFor" is read from the data the verdict rests on, not only from how many
 evaluations happened to see it. A Regressed metric that is not yet sustained keeps the metric
@@ -558,6 +559,7 @@ def apply_sustain(
     held_since: datetime | None = None,
     refuted: bool = True,
     previous_unconfirmed_since: datetime | None = None,
+    lapse_after: timedelta | None = None,
 ) -> SustainState:
     """Advance the sustain window by one evaluation.
 
@@ -567,15 +569,15 @@ def apply_sustain(
     without a breach clears the window only when it ``refuted`` the breach (Pass, Improved);
     otherwise the window is kept, not sustained, and ``unconfirmed_since`` says since when
     (``previous_unconfirmed_since``, from status, or ``now``). A breach unconfirmed for longer
-    than ``sustain_for`` has lapsed: it is dropped, and a breach seen after it starts anew.
+    than ``lapse_after`` (default ``sustain_for``) has lapsed: it is dropped, and a breach seen
+    after it starts anew.
     A breach stamped in the future (clock skew between replicas, or data stamped ahead) is
     pulled back to ``now``. Datetimes must be timezone-aware and comparable.
     """
     if sustain_for < timedelta(0):
         raise ValueError(f"sustain_for must not be negative, got {sustain_for}")
-    lapsed = (
-        previous_unconfirmed_since is not None and now - previous_unconfirmed_since > sustain_for
-    )
+    limit = sustain_for if lapse_after is None else lapse_after
+    lapsed = previous_unconfirmed_since is not None and now - previous_unconfirmed_since > limit
     previous = None if lapsed else previous_breach_since
     if not breached:
         if refuted or previous is None:
@@ -621,6 +623,7 @@ def with_sustain(
     held_since: datetime | None = None,
     previous_unconfirmed_since: datetime | None = None,
     metric: str = "",
+    lapse_after: timedelta | None = None,
 ) -> SustainedJudgement:
     refuted = judgement.verdict in (MetricVerdict.PASS, MetricVerdict.IMPROVED)
     sustain = apply_sustain(
@@ -631,6 +634,7 @@ def with_sustain(
         held_since=held_since,
         refuted=refuted,
         previous_unconfirmed_since=previous_unconfirmed_since,
+        lapse_after=lapse_after,
     )
     return SustainedJudgement(name, judgement, sustain, metric)
 

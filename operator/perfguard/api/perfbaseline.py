@@ -887,14 +887,16 @@ class MetricStatus(ApiModel):
         default=None,
         description=(
             "First sample of the data that showed the breach; kept until a Pass or Improved, "
-            "or until the breach has gone unconfirmed for longer than sustainFor."
+            "or until the breach has gone unconfirmed for longer than sustainFor (or the "
+            "interval, when longer)."
         ),
     )
     breach_unconfirmed_since: datetime | None = Field(
         default=None,
         description=(
             "When an evaluation first neither showed nor refuted the breach (Inconclusive, "
-            "NoData); cleared when the breach is seen again. Past sustainFor the breach lapses."
+            "NoData, no data at all, or an evaluation missed); cleared when the breach is seen "
+            "again. Past sustainFor (or the interval, when longer) the breach lapses."
         ),
     )
     improved_since: datetime | None = Field(

@@ -219,6 +219,14 @@ def _moved(
     return newer, verdict
 
 
+def lapse_after(spec: PerfBaselineSpec) -> timedelta:
+    """How long a breach may go unconfirmed before it lapses: sustainFor, or the interval
+    when that is longer. One Inconclusive evaluation leaves a breach unconfirmed for a whole
+    interval; with an interval of 5m and sustainFor 3m it lapsed at every such evaluation,
+    so a regression read Regressed, Inconclusive, Regressed, ... never failed."""
+    return max(spec.analysis.sustain_for, spec.analysis.interval)
+
+
 def onset_min_samples(spec: PerfBaselineSpec) -> int:
     """Samples since a shift before it may count as the onset of a regression (see
     newer_level): longer than a burst of two steps seen through the rate window, which
@@ -463,6 +471,7 @@ def _judge_one(
         held_since=held_since,
         previous_unconfirmed_since=unconfirmed_before,
         metric=metric.name,
+        lapse_after=lapse_after(spec),
     )
     status: dict[str, Any] = {
         "name": metric.name,
@@ -515,7 +524,7 @@ def _judge_one(
         status["message"] = (
             f"{status['message']} (breach since {format_time(breach_since)} not confirmed "
             f"since {format_time(unconfirmed)}; dropped if still unconfirmed after "
-            f"{format_duration(spec.analysis.sustain_for)})"
+            f"{format_duration(lapse_after(spec))})"
         )
     if sustained.pending and breach_since is not None:
         status["message"] = (
