@@ -153,8 +153,10 @@ def evaluated_after(cluster: Cluster, moment: datetime) -> bool:
     return bool(stamp) and datetime.fromisoformat(stamp.replace("Z", "+00:00")) > moment
 
 
-def apply_fast(cluster: Cluster, name: str, regressed: str) -> None:
-    """A PerfBaseline evaluated every 2 s that fails 4 s into the canary's regression."""
+def apply_fast(cluster: Cluster, name: str, regressed: str, sustain_for: str = "4s") -> None:
+    """A PerfBaseline evaluated every 2 s that fails `sustain_for` into the canary's
+    regression (at once when that is within the 90 s window: the breach is dated from the
+    first sample that shows it)."""
     body = perfbaseline(
         name,
         NAMESPACE,
@@ -163,7 +165,7 @@ def apply_fast(cluster: Cluster, name: str, regressed: str) -> None:
             "interval": "2s",
             "window": "90s",
             "step": "5s",
-            "sustainFor": "4s",
+            "sustainFor": sustain_for,
             "rateWindow": "10s",
         },
         candidate={"matchLabels": {"track": "canary"}},
@@ -176,7 +178,11 @@ def test_restarts_lose_nothing_and_never_pass(
     plane: ControlPlane, regressed: str, tmp_path: Path
 ) -> None:
     cluster = Cluster(plane.kubeconfig)
-    apply_fast(cluster, "strict", regressed)
+    # sustainFor longer than any of the restarts below: a breach left unconfirmed for
+    # longer (no evaluation recorded meanwhile) lapses by design, and the regression seen
+    # after it is a new breach (docs/perfbaseline.md, Sustain). With 4s, each restart
+    # outlasted it and breachSince moved (the verdict stayed Fail).
+    apply_fast(cluster, "strict", regressed, sustain_for="60s")
     log = tmp_path / "operator.log"
     operator = start_operator(plane, log)
     try:
