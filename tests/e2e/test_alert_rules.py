@@ -478,9 +478,15 @@ def test_alerts_fire_when_they_should_and_stay_silent_otherwise(
 # ----------------------------------------------------------------- Argo prometheus template
 
 
+def _pb(name: str) -> dict[str, str]:
+    return {"kind": "PerfBaseline", "namespace": "ml-prod", "name": name}
+
+
 def test_prometheus_analysis_query_encodes_the_verdict(tmp_path: Path) -> None:
     """The prometheus-provider AnalysisTemplate's query, args substituted, through PromQL:
-    1 Pass, -1 Fail, 0 Inconclusive or replicas disagreeing, nothing when stale."""
+    1 Pass, -1 Fail, 0 Inconclusive or replicas disagreeing, nothing when stale, and nothing
+    for a Pass whose latest evaluation raised (perfguard_ready 0): the verdict gauge keeps
+    the last verdict, which may be an earlier spec's, as the web template and Flagger hold."""
     docs = render({"argoRollouts": {"analysisTemplates": {"enabled": True}}})
     template = one(docs, "ClusterAnalysisTemplate", "perfguard-perfbaseline-prometheus")
     metric = template["spec"]["metrics"][0]
@@ -489,7 +495,15 @@ def test_prometheus_analysis_query_encodes_the_verdict(tmp_path: Path) -> None:
     query = metric["provider"]["prometheus"]["query"]
     a = {"instance": "10.0.0.1:8080", "job": "perfguard"}
     b = {"instance": "10.0.0.2:8080", "job": "perfguard"}
-    expected = {"passing": 1, "failing": -1, "unsure": 0, "split": 0, "stale": None}
+    expected = {
+        "passing": 1,
+        "failing": -1,
+        "unsure": 0,
+        "split": 0,
+        "stale": None,
+        "erroring": None,
+        "failing-erroring": -1,
+    }
     tests = [
         {
             "interval": "1m",
@@ -500,6 +514,20 @@ def test_prometheus_analysis_query_encodes_the_verdict(tmp_path: Path) -> None:
                 *verdicts("PerfBaseline", "split", "Pass", PB, **a),
                 *verdicts("PerfBaseline", "split", "Fail", PB, **b),
                 *verdicts("PerfBaseline", "stale", "Pass", PB, evaluated="0x60", **a),
+                *verdicts("PerfBaseline", "erroring", "Pass", PB, **a),
+                *verdicts("PerfBaseline", "failing-erroring", "Fail", PB, **a),
+                *[
+                    series("perfguard_ready", "1x60" if ok else "0x60", **_pb(name), **a)
+                    for name, ok in [
+                        ("passing", True),
+                        ("failing", True),
+                        ("unsure", True),
+                        ("split", True),
+                        ("stale", True),
+                        ("erroring", False),
+                        ("failing-erroring", False),
+                    ]
+                ],
             ],
             "promql_expr_test": [
                 {
