@@ -295,7 +295,10 @@ class Projection(ApiModel):
     threshold: float | None = Field(default=None, description="The spec's limit, percent.")
     assessment: Assessment = Field(
         description="OverCapacity at or above threshold, NearLimit within 5 points below, "
-        "WithinCapacity, or Unverified (no fit: too little history with traffic)."
+        "WithinCapacity, or Unverified when the line cannot be trusted: fewer than 12 points "
+        "with both traffic and utilisation, traffic that varied under 10 % of its median "
+        "(p5 to p95), robust R² under 0.5 while the line moves the projection, or a line "
+        "that misses the load measured now."
     )
     recommendation: str | None = Field(default=None, description="What to add, in words.")
     add_nodes: int | None = Field(

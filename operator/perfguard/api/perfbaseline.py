@@ -349,8 +349,10 @@ class BaselineSpec(ApiModel):
     )
     step: Duration | None = Field(
         default=None,
-        description="Resolution of the baseline series; analysis.step when unset. A coarser "
-        "step keeps a long baseline cheap to query.",
+        description="Resolution of the baseline series: this step, or analysis.step when "
+        "unset, coarsened to the next of 15s, 30s, 1m, 2m, 5m, 10m, 15m, 30m, 1h, 2h, 6h when "
+        "baseline.window would need more than 10,800 points per query (1m with the "
+        "defaults: 7d at 30s). A coarser step keeps a long baseline cheap to query.",
     )
 
 
@@ -424,16 +426,18 @@ class ThresholdRule(ApiModel):
         default=None,
         ge=0,
         le=10_000,
-        description="Largest allowed increase, in percent of the baseline value (0 to 10000); "
-        "Inconclusive when the baseline is near 0.",
+        description="Largest allowed increase, in percent of the baseline value (0 to 10000). "
+        "Against a baseline of 0 a significant increase is Regressed (RegressionSignificant); "
+        "anything else is Inconclusive (BaselineNearZero).",
     )
     max_decrease: Amount | None = Field(default=None, description="Largest allowed decrease.")
     max_decrease_percent: float | None = Field(
         default=None,
         ge=0,
         le=100,
-        description="Largest allowed decrease, in percent of the baseline value (0 to 100); "
-        "Inconclusive when the baseline is near 0.",
+        description="Largest allowed decrease, in percent of the baseline value (0 to 100). "
+        "Against a baseline of 0 a significant decrease is Regressed (RegressionSignificant); "
+        "anything else is Inconclusive (BaselineNearZero).",
     )
     max: float | None = Field(
         default=None, ge=0, description="Upper bound on the candidate's value, e.g. 0.01."
@@ -841,7 +845,7 @@ class LevelShiftStatus(ApiModel):
     at: datetime = Field(description="First sample of the new level of candidate - stable.")
     change: float = Field(description="New level minus old, in the metric's base unit.")
     samples_before: int = Field(default=0, description="Samples before the shift.")
-    samples_after: int = Field(default=0, description="Samples since the shift: the judged ones.")
+    samples_after: int = Field(default=0, description="Samples since the shift.")
     p_value: float | None = Field(default=None, description="Bonferroni-bounded over splits.")
 
 
@@ -909,7 +913,9 @@ class MetricStatus(ApiModel):
     )
     level_shift: LevelShiftStatus | None = Field(
         default=None,
-        description="Set when the window held two levels; only the newer one was judged.",
+        description="Set when the window held two levels. From 10 samples since the shift "
+        "the newer level is judged on its own; with fewer (and no max rule) the whole window "
+        "is judged with the shift taken out, and the newer level's interval derived from it.",
     )
     critical: bool = Field(
         default=True, description="The metric's spec.critical: whether it can fail the verdict."
