@@ -10,9 +10,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
+import pytest
 
 from perfguard.api.perfbaseline import PerfBaselineSpec
-from perfguard.engine.perfbaseline import judge, unavailable
+from perfguard.engine.perfbaseline import judge, lapse_after, unavailable
 from perfguard.engine.perfbaseline_fetch import MetricSamples, TimedSamples, windows
 from perfguard.engine.tracks import TrackPlan, plan_tracks
 from perfguard.outcome import Outcome
@@ -270,11 +271,19 @@ def test_a_breach_does_not_outlast_an_operator_stop_longer_than_sustain_for() ->
     assert kept["verdict"] == "Fail" and kept["metrics"][0]["breachSince"] == breach
 
 
-def test_one_inconclusive_evaluation_does_not_lapse_a_breach_at_a_long_interval() -> None:
+@pytest.mark.parametrize(
+    "late", [timedelta(0), timedelta(milliseconds=5), timedelta(seconds=3)], ids=str
+)
+def test_one_inconclusive_evaluation_does_not_lapse_a_breach_at_a_long_interval(
+    late: timedelta,
+) -> None:
     """interval 5m, sustainFor 3m: one Inconclusive evaluation leaves a breach unconfirmed
     for a whole interval. Lapsing it after sustainFor dropped it at every such evaluation,
     so a regression read Regressed, Inconclusive, Regressed, ... never failed. It lapses
-    after the longer of sustainFor and the interval: two missed evaluations in a row."""
+    after the longer of sustainFor and the interval, plus a slack (half an interval, at most
+    30 s): two missed evaluations in a row. Evaluations come an interval *plus* the wait for
+    a slot apart (`late`, each one); without the slack one Inconclusive evaluation coming
+    5 ms late lapsed the breach."""
     spec = SPEC.model_copy(
         update={
             "analysis": SPEC.analysis.model_copy(
@@ -282,6 +291,8 @@ def test_one_inconclusive_evaluation_does_not_lapse_a_breach_at_a_long_interval(
             )
         }
     )
+    assert lapse_after(spec) == timedelta(minutes=5, seconds=30)
+    every = timedelta(minutes=5) + late
 
     def evaluate(status: dict[str, Any], at: datetime, regressed: bool) -> dict[str, Any]:
         # Inconclusive: the candidate reports only in the last 2 minutes (too few samples).
@@ -293,22 +304,39 @@ def test_one_inconclusive_evaluation_does_not_lapse_a_breach_at_a_long_interval(
     status: dict[str, Any] = {}
     seen = []
     messages = []
-    for i, regressed in enumerate([True, False, True, False, True]):
-        status = evaluate(status, start + i * timedelta(minutes=5), regressed)
+    for i, regressed in enumerate([True, False, True, False, True, False, True]):
+        status = evaluate(status, start + i * every, regressed)
         seen.append((status["verdict"], status["metrics"][0].get("breachSince")))
         messages.append(status["metrics"][0]["message"])
     breach = seen[0][1]
     assert seen[1] == ("Inconclusive", breach), seen  # the breach is kept ...
-    assert "dropped if still unconfirmed after 5m" in messages[1]
-    assert seen[2] == ("Fail", breach) and seen[4] == ("Fail", breach), seen  # ... and holds
+    assert "dropped if still unconfirmed after 5m30s" in messages[1]
+    # ... and holds, each time.
+    assert [seen[i] for i in (2, 4, 6)] == [("Fail", breach)] * 3, seen
     # Two Inconclusive evaluations in a row (10 minutes unconfirmed) lapse it: the breach
     # seen after them is a new one, dated from its own window.
     status = evaluate({}, start, True)
     for i in (1, 2):
-        status = evaluate(status, start + i * timedelta(minutes=5), False)
-    at = start + 3 * timedelta(minutes=5)
+        status = evaluate(status, start + i * every, False)
+    at = start + 3 * every
     status = evaluate(status, at, True)
     assert parse_time(status["metrics"][0]["breachSince"]) == at - timedelta(minutes=10)
+
+
+def test_the_lapse_slack_is_half_an_interval_at_most_30_seconds() -> None:
+    """The slack covers a late evaluation, never a missed one: half an interval at most, so
+    two missed evaluations in a row always lapse a breach."""
+
+    def limit(interval: timedelta, sustain_for: timedelta) -> timedelta:
+        analysis = SPEC.analysis.model_copy(
+            update={"interval": interval, "sustain_for": sustain_for}
+        )
+        return lapse_after(SPEC.model_copy(update={"analysis": analysis}))
+
+    minute = timedelta(minutes=1)
+    assert limit(minute, 5 * minute) == timedelta(minutes=5, seconds=30)
+    assert limit(timedelta(seconds=20), 3 * minute) == timedelta(minutes=3, seconds=10)
+    assert limit(60 * minute, 3 * minute) == timedelta(hours=1, seconds=30)
 
 
 def test_a_query_that_matched_no_series_says_so() -> None:

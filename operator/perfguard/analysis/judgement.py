@@ -58,15 +58,16 @@ it, else ``now``; later breaches keep it. A Pass or Improved metric clears it (t
 refuted); an Inconclusive or NoData one keeps it without extending anything (not refuted:
 one unanswered query or straddling interval does not restart the clock), and stamps
 ``unconfirmed_since`` at the first such evaluation. A breach left unconfirmed for longer
-than ``lapse_after`` (the engine gives the larger of sustainFor and the evaluation interval)
-lapses: it is dropped, and a later breach starts its own clock, so two Regressed evaluations
-an outage apart do not count as one sustained breach. The breach is
-sustained once ``now - breach_since >= sustain_for`` *and* the metric is Regressed now. So
-"held for sustainFor" is read from the data the verdict rests on, not only from how many
-evaluations happened to see it. A Regressed metric that is not yet sustained keeps the metric
-verdict Regressed (with ``breachSince``) so the evidence is visible, while the overall verdict
-becomes Inconclusive with reason BreachNotSustained: never Pass while a regression is pending,
-never Fail before it has held.
+than ``lapse_after`` (the engine gives the larger of sustainFor and the evaluation interval,
+plus a slack for a late evaluation: half an interval, at most 30 s) lapses: it is dropped,
+and a later breach starts its own clock, so two Regressed evaluations an outage apart do not
+count as one sustained breach. The breach is sustained once ``now - breach_since >=
+sustain_for`` *and* the metric is Regressed now. So "held for sustainFor" is read from the
+data the verdict rests on, not only from how many evaluations happened to see it. A
+Regressed metric that is not yet sustained keeps the metric verdict Regressed (with
+``breachSince``) so the evidence is visible, while the overall verdict becomes Inconclusive
+with reason BreachNotSustained: never Pass while a regression is pending, never Fail before
+it has held.
 
 Overall verdict (``overall_verdict``), first match wins. Non-critical metrics do not fail it,
 but their regressions are named in the message:

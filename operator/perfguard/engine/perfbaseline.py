@@ -219,12 +219,24 @@ def _moved(
     return newer, verdict
 
 
+# How late an evaluation may come after its interval and still count as on time in
+# lapse_after: evaluations are an interval apart plus the wait for an evaluation slot and
+# the evaluation's own start-up, seconds rather than minutes.
+LAPSE_SLACK = timedelta(seconds=30)
+
+
 def lapse_after(spec: PerfBaselineSpec) -> timedelta:
     """How long a breach may go unconfirmed before it lapses: sustainFor, or the interval
-    when that is longer. One Inconclusive evaluation leaves a breach unconfirmed for a whole
-    interval; with an interval of 5m and sustainFor 3m it lapsed at every such evaluation,
-    so a regression read Regressed, Inconclusive, Regressed, ... never failed."""
-    return max(spec.analysis.sustain_for, spec.analysis.interval)
+    when that is longer, plus a slack of half an interval, at most LAPSE_SLACK.
+
+    One Inconclusive evaluation leaves a breach unconfirmed for a whole interval; with an
+    interval of 5m and sustainFor 3m it lapsed at every such evaluation, so a regression
+    read Regressed, Inconclusive, Regressed, ... never failed. The slack: the next
+    evaluation comes an interval *plus* the wait for a slot later, so without it one
+    Inconclusive evaluation still lapsed the breach when it came 5 ms late. Half an interval
+    at most, so two missed evaluations in a row still lapse it."""
+    interval = spec.analysis.interval
+    return max(spec.analysis.sustain_for, interval) + min(interval / 2, LAPSE_SLACK)
 
 
 def onset_min_samples(spec: PerfBaselineSpec) -> int:
