@@ -271,6 +271,71 @@ def test_a_breach_does_not_outlast_an_operator_stop_longer_than_sustain_for() ->
     assert kept["verdict"] == "Fail" and kept["metrics"][0]["breachSince"] == breach
 
 
+# sustainFor 5m, interval 1m: a breach that could be sustained within a short stop.
+SPEC_5M = SPEC.model_copy(
+    update={"analysis": SPEC.analysis.model_copy(update={"sustain_for": timedelta(minutes=5)})}
+)
+REFRESH = timedelta(minutes=5)
+
+
+def at_(hour: int, minute: int, second: int = 0) -> datetime:
+    return AT.replace(hour=hour, minute=minute, second=second)
+
+
+def shifted(at: datetime, shifts: list[tuple[datetime, datetime]]) -> dict[str, MetricSamples]:
+    """Stable at 100 ms; the candidate 100 ms above it during each of `shifts`."""
+    rng = np.random.default_rng(1)
+    w = windows(SPEC_5M, at)
+    t = np.arange(w.start.timestamp(), w.end.timestamp() + 1e-6, 30.0)
+    stable = 0.100 + rng.normal(0, 0.001, t.size)
+    candidate = stable + rng.normal(0, 0.001, t.size)
+    for begin, end in shifts:
+        candidate += np.where((t >= begin.timestamp()) & (t < end.timestamp()), 0.100, 0.0)
+    data = MetricSamples()
+    data.window[("stable", "p95")] = TimedSamples(t, stable)
+    data.window[("candidate", "p95")] = TimedSamples(t, candidate)
+    return {"latency": data}
+
+
+def step_5m(status: dict[str, Any], at: datetime, data: dict[str, MetricSamples]) -> dict[str, Any]:
+    out = judge(SPEC_5M, PLAN_A, windows(SPEC_5M, at), data, status, at, status_refresh=REFRESH)
+    return next_status(status, out.fields, out.conditions, generation=1, at=at, measured=True)
+
+
+def pending_at_1157(shifts: list[tuple[datetime, datetime]]) -> dict[str, Any]:
+    """The status written at 11:57: a breach since 11:55, pending (sustainFor 5m)."""
+    status: dict[str, Any] = {}
+    for at in (at_(11, 56), at_(11, 57)):
+        status = step_5m(status, at, shifted(at, shifts))
+    assert status["reason"] == "BreachNotSustained"
+    assert parse_time(status["metrics"][0]["breachSince"]) == at_(11, 55)
+    return status
+
+
+def test_a_stop_hidden_by_status_refresh_still_counts_for_a_pending_breach() -> None:
+    """A status without news is written only every statusRefresh (5m), so an unwritten
+    evaluation may have confirmed a breach up to 5 minutes after lastEvaluationTime. Not a
+    pending one from breachSince + sustainFor on: confirmed then it would have been a Fail,
+    news, written. Before, the whole statusRefresh counted as confirmed: the regression
+    11:55-11:58, the operator down 11:57:30-12:06:30 and a new one from 12:04:30 failed at
+    12:07 on the breach "since 11:55", unconfirmed for 6 minutes (from 12:01)."""
+    first = (at_(11, 55), at_(11, 58))
+    second = (at_(12, 4, 30), at_(13, 0))
+    status = pending_at_1157([first, second])
+
+    back = step_5m(status, at_(12, 7), shifted(at_(12, 7), [first, second]))
+    assert back["verdict"] == "Inconclusive" and back["reason"] == "BreachNotSustained"
+    assert parse_time(back["metrics"][0]["breachSince"]) == at_(12, 4, 30)
+
+    # A regression that held, evaluated on time (12:00) or a little late (12:01:20): the
+    # breach from 11:55 is sustained, not lapsed.
+    held = [(at_(11, 55), at_(13, 0))]
+    for at in (at_(12, 0), at_(12, 1, 20)):
+        back = step_5m(status, at, shifted(at, held))
+        assert back["verdict"] == "Fail", (at, back["message"])
+        assert parse_time(back["metrics"][0]["breachSince"]) == at_(11, 55)
+
+
 @pytest.mark.parametrize(
     "late", [timedelta(0), timedelta(milliseconds=5), timedelta(seconds=3)], ids=str
 )

@@ -640,6 +640,23 @@ def _explain_too_few(spec: PerfBaselineSpec, j: Judged, capacity: SameTimeCapaci
     j.status["message"] = str(j.status["message"]).replace(before, message, 1)
 
 
+def _pending_gating(previous: Mapping[str, Any]) -> set[tuple[str, str, str]]:
+    """The breaches `previous` shows as pending on a critical metric while the verdict is not
+    Fail: each one's confirmation after breachSince + sustainFor would have made the verdict
+    Fail, which is news and written at once (engine/status_news.py)."""
+    if previous.get("verdict") == Verdict.FAIL.value:
+        return set()
+    return {
+        (item.get("name", ""), item.get("statistic", ""), item.get("comparison", ""))
+        for item in previous.get("metrics") or []
+        if isinstance(item, Mapping)
+        and item.get("critical") is True
+        and item.get("verdict") == MetricVerdict.REGRESSED.value
+        and item.get("breachSince")
+        and not item.get("breachUnconfirmedSince")
+    }
+
+
 def _missed_evaluations(
     breaches: Mapping[tuple[str, str, str], PreviousBreach],
     spec: PerfBaselineSpec,
@@ -654,17 +671,33 @@ def _missed_evaluations(
     (`lastEvaluationTime`, up to `status_refresh` older than it really was) plus an
     interval, as an Inconclusive evaluation then would have stamped it. Without this a
     breach from before a 30-minute stop and a new regression after it added up to a
-    sustained one."""
+    sustained one.
+
+    A breach `previous` shows pending on a critical metric (not yet sustained, the verdict
+    not Fail) is bounded sooner. Its stamps and the verdict are news, written at once, so an
+    evaluation after `lastEvaluationTime` that was not written changed none of them: it
+    read the breach Regressed and still pending, which it cannot be from breachSince +
+    sustainFor on (it would have been a Fail, written). So the last evaluation that can
+    have confirmed it came before max(lastEvaluationTime, breachSince + sustainFor), and
+    the breach is unconfirmed from an interval after that. Without this a statusRefresh of
+    5m hid 5 minutes of a stop: a breach pending at 11:57, the operator down from 11:57:30
+    to 12:06:30, and a new regression from 12:04:30 failed at 12:07 on the breach "since
+    11:55" (sustainFor 5m), though no evaluation after 12:00 can have confirmed it."""
     last = parse_time_or_none(previous.get("lastEvaluationTime"))
     if last is None or not breaches:
         return dict(breaches)
-    due = last + spec.analysis.interval + status_refresh
-    if at <= due:
-        return dict(breaches)
-    return {
-        key: (since, due if unconfirmed is None else min(unconfirmed, due))
-        for key, (since, unconfirmed) in breaches.items()
-    }
+    interval = spec.analysis.interval
+    due = last + interval + status_refresh
+    pending = _pending_gating(previous)
+    adjusted: dict[tuple[str, str, str], PreviousBreach] = {}
+    for key, (since, unconfirmed) in breaches.items():
+        bound = due
+        if unconfirmed is None and key in pending:
+            bound = min(due, max(last, since + spec.analysis.sustain_for) + interval)
+        if at > bound:
+            unconfirmed = bound if unconfirmed is None else min(unconfirmed, bound)
+        adjusted[key] = (since, unconfirmed)
+    return adjusted
 
 
 def _new_candidate(previous: Mapping[str, Any], identity: str) -> bool:
