@@ -145,7 +145,14 @@ def test_an_unreadable_workload_keeps_a_reported_regression() -> None:
         at += timedelta(minutes=1)
         _, status = step(PLAN_A, status, at, samples(at, 0.020))
     assert status["verdict"] == "Fail"
-    blip = unavailable("ApiUnreachable", "the Kubernetes API did not answer", status, at=at)
+    blip = unavailable(
+        "ApiUnreachable",
+        "the Kubernetes API did not answer",
+        status,
+        at=at,
+        spec=SPEC,
+        status_refresh=timedelta(0),
+    )
     status = next_status(status, blip.fields, blip.conditions, generation=1, at=at, measured=True)
     regressed = next(c for c in status["conditions"] if c["type"] == "Regressed")
     assert (regressed["status"], regressed["reason"]) == ("True", "RecoveryUnconfirmed")
@@ -212,7 +219,14 @@ def test_a_breach_does_not_outlast_an_unavailable_data_source() -> None:
             if minute % 2:
                 _, status = step(PLAN_A, status, at, {"latency": down})
             else:  # the workload's ReplicaSets could not be read: no query at all
-                blip = unavailable("ApiUnreachable", "the API did not answer", status, at=at)
+                blip = unavailable(
+                    "ApiUnreachable",
+                    "the API did not answer",
+                    status,
+                    at=at,
+                    spec=SPEC,
+                    status_refresh=timedelta(0),
+                )
                 status = next_status(
                     status, blip.fields, blip.conditions, generation=1, at=at, measured=True
                 )
@@ -334,6 +348,30 @@ def test_a_stop_hidden_by_status_refresh_still_counts_for_a_pending_breach() -> 
         back = step_5m(status, at, shifted(at, held))
         assert back["verdict"] == "Fail", (at, back["message"])
         assert parse_time(back["metrics"][0]["breachSince"]) == at_(11, 55)
+
+
+def test_an_outage_right_after_a_restart_does_not_erase_the_stop() -> None:
+    """A breach pending at 11:57, the operator down until 12:30, Prometheus unreachable at
+    12:30, a new regression from 12:29:30. Before, the unreachable evaluation stamped the
+    breach unconfirmed since 12:30 (and a fresh lastEvaluationTime hid the stop), so it
+    failed at 12:32 on the breach "since 11:55". Now it is unconfirmed since 12:01 (the
+    evaluation due after 11:55 + sustainFor), and lapses."""
+    shifts = [(at_(11, 55), at_(11, 58)), (at_(12, 29, 30), at_(13, 0))]
+    status = pending_at_1157(shifts)
+    down = {"latency": MetricSamples(error=PrometheusError(FailureKind.UNREACHABLE, "refused"))}
+    outage = step_5m(status, at_(12, 30), down)
+    assert outage["reason"] == "PrometheusUnreachable"
+    assert parse_time(outage["metrics"][0]["breachUnconfirmedSince"]) == at_(12, 1)
+    # The workload unreadable (the handler's path) stamps it the same.
+    blip = unavailable(
+        "ApiUnreachable", "no answer", status, at=at_(12, 30), spec=SPEC_5M, status_refresh=REFRESH
+    )
+    assert parse_time(blip.fields["metrics"][0]["breachUnconfirmedSince"]) == at_(12, 1)
+
+    for at in (at_(12, 31), at_(12, 32)):
+        outage = step_5m(outage, at, shifted(at, shifts))
+    assert outage["verdict"] == "Inconclusive" and outage["reason"] == "BreachNotSustained"
+    assert parse_time(outage["metrics"][0]["breachSince"]) == at_(12, 29, 30)
 
 
 @pytest.mark.parametrize(

@@ -791,7 +791,15 @@ def _incomplete(current: TimedSamples, w: Windows) -> tuple[str, str] | None:
     )
 
 
-def unavailable(reason: str, message: str, previous: Mapping[str, Any], *, at: datetime) -> Outcome:
+def unavailable(
+    reason: str,
+    message: str,
+    previous: Mapping[str, Any],
+    *,
+    at: datetime,
+    spec: PerfBaselineSpec,
+    status_refresh: timedelta,
+) -> Outcome:
     """No verdict this time (the data source failed, or the workload could not be read):
     Inconclusive, never Pass; an Event per distinct cause. A regression already reported
     stays reported (RecoveryUnconfirmed), so recovery does not announce it a second time
@@ -801,7 +809,15 @@ def unavailable(reason: str, message: str, previous: Mapping[str, Any], *, at: d
     the cause: each metric with a `breachSince` gets `breachUnconfirmedSince` (kept if it has
     one), so an outage longer than sustainFor lapses the breach as NoData evaluations do.
     Before, a breach from 11:57, 30 minutes of unreachable Prometheus, and a new 3.5-minute
-    shift at 12:31 failed at once, on a breach "since 11:57"."""
+    shift at 12:31 failed at once, on a breach "since 11:57".
+
+    The stamp counts the evaluations missed before this one as a data evaluation does
+    (_missed_evaluations, from `spec`'s interval and `status_refresh`): it is the earlier of
+    the existing stamp and when the breach went unconfirmed, `at` only when nothing was
+    missed. Stamped `at`, an outage right after a restart erased the stop before it (this
+    evaluation's `lastEvaluationTime` is new): a breach pending at 11:57, the operator down
+    until 12:30, Prometheus unreachable at 12:30 and a new shift from 12:29:30 failed at
+    12:32 on the breach "since 11:55"."""
     conditions = parse_conditions(previous.get("conditions"))
     was_ready = next((c for c in conditions if c.type == READY), None)
     # The Event names the cause, as the Ready condition does: unreachable, timeout,
@@ -830,14 +846,18 @@ def unavailable(reason: str, message: str, previous: Mapping[str, Any], *, at: d
     if isinstance(metrics, list) and any(
         isinstance(item, Mapping) and item.get("breachSince") for item in metrics
     ):
+        breaches = _missed_evaluations(
+            _previous_breaches(previous), spec, previous, at, status_refresh
+        )
         stamped = []
         for item in metrics:
-            if (
-                isinstance(item, Mapping)
-                and item.get("breachSince")
-                and not item.get("breachUnconfirmedSince")
-            ):
-                item = {**item, "breachUnconfirmedSince": format_time(at)}
+            if isinstance(item, Mapping) and item.get("breachSince"):
+                key = (item.get("name", ""), item.get("statistic", ""), item.get("comparison", ""))
+                missed = breaches.get(key, (None, None))[1]
+                existing = parse_time_or_none(item.get("breachUnconfirmedSince"))
+                stamp = at if missed is None else min(missed, at)
+                if existing is None or stamp < existing:
+                    item = {**item, "breachUnconfirmedSince": format_time(stamp)}
             stamped.append(item)
         fields["metrics"] = stamped
     return Outcome(
@@ -879,7 +899,9 @@ def judge(
             message = f"Prometheus rejected a query: {failure.message}"
         else:
             message = failure.message
-        return unavailable(reason, message, previous, at=at)
+        return unavailable(
+            reason, message, previous, at=at, spec=spec, status_refresh=status_refresh
+        )
 
     judged: list[Judged] = []
     problems: list[str] = []

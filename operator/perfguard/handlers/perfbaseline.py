@@ -30,7 +30,14 @@ async def evaluate_perfbaseline(
                 spec.workload_ref.kind.value, namespace, spec.workload_ref.name
             )
         except WorkloadError as error:
-            return unavailable(error.reason, error.message, previous, at=at)
+            return unavailable(
+                error.reason,
+                error.message,
+                previous,
+                at=at,
+                spec=spec,
+                status_refresh=runtime.config.status_refresh,
+            )
     client = await client_for(
         spec.prometheus,
         namespace,
