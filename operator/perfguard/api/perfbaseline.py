@@ -892,7 +892,7 @@ class MetricStatus(ApiModel):
         description=(
             "First sample of the data that showed the breach; kept until a Pass or Improved, "
             "or until the breach has gone unconfirmed for longer than sustainFor (or the "
-            "interval, when longer)."
+            "interval, when longer) plus half an interval, at most 30s."
         ),
     )
     breach_unconfirmed_since: datetime | None = Field(
@@ -900,7 +900,8 @@ class MetricStatus(ApiModel):
         description=(
             "When an evaluation first neither showed nor refuted the breach (Inconclusive, "
             "NoData, no data at all, or an evaluation missed); cleared when the breach is seen "
-            "again. Past sustainFor (or the interval, when longer) the breach lapses."
+            "again. Past sustainFor (or the interval, when longer) plus half an interval, "
+            "at most 30s, the breach lapses."
         ),
     )
     improved_since: datetime | None = Field(
