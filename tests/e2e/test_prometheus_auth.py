@@ -173,7 +173,8 @@ def perfbaseline(name: str, prometheus: dict[str, Any]) -> dict[str, Any]:
             "prometheus": {"timeout": "5s", **prometheus},
             "selector": {"service": "auth"},
             "comparison": "Historical",
-            "baseline": {"window": "30m", "minSamples": 20},
+            # Two days: a historical baseline is matched by time of day on earlier days.
+            "baseline": {"window": "2d", "minSamples": 10},
             "analysis": {"interval": "3s", "window": "5m", "step": "30s", "sustainFor": "30s"},
             "metrics": [
                 {
