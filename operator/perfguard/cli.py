@@ -76,7 +76,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.http_port is not None:
         os.environ["PERFGUARD_HTTP_PORT"] = str(args.http_port)
     if args.namespace:
-        os.environ["PERFGUARD_NAMESPACES"] = ",".join(args.namespace)
+        os.environ["PERFGUARD_NAMESPACES"] = ",".join(g for globs in args.namespace for g in globs)
     if args.peering:
         os.environ["PERFGUARD_PEERING"] = args.peering
     try:
@@ -432,6 +432,8 @@ def build_parser() -> argparse.ArgumentParser:
         LOG_LEVELS,
         OperatorConfig,
         parse_log_level,
+        parse_namespaces,
+        parse_peering,
         parse_port,
         parse_priority,
         parse_prometheus_url,
@@ -455,6 +457,7 @@ def build_parser() -> argparse.ArgumentParser:
         "-n",
         "--namespace",
         action="append",
+        type=_flag(parse_namespaces),
         help="watch only this namespace (repeatable) [PERFGUARD_NAMESPACES]",
     )
     run.add_argument(
@@ -475,6 +478,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--peering",
+        type=_flag(parse_peering),
         help="Kopf peering name for an HA pair [PERFGUARD_PEERING]; standalone without it",
     )
     run.set_defaults(func=_cmd_run)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TypeVar
 
-from perfguard.api.perfbaseline import prometheus_url_problem
+from perfguard.api.perfbaseline import SECRET_NAME, prometheus_url_problem
 from perfguard.api.quantities import parse_duration
 
 T = TypeVar("T")
@@ -68,6 +70,93 @@ def parse_priority(value: str) -> int:
         return int(value.strip())
     except ValueError:
         raise ValueError(f"must be a whole number, not {value!r}") from None
+
+
+TRUE = ("true", "yes", "1")
+FALSE = ("false", "no", "0")
+
+
+def parse_bool(value: str) -> bool:
+    """true/yes/1 or false/no/0, in any case; anything else (`ture`) is refused rather
+    than read as false."""
+    word = value.strip().lower()
+    if word not in TRUE + FALSE:
+        raise ValueError(f"must be true or false (or yes/no, 1/0), not {value!r}")
+    return word in TRUE
+
+
+# Kubernetes names: a DNS-1123 label (namespaces) and a DNS-1123 subdomain (most objects).
+_DNS_LABEL_RE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_DNS_SUBDOMAIN_RE = re.compile(SECRET_NAME)
+
+
+def _subdomain(name: str) -> bool:
+    return len(name) <= 253 and bool(_DNS_SUBDOMAIN_RE.match(name))
+
+
+def parse_peering(value: str) -> str:
+    """A Kopf peering object's name: a DNS-1123 subdomain."""
+    name = value.strip()
+    if not _subdomain(name):
+        raise ValueError(
+            "must be a Kubernetes object name (lower-case letters, digits, '-' and '.', "
+            f"at most 253 characters), not {value!r}"
+        )
+    return name
+
+
+def parse_secret_reference(value: str) -> str:
+    """A Secret as `namespace/name`: a DNS-1123 label, then a DNS-1123 subdomain."""
+    reference = value.strip()
+    namespace, slash, name = reference.partition("/")
+    if not (slash and _DNS_LABEL_RE.match(namespace) and _subdomain(name)):
+        raise ValueError(f"must be namespace/name of a Secret, not {value!r}")
+    return reference
+
+
+# One glob of a namespace pattern (see namespace_patterns): namespace-name characters and
+# the glob's `*`, `?`, `[...]`, with a leading `!` to exclude.
+_NAMESPACE_GLOB_RE = re.compile(r"^!?[-a-z0-9*?\[\]!^]+$")
+
+
+def parse_namespaces(value: str) -> tuple[str, ...]:
+    """Comma-separated namespaces or globs; one that can match no namespace is refused."""
+    globs = _split(value)
+    for glob in globs:
+        if not _NAMESPACE_GLOB_RE.match(glob):
+            raise ValueError(
+                "must be comma-separated namespace names or globs (lower-case letters, "
+                f"digits, '-', * ? [...], a leading ! to exclude), not {glob!r}"
+            )
+    return globs
+
+
+def parse_prometheus_urls(value: str) -> tuple[str, ...]:
+    """Comma-separated URL prefixes, each a Prometheus base URL (parse_prometheus_url)."""
+    urls = _split(value)
+    for url in urls:
+        if problem := prometheus_url_problem(url):
+            raise ValueError(f"{problem}, not {url!r}")
+    return urls
+
+
+_HOST_NAME_RE = re.compile(
+    r"^[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?)*$"
+)
+
+
+def parse_host(value: str) -> str:
+    """An address to bind: an IPv4 or IPv6 address (`0.0.0.0`, `::`) or a host name. A
+    name whose last label is all digits (`999.1.1.1`) is a mistyped address, not a name."""
+    host = value.strip()
+    try:
+        ipaddress.ip_address(host)
+        return host
+    except ValueError:
+        pass
+    if len(host) <= 253 and _HOST_NAME_RE.match(host) and not host.rsplit(".", 1)[-1].isdigit():
+        return host
+    raise ValueError(f"must be an IP address or a host name (e.g. 0.0.0.0, ::), not {value!r}")
 
 
 # Evaluations that may query and judge at once (PERFGUARD_EVALUATION_SLOTS; 0: no bound).
@@ -149,22 +238,25 @@ class OperatorConfig:
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> OperatorConfig:
         env = dict(os.environ if env is None else env)
-        json_env = env.get("PERFGUARD_LOG_JSON")
+        peering = _named(env, "PERFGUARD_PEERING", parse_peering, None)
         return cls(
             default_prometheus_url=_named(
                 env, "PERFGUARD_PROMETHEUS_URL", parse_prometheus_url, cls.default_prometheus_url
             ),
-            namespaces=_split(env.get("PERFGUARD_NAMESPACES")),
+            namespaces=_named(env, "PERFGUARD_NAMESPACES", parse_namespaces, ()),
             log_level=_named(env, "PERFGUARD_LOG_LEVEL", parse_log_level, cls.log_level),
-            log_json=None if json_env is None else json_env.lower() in {"1", "true", "yes"},
-            http_host=env.get("PERFGUARD_HTTP_HOST", cls.http_host),
+            log_json=_named(env, "PERFGUARD_LOG_JSON", parse_bool, None),
+            http_host=_named(env, "PERFGUARD_HTTP_HOST", parse_host, cls.http_host),
             http_port=_named(env, "PERFGUARD_HTTP_PORT", parse_port, cls.http_port),
-            peering=env.get("PERFGUARD_PEERING") or None,
-            standalone=not env.get("PERFGUARD_PEERING"),
-            hash_key_secret=env.get("PERFGUARD_HASH_KEY_SECRET") or None,
-            compare_secrets=env.get("PERFGUARD_COMPARE_SECRETS", "").lower()
-            in {"1", "true", "yes"},
-            prometheus_allowed_urls=_split(env.get("PERFGUARD_PROMETHEUS_ALLOWED_URLS")),
+            peering=peering,
+            standalone=peering is None,
+            hash_key_secret=_named(env, "PERFGUARD_HASH_KEY_SECRET", parse_secret_reference, None),
+            compare_secrets=_named(
+                env, "PERFGUARD_COMPARE_SECRETS", parse_bool, cls.compare_secrets
+            ),
+            prometheus_allowed_urls=_named(
+                env, "PERFGUARD_PROMETHEUS_ALLOWED_URLS", parse_prometheus_urls, ()
+            ),
             status_refresh=_refresh(env.get("PERFGUARD_STATUS_REFRESH")),
             peering_priority=_named(env, "PERFGUARD_PEERING_PRIORITY", parse_priority, None),
             evaluation_slots=_named(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import re
 import socket
 import threading
@@ -509,6 +510,29 @@ def test_report_takes_the_designs_format_flag() -> None:
         ("PERFGUARD_PROMETHEUS_MAX_ANSWER_BYTES", "64MiB"),
         ("PERFGUARD_PROMETHEUS_MAX_ANSWER_BYTES", "0"),
         ("PERFGUARD_ENVPARITY_MAX_OBJECTS", "x"),
+        # Once read as false (or accepted) without a word; README promises exit 2.
+        ("PERFGUARD_COMPARE_SECRETS", "ture"),
+        ("PERFGUARD_COMPARE_SECRETS", "on"),
+        ("PERFGUARD_LOG_JSON", "ja"),
+        ("PERFGUARD_HASH_KEY_SECRET", "no-slash"),
+        ("PERFGUARD_HASH_KEY_SECRET", "ops/"),
+        ("PERFGUARD_HASH_KEY_SECRET", "/key"),
+        ("PERFGUARD_HASH_KEY_SECRET", "Ops/key"),
+        ("PERFGUARD_HASH_KEY_SECRET", "ops/key/extra"),
+        ("PERFGUARD_HASH_KEY_SECRET", "my.ns/key"),
+        ("PERFGUARD_PROMETHEUS_ALLOWED_URLS", "not a url"),
+        ("PERFGUARD_PROMETHEUS_ALLOWED_URLS", "https://prom.example:9090,prom.example:9090"),
+        ("PERFGUARD_PROMETHEUS_ALLOWED_URLS", "http://user:pw@prom.example"),
+        ("PERFGUARD_PEERING", "Bad Name!"),
+        ("PERFGUARD_PEERING", "perfguard/x"),
+        ("PERFGUARD_PEERING", "x" * 254),
+        ("PERFGUARD_HTTP_HOST", "999.1.1.1"),
+        ("PERFGUARD_HTTP_HOST", "[::]"),
+        ("PERFGUARD_HTTP_HOST", "not a host"),
+        ("PERFGUARD_HTTP_HOST", "http://0.0.0.0"),
+        ("PERFGUARD_NAMESPACES", "ML-Prod"),
+        ("PERFGUARD_NAMESPACES", "ml-prod,ml staging"),
+        ("PERFGUARD_NAMESPACES", "ml-prod/x"),
     ],
 )
 def test_run_refuses_a_bad_variable_naming_it(
@@ -529,6 +553,9 @@ def test_run_refuses_a_bad_variable_naming_it(
         ["--priority", "x"],
         ["--prometheus", "notaurl"],
         ["--prometheus", "prometheus.monitoring:9090"],
+        ["--peering", "Bad Name!"],
+        ["-n", "ML-Prod"],
+        ["--namespace", "ml prod"],
     ],
 )
 def test_run_refuses_a_bad_flag_naming_it(
@@ -537,7 +564,9 @@ def test_run_refuses_a_bad_flag_naming_it(
     with pytest.raises(SystemExit) as exited:
         main(["run", *argv])
     assert exited.value.code == 2
-    assert f"perfguard run: error: argument {argv[0]}: must be" in capsys.readouterr().err
+    # argparse names a flag with its short form by all its names: `-n/--namespace`.
+    flag = rf"(-\w/)?{re.escape(argv[0])}(/--[-\w]+)?"
+    assert re.search(rf"perfguard run: error: argument {flag}: must be", capsys.readouterr().err)
 
 
 def test_run_accepts_the_log_levels_the_chart_allows() -> None:
@@ -549,6 +578,82 @@ def test_run_accepts_the_log_levels_the_chart_allows() -> None:
     env = {"PERFGUARD_PEERING_PRIORITY": "7", "PERFGUARD_HTTP_PORT": "9000"}
     config = OperatorConfig.from_env(env)
     assert (config.peering_priority, config.http_port) == (7, 9000)
+
+
+def test_run_accepts_the_good_values_of_every_variable() -> None:
+    """The chart's values, the demo's and the e2e tests' pass; an empty variable is the
+    default."""
+    from perfguard.config import OperatorConfig
+
+    good = {
+        "PERFGUARD_COMPARE_SECRETS": {
+            "true": True,
+            "TRUE": True,
+            "yes": True,
+            "1": True,
+            "false": False,
+            "False": False,
+            "no": False,
+            "0": False,
+            "": False,
+        },
+        "PERFGUARD_LOG_JSON": {"true": True, "Yes": True, "false": False, "0": False, "": None},
+        "PERFGUARD_HASH_KEY_SECRET": {
+            "perfguard-system/perfguard-hash-key": "perfguard-system/perfguard-hash-key",
+            "ops/pg.hash-key": "ops/pg.hash-key",
+            "": None,
+        },
+        "PERFGUARD_PROMETHEUS_ALLOWED_URLS": {
+            "https://prom.example:9090": ("https://prom.example:9090",),
+            "http://a.monitoring:9090/, http://[::1]:9090/prom": (
+                "http://a.monitoring:9090/",
+                "http://[::1]:9090/prom",
+            ),
+            "": (),
+        },
+        "PERFGUARD_PEERING": {"perfguard": "perfguard", "pg.perfguard-1": "pg.perfguard-1"},
+        "PERFGUARD_HTTP_HOST": {
+            "0.0.0.0": "0.0.0.0",
+            "::": "::",
+            "127.0.0.1": "127.0.0.1",
+            "::1": "::1",
+            "localhost": "localhost",
+            "perfguard.svc": "perfguard.svc",
+            "": "0.0.0.0",
+        },
+        "PERFGUARD_NAMESPACES": {
+            "ml-prod,ml-staging": ("ml-prod", "ml-staging"),
+            "e2e-*, !kube-system,team-[ab]?": ("e2e-*", "!kube-system", "team-[ab]?"),
+            "": (),
+        },
+    }
+    attribute = {
+        "PERFGUARD_COMPARE_SECRETS": "compare_secrets",
+        "PERFGUARD_LOG_JSON": "log_json",
+        "PERFGUARD_HASH_KEY_SECRET": "hash_key_secret",
+        "PERFGUARD_PROMETHEUS_ALLOWED_URLS": "prometheus_allowed_urls",
+        "PERFGUARD_PEERING": "peering",
+        "PERFGUARD_HTTP_HOST": "http_host",
+        "PERFGUARD_NAMESPACES": "namespaces",
+    }
+    for variable, values in good.items():
+        for value, expected in values.items():
+            config = OperatorConfig.from_env({variable: value})
+            assert getattr(config, attribute[variable]) == expected, (variable, value)
+    assert OperatorConfig.from_env({"PERFGUARD_PEERING": "perfguard"}).standalone is False
+    assert OperatorConfig.from_env({"PERFGUARD_PEERING": ""}).standalone is True
+
+
+def test_run_passes_good_namespace_and_peering_flags_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The flags' values reach the variables `run` reads, each glob once."""
+    monkeypatch.setenv("PERFGUARD_NAMESPACES", "")
+    monkeypatch.setenv("PERFGUARD_PEERING", "")
+    monkeypatch.setenv("PERFGUARD_HTTP_HOST", "999.1.1.1")  # stops `run` after the flags
+    assert main(["run", "-n", "ml-prod", "-n", "ml-*,!ml-x", "--peering", "pg.perfguard"]) == 2
+    assert os.environ["PERFGUARD_NAMESPACES"] == "ml-prod,ml-*,!ml-x"
+    assert os.environ["PERFGUARD_PEERING"] == "pg.perfguard"
 
 
 def test_run_reads_the_evaluation_slots() -> None:
