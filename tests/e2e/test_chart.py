@@ -859,3 +859,30 @@ def test_prometheus_credentials_and_allowlist_values() -> None:
         env_of(opted)["PERFGUARD_PROMETHEUS_ALLOWED_URLS"]
         == "https://prom.example/,http://prometheus.monitoring:9090/"
     )
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {},
+        EVERYTHING_ON,
+        {
+            "prometheus": {"url": "http://thanos-query.monitoring:9090"},
+            "watchNamespaces": ["ml-prod", "ml-staging"],
+            "logging": {"level": "DEBUG", "json": False},
+            "http": {"port": 9000},
+            "envParity": {"compareSecrets": True},
+            "statusRefresh": "2m",
+        },
+    ],
+    ids=["defaults", "everything-on", "values-set"],
+)
+def test_the_rendered_environment_is_one_perfguard_run_accepts(values: dict[str, Any]) -> None:
+    """`perfguard run` refuses a bad variable at start (exit 2): whatever the chart writes must
+    pass the same parser, or the operator would crash-loop on a values file helm accepted."""
+    from perfguard.config import OperatorConfig
+
+    env = env_of(render(values, release="pg", namespace="ops"))
+    plain = {k: v for k, v in env.items() if isinstance(v, str)}  # not valueFrom
+    config = OperatorConfig.from_env(plain)
+    assert config.http_port == int(plain.get("PERFGUARD_HTTP_PORT", "8080"))
