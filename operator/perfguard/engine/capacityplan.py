@@ -360,21 +360,13 @@ def analyse(
         for scenario in spec.scenarios:
             target = None if peak is None else peak * (1.0 + scenario.growth_percent / 100.0)
             if fit is None or target is None:
-                projections.append(
-                    ProjectionResult(
-                        scenario.name,
-                        scenario.growth_percent,
-                        series.name,
-                        target,
-                        None,
-                        series.threshold,
-                        Assessment.UNVERIFIED,
-                        f"too little history for a fit ({fit_points} points with traffic; "
-                        f"need {MIN_FIT_POINTS})",
-                    )
+                why: str | None = (
+                    f"too little history for a fit ({fit_points} points with traffic; "
+                    f"need {MIN_FIT_POINTS})"
                 )
-                continue
-            why = refusal(fit, target=target)
+            else:
+                refused = refusal(fit, target=target)
+                why = None if refused is None else f"{_LABELS[series.name]}: {refused}"
             if why is not None:
                 projections.append(
                     ProjectionResult(
@@ -385,10 +377,11 @@ def analyse(
                         None,
                         series.threshold,
                         Assessment.UNVERIFIED,
-                        f"{_LABELS[series.name]}: {why}",
+                        why,
                     )
                 )
                 continue
+            assert fit is not None and target is not None  # else `why` says why not
             # The projected total spread over the units reporting now: their average.
             projected = fit.predict(target) / units
             text, add_nodes, add_gpus = _recommend(
