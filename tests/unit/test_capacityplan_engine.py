@@ -355,6 +355,36 @@ def test_gpus_gone_silent_make_the_plan_unverified() -> None:
     assert gpu["addGpus"] == int(np.ceil(gpu["projected"] * 4 / 90)) - 4 == 2
 
 
+def test_no_time_to_threshold_while_units_are_silent() -> None:
+    """A scale-in the plan did not see (4 of 8 GPUs gone, their load on the other 4): the
+    trend of the load spread over all 8 rises half as fast as the remaining GPUs do, so a
+    crossing time from it is too late (before: "in about 7h" at 80 %, rising 40 points a
+    day). With units silent no trend is named; "already at the threshold" still is."""
+    rising = data(20.0, gpus=8)
+    ramp = np.linspace(0.0, 20.0, rising.times.size)
+    for g in range(8):
+        rising.gpus[("node-a", str(g))][Signal.GPU_UTIL][:] += ramp
+    for g in range(4, 8):
+        for values in rising.gpus[("node-a", str(g))].values():
+            values[-24:] = np.nan
+    for g in range(4):
+        rising.gpus[("node-a", str(g))][Signal.GPU_UTIL][-24:] *= 2.0
+    outcome = judge(spec(), rising, {}, AT)
+    assert outcome.fields["reason"] == "DataMissing"
+    gpu = next(c for c in outcome.fields["timeToThreshold"] if c["resource"] == "gpu")
+    assert "at" not in gpu
+    assert gpu["message"] == (
+        "unknown: 4 of 8 GPUs reported earlier but not in the last 15m, so the fleet's "
+        "load trend cannot be read"
+    )
+    for values in rising.gpus.values():
+        values[Signal.GPU_UTIL][-24:] = 95.0
+    hot = judge(spec(), rising, {}, AT)
+    gpu = next(c for c in hot.fields["timeToThreshold"] if c["resource"] == "gpu")
+    assert gpu["at"] == "2026-11-28T12:00:00Z"
+    assert gpu["message"] == "already at or above the threshold (now 95.0%)"
+
+
 def test_a_node_advertising_gpus_without_dcgm_data_is_not_sufficient() -> None:
     """DCGM down on a node, or its Hostname label not the node name (the series are then
     not the node's): the node's GPUs are in no fleet figure, so the plan is Unverified."""

@@ -108,6 +108,9 @@ class ResourceResult:
     headroom: float | None
     time_to_threshold: float | None
     state: CapacityVerdict
+    # Units that reported earlier but not in the current window: their load may have moved
+    # to the others, so no trend of the fleet's load can be read (time to threshold).
+    silent_units: int = 0
 
 
 @dataclass
@@ -343,18 +346,31 @@ def analyse(
             and refusal(fit, target=peak + headroom) is not None
         ):
             headroom = None
-        # From the figure shown now, at the trend of the load spread over those units.
-        crossing = (
-            None
-            if current is None
-            else time_to_threshold(
+        # From the figure shown now, at the trend of the load spread over those units. With
+        # units gone silent the trend is unknown: spread over every unit it is too slow if
+        # they were removed (their load now on the others), and over the reporting ones too
+        # fast if they still run. Only "already at the threshold" can still be said.
+        if current is None:
+            crossing = None
+        elif gone_quiet:
+            crossing = 0.0 if reaches(current, series.threshold) else None
+        else:
+            crossing = time_to_threshold(
                 times, total / units, series.threshold, history_s, current=current
             )
-        )
         state = _state(current, series.threshold, sustained is not None)
         results.append(
             ResourceResult(
-                series, current, per_unit, sustained, fit, fit_points, headroom, crossing, state
+                series,
+                current,
+                per_unit,
+                sustained,
+                fit,
+                fit_points,
+                headroom,
+                crossing,
+                state,
+                len(gone_quiet),
             )
         )
         for scenario in spec.scenarios:
@@ -729,7 +745,18 @@ def status_fields(spec: CapacityPlanSpec, analysis: Analysis, at: datetime) -> d
                     "percent": _round(100.0 * r.headroom / analysis.peak_traffic, 1),
                 }
             )
-        if r.time_to_threshold is None:
+        if r.time_to_threshold is None and r.silent_units:
+            crossing.append(
+                {
+                    "resource": r.series.name,
+                    "message": f"unknown: {r.silent_units} of "
+                    f"{_plural(len(r.series.units), _unit_word(r.series.name))} reported "
+                    "earlier but not in the last "
+                    f"{format_duration(CURRENT_WINDOW)}, so the fleet's load trend "
+                    "cannot be read",
+                }
+            )
+        elif r.time_to_threshold is None:
             crossing.append(
                 {
                     "resource": r.series.name,
