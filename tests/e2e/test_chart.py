@@ -226,6 +226,26 @@ def test_schema_rejects_wrong_values_with_a_clear_message(flag: str, field: str)
     assert field in result.stderr, result.stderr
 
 
+@pytest.mark.parametrize(
+    "name", ["perfguard", "pg.ops-1", "", "a..b", "a.-b", "b-.c", "-a", "A", "a" * 254]
+)
+def test_schema_takes_the_peering_names_perfguard_run_takes(name: str) -> None:
+    """helm must not install a peering name `perfguard run` refuses at start (a DNS-1123
+    subdomain): the operator would crash-loop on a values file helm accepted. Empty means
+    the release's name."""
+    from perfguard.config import parse_peering
+
+    try:
+        parse_peering(name)
+        run_takes = True
+    except ValueError:
+        run_takes = False
+    result = helm("template", "x", str(CHART), "--set-string", f"peering.name={name}")
+    assert (result.returncode == 0) == (run_takes or name == ""), result.stderr
+    if result.returncode != 0:
+        assert "values don't meet the specifications of the schema" in result.stderr
+
+
 def _leaves(node: Any, path: tuple[str, ...] = ()) -> Iterable[tuple[str, ...]]:
     if isinstance(node, dict) and node:
         for key, value in node.items():
