@@ -12,7 +12,6 @@ from typing import Any
 import numpy as np
 import pytest
 
-from perfguard.api.perfbaseline import PerfBaselineSpec
 from perfguard.engine.perfbaseline import judge, lapse_after, unavailable
 from perfguard.engine.perfbaseline_fetch import MetricSamples, TimedSamples, windows
 from perfguard.engine.tracks import TrackPlan, plan_tracks
@@ -20,25 +19,10 @@ from perfguard.outcome import Outcome
 from perfguard.sources.prometheus import FailureKind, PrometheusError
 from perfguard.status import next_status
 from perfguard.times import parse_time
+from tests.unit.specs import concurrent_spec, p95_latency
 
 AT = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
-SPEC = PerfBaselineSpec.model_validate(
-    {
-        "selector": {"service": "api"},
-        "candidate": {"matchLabels": {"track": "canary"}},
-        "stable": {"matchLabels": {"track": "stable"}},
-        "comparison": "Concurrent",
-        "analysis": {"interval": "1m", "window": "10m", "step": "30s", "sustainFor": "15m"},
-        "metrics": [
-            {
-                "name": "latency",
-                "type": "Latency",
-                "histogram": "req_seconds",
-                "thresholds": {"p95": {"maxIncrease": "5ms"}},
-            }
-        ],
-    }
-)
+SPEC = concurrent_spec([p95_latency()])
 PLAN_A = dataclasses.replace(plan_tracks(SPEC, None), identity="hashA", source="WorkloadRef")
 PLAN_B = dataclasses.replace(PLAN_A, identity="hashB")
 

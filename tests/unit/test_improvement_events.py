@@ -13,28 +13,21 @@ from typing import Any
 
 import numpy as np
 
-from perfguard.api.perfbaseline import PerfBaselineSpec
 from perfguard.engine.perfbaseline import judge
 from perfguard.engine.perfbaseline_fetch import MetricSamples, TimedSamples, windows
 from perfguard.engine.tracks import TrackPlan, plan_tracks
 from perfguard.sources.prometheus import FailureKind, PrometheusError
+from tests.unit.specs import concurrent_spec
 
-SPEC = PerfBaselineSpec.model_validate(
-    {
-        "selector": {"service": "api"},
-        "candidate": {"matchLabels": {"track": "canary"}},
-        "stable": {"matchLabels": {"track": "stable"}},
-        "comparison": "Concurrent",
-        "analysis": {"interval": "1m", "window": "10m", "step": "30s", "sustainFor": "15m"},
-        "metrics": [
-            {
-                "name": "gpu",
-                "type": "Query",
-                "query": "avg(gpu_util{ {{selector}} })",
-                "thresholds": {"value": {"maxIncreasePercent": 10}},
-            }
-        ],
-    }
+SPEC = concurrent_spec(
+    [
+        {
+            "name": "gpu",
+            "type": "Query",
+            "query": "avg(gpu_util{ {{selector}} })",
+            "thresholds": {"value": {"maxIncreasePercent": 10}},
+        }
+    ]
 )
 START = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
 

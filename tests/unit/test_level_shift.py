@@ -15,6 +15,7 @@ from perfguard.engine.perfbaseline import judge, onset_min_samples
 from perfguard.engine.perfbaseline_fetch import MetricSamples, TimedSamples, windows
 from perfguard.engine.tracks import plan_tracks
 from perfguard.status import next_status
+from tests.unit.specs import concurrent_spec, p95_latency
 
 
 def ar1(rng: np.random.Generator, n: int, rho: float, sd: float = 1.0) -> np.ndarray:
@@ -127,27 +128,10 @@ AT = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
 
 
 def make_spec(sustain_for: str = "3m") -> PerfBaselineSpec:
-    return PerfBaselineSpec.model_validate(
-        {
-            "selector": {"service": "resnet"},
-            "candidate": {"matchLabels": {"track": "canary"}},
-            "stable": {"matchLabels": {"track": "stable"}},
-            "comparison": "Concurrent",
-            "analysis": {
-                "interval": "1m",
-                "window": "10m",
-                "step": "30s",
-                "sustainFor": sustain_for,
-            },
-            "metrics": [
-                {
-                    "name": "latency",
-                    "type": "Latency",
-                    "histogram": "inference_request_duration_seconds",
-                    "thresholds": {"p95": {"maxIncrease": "5ms"}},
-                }
-            ],
-        }
+    return concurrent_spec(
+        [p95_latency("inference_request_duration_seconds")],
+        service="resnet",
+        analysis={"sustainFor": sustain_for},
     )
 
 

@@ -14,33 +14,14 @@ from perfguard.api.perfbaseline import PerfBaselineSpec
 from perfguard.engine.perfbaseline import judge
 from perfguard.engine.perfbaseline_fetch import MetricSamples, TimedSamples, windows
 from perfguard.engine.tracks import plan_tracks
+from tests.unit.specs import concurrent_spec, p95_latency
 
 AT = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
 
 
 def spec_at(confidence: float) -> PerfBaselineSpec:
-    return PerfBaselineSpec.model_validate(
-        {
-            "selector": {"service": "api"},
-            "candidate": {"matchLabels": {"track": "canary"}},
-            "stable": {"matchLabels": {"track": "stable"}},
-            "comparison": "Concurrent",
-            "analysis": {
-                "interval": "1m",
-                "window": "10m",
-                "step": "30s",
-                "sustainFor": "0s",
-                "confidence": confidence,
-            },
-            "metrics": [
-                {
-                    "name": "latency",
-                    "type": "Latency",
-                    "histogram": "req_seconds",
-                    "thresholds": {"p95": {"max": "250ms"}},
-                }
-            ],
-        }
+    return concurrent_spec(
+        [p95_latency(max="250ms")], analysis={"sustainFor": "0s", "confidence": confidence}
     )
 
 
