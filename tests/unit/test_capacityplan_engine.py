@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 
 from perfguard.analysis.dcgm import DCGM_INT32_BLANK
@@ -40,28 +42,39 @@ def spec(**overrides: Any) -> CapacityPlanSpec:
     return CapacityPlanSpec.model_validate(body)
 
 
+def fleet(
+    times: npt.NDArray[np.float64],
+    traffic: npt.NDArray[np.float64],
+    util: Callable[[], npt.NDArray[np.float64]],
+    *,
+    gpus: int = 4,
+) -> CapacityData:
+    """`gpus` GPUs on node-a, each at the utilisation `util()` returns (called once per GPU,
+    in order), 10 % of their memory used, no XID errors or clock events; node-exporter's
+    CPU and memory for the node well below their thresholds (30 % and 40 %)."""
+    out = CapacityData(times=times, step_s=STEP, traffic=traffic)
+    for g in range(gpus):
+        out.gpus[("node-a", str(g))] = {
+            Signal.GPU_UTIL: util(),
+            Signal.GPU_MEMORY_USED: np.full(times.size, 1000.0),
+            Signal.GPU_MEMORY_FREE: np.full(times.size, 9000.0),
+            Signal.XID_ERRORS: np.zeros(times.size),
+            Signal.CLOCK_EVENTS: np.zeros(times.size),
+        }
+    out.nodes["node-a"] = {
+        Signal.CPU: np.full(times.size, 30.0),
+        Signal.MEMORY: np.full(times.size, 40.0),
+    }
+    return out
+
+
 def data(gpu_level: float, *, gpus: int = 4, traffic_scale: float = 1.0) -> CapacityData:
     """GPUs whose utilisation is exactly 5 + slope * traffic; traffic follows the day."""
     times = grid(AT - timedelta(days=1), AT, STEP)
     hours = (times / 3600.0) % 24
     traffic = traffic_scale * 100.0 * (1.0 + 0.4 * np.sin(2 * np.pi * hours / 24))
     slope = (gpu_level - 5.0) / 100.0
-    out = CapacityData(times=times, step_s=STEP, traffic=traffic)
-    for g in range(gpus):
-        util = 5.0 + slope * traffic
-        out.gpus[("node-a", str(g))] = {
-            Signal.GPU_UTIL: util.copy(),
-            Signal.GPU_MEMORY_USED: np.full(times.size, 1000.0),
-            Signal.GPU_MEMORY_FREE: np.full(times.size, 9000.0),
-            Signal.XID_ERRORS: np.zeros(times.size),
-            Signal.CLOCK_EVENTS: np.zeros(times.size),
-        }
-    # node-exporter's CPU and memory for the node, well below their thresholds.
-    out.nodes["node-a"] = {
-        Signal.CPU: np.full(times.size, 30.0),
-        Signal.MEMORY: np.full(times.size, 40.0),
-    }
-    return out
+    return fleet(times, traffic, lambda: 5.0 + slope * traffic, gpus=gpus)
 
 
 def status(outcome: Outcome) -> dict[str, Any]:
@@ -258,17 +271,7 @@ def test_traffic_that_explains_nothing_gives_no_projection(seed: int) -> None:
     rng = np.random.default_rng(seed)
     traffic = 100.0 + rng.normal(0.0, 0.3, times.size)
     util = 70.0 + rng.normal(0.0, 5.0, times.size)
-    plan = CapacityData(times=times, step_s=STEP, traffic=traffic)
-    for g in range(4):
-        plan.gpus[("node-a", str(g))] = {
-            Signal.GPU_UTIL: util.copy(),
-            Signal.GPU_MEMORY_USED: np.full(times.size, 1000.0),
-            Signal.GPU_MEMORY_FREE: np.full(times.size, 9000.0),
-        }
-    plan.nodes["node-a"] = {
-        Signal.CPU: np.full(times.size, 30.0),
-        Signal.MEMORY: np.full(times.size, 40.0),
-    }
+    plan = fleet(times, traffic, util.copy)
     outcome = judge(spec(), plan, {}, AT)
     assert outcome.verdict == "Unverified", outcome.fields["message"]
     assert outcome.fields["reason"] == "ProjectionUnverified"
@@ -781,17 +784,7 @@ def test_no_headroom_from_a_line_refused_where_the_headroom_reads_it(seed: int) 
     times = grid(AT - timedelta(days=1), AT, STEP)
     traffic = 100.0 * (1.0 + 0.4 * np.sin(2 * np.pi * ((times / 3600.0) % 24) / 24))
     rng = np.random.default_rng(seed)
-    plan = CapacityData(times=times, step_s=STEP, traffic=traffic)
-    for g in range(4):
-        plan.gpus[("node-a", str(g))] = {
-            Signal.GPU_UTIL: 40 + 0.1 * traffic + rng.normal(0, 10, times.size),
-            Signal.GPU_MEMORY_USED: np.full(times.size, 1000.0),
-            Signal.GPU_MEMORY_FREE: np.full(times.size, 9000.0),
-        }
-    plan.nodes["node-a"] = {
-        Signal.CPU: np.full(times.size, 30.0),
-        Signal.MEMORY: np.full(times.size, 40.0),
-    }
+    plan = fleet(times, traffic, lambda: 40 + 0.1 * traffic + rng.normal(0, 10, times.size))
     outcome = judge(spec(), plan, {}, AT)
     gpu = next(p for p in outcome.fields["projections"] if p["resource"] == "gpu")
     assert gpu["assessment"] == "Unverified"
