@@ -122,6 +122,35 @@ def test_canary_regression_shows_against_stable(
     assert median_gap(after) == pytest.approx(0.008, abs=0.001)
 
 
+@pytest.mark.parametrize("timeout", ["500ms", "1500ms", "2.5s", "10s"])
+def test_a_timeout_with_a_fraction_of_a_second_is_one_prometheus_takes(
+    backfilled_prometheus: BackfilledPrometheus, timeout: str
+) -> None:
+    """`prometheus.timeout: 500ms` (the CRD's own example) went out as `timeout=0.5s`, which
+    Prometheus refuses ("cannot parse "0.5s" to a valid duration"): every query failed as
+    InvalidQuery."""
+    import asyncio
+
+    from perfguard.api.quantities import parse_duration
+    from perfguard.sources.prometheus import PrometheusClient
+
+    async def ask() -> int:
+        async with PrometheusClient(
+            backfilled_prometheus.url, timeout=parse_duration(timeout)
+        ) as client:
+            end = backfilled_prometheus.scenario.end
+            answer = await client.query_range(
+                'sum(rate(inference_requests_total{service="resnet"}[5m]))',
+                end - timedelta(minutes=10),
+                end,
+                timedelta(seconds=30),
+            )
+            instant = await client.query('sum(inference_requests_total{service="resnet"})', end)
+            return len(answer) + len(instant)
+
+    assert asyncio.run(ask()) == 2
+
+
 def test_mean_latency_per_stage(backfilled_prometheus: BackfilledPrometheus) -> None:
     p = backfilled_prometheus
     start, end, step = _history(p, timedelta(hours=1))

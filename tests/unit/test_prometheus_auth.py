@@ -33,6 +33,7 @@ from perfguard.sources.prometheus import (
     PrometheusClient,
     PrometheusError,
     RequestOptions,
+    new_session,
 )
 from perfguard.sources.prometheus_auth import (
     CREDENTIALS_LABEL,
@@ -512,6 +513,66 @@ def test_headers_travel_per_request_on_a_shared_session(serve: Any) -> None:
     assert "wrong-token-value" not in wrong.message and "denied" not in wrong.message
     assert anonymous.kind == FailureKind.UNAUTHORIZED
     assert "bearerTokenSecret" in anonymous.message
+
+
+def _proxy_with_sessions(token: str) -> Handler:
+    """An auth proxy as oauth2-proxy-style proxies behave: the right token gets an answer and
+    a session cookie, and the cookie alone is let through afterwards."""
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        if request.headers.get("Authorization") == f"Bearer {token}":
+            response = web.json_response(SUCCESS)
+            response.set_cookie("_proxy_session", "team-a", httponly=True)
+            return response
+        if request.cookies.get("_proxy_session") == "team-a":
+            return web.json_response(SUCCESS)
+        return web.Response(status=401, text="denied")
+
+    return handler
+
+
+@pytest.mark.parametrize("session", ["operator's shared session", "client's own session"])
+def test_a_cookie_set_for_one_resources_token_authenticates_no_other(
+    serve: Any, session: str
+) -> None:
+    """Before, the operator's one session kept cookies: after resource A's token got a proxy
+    session cookie, resource B's requests (no credentials, or a revoked token) went through
+    on A's session and read A's data. (The host is a name: aiohttp keeps no cookies for IP
+    addresses.)"""
+
+    async def scenario() -> list[FailureKind | None]:
+        runner, url = await serve(_proxy_with_sessions(TOKEN))
+        url = url.replace("127.0.0.1", "localhost")
+        outcomes: list[FailureKind | None] = []
+        shared = new_session() if session.startswith("operator") else None
+        try:
+            for options in (
+                bearer_options(TOKEN.encode()),
+                NO_OPTIONS,
+                bearer_options(b"revoked-token-value"),
+            ):
+                client = PrometheusClient(url, options=options, session=shared)
+                try:
+                    async with client:
+                        await client.query("up", AT)
+                        if shared is None:  # the same client's session, as `evaluate` has
+                            client.options = NO_OPTIONS
+                            await client.query("up", AT)
+                    outcomes.append(None)
+                except PrometheusError as error:
+                    outcomes.append(error.kind)
+        finally:
+            if shared is not None:
+                await shared.close()
+            await runner.cleanup()
+        return outcomes
+
+    outcomes = run(scenario())
+    if session.startswith("operator"):
+        assert outcomes == [None, FailureKind.UNAUTHORIZED, FailureKind.UNAUTHORIZED]
+    else:
+        # Within one client the second request carries no token: refused, cookie or not.
+        assert outcomes == [FailureKind.UNAUTHORIZED] * 3
 
 
 def test_a_server_echoing_the_token_cannot_put_it_in_a_message(serve: Any) -> None:

@@ -6,7 +6,6 @@ import asyncio
 import logging
 from typing import Any
 
-import aiohttp
 import kopf
 from aiohttp import web
 
@@ -19,6 +18,7 @@ from perfguard.observability import OperatorMetrics, configure_logging
 from perfguard.sources.envparity_reader import ParityReader
 from perfguard.sources.kubernetes_api import StatusWriter, load_client
 from perfguard.sources.nodes import NodeReader
+from perfguard.sources.prometheus import new_session
 from perfguard.sources.workloads import WorkloadReader
 from perfguard.webserver import start
 
@@ -68,7 +68,7 @@ async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
     runtime.nodes = NodeReader(client)
     # One pooled session for every Prometheus query: connections are reused across
     # resources and evaluations (see config.EVALUATION_SLOTS for its size).
-    runtime.http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64))
+    runtime.http = new_session(limit=64)
     set_runtime(runtime)
     _http = await start(runtime)
     runtime.started = True

@@ -100,6 +100,24 @@ class RequestOptions:
 NO_OPTIONS = RequestOptions()
 
 
+def new_session(*, limit: int = 100) -> aiohttp.ClientSession:
+    """An HTTP session for Prometheus requests, pooling up to `limit` connections. It keeps
+    no cookies: credentials travel with each request (RequestOptions), and a cookie an auth
+    proxy set for one resource's token would otherwise authenticate every later request
+    through the same session, other resources' included (no credentials, a revoked token).
+    Call it inside the event loop."""
+    return aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=limit), cookie_jar=aiohttp.DummyCookieJar()
+    )
+
+
+def _seconds(duration: timedelta) -> str:
+    """A duration as Prometheus' API parses it: float seconds. `0.5s` (a Go duration with a
+    fraction) is refused ("cannot parse to a valid duration"), so `500ms` must go as `0.5`.
+    Every digit is kept (`:g` rounds to six)."""
+    return repr(duration.total_seconds())
+
+
 @dataclass
 class PrometheusClient:
     url: str
@@ -114,7 +132,7 @@ class PrometheusClient:
 
     async def __aenter__(self) -> PrometheusClient:
         if self.session is None:
-            self.session = aiohttp.ClientSession()
+            self.session = new_session()
             self._own_session = True
         return self
 
@@ -132,8 +150,8 @@ class PrometheusClient:
                 "query": query,
                 "start": f"{start.timestamp():.3f}",
                 "end": f"{end.timestamp():.3f}",
-                "step": f"{step.total_seconds():g}",
-                "timeout": f"{self.timeout.total_seconds():g}s",
+                "step": _seconds(step),
+                "timeout": _seconds(self.timeout),
             },
             query,
         )
@@ -151,7 +169,7 @@ class PrometheusClient:
             {
                 "query": query,
                 "time": f"{at.timestamp():.3f}",
-                "timeout": f"{self.timeout.total_seconds():g}s",
+                "timeout": _seconds(self.timeout),
             },
             query,
         )
