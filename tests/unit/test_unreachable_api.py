@@ -152,3 +152,23 @@ def test_a_read_that_times_out_is_sent_once(
         server.close()
     assert len(requests) == 1, requests
     assert requests[0].startswith(b"GET /apis/perfguard.dev/")
+
+
+def test_a_connect_timeout_is_not_tried_again_and_a_refused_connection_is() -> None:
+    """urllib3 counts a connect timeout as a connection error and tries it 3 more times: a
+    call against an API server that drops connection attempts held its evaluation for 4 x
+    its timeout (8 s at 2 s, measured). A refused connection is still tried again."""
+    from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError
+
+    from perfguard.sources.kubernetes_api import RETRIES
+
+    with pytest.raises(MaxRetryError):
+        RETRIES.increment("GET", "/api", error=ConnectTimeoutError("timed out"))
+    refused = NewConnectionError(None, "Connection refused")  # type: ignore[arg-type]
+    again = RETRIES.increment("GET", "/api", error=refused)
+    assert again.total == 2 and isinstance(again, type(RETRIES))
+    for _ in range(2):
+        again = again.increment("GET", "/api", error=refused)
+    with pytest.raises(MaxRetryError):
+        again.increment("GET", "/api", error=refused)
+    # A read that timed out is not sent again either (test_a_read_that_times_out_is_sent_once).

@@ -22,11 +22,26 @@ from perfguard.render import one_line
 UNREACHABLE: Final = (urllib3.exceptions.HTTPError, OSError)
 # Per request: without it a lost answer would hold the resource's daemon forever.
 READ_TIMEOUT_S: Final = 30.0
-# A request that timed out is not sent again: with urllib3's default (3 more tries) an API
-# server that accepts connections but does not answer held `perfguard report` for 2
-# minutes, and an evaluation (and its slot) as long, before it could say so. A refused or
-# reset connection is still tried again, at once.
-RETRIES: Final = urllib3.Retry(total=3, read=0)
+
+
+class _Retries(urllib3.Retry):
+    """A request that timed out is not sent again: with urllib3's default (3 more tries) an
+    API server that accepts connections but does not answer held `perfguard report` for 2
+    minutes, and an evaluation (and its slot) as long, before it could say so. That holds
+    for a connect timeout too (an API server behind a load balancer whose node is gone, a
+    firewall dropping packets): urllib3 counts it as a connection error, safe to retry, and
+    one call took 4 x its timeout. A refused connection (nothing listening, e.g. while the
+    API server restarts) is still tried again at once; the server never saw the request."""
+
+    def _is_connection_error(self, err: Exception) -> bool:
+        if isinstance(err, urllib3.exceptions.ProxyError):
+            err = err.original_error
+        # NewConnectionError subclasses ConnectTimeoutError; a bare ConnectTimeoutError is
+        # the timeout, which falls through to "other" errors, of which none are retried.
+        return isinstance(err, urllib3.exceptions.NewConnectionError)
+
+
+RETRIES: Final = _Retries(total=3, read=0, other=0)
 API_UNREACHABLE: Final = "ApiUnreachable"
 
 
