@@ -215,16 +215,10 @@ class OperatorMetrics:
         for choice in choices:
             self.verdict.labels(kind, namespace, name, choice).set(1 if choice == verdict else 0)
 
-    def forget(
-        self, kind: str, namespace: str, name: str, *, keep_last_evaluation: bool = False
-    ) -> None:
-        """Drop every series of a deleted resource so stale verdicts do not linger.
-        `keep_last_evaluation`: a replica paused by a peer keeps its (ageing) stamp, so
-        PerfguardEvaluationLag still fires when no replica evaluates."""
-        gauges = [self.verdict, self.ready, self.metric_delta]
-        if not keep_last_evaluation:
-            gauges.append(self.last_evaluation)
-        for gauge in gauges:
+    def forget(self, kind: str, namespace: str, name: str) -> None:
+        """Drop every series of a resource this replica no longer evaluates (deleted, or
+        another replica took over) so stale verdicts do not linger."""
+        for gauge in (self.verdict, self.ready, self.metric_delta, self.last_evaluation):
             for labels in list(gauge._metrics):  # prometheus_client lists no label sets
                 if labels[:3] == (kind, namespace, name):
                     gauge.remove(*labels)

@@ -367,9 +367,10 @@ class ResourceLoop:
             elif reason is not None and reason & kopf.DaemonStoppingReason.OPERATOR_PAUSING:
                 # Another replica took over (peering): this one keeps running but no longer
                 # evaluates, so its series would go stale, outlive a deletion it never
-                # sees, and keep alerts such as PerfguardGpuAnomaly firing. Its stamp stays:
-                # if no replica evaluates, PerfguardEvaluationLag must see it age.
-                get_runtime().metrics.forget(ref.kind, namespace, name, keep_last_evaluation=True)
+                # sees, and keep alerts such as PerfguardGpuAnomaly firing. The evaluation
+                # stamp goes too: kept, it outlived a deletion the replica never saw, and
+                # PerfguardEvaluationLag fired about a resource that no longer existed.
+                get_runtime().metrics.forget(ref.kind, namespace, name)
 
     def _resume_delay(self, body: kopf.Body) -> float:
         try:
