@@ -16,11 +16,13 @@ them, the standby of a peering pair included.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import functools
 import json
 import weakref
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Final, Protocol, TypeVar
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter
@@ -40,6 +42,8 @@ from perfguard.gates import (
 )
 from perfguard.handlers.runtime import Runtime
 from perfguard.observability import Exposition, resource_logger
+
+T = TypeVar("T")
 
 
 class Judge(Protocol):
@@ -66,8 +70,28 @@ class ObjectReader(Protocol):
         ...
 
 
+# Threads of their own for what the HTTP server answers: asyncio's default executor also
+# runs every Kubernetes call of the evaluations (status patches, reads). While the API
+# server hangs, those calls hold all its threads (6 on 2 cores) for their whole timeout, and
+# a /metrics render queued behind them took minutes: scrapes timed out, and
+# PerfguardOperatorDown fired with the operator up. A gate's read is queued apart likewise.
+_METRICS_RENDER: Final = concurrent.futures.ThreadPoolExecutor(
+    1, thread_name_prefix="perfguard-metrics"
+)
+_GATE_READS: Final = concurrent.futures.ThreadPoolExecutor(4, thread_name_prefix="perfguard-gates")
+
+
+async def _in(
+    executor: concurrent.futures.Executor, call: Callable[..., T], *args: Any, **kwargs: Any
+) -> T:
+    return await asyncio.get_running_loop().run_in_executor(
+        executor, functools.partial(call, *args, **kwargs)
+    )
+
+
 class KubernetesObjectReader:
-    """Reads perfguard resources through the official client, in a worker thread."""
+    """Reads perfguard resources through the official client, in a worker thread of the
+    gates' own (not the evaluations')."""
 
     def __init__(self, client: Any, timeout: float = 10.0) -> None:
         from kubernetes.client import CustomObjectsApi
@@ -80,7 +104,8 @@ class KubernetesObjectReader:
         from urllib3.exceptions import HTTPError
 
         try:
-            obj: dict[str, Any] = await asyncio.to_thread(
+            obj: dict[str, Any] = await _in(
+                _GATE_READS,
                 self._custom.get_namespaced_custom_object,
                 GROUP,
                 VERSION,
@@ -129,7 +154,7 @@ def build_app(runtime: Runtime, objects: ObjectReader | None = None) -> web.Appl
             if not reader:
                 from perfguard.sources.kubernetes_api import load_client
 
-                client = await asyncio.to_thread(load_client)
+                client = await _in(_GATE_READS, load_client)
                 reader.append(KubernetesObjectReader(client))
         return reader[0]
 
@@ -147,7 +172,7 @@ def build_app(runtime: Runtime, objects: ObjectReader | None = None) -> web.Appl
     async def metrics(_: web.Request) -> web.Response:
         # A large fleet's page (tens of thousands of series) takes a while: rendered in a
         # worker thread, so the event loop serves the evaluations meanwhile.
-        body = await asyncio.to_thread(exposition.render)
+        body = await _in(_METRICS_RENDER, exposition.render)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     def gate(name: str, kind: Kind, judge: Judge) -> Callable[[web.Request], Any]:
