@@ -265,6 +265,14 @@ def _identity_warnings(spec: object, args: argparse.Namespace) -> list[str]:
             "track, so its metrics are NoData (NoStableTrack) and the verdict Inconclusive; "
             "give --stable-hash"
         ]
+    if args.candidate_hash and args.candidate_hash == args.stable_hash:
+        # One ReplicaSet for both, as in a fully promoted Rollout: the operator judges the
+        # workload then, and so does this (engine/tracks.py), rather than the stable
+        # against itself.
+        return [
+            "--candidate-hash equals --stable-hash: no canary in flight (a fully promoted "
+            f"workload); judging the whole workload, named {args.stable_hash}"
+        ]
     if given:
         # --stable-hash alone is "no canary in flight": the operator then judges the
         # workload and names it by the stable hash (engine/tracks.py), and so does this.

@@ -775,6 +775,20 @@ def test_evaluate_warns_that_a_workload_ref_needs_the_candidate_hash(
         assert "warning" not in capsys.readouterr().err
 
 
+def test_evaluate_warns_that_equal_hashes_mean_no_canary(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The same hash for both tracks used to judge the stable against itself (delta 0,
+    # Pass); as for a fully promoted Rollout, the workload is judged, and this says so.
+    path = resource_file(tmp_path, spec=WORKLOAD_REF)
+    argv = ["evaluate", "-f", path, "--prometheus", CLOSED, *AT]
+    assert main([*argv, "--candidate-hash", "abc", "--stable-hash", "abc"]) == 4
+    assert (
+        "warning: --candidate-hash equals --stable-hash: no canary in flight (a fully "
+        "promoted workload); judging the whole workload, named abc"
+    ) in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     ("comparison", "says"),
     [

@@ -44,7 +44,10 @@ def plan_tracks(spec: PerfBaselineSpec, hashes: WorkloadHashes | None) -> TrackP
     stable: Track | None = None
     if spec.workload_ref is not None and hashes is not None:
         label = spec.workload_ref.hash_label
-        if hashes.candidate:
+        # Equal hashes are one ReplicaSet, a fully promoted workload: no canary in flight.
+        # rollout_hashes says so for a Rollout already; `perfguard evaluate --candidate-hash
+        # H --stable-hash H` did not, and judged the stable against itself (delta 0, Pass).
+        if hashes.candidate and hashes.candidate != hashes.stable:
             candidate = Track("candidate", {label: hashes.candidate})
         if hashes.stable:
             stable = Track("stable", {label: hashes.stable})
