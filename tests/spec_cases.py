@@ -345,6 +345,82 @@ INVALID = [
         ("spec.comparison", "Concurrent comparison needs workloadRef, or both candidate"),
         id="cel-concurrent-needs-tracks",
     ),
+    # Tracks that do not exclude each other: the stable series would include the
+    # candidate's (or be the same), and a canary twice as slow passed.
+    pytest.param(
+        "perfbaseline",
+        "spec.stable.matchLabels",
+        {},
+        ("spec.stable", "candidate and stable must exclude each other"),
+        id="cel-stable-matches-everything",
+    ),
+    pytest.param(
+        "perfbaseline",
+        "spec.stable.matchLabels",
+        {"service": "resnet"},
+        ("spec.stable", "candidate and stable must exclude each other"),
+        id="cel-stable-adds-nothing-to-selector",
+    ),
+    pytest.param(
+        "perfbaseline",
+        "spec.stable.matchLabels",
+        {"track": "canary"},
+        ("spec.stable", "candidate and stable must exclude each other"),
+        id="cel-stable-same-as-candidate",
+    ),
+    pytest.param(
+        "perfbaseline",
+        "spec.stable.matchLabels",
+        {"role": "stable"},
+        ("spec.stable", "candidate and stable must exclude each other"),
+        id="cel-tracks-without-a-common-label",
+    ),
+    pytest.param(
+        "perfbaseline",
+        "spec.stable.matchLabels",
+        {"track": ""},
+        ("spec.stable.matchLabels", "matchLabels values must not be empty", "label: track"),
+        id="cel-empty-stable-value",
+    ),
+    pytest.param(
+        "perfbaseline",
+        "spec.candidate.matchLabels",
+        {"track": "canary", "zone": ""},
+        ("spec.candidate.matchLabels", "matchLabels values must not be empty", "label: zone"),
+        id="cel-empty-candidate-value",
+    ),
+    pytest.param(
+        "perfbaseline",
+        "spec.selector",
+        {"service": "resnet", "track": "stable"},
+        (
+            "spec.candidate.matchLabels",
+            "candidate.matchLabels must not give a label of selector another value",
+            "label: track",
+        ),
+        id="cel-candidate-contradicts-selector",
+    ),
+    pytest.param(
+        "perfbaseline",
+        "spec.selector",
+        {"service": "resnet", "track": "canary"},
+        (
+            "spec.stable.matchLabels",
+            "stable.matchLabels must not give a label of selector another value",
+            "label: track",
+        ),
+        id="cel-stable-contradicts-selector",
+    ),
+    pytest.param(
+        "perfbaseline",
+        ("spec.workloadRef", "spec.selector"),
+        (
+            {"kind": "Rollout", "name": "resnet"},
+            {"service": "resnet", "rollouts_pod_template_hash": "6d4f8b"},
+        ),
+        ("spec.selector", "selector must not name workloadRef.hashLabel"),
+        id="cel-selector-names-hash-label",
+    ),
     pytest.param(
         "perfbaseline",
         "spec.analysis.interval",
@@ -598,5 +674,29 @@ VALID_EDGES = [
         ("spec.comparison", "spec.stable", "spec.workloadRef"),
         ("Concurrent", DELETE, {"kind": "Rollout", "name": "resnet"}),
         id="concurrent-with-workload-ref",
+    ),
+    # Tracks may repeat a selector label with its value, and share labels besides the one
+    # that tells them apart; the selector may match on a missing label (`shard=""`).
+    pytest.param(
+        "spec.candidate.matchLabels",
+        {"service": "resnet", "track": "canary"},
+        id="track-repeats-selector",
+    ),
+    pytest.param(
+        ("spec.candidate.matchLabels", "spec.stable.matchLabels"),
+        ({"track": "canary", "tier": "gpu"}, {"track": "stable", "tier": "gpu"}),
+        id="tracks-share-a-label",
+    ),
+    pytest.param(
+        "spec.candidate.matchLabels", {"track": "canary", "version": "v2"}, id="track-adds-a-label"
+    ),
+    pytest.param("spec.selector", {"service": "resnet", "shard": ""}, id="empty-selector-value"),
+    pytest.param(
+        ("spec.workloadRef", "spec.selector"),
+        (
+            {"kind": "Deployment", "name": "resnet", "hashLabel": "pod_template_hash"},
+            {"service": "resnet", "rollouts_pod_template_hash": "6d4f8b"},
+        ),
+        id="selector-names-another-hash-label",
     ),
 ]

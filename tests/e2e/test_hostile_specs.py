@@ -666,6 +666,12 @@ def perfbaseline_spec(draw: st.DrawFn) -> dict[str, Any]:
     for key, strategy in optional.items():
         if draw(st.booleans()):
             spec[key] = draw(strategy)
+    if "candidate" in spec and "stable" in spec and draw(st.booleans()):
+        # Tell the tracks apart by one label, as the schema asks (drawn independently they
+        # rarely are, and the accepted side would hardly see a spec with both).
+        name = draw(PROM_NAME)
+        spec["candidate"]["matchLabels"][name] = "canary"
+        spec["stable"]["matchLabels"][name] = "stable"
     return spec
 
 

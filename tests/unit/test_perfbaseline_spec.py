@@ -113,6 +113,118 @@ def test_the_spec_accepts_exactly_the_label_names_the_query_builder_does(name: s
     assert model == builder, name
 
 
+# ---------------------------------------------------------------- tracks
+
+
+def with_tracks(candidate: dict[str, str], stable: dict[str, str]) -> dict[str, Any]:
+    body = with_("candidate.matchLabels", candidate)
+    body["stable"] = {"matchLabels": stable}
+    return body
+
+
+@pytest.mark.parametrize(
+    "stable",
+    [
+        pytest.param({}, id="matches-everything"),
+        pytest.param({"service": "api"}, id="adds-nothing-to-the-selector"),
+        pytest.param({"track": "canary"}, id="same-as-candidate"),
+        pytest.param({"role": "stable"}, id="no-common-label"),
+        pytest.param({"track": "canary", "zone": "a"}, id="a-subset-of-candidate"),
+    ],
+)
+def test_a_stable_track_that_can_match_the_candidates_series_is_refused(
+    stable: dict[str, str],
+) -> None:
+    # The stable series then include the canary's own: a canary at 100 against a stable at
+    # 50 read as 74.9 (+33 %, under a 40 % limit) and passed; identical tracks gave 0.
+    (detail,) = refused(with_tracks({"track": "canary"}, stable)).errors()
+    assert detail["loc"] == ()
+    assert detail["ctx"]["field_path"] == ".stable"
+    assert detail["msg"].startswith("candidate and stable must exclude each other")
+
+
+TRACK_LABELS = st.dictionaries(
+    st.sampled_from(["track", "zone"]), st.sampled_from(["", "canary", "stable"]), max_size=2
+)
+
+
+def _matches(series: dict[str, str], matchers: dict[str, str]) -> bool:
+    """PromQL's `name="value"`: a series without the label has the value ""."""
+    return all(series.get(name, "") == value for name, value in matchers.items())
+
+
+@given(TRACK_LABELS, TRACK_LABELS)
+def test_accepted_tracks_can_never_select_the_same_series(
+    candidate: dict[str, str], stable: dict[str, str]
+) -> None:
+    try:
+        PerfBaselineSpec.model_validate(with_tracks(candidate, stable))
+        accepted = True
+    except ValidationError:
+        accepted = False
+    selector = BASE["selector"]
+    one, other = {**selector, **candidate}, {**selector, **stable}
+    # The series that has every label either track asks for, with the value asked: any
+    # series matching both has these labels, so both match some series iff both match it.
+    merged = {name: value for name, value in {**one, **other}.items() if value}
+    overlap = _matches(merged, one) and _matches(merged, other)
+    empty = "" in candidate.values() or "" in stable.values()
+    assert accepted == (not overlap and not empty), (candidate, stable)
+
+
+@pytest.mark.parametrize("track", ["candidate", "stable"])
+def test_an_empty_track_value_is_refused_naming_the_label(track: str) -> None:
+    # track="" also matches every series without a track label.
+    body = with_tracks({"track": "canary"}, {"track": "stable"})
+    body[track]["matchLabels"]["zone"] = ""
+    (detail,) = refused(body).errors()
+    assert detail["loc"] == (track,)
+    assert detail["ctx"]["field_path"] == ".matchLabels"
+    assert detail["msg"].startswith("candidate and stable matchLabels values must not be empty")
+    assert detail["msg"].endswith("; label: zone")
+
+
+@pytest.mark.parametrize(
+    ("selector_track", "contradicted"), [("stable", "candidate"), ("canary", "stable")]
+)
+def test_a_track_contradicting_the_selector_is_refused(
+    selector_track: str, contradicted: str
+) -> None:
+    body = with_("selector", {"service": "api", "track": selector_track})
+    (detail,) = refused(body).errors()
+    assert detail["ctx"]["field_path"] == f".{contradicted}.matchLabels"
+    assert detail["msg"].startswith(
+        f"{contradicted}.matchLabels must not give a label of selector another value"
+    )
+    assert detail["msg"].endswith("; label: track")
+
+
+def test_tracks_may_repeat_a_selector_label_and_the_selector_may_match_a_missing_one() -> None:
+    body = with_tracks({"service": "api", "track": "canary"}, {"track": "stable"})
+    body["selector"] = {"service": "api", "shard": ""}
+    PerfBaselineSpec.model_validate(body)
+
+
+def with_hash_in_selector(workload_ref: dict[str, str]) -> dict[str, Any]:
+    body = with_("selector", {"service": "api", "rollouts_pod_template_hash": "6d4f8b"})
+    body["workloadRef"] = workload_ref
+    return body
+
+
+def test_the_selector_may_not_pin_the_workloads_hash_label() -> None:
+    # The tracks' hashes come from the workload; one in the selector pins every query.
+    (detail,) = refused(with_hash_in_selector({"kind": "Rollout", "name": "api"})).errors()
+    assert detail["ctx"]["field_path"] == ".selector"
+    assert detail["msg"].startswith(
+        "selector must not name workloadRef.hashLabel (default rollouts_pod_template_hash)"
+    )
+
+
+def test_the_selector_may_name_a_label_that_is_not_the_hash_label() -> None:
+    ref = {"kind": "Deployment", "name": "api", "hashLabel": "pod_template_hash"}
+    PerfBaselineSpec.model_validate(with_hash_in_selector(ref))
+
+
 # ---------------------------------------------------------------- Query templates
 
 

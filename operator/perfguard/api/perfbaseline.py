@@ -21,7 +21,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from perfguard.api.base import ApiModel
-from perfguard.api.cel import CelRule, unique, validations
+from perfguard.api.cel import FIELD_PATH, CelRule, unique, validations
 from perfguard.api.conditions import ResourceStatus
 from perfguard.api.quantities import (
     MAX_LENGTH,
@@ -321,8 +321,38 @@ class WorkloadRef(ApiModel):
     )
 
 
+# `label=""` in PromQL also matches every series that lacks the label, so an empty value
+# in a track would take in series of no track, the other track's among them.
+TRACK_VALUE_MESSAGE = (
+    'candidate and stable matchLabels values must not be empty: in PromQL label="" also '
+    "matches every series without that label, those of the other track too"
+)
+TRACK_VALUES_NOT_EMPTY = CelRule(
+    "self.matchLabels.all(k, self.matchLabels[k] != '')",
+    TRACK_VALUE_MESSAGE,
+    ".matchLabels",
+    "FieldValueInvalid",
+    message_expression=f"'{TRACK_VALUE_MESSAGE}; label: ' + "
+    "self.matchLabels.filter(k, self.matchLabels[k] == '')[0]",
+)
+
+
 class TrackSelector(ApiModel):
+    model_config = ConfigDict(json_schema_extra=validations(TRACK_VALUES_NOT_EMPTY))
+
     match_labels: PromLabels
+
+    @model_validator(mode="after")
+    def _no_empty_values(self) -> TrackSelector:
+        # The twin of TRACK_VALUES_NOT_EMPTY, naming the label as its messageExpression does.
+        empty = [name for name, value in self.match_labels.items() if value == ""]
+        if empty:
+            raise PydanticCustomError(
+                "cel_rule",
+                f"{TRACK_VALUE_MESSAGE}; label: {empty[0]}",
+                {FIELD_PATH: TRACK_VALUES_NOT_EMPTY.field_path},
+            )
+        return self
 
 
 class Comparison(StrEnum):
@@ -680,6 +710,57 @@ CONCURRENT_NEEDS_TRACKS = CelRule(
 )
 
 
+# Candidate and stable must select disjoint series: one label both name, with different
+# values (and no value empty, TRACK_VALUES_NOT_EMPTY), so that no series matches both.
+# Otherwise the stable series take in the candidate's (`stable.matchLabels: {}`, or labels
+# the selector already gives) or are the very same (identical tracks): the Concurrent
+# comparison then measures a fraction of the candidate's change, or none (0), and passes.
+TRACKS_EXCLUSIVE = CelRule(
+    "!has(self.candidate) || !has(self.stable) || self.candidate.matchLabels.exists(k, "
+    "k in self.stable.matchLabels && self.stable.matchLabels[k] != self.candidate.matchLabels[k])",
+    "candidate and stable must exclude each other: give both matchLabels a label with "
+    "different values (e.g. track: canary and track: stable); otherwise the stable series "
+    "include the candidate's, or are the same, and the Concurrent change shrinks toward 0",
+    ".stable",
+    "FieldValueInvalid",
+)
+
+
+def _track_agrees_with_selector(track: str) -> CelRule:
+    """A track's label that the selector also names must keep the selector's value: the
+    selector is part of every query (the whole workload's too), so a track giving its label
+    another value contradicts it (the query builder would let the track's value win)."""
+    labels = f"self.{track}.matchLabels"
+    message = (
+        f"{track}.matchLabels must not give a label of selector another value: selector is "
+        "part of every query (the whole workload too); name that label in candidate and "
+        "stable only"
+    )
+    return CelRule(
+        f"!has(self.{track}) || {labels}.all(k, !(k in self.selector) || "
+        f"self.selector[k] == {labels}[k])",
+        message,
+        f".{track}.matchLabels",
+        "FieldValueInvalid",
+        message_expression=f"'{message}; label: ' + {labels}.filter(k, k in self.selector && "
+        f"self.selector[k] != {labels}[k])[0]",
+    )
+
+
+CANDIDATE_AGREES_WITH_SELECTOR = _track_agrees_with_selector("candidate")
+STABLE_AGREES_WITH_SELECTOR = _track_agrees_with_selector("stable")
+_DEFAULT_HASH_LABEL: str = WorkloadRef.model_fields["hash_label"].default
+HASH_LABEL_NOT_IN_SELECTOR = CelRule(
+    "!has(self.workloadRef) || !((has(self.workloadRef.hashLabel) ? "
+    f"self.workloadRef.hashLabel : '{_DEFAULT_HASH_LABEL}') in self.selector)",
+    f"selector must not name workloadRef.hashLabel (default {_DEFAULT_HASH_LABEL}): the "
+    "candidate's and the stable's pod-template hashes come from the workload, and a hash in "
+    "selector would pin every query to one revision",
+    ".selector",
+    "FieldValueInvalid",
+)
+
+
 def _window_or_default(section: str, default: timedelta) -> tuple[str, str]:
     """CEL for `self.<section>.window` in milliseconds, or `default`'s when the section is
     left out (the field has a schema default, so a written section has it), and CEL true
@@ -715,11 +796,21 @@ class PerfBaselineSpec(ApiModel):
     """What to measure for a workload, what to compare the candidate with, and its limits."""
 
     model_config = ConfigDict(
-        json_schema_extra=validations(CONCURRENT_NEEDS_TRACKS, BASELINE_LONGER_THAN_WINDOW)
+        json_schema_extra=validations(
+            CONCURRENT_NEEDS_TRACKS,
+            BASELINE_LONGER_THAN_WINDOW,
+            TRACKS_EXCLUSIVE,
+            CANDIDATE_AGREES_WITH_SELECTOR,
+            STABLE_AGREES_WITH_SELECTOR,
+            HASH_LABEL_NOT_IN_SELECTOR,
+        )
     )
 
     prometheus: PrometheusRef | None = None
-    selector: PromLabels = Field(description="PromQL label matchers shared by every query.")
+    selector: PromLabels = Field(
+        description="PromQL label matchers shared by every query. With workloadRef it must not "
+        "name the hashLabel."
+    )
     workload_ref: WorkloadRef | None = Field(
         default=None,
         description="Rollout or Deployment whose pod-template hashes name the candidate and "
@@ -729,12 +820,15 @@ class PerfBaselineSpec(ApiModel):
         default=None,
         description="Extra label matchers for the candidate's (canary's) series. Without it "
         "(and without workloadRef) the whole workload is judged, against the historical "
-        "baseline.",
+        "baseline. With stable, one label must be in both with different values, so that no "
+        "series matches both; no value may be empty, nor give a selector label another value.",
     )
     stable: TrackSelector | None = Field(
         default=None,
         description="Extra label matchers for the stable series, the baseline of both "
-        "comparisons; without it the historical baseline is the whole workload.",
+        "comparisons; without it the historical baseline is the whole workload. With "
+        "candidate, one label must be in both with different values (e.g. track: canary and "
+        "track: stable); no value may be empty, nor give a selector label another value.",
     )
     comparison: Comparison = Field(
         default=Comparison.BOTH,
@@ -775,7 +869,38 @@ class PerfBaselineSpec(ApiModel):
         # Written or default, as in CEL: a section left out has its default window.
         if self.baseline.window <= self.analysis.window:
             raise BASELINE_LONGER_THAN_WINDOW.error()
+        if (
+            self.candidate is not None
+            and self.stable is not None
+            and not _exclusive(self.candidate.match_labels, self.stable.match_labels)
+        ):
+            raise TRACKS_EXCLUSIVE.error()
+        for track, rule in (
+            (self.candidate, CANDIDATE_AGREES_WITH_SELECTOR),
+            (self.stable, STABLE_AGREES_WITH_SELECTOR),
+        ):
+            if track is not None and (
+                contradicted := _contradicted(self.selector, track.match_labels)
+            ):
+                raise PydanticCustomError(
+                    "cel_rule",
+                    f"{rule.message}; label: {contradicted[0]}",
+                    {FIELD_PATH: rule.field_path},
+                )
+        if self.workload_ref is not None and self.workload_ref.hash_label in self.selector:
+            raise HASH_LABEL_NOT_IN_SELECTOR.error()
         return self
+
+
+def _exclusive(one: dict[str, str], other: dict[str, str]) -> bool:
+    """Whether no series can match both label sets: a label in both, with different values
+    (neither empty: TrackSelector refuses that)."""
+    return any(name in other and other[name] != value for name, value in one.items())
+
+
+def _contradicted(selector: dict[str, str], track: dict[str, str]) -> list[str]:
+    """The labels `track` gives another value than `selector` does."""
+    return [name for name, value in track.items() if name in selector and selector[name] != value]
 
 
 # ---------------------------------------------------------------- status
