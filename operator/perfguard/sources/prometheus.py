@@ -2,7 +2,8 @@
 
 Failures are told apart, because each means something different to the user:
 unreachable (connection refused, DNS), timeout, a query Prometheus rejected (its own
-error text is kept), an HTTP error, and an answer that is not what the API promises;
+error text is kept), an HTTP error, an answer that is not what the API promises, and an
+answer that says it lacks data (`status: success` with warnings, see `missing_data`);
 refused credentials and a failed TLS handshake have reasons of their own.
 Prometheus may be any server that speaks its HTTP API (Thanos, Mimir, VictoriaMetrics).
 
@@ -45,6 +46,8 @@ class FailureKind(StrEnum):
     CREDENTIALS_UNAVAILABLE = "PrometheusCredentialsUnavailable"  # the Secret cannot be used
     URL_NOT_ALLOWED = "PrometheusURLNotAllowed"  # outside PERFGUARD_PROMETHEUS_ALLOWED_URLS
     TOO_LARGE = "PrometheusAnswerTooLarge"  # above max_answer_bytes: aggregate the query
+    # `status: success`, but warnings (or VictoriaMetrics' isPartial) say data is missing
+    PARTIAL_RESPONSE = "PrometheusPartialResponse"
 
 
 # The largest answer read from Prometheus (see config.MAX_ANSWER_BYTES).
@@ -54,11 +57,20 @@ MAX_ANSWER_BYTES = config.env_limit(
 
 
 class PrometheusError(Exception):
-    def __init__(self, kind: FailureKind, message: str, query: str | None = None) -> None:
+    def __init__(
+        self,
+        kind: FailureKind,
+        message: str,
+        query: str | None = None,
+        warnings: tuple[str, ...] = (),
+    ) -> None:
         super().__init__(message)
         self.kind = kind
         self.message = message
         self.query = query
+        # PARTIAL_RESPONSE: every warning of the answer that says data is missing, whole
+        # (the message shows the first few, trimmed); credentials scrubbed as in the message.
+        self.warnings = warnings
 
 
 @dataclass(frozen=True)
@@ -202,8 +214,9 @@ class PrometheusClient:
             return await self._exchange(path, form, query)
         except PrometheusError as error:
             redacted = self.options.redact(error.message)
-            if redacted != error.message:
-                raise PrometheusError(error.kind, redacted, query) from None
+            warnings = tuple(self.options.redact(w) for w in error.warnings)
+            if redacted != error.message or warnings != error.warnings:
+                raise PrometheusError(error.kind, redacted, query, warnings) from None
             raise
 
     async def _exchange(self, path: str, form: dict[str, str], query: str) -> dict[str, Any]:
@@ -292,7 +305,66 @@ class PrometheusClient:
         data = payload.get("data")
         if not isinstance(data, dict):
             raise PrometheusError(FailureKind.BAD_RESPONSE, "the answer has no data", query)
+        missing = missing_data(payload)
+        if missing:
+            # Judged as if whole, the series that are there read as all there are: a canary
+            # pod's erroring series on an unreachable store made its error ratio 0 (Pass).
+            raise PrometheusError(
+                FailureKind.PARTIAL_RESPONSE, _partial_message(self.url, missing), query, missing
+            )
         return data
+
+
+# Which answers lack data. Prometheus answers `status: success` with `warnings` when part
+# of the data could not be read (a remote_read endpoint down, Thanos' partial responses, a
+# Mimir/Cortex store), and since 2.48 puts PromQL's annotations there too, prefixed
+# "PromQL warning: " (input the query had to leave out: a malformed `le`, a mix of float and
+# histogram samples, incompatible buckets) or "PromQL info: " (hints that "may or may not be
+# false positives", Prometheus' API docs say, such as buckets fixed for monotonicity, which
+# healthy classic histograms trigger). Since 2.54 infos come in their own `infos` list.
+# VictoriaMetrics marks an answer that misses a storage node `"isPartial": true`.
+#
+# Every warning counts but an info. A storage warning's text is free-form (each server has
+# its own), so a judge cannot tell one that loses no series from one that does; and a PromQL
+# warning is by Prometheus' design never a false positive (prometheus/prometheus#14135) and
+# means series or buckets left out of the numbers. A gate held on a warning is released by
+# fixing its cause; a Pass on part of the data cannot be taken back. Infos lose nothing.
+_INFO_PREFIX: Final = "PromQL info:"
+# Prometheus' summary line when it cut the infos short (the warnings' one counts: what was
+# cut may be a storage warning).
+_INFOS_OMITTED = re.compile(r"\A\d+ more info annotations omitted\Z")
+# user:password@ in a URL a warning quotes (a remote_read or store endpoint's address).
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@\"']+@")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+PARTIAL_FLAG: Final = "isPartial: true"
+SHOWN_WARNINGS: Final = 3
+WARNING_CHARS: Final = 300
+
+
+def missing_data(payload: dict[str, Any]) -> tuple[str, ...]:
+    """What in a successful answer says it lacks data: its warnings other than PromQL infos
+    (userinfo in URLs scrubbed, control characters flattened), and `isPartial: true` first
+    if the answer says so. Empty for a complete answer."""
+    warnings = payload.get("warnings") or []
+    if not isinstance(warnings, list):
+        warnings = [warnings]
+    found = [PARTIAL_FLAG] if payload.get("isPartial") is True else []
+    for warning in warnings:
+        text = _CONTROL.sub(" ", str(warning)).strip()
+        if not text or text.startswith(_INFO_PREFIX) or _INFOS_OMITTED.match(text):
+            continue
+        found.append(_USERINFO.sub(r"\1[redacted]@", text))
+    return tuple(found)
+
+
+def _partial_message(url: str, missing: tuple[str, ...]) -> str:
+    shown = [
+        w if len(w) <= WARNING_CHARS else w[: WARNING_CHARS - 1] + "…"
+        for w in missing[:SHOWN_WARNINGS]
+    ]
+    more = len(missing) - len(shown)
+    rest = f" (and {more} more warning{'s' if more > 1 else ''})" if more else ""
+    return f"the answer from {url} lacks data, so it is not used: {'; '.join(shown)}{rest}"
 
 
 def _tls_reason(error: BaseException) -> str:
@@ -359,8 +431,10 @@ def _json_or_none(body: bytes) -> Any:
         return None
 
 
-# How Prometheus writes a matrix answer, up to its first series. Whatever differs (another
-# key order, an error, a vector) is decoded whole.
+# How Prometheus writes a matrix answer, up to its first series; VictoriaMetrics puts its
+# isPartial flag between status and data. Whatever differs (another key order, an error, a
+# vector) is decoded whole. Warnings come after the result and are kept (see below): a large
+# partial answer is refused as a small one is (PrometheusPartialResponse).
 _JSON_SPACE = "[ \t\n\r]*"
 _MATRIX_HEAD = re.compile(
     (
@@ -368,7 +442,10 @@ _MATRIX_HEAD = re.compile(
         + _JSON_SPACE
         + _JSON_SPACE.join(
             [
-                *(r"\{", '"status"', ":", '"success"', ",", '"data"', ":", r"\{"),
+                *(r"\{", '"status"', ":", '"success"', ","),
+                r'(?:"isPartial"' + _JSON_SPACE + ":" + _JSON_SPACE + "(?P<partial>true|false)",
+                r",)?",
+                *('"data"', ":", r"\{"),
                 *('"resultType"', ":", '"matrix"', ",", '"result"', ":", r"\["),
             ]
         )
@@ -377,12 +454,15 @@ _MATRIX_HEAD = re.compile(
 _SPACE = re.compile(_JSON_SPACE)
 
 
-def _decode_matrix_by_series(text: str, start: int, query: str) -> dict[str, Any]:
+def _decode_matrix_by_series(
+    text: str, start: int, query: str, head: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """A matrix answer decoded one series at a time from `start` (just inside the result
     list). json.loads holds the interpreter lock for the whole text (seconds for a fleet's
     answer: the event loop stalls) and builds the whole tree (several times the text);
     here the lock is free between series and one series' tree exists at a time. Raises
-    ValueError when the text is not valid JSON of that shape."""
+    ValueError when the text is not valid JSON of that shape. `head`: keys the head held
+    besides status and data (isPartial)."""
     decoder = json.JSONDecoder()
     series: list[Series] = []
     at = _SPACE.match(text, start).end()  # type: ignore[union-attr]
@@ -406,7 +486,7 @@ def _decode_matrix_by_series(text: str, start: int, query: str) -> dict[str, Any
     if not isinstance(rest, dict) or not isinstance(rest.get("data"), dict):
         raise ValueError("unexpected end of the answer")
     data = {**rest["data"], "resultType": "matrix", "result": series}
-    return {**rest, "status": "success", "data": data}
+    return {**(head or {}), **rest, "status": "success", "data": data}
 
 
 def _decode_large(body: bytes, query: str) -> Any:
@@ -415,7 +495,9 @@ def _decode_large(body: bytes, query: str) -> Any:
     if head is not None:
         try:
             # The head is ASCII, so its end is the same index in the text.
-            return _decode_matrix_by_series(body.decode(), head.end(), query)
+            flag = head.group("partial")
+            keys = {} if flag is None else {"isPartial": flag == b"true"}
+            return _decode_matrix_by_series(body.decode(), head.end(), query, keys)
         except ValueError:
             pass  # not quite the usual layout: decode it whole, as any other answer
     payload = _json_or_none(body)
