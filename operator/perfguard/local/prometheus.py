@@ -107,8 +107,12 @@ class LocalPrometheus:
         port: int | None = None,
         retention: str = "3650d",
         extra_args: Sequence[str] = (),
+        config: str = MINIMAL_CONFIG,
     ) -> None:
+        """`config`: the prometheus.yml to run with (e.g. a `remote_read` section); by
+        default no scrape jobs."""
         self.data_dir = data_dir
+        self.config = config
         self._fixed_port = port
         self.port = port if port is not None else free_port()
         self.retention = retention
@@ -144,7 +148,7 @@ class LocalPrometheus:
             return
         command = self._command()  # fails early, before any file is written
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.config_path.write_text(MINIMAL_CONFIG)
+        self.config_path.write_text(self.config)
         # A port picked for us may be taken by the time the server binds: pick again.
         attempts = 1 if self._fixed_port is not None else 3
         for attempt in range(attempts):
