@@ -179,6 +179,9 @@ ANSWERS = {
         ensure_ascii=False,
     ).encode(),
     "warnings after": matrix_answer(2, 2)[:-1] + b',"warnings":["partial"],"infos":[]}',
+    # VictoriaMetrics' layout: its flag between status and data.
+    "isPartial true": matrix_answer(2, 2).replace(b'"data"', b'"isPartial": true, "data"', 1),
+    "isPartial false": matrix_answer(2, 2).replace(b'"data"', b'"isPartial":false,"data"', 1),
     "stats inside data": matrix_answer(2, 2)[:-2] + b',"stats":{"series":2}}}',
     "another key order": b'{"data":{"result":[],"resultType":"matrix"},"status":"success"}',
     "vector": b'{"status":"success","data":{"resultType":"vector","result":[]}}',
