@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from perfguard.api.perfbaseline import MetricSpec
 from perfguard.sources import promql
-from perfguard.sources.perfbaseline_queries import Track, window_query
+from perfguard.sources.perfbaseline_queries import OVERFLOW, Track, window_query
 
 HOSTILE = [
     'x"} or vector(1) or up{a="',
@@ -95,3 +95,40 @@ def test_template_keeps_escaped_hostile_values_verbatim(value: str) -> None:
     selector = promql.matchers({"service": value})
     rendered = promql.render_template("avg(m{ {{selector}} })", selector)
     assert rendered == "avg(m{ " + selector + " })"
+
+
+def test_the_overflow_share_is_in_the_same_request_per_track_and_stage() -> None:
+    """A latency metric's query also asks, per track and stage, for the share of requests
+    above the histogram's highest finite bucket (where histogram_quantile answers the bound,
+    not the quantile): in the same request, so still two requests per metric."""
+    latency = MetricSpec.model_validate(
+        {
+            "name": "latency",
+            "type": "Latency",
+            "histogram": "req_seconds",
+            "stageLabel": "stage",
+            "thresholds": {"p95": {"maxIncrease": "5ms"}},
+        }
+    )
+    tracks = [Track("candidate", {"track": "c"}), Track("stable", {"track": "s"})]
+    query = window_query(
+        latency, {"service": "api"}, tracks, timedelta(minutes=1), stages_for="candidate"
+    )
+    for track in ("candidate", "stable"):
+        assert f'"perfguard_track", "{track}", "", ""), "perfguard_stat", "{OVERFLOW}"' in query, (
+            query
+        )
+    assert f'"perfguard_stat", "stage:{OVERFLOW}"' in query
+    assert 'max without (le) (rate(req_seconds_bucket{service="api",stage="total",track="c",' in (
+        query
+    )
+    assert 'le!~"(?i)[+]?inf(inity)?"' in query and 'le=~"(?i)[+]?inf(inity)?"' in query
+    throughput = MetricSpec.model_validate(
+        {
+            "name": "rps",
+            "type": "Throughput",
+            "counter": "req_total",
+            "thresholds": {"rate": {"maxDecrease": 10}},
+        }
+    )
+    assert OVERFLOW not in window_query(throughput, {}, tracks[:1], timedelta(minutes=1))

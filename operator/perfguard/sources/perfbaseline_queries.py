@@ -4,6 +4,11 @@ Each statistic of each track is tagged (`perfguard_track`, `perfguard_stat`) and
 are joined with `or`, so Prometheus evaluates them all in one request and the answer
 still tells them apart. Candidate and stable therefore cost one request together, and the
 historical baseline one more: two requests per metric per evaluation.
+
+A Latency metric's parts include, per track (and per stage), the share of observations
+above the histogram's highest finite bucket (`OVERFLOW`): where it is above 1 - q,
+`histogram_quantile(q, ...)` answers that bucket's bound instead of the quantile, and the
+engine does not judge the quantile (see perfguard.analysis.histogram).
 """
 
 from __future__ import annotations
@@ -20,6 +25,12 @@ TRACK_LABEL = "perfguard_track"
 STAT_LABEL = "perfguard_stat"
 STAGE_STATS = ("mean", "p95", "p99")
 QUANTILES = {"p50": 0.5, "p90": 0.9, "p95": 0.95, "p99": 0.99}
+# The statistic tag of the share of a histogram's observations above its highest finite
+# bucket (0.1 is 10 %), per step: not a statistic a threshold can name.
+OVERFLOW = "overflow"
+# The `le` of the +Inf bucket. Prometheus' clients write "+Inf"; histogram_quantile reads
+# any spelling Go's ParseFloat takes as infinity, so the matchers do too.
+INF_BUCKET = r"(?i)[+]?inf(inity)?"
 
 
 @dataclass(frozen=True)
@@ -56,6 +67,25 @@ def _latency(
         )
     buckets = f"rate({base}_bucket{{{selector}}}[{window}])"
     return f"histogram_quantile({QUANTILES[stat]}, sum {promql.by(['le', *group])} ({buckets}))"
+
+
+def _overflow(metric: MetricSpec, selector: str, window: str, group: Sequence[str] = ()) -> str:
+    """The share of observations above the highest finite bucket per step, aggregated by
+    `group` labels (none: one series).
+
+    Buckets are cumulative, so each series' largest finite-bucket rate is its highest
+    finite bucket's; 1 minus their sum over the +Inf buckets' sum is the share no finite
+    bucket holds. Its own `le` is per series, so a workload whose pods have different
+    layouts counts what is above each pod's own top bucket."""
+    assert metric.histogram is not None
+    bucket = f"{promql.metric_name(metric.histogram)}_bucket"
+    finite = promql.join_matchers(selector, promql.matchers(not_regex={"le": INF_BUCKET}))
+    total = promql.join_matchers(selector, promql.matchers(regex={"le": INF_BUCKET}))
+    agg = f"sum {promql.by(group)} " if group else "sum"
+    return (
+        f"1 - {agg}(max without (le) (rate({bucket}{{{finite}}}[{window}]))) / "
+        f"{agg}(rate({bucket}{{{total}}}[{window}]))"
+    )
 
 
 def _expression(metric: MetricSpec, selector: str, stat: str, window: str) -> str:
@@ -95,10 +125,12 @@ def window_query(
     """One query returning every statistic of `metric` for every track.
 
     With `stages_for` (a track name) and a latency metric with `stageLabel`, the per-stage
-    mean, p95 and p99 of that track are included, keyed by the stage label.
+    mean, p95 and p99 of that track are included, keyed by the stage label. A latency
+    metric's tracks and stages each have their OVERFLOW share too.
     """
     window = format_duration(rate_window)
     parts: list[str] = []
+    latency = metric.type == MetricType.LATENCY
     for track in tracks:
         sel = track_selector(metric, selector, track, total=True)
         for stat in statistics_for(metric):
@@ -106,6 +138,13 @@ def window_query(
                 promql.tag(
                     _expression(metric, sel, stat, window),
                     **{TRACK_LABEL: track.name, STAT_LABEL: stat},
+                )
+            )
+        if latency:
+            parts.append(
+                promql.tag(
+                    _overflow(metric, sel, window),
+                    **{TRACK_LABEL: track.name, STAT_LABEL: OVERFLOW},
                 )
             )
     if stages_for is not None and metric.type == MetricType.LATENCY and metric.stage_label:
@@ -123,4 +162,10 @@ def window_query(
                     **{TRACK_LABEL: track.name, STAT_LABEL: f"stage:{stat}"},
                 )
             )
+        parts.append(
+            promql.tag(
+                _overflow(metric, sel, window, group),
+                **{TRACK_LABEL: track.name, STAT_LABEL: f"stage:{OVERFLOW}"},
+            )
+        )
     return promql.union(parts)

@@ -47,10 +47,11 @@ def matchers(
     *,
     regex: Mapping[str, str] | None = None,
     not_equal: Mapping[str, str] | None = None,
+    not_regex: Mapping[str, str] | None = None,
 ) -> str:
     """`a="x",b=~"5.."` — sorted, so the same spec always gives the same query text."""
     parts: list[str] = []
-    for op, labels in (("=", equal), ("=~", regex), ("!=", not_equal)):
+    for op, labels in (("=", equal), ("=~", regex), ("!=", not_equal), ("!~", not_regex)):
         for name in sorted(labels or {}):
             parts.append(f"{label_name(name)}{op}{quote((labels or {})[name])}")
     return ",".join(parts)
