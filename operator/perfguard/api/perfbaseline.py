@@ -1061,10 +1061,14 @@ class StageStatus(ApiModel):
     stage: str = Field(description="The stageLabel value.")
     mean: float | None = Field(default=None, description="Mean latency of the stage, seconds.")
     p95: float | None = Field(
-        default=None, description="The stage's p95 latency, averaged over the window, seconds."
+        default=None,
+        description="The stage's p95 latency, averaged over the window, seconds; unset when "
+        "it was above the histogram's highest finite bucket at some step (see message).",
     )
     p99: float | None = Field(
-        default=None, description="The stage's p99 latency, averaged over the window, seconds."
+        default=None,
+        description="The stage's p99 latency, averaged over the window, seconds; unset when "
+        "it was above the histogram's highest finite bucket at some step (see message).",
     )
     share: float | None = Field(
         default=None,
@@ -1073,8 +1077,9 @@ class StageStatus(ApiModel):
     )
     message: str | None = Field(
         default=None,
-        description="Set when the stage has no value at some of the total's steps: how many, "
-        "and that the shares leave those steps out.",
+        description="Set when the stage has no value at some of the total's steps (how many, "
+        "and that the shares leave those steps out), or when its p95 or p99 is not reported "
+        "because it was above the histogram's highest finite bucket.",
     )
 
 
@@ -1102,7 +1107,8 @@ class PerfBaselineSummary(ApiModel):
     p95: str | None = Field(
         default=None,
         description="The first Latency metric's p95 for the candidate (or the workload), "
-        "averaged over the window, e.g. 41.20ms.",
+        "averaged over the window, e.g. 41.20ms; prefixed >= when it was above the "
+        "histogram's highest finite bucket at some step, so the number is only a floor.",
     )
     delta_p95: str | None = Field(
         default=None,

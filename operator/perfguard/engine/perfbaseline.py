@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from scipy import special
 
-from perfguard.analysis import judgement, seasonal, statistics
+from perfguard.analysis import histogram, judgement, seasonal, statistics
 from perfguard.analysis.level_shift import MIN_SEGMENT, LevelShift, find_level_shift
 from perfguard.api.perfbaseline import (
     Comparison,
@@ -46,7 +46,7 @@ from perfguard.engine.perfbaseline_fetch import (
 from perfguard.engine.tracks import TrackPlan, rate_window
 from perfguard.outcome import EventSpec, Outcome
 from perfguard.render import format_quantity
-from perfguard.sources.perfbaseline_queries import statistics_for
+from perfguard.sources.perfbaseline_queries import OVERFLOW, QUANTILES, statistics_for
 from perfguard.sources.prometheus import FailureKind, PrometheusClient
 from perfguard.status import READY, ConditionUpdate, false, parse_conditions, true, unknown
 from perfguard.times import format_time, parse_time_or_none
@@ -766,6 +766,77 @@ def _unpaired(current: TimedSamples, stable: TimedSamples) -> tuple[str, str] | 
     )
 
 
+def _saturation(
+    data: MetricSamples,
+    track: str | None,
+    values: TimedSamples,
+    quantile: float,
+    *,
+    steps: np.ndarray | None = None,
+    same_time: tuple[datetime, datetime] | None = None,
+) -> histogram.Saturation | None:
+    """Where `values`, a quantile's series of `track` (None: the historical baseline), is
+    only the histogram's highest finite bound: at the steps where the track's share above
+    that bucket is too large for `quantile`, limited to `steps` (the judged pairs) or to
+    the baseline's samples at the window's time of day (`same_time`: the window's start
+    and end)."""
+    overflow = data.baseline.get(OVERFLOW) if track is None else data.window.get((track, OVERFLOW))
+    return _floors(overflow, values, quantile, steps=steps, same_time=same_time)
+
+
+def _floors(
+    overflow: TimedSamples | None,
+    values: TimedSamples,
+    quantile: float,
+    *,
+    steps: np.ndarray | None = None,
+    same_time: tuple[datetime, datetime] | None = None,
+) -> histogram.Saturation | None:
+    """_saturation with the share above the highest finite bucket given (`overflow`)."""
+    if overflow is None:
+        return None
+    times, shares, read = paired_timed(overflow, values)
+    if steps is not None:
+        keep = np.isin(times, steps)
+        times, shares, read = times[keep], shares[keep], read[keep]
+    if same_time is not None:
+        shares_slices = same_time_slices(TimedSamples(times, shares), *same_time)
+        read_slices = same_time_slices(TimedSamples(times, read), *same_time)
+        shares = np.concatenate(shares_slices) if shares_slices else np.empty(0)
+        read = np.concatenate(read_slices) if read_slices else np.empty(0)
+    return histogram.saturation(shares, read, quantile)
+
+
+def _saturated(
+    metric: MetricSpec,
+    statistic: str,
+    quantile: float,
+    sides: Sequence[tuple[str, histogram.Saturation | None]],
+) -> tuple[str, str] | None:
+    """NoData's (reason, message) when a quantile is the highest finite bucket's bound at
+    any judged step of any side (`sides`: who, their saturation): judged on that bound, a
+    canary whose p95 went from 0.85 s to 3 s, with buckets up to 1 s, read +33 % and passed
+    `maxIncreasePercent: 50`, and one at 20 s against a stable at 2 s read +0 ms."""
+    found = [(who, s) for who, s in sides if s is not None]
+    if not found:
+        return None
+    bound = max(s.bound for _, s in found)
+    where = " and ".join(
+        f"{who} at {s.steps} of {s.of} steps (up to {100 * s.worst_share:.1f} % of the "
+        "requests above it)"
+        for who, s in found
+    )
+    allowed = f"{100 * (1 - quantile):.3g} %"
+    readable = format_value(bound, metric)
+    return (
+        "HistogramSaturated",
+        f"not judged: the {statistic} is above the highest finite bucket of {metric.histogram} "
+        f"(le={bound:g}, {readable}) for {where}, where a {statistic} allows at most "
+        f"{allowed} above it; histogram_quantile then answers the bucket's bound, not the "
+        f"{statistic}, so a slower track reads as no slower: add buckets above {readable}",
+    )
+
+
 # At most max(1, 10 %) of a throughput window's steps may have no series (2 of 21 with a 10m
 # window at 30 s); with more it is not judged (IncompleteWindow). A step without a series is a
 # step no pod was scraped in (all down: zero requests served) or a gap in Prometheus; the
@@ -921,6 +992,7 @@ def judge(
                 continue  # reported in the summary, not judged
             on_workload = judged_on_workload(metric)
             current_name = WORKLOAD.name if on_workload else plan.current.name
+            quantile = QUANTILES.get(statistic) if metric.type == MetricType.LATENCY else None
             current = data.window.get((current_name, statistic), TimedSamples.empty())
             why = withheld or _gone(current, at, gone_after, current_name)
             if why is None and metric.type == MetricType.THROUGHPUT:
@@ -952,6 +1024,21 @@ def judge(
                     pair_why = _no_series(
                         data, metric, statistic, [current_name, "stable"]
                     ) or _unpaired(current, stable)
+                if pair_why is None and quantile is not None:
+                    pair_why = _saturated(
+                        metric,
+                        statistic,
+                        quantile,
+                        [
+                            (who, _saturation(data, name, series, quantile, steps=times))
+                            for who, name, series in (
+                                (f"the {current_name}", current_name, current),
+                                ("the stable track", "stable", stable),
+                            )
+                        ],
+                    )
+                    if pair_why is not None:
+                        times, cand, base = np.empty(0), np.empty(0), np.empty(0)
                 judged.append(
                     _judge_one(
                         spec,
@@ -976,6 +1063,26 @@ def judge(
                     why = _no_series(data, metric, statistic, [current_name, "baseline"])
                 if why is None and base_values.size == 0:
                     why = _no_same_time(spec, w, base_all, on_workload or plan.stable is None)
+                if why is None and quantile is not None:
+                    why = _saturated(
+                        metric,
+                        statistic,
+                        quantile,
+                        [
+                            (
+                                f"the {current_name}",
+                                _saturation(data, current_name, current, quantile),
+                            ),
+                            (
+                                "the baseline at the window's time of day",
+                                _saturation(
+                                    data, None, base_all, quantile, same_time=(w.start, w.end)
+                                ),
+                            ),
+                        ],
+                    )
+                    if why is not None:
+                        current, slices, base_values = TimedSamples.empty(), [], np.empty(0)
                 judged.append(
                     _judge_one(
                         spec,
@@ -1158,10 +1265,15 @@ def _summary(
     latency = next((m for m in spec.metrics if m.type == MetricType.LATENCY), None)
     if latency is None:
         return None
-    current = samples[latency.name].window.get((plan.current.name, "p95"))
+    data = samples[latency.name]
+    current = data.window.get((plan.current.name, "p95"))
     if current is None or len(current.finite()) == 0:
         return None
-    result = {"p95": format_value(float(np.mean(current.finite().values)), latency)}
+    p95 = format_value(float(np.mean(current.finite().values)), latency)
+    if _saturation(data, plan.current.name, current, QUANTILES["p95"]) is not None:
+        # Some steps read the highest finite bucket's bound: the mean is only a floor.
+        p95 = f">={p95}"
+    result = {"p95": p95}
     for comparison in (Comparison.CONCURRENT, Comparison.HISTORICAL):
         entry = next(
             (
@@ -1217,10 +1329,23 @@ def _stages(
                         f"steps; shares are over the {breakdown.steps} steps where the total "
                         "and every stage have one"
                     )
+            floors: list[str] = []
             for stat in ("p95", "p99"):
                 series = data.stages.get((stage, stat))
-                if series is not None and len(series.finite()):
+                if series is None or not len(series.finite()):
+                    continue
+                saturation = _floors(data.stages.get((stage, OVERFLOW)), series, QUANTILES[stat])
+                if saturation is None:
                     row[stat] = float(np.mean(series.finite().values))
+                else:
+                    floors.append(
+                        f"{stat} not reported: above the highest finite bucket "
+                        f"({format_value(saturation.bound, metric)}) at {saturation.steps} of "
+                        f"{saturation.of} steps"
+                    )
+            if floors:
+                notes = [row["message"]] if "message" in row else []
+                row["message"] = "; ".join([*notes, *floors])
             rows.append(row)
         summary = {
             "unattributedShare": breakdown.unattributed_share,

@@ -1,0 +1,263 @@
+"""A p95 above the histogram's highest finite bucket is not judged, against real Prometheus.
+
+Where more than 5 % of a step's requests are above the highest finite bucket,
+histogram_quantile(0.95, ...) answers that bucket's bound. perfguard judged the bound as
+the p95: a canary 60 ms slower, with buckets up to 60 ms, read about 16 ms slower and
+passed `maxIncrease: 20ms`. Here the same services, backfilled into a real Prometheus
+(Debian's 2.42) from perfguard.synthetic with a bucket layout that ends at 60 ms, are
+judged by the real engine through the real PromQL engine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from perfguard.api.perfbaseline import PerfBaselineSpec
+from perfguard.engine.offline import EvaluateOptions, replay_perfbaseline
+from perfguard.local.prometheus import LocalPrometheus, backfill
+from perfguard.sources.perfbaseline_queries import OVERFLOW, STAT_LABEL, Track, window_query
+from perfguard.synthetic import Injection, InjectionKind, Scenario, SeriesFamily, generate_file
+
+pytestmark = pytest.mark.integration
+
+END = datetime(2026, 11, 19, 15, 0, tzinfo=UTC)
+DAYS = 1.1  # a day of history before the window, for the Historical comparison
+# 5 ms buckets up to 60 ms. The services' total p95 is about 44 ms (p99 about 50 ms), so
+# only a slower track leaves them.
+BUCKETS = tuple(ms / 1000 for ms in range(5, 61, 5))
+HISTOGRAM = "inference_request_duration_seconds"
+
+
+def slower(track: str, start: timedelta, duration: timedelta | None = None) -> Injection:
+    """60 ms more inference: a total p95 of about 105 ms, far above the top bucket."""
+    return Injection(
+        InjectionKind.LATENCY_SHIFT,
+        start=start,
+        duration=duration,
+        magnitude=60.0,
+        track=track,
+        stage="inference",
+    )
+
+
+def scenario(service: str, seed: int, *injections: Injection) -> Scenario:
+    return Scenario(
+        service=service,
+        days=DAYS,
+        end=END,
+        seed=seed,
+        include=frozenset({SeriesFamily.LATENCY, SeriesFamily.REQUESTS}),
+        canary_share=0.5,
+        latency_buckets=BUCKETS,
+        injections=injections,
+    )
+
+
+HISTORY = timedelta(days=DAYS)
+SCENARIOS = {
+    # The canary 60 ms slower for the last 40 minutes.
+    "slowtail": scenario("slowtail", 31, slower("canary", HISTORY - timedelta(minutes=40))),
+    # Nothing happens: the normal case, inside the buckets.
+    "steady": scenario("steady", 32),
+    # The stable track 60 ms slower for 80 minutes around the window's time a day earlier.
+    "incident": scenario(
+        "incident",
+        33,
+        slower(
+            "stable",
+            HISTORY - timedelta(days=1, minutes=40),
+            duration=timedelta(minutes=80),
+        ),
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPrometheus]:
+    work = tmp_path_factory.mktemp("histogram-saturation")
+    data = work / "data"
+    for name, item in SCENARIOS.items():
+        path = work / f"{name}.om"
+        generate_file(item, path)
+        try:
+            backfill(path, data)
+        except Exception as error:
+            pytest.fail(f"backfill of {name} failed: {error}", pytrace=False)
+        path.unlink()
+    server = LocalPrometheus(data)
+    try:
+        server.start()
+    except Exception as error:
+        pytest.fail(f"Prometheus did not start: {error}", pytrace=False)
+    yield server
+    server.stop()
+
+
+def spec(service: str, thresholds: dict[str, Any], comparison: str) -> PerfBaselineSpec:
+    return PerfBaselineSpec.model_validate(
+        {
+            "selector": {"service": service},
+            "candidate": {"matchLabels": {"track": "canary"}},
+            "stable": {"matchLabels": {"track": "stable"}},
+            "comparison": comparison,
+            "baseline": {"window": "1d", "minSamples": 20},
+            "analysis": {"interval": "1m", "window": "20m", "step": "30s", "sustainFor": "3m"},
+            "metrics": [
+                {
+                    "name": "latency",
+                    "type": "Latency",
+                    "histogram": HISTOGRAM,
+                    "stageLabel": "stage",
+                    "thresholds": thresholds,
+                }
+            ],
+        }
+    )
+
+
+P95 = {"p95": {"maxIncrease": "20ms"}}
+
+
+def evaluate(server: LocalPrometheus, pb: PerfBaselineSpec) -> dict[str, Any]:
+    return asyncio.run(replay_perfbaseline(pb, EvaluateOptions(prometheus=server.url, at=END)))
+
+
+def metric(status: dict[str, Any], statistic: str, comparison: str) -> dict[str, Any]:
+    return next(
+        m
+        for m in status["metrics"]
+        if m["statistic"] == statistic and m["comparison"] == comparison
+    )
+
+
+def vector(server: LocalPrometheus, query: str) -> list[dict[str, Any]]:
+    params = urllib.parse.urlencode({"query": query, "time": str(END.timestamp())})
+    with urllib.request.urlopen(f"{server.url}/api/v1/query?{params}", timeout=30) as answer:
+        body = json.load(answer)
+    assert body["status"] == "success", body
+    result: list[dict[str, Any]] = body["data"]["result"]
+    return result
+
+
+def instant(server: LocalPrometheus, query: str) -> float:
+    (item,) = vector(server, query)
+    return float(item["value"][1])
+
+
+def p95_of(server: LocalPrometheus, service: str, track: str) -> float:
+    selector = f'service="{service}",track="{track}",stage="total"'
+    return instant(
+        server,
+        f"histogram_quantile(0.95, sum by (le) (rate({HISTOGRAM}_bucket{{{selector}}}[1m])))",
+    )
+
+
+def test_the_share_above_the_top_bucket_is_what_the_buckets_say(
+    prometheus: LocalPrometheus,
+) -> None:
+    """The engine's share (max over the finite buckets of each series, over +Inf), against
+    the top bucket read by name."""
+    pb = spec("slowtail", P95, "Concurrent")
+    query = window_query(
+        pb.metrics[0],
+        pb.selector,
+        [Track("candidate", {"track": "canary"}), Track("stable", {"track": "stable"})],
+        timedelta(minutes=1),
+    )
+    shares = {
+        item["metric"]["perfguard_track"]: float(item["value"][1])
+        for item in vector(prometheus, query)
+        if item["metric"][STAT_LABEL] == OVERFLOW
+    }
+    for track in ("canary", "stable"):
+        selector = f'{HISTOGRAM}_bucket{{service="slowtail",track="{track}",stage="total",le='
+        top = instant(prometheus, f'sum(rate({selector}"0.06"}}[1m]))')
+        total = instant(prometheus, f'sum(rate({selector}"+Inf"}}[1m]))')
+        name = "candidate" if track == "canary" else "stable"
+        assert shares[name] == pytest.approx(1 - top / total, abs=1e-12)
+    assert shares["candidate"] > 0.5  # the canary's median is above 60 ms
+    assert shares["stable"] < 0.01
+
+
+def test_a_canary_p95_above_the_top_bucket_is_not_passed(prometheus: LocalPrometheus) -> None:
+    # The premise, in real PromQL: the canary's p95 (about 105 ms) reads as the 60 ms bound,
+    # about 16 ms above the stable's, inside a 20 ms limit.
+    assert p95_of(prometheus, "slowtail", "canary") == pytest.approx(0.06)
+    assert 0.035 < p95_of(prometheus, "slowtail", "stable") < 0.055
+
+    status = evaluate(prometheus, spec("slowtail", P95, "Concurrent"))
+    assert status["verdict"] == "Inconclusive", status["message"]
+    assert status["reason"] == "NoData"
+    p95 = metric(status, "p95", "Concurrent")
+    assert (p95["verdict"], p95["reason"]) == ("NoData", "HistogramSaturated"), p95["message"]
+    message = p95["message"]
+    assert f"above the highest finite bucket of {HISTOGRAM} (le=0.06, 60.00ms)" in message
+    assert "for the candidate at 41 of 41 steps" in message
+    assert "stable track" not in message  # its p95 is inside the buckets
+    # The printer column's p95 says it is a floor; the canary's inference stage p95 is not
+    # reported, its preprocess stage's is.
+    assert status["summary"]["p95"].startswith(">=")
+    stages = {row["stage"]: row for row in status["stages"]}
+    assert "p95" not in stages["inference"]
+    assert "p95 not reported: above the highest finite bucket" in stages["inference"]["message"]
+    assert 0.003 < stages["preprocess"]["p95"] < 0.015
+
+
+def test_the_mean_still_judges_a_saturated_canary(prometheus: LocalPrometheus) -> None:
+    """The mean comes from _sum/_count, which no bucket layout caps: it fails the canary."""
+    status = evaluate(
+        prometheus, spec("slowtail", {**P95, "mean": {"maxIncrease": "20ms"}}, "Concurrent")
+    )
+    assert metric(status, "p95", "Concurrent")["reason"] == "HistogramSaturated"
+    mean = metric(status, "mean", "Concurrent")
+    assert mean["verdict"] == "Regressed", mean["message"]
+    assert 0.05 < mean["delta"] < 0.07
+    assert status["verdict"] == "Fail", status["message"]
+
+
+def test_a_historical_comparison_of_a_saturated_canary_is_not_passed(
+    prometheus: LocalPrometheus,
+) -> None:
+    status = evaluate(prometheus, spec("slowtail", P95, "Historical"))
+    assert status["verdict"] == "Inconclusive", status["message"]
+    p95 = metric(status, "p95", "Historical")
+    assert (p95["verdict"], p95["reason"]) == ("NoData", "HistogramSaturated"), p95["message"]
+    assert "for the candidate at 41 of 41 steps" in p95["message"]
+
+
+def test_a_baseline_above_the_top_bucket_at_the_window_time_of_day_is_not_judged(
+    prometheus: LocalPrometheus,
+) -> None:
+    """The baseline has its own query: its share above the top bucket comes with it."""
+    status = evaluate(prometheus, spec("incident", P95, "Both"))
+    historical = metric(status, "p95", "Historical")
+    assert (historical["verdict"], historical["reason"]) == ("NoData", "HistogramSaturated"), (
+        historical["message"]
+    )
+    assert "for the baseline at the window's time of day at " in historical["message"]
+    assert "candidate" not in historical["message"]
+    # Today the stable track is back inside the buckets: the Concurrent comparison is judged.
+    concurrent = metric(status, "p95", "Concurrent")
+    assert concurrent["verdict"] == "Pass", concurrent["message"]
+    assert status["verdict"] == "Inconclusive"
+
+
+@pytest.mark.parametrize("comparison", ["Concurrent", "Historical"])
+def test_a_p95_inside_the_buckets_is_judged_as_before(
+    prometheus: LocalPrometheus, comparison: str
+) -> None:
+    status = evaluate(prometheus, spec("steady", P95, comparison))
+    assert status["verdict"] == "Pass", status["message"]
+    p95 = metric(status, "p95", comparison)
+    assert p95["verdict"] == "Pass", p95["message"]
+    assert abs(p95["delta"]) < 0.005
+    assert not status["summary"]["p95"].startswith(">=")
+    assert all("p95" in row for row in status["stages"])
