@@ -244,6 +244,8 @@ def test_a_baseline_above_the_top_bucket_at_the_window_time_of_day_is_not_judged
     )
     assert "for the baseline at the window's time of day at " in historical["message"]
     assert "candidate" not in historical["message"]
+    established = next(c for c in status["conditions"] if c["type"] == "BaselineEstablished")
+    assert established["status"] == "True", established["message"]
     # Today the stable track is back inside the buckets: the Concurrent comparison is judged.
     concurrent = metric(status, "p95", "Concurrent")
     assert concurrent["verdict"] == "Pass", concurrent["message"]

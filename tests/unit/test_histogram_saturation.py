@@ -243,10 +243,16 @@ def historical_case(saturated_hour: float) -> tuple[PerfBaselineSpec, MetricSamp
 
 def test_a_baseline_above_the_top_bucket_at_the_window_time_of_day_is_not_judged() -> None:
     spec, data = historical_case(saturated_hour=0.5)  # covers the window's time of day
-    p95 = metric(run(spec, data), "p95", "Historical")
+    out = run(spec, data)
+    p95 = metric(out, "p95", "Historical")
     assert (p95["verdict"], p95["reason"]) == ("NoData", "HistogramSaturated"), p95["message"]
     assert "the baseline at the window's time of day at 63 of 63 steps" in p95["message"]
     assert "workload" not in p95["message"]
+    assert out.fields["verdict"] == "Inconclusive"
+    # The baseline has its samples: it is established, just not below the top bucket.
+    assert p95["samples"]["baseline"] == 63
+    established = next(c for c in out.conditions if c.type == "BaselineEstablished")
+    assert established.status.value == "True", established.message
 
 
 def test_a_baseline_above_the_top_bucket_at_other_hours_does_not_matter() -> None:

@@ -1082,7 +1082,9 @@ def judge(
                         ],
                     )
                     if why is not None:
-                        current, slices, base_values = TimedSamples.empty(), [], np.empty(0)
+                        # Withheld like a stale candidate: the baseline keeps its count, so
+                        # BaselineEstablished does not read "0 baseline samples".
+                        current = TimedSamples.empty()
                 judged.append(
                     _judge_one(
                         spec,
