@@ -246,6 +246,142 @@ def test_schema_takes_the_peering_names_perfguard_run_takes(name: str) -> None:
         assert "values don't meet the specifications of the schema" in result.stderr
 
 
+def _values_at(path: str, value: Any) -> dict[str, Any]:
+    """The values file setting only `path` ("a.b") to `value`."""
+    *parents, last = path.split(".")
+    values: dict[str, Any] = {last: value}
+    for key in reversed(parents):
+        values = {key: values}
+    return values
+
+
+# The variable each value becomes in the operator's container, written the way
+# templates/deployment.yaml writes it (release pg in namespace ops).
+_AS_VARIABLE: dict[str, tuple[str, Any]] = {
+    "prometheus.url": ("PERFGUARD_PROMETHEUS_URL", lambda v: v),
+    "prometheus.allowedUrls": ("PERFGUARD_PROMETHEUS_ALLOWED_URLS", ",".join),
+    "envParity.hashKeySecret.existingSecret": (
+        "PERFGUARD_HASH_KEY_SECRET",
+        lambda v: f"ops/{v}" if v else "ops/pg-perfguard-hash-key",
+    ),
+}
+_LONGEST_URL = "http://prometheus.monitoring:9090/" + "p" * (2048 - 34)
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        pytest.param("prometheus.url", url, id=f"url:{url[:48]}")
+        for url in [
+            "http://prometheus.monitoring:9090",
+            "https://thanos.example.com/prefix/",
+            "http://[fd00::1]:9090/prometheus",
+            "http://10.0.0.1:65535/",
+            "http://prom_a.monitoring",
+            _LONGEST_URL,
+            _LONGEST_URL + "p",
+            "http://user:pw@prometheus.monitoring:9090",
+            "http://prometheus.monitoring:9090/?x=1",
+            "http://prometheus.monitoring:9090/#frag",
+            "https://",
+            "http://prometheus.monitoring:99999",
+            "http://prometheus.monitoring:0",
+            "http://prometheus.monitoring:",
+            "prometheus:9090",
+            "ftp://prometheus.monitoring",
+            "http://prom etheus",
+            "",
+        ]
+    ]
+    + [
+        pytest.param("prometheus.allowedUrls", urls, id=f"allowedUrls:{','.join(urls)[:48]}")
+        for urls in [
+            ["https://prom.example/", "http://prometheus.monitoring:9090/"],
+            ["https://prom.example/?tenant=a"],
+            ["https://prom.example/a,b"],
+            ["http://prometheus.monitoring:9090", "http://user@prom.example"],
+            ["https://"],
+        ]
+    ]
+    + [
+        pytest.param("envParity.hashKeySecret.existingSecret", name, id=f"secret:{name[:48]}")
+        for name in [
+            "my-key",
+            "keys.v2",
+            "",
+            "a" * 253,
+            "My_Key",
+            "-key",
+            "key-",
+            "a..b",
+            "a" * 254,
+        ]
+    ],
+)
+def test_schema_takes_the_values_perfguard_run_takes(path: str, value: Any) -> None:
+    """helm accepts a value iff `perfguard run` accepts the variable the chart makes of it
+    (OperatorConfig.from_env, exit 2 at start otherwise): the operator's own patterns
+    (PROMETHEUS_URL, a Secret's DNS-1123 subdomain) are in the schema, so a values file helm
+    installed never crash-loops the operator. An empty variable is unset to the operator (its
+    default URL would be used silently): the schema refuses an empty URL."""
+    from perfguard.config import OperatorConfig
+
+    variable, write = _AS_VARIABLE[path]
+    env = {
+        k: v for k, v in env_of(render(release="pg", namespace="ops")).items() if isinstance(v, str)
+    }
+    env[variable] = write(value)
+    try:
+        OperatorConfig.from_env(env)
+        run_takes = env[variable] != ""
+    except ValueError:
+        run_takes = False
+    result = helm(
+        "template", "pg", str(CHART), "-n", "ops", "-f", _values_file(_values_at(path, value))
+    )
+    assert (result.returncode == 0) == run_takes, result.stderr or f"helm accepted {value!r}"
+    if result.returncode == 0:  # and the variable is the one given to the operator above
+        rendered = env_of([d for d in yaml.safe_load_all(result.stdout) if d])
+        assert rendered[variable] == env[variable]
+    else:
+        assert "values don't meet the specifications of the schema" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "valid"),
+    [
+        ("fullnameOverride", "pg", True),
+        ("fullnameOverride", "my-perfguard", True),
+        ("fullnameOverride", "Perfguard", False),
+        ("fullnameOverride", "pg_main", False),
+        ("fullnameOverride", "1pg", False),
+        ("fullnameOverride", "pg-", False),
+        ("fullnameOverride", "p" * 64, False),
+        ("nameOverride", "guard", True),
+        ("nameOverride", "Guard", False),
+        ("nameOverride", "guard.io", False),
+    ],
+)
+def test_schema_takes_only_override_names_the_apiserver_and_perfguard_run_take(
+    cluster: Cluster, path: str, value: str, valid: bool
+) -> None:
+    """The full name names the Service (a DNS-1035 label: a leading letter) and every other
+    object, the hash key Secret among them (PERFGUARD_HASH_KEY_SECRET, which `perfguard run`
+    checks at start); nameOverride goes into the full name. helm refuses a name the API server
+    or the operator would; what it accepts, both take (server-side dry run)."""
+    from perfguard.config import OperatorConfig
+
+    result = helm("template", "pg", str(CHART), "-n", "default", "--set-string", f"{path}={value}")
+    assert (result.returncode == 0) == valid, result.stderr or f"helm accepted {path}={value}"
+    if not valid:
+        assert "values don't meet the specifications of the schema" in result.stderr
+        return
+    docs = [d for d in yaml.safe_load_all(result.stdout) if d]
+    OperatorConfig.from_env({k: v for k, v in env_of(docs).items() if isinstance(v, str)})
+    objects = [one(docs, "Service"), one(docs, "Deployment"), one(docs, "Secret")]
+    cluster.kubectl("apply", "--dry-run=server", "-f", "-", input=yaml.safe_dump_all(objects))
+
+
 def _leaves(node: Any, path: tuple[str, ...] = ()) -> Iterable[tuple[str, ...]]:
     if isinstance(node, dict) and node:
         for key, value in node.items():
@@ -894,8 +1030,16 @@ def test_prometheus_credentials_and_allowlist_values() -> None:
             "envParity": {"compareSecrets": True},
             "statusRefresh": "2m",
         },
+        {
+            "fullnameOverride": "pg-main",
+            "prometheus": {
+                "url": "http://[fd00::1]:65535/prometheus/",
+                "allowedUrls": ["https://prom_a.example/", "http://10.0.0.1:9090/api"],
+            },
+            "envParity": {"hashKeySecret": {"existingSecret": "keys.v2"}},
+        },
     ],
-    ids=["defaults", "everything-on", "values-set"],
+    ids=["defaults", "everything-on", "values-set", "edge-values"],
 )
 def test_the_rendered_environment_is_one_perfguard_run_accepts(values: dict[str, Any]) -> None:
     """`perfguard run` refuses a bad variable at start (exit 2): whatever the chart writes must
