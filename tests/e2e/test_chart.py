@@ -12,7 +12,7 @@ import shlex
 import subprocess
 import tempfile
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -414,6 +414,136 @@ def test_values_schema_describes_every_value() -> None:
                 assert isinstance(node.get("additionalProperties"), dict), ".".join(path)
                 node = node["additionalProperties"]
         assert "type" in node, ".".join(path)
+
+
+# ----------------------------------------------------------------- durations
+
+PROMETHEUS_OPERATOR_CRDS = REPO / "tests" / "e2e" / "manifests" / "prometheus-operator-crds.yaml"
+# Alerts with a `for` in values.yaml.
+ALERTS = [
+    name
+    for name, value in yaml.safe_load((CHART / "values.yaml").read_text())["prometheusRule"].items()
+    if isinstance(value, dict) and "for" in value
+]
+
+
+def _durations(duration: str) -> dict[str, Any]:
+    """Values putting `duration` into every duration prometheus-operator reads."""
+    return {
+        "serviceMonitor": {"enabled": True, "interval": duration, "scrapeTimeout": duration},
+        "prometheusRule": {"enabled": True, **{alert: {"for": duration} for alert in ALERTS}},
+    }
+
+
+@pytest.fixture(scope="module")
+def monitoring_namespace(cluster: Cluster) -> Iterator[str]:
+    """A namespace of the session's apiserver, with prometheus-operator's two CRDs."""
+    cluster.kubectl("apply", "-f", str(PROMETHEUS_OPERATOR_CRDS))
+    cluster.kubectl(
+        "wait", "--for=condition=Established", "--timeout=30s",
+        "crd/prometheusrules.monitoring.coreos.com", "crd/servicemonitors.monitoring.coreos.com",
+    )  # fmt: skip
+    namespace = f"promop-{uuid.uuid4().hex[:6]}"
+    cluster.kubectl("create", "namespace", namespace)
+    yield namespace
+    cluster.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
+
+
+def _server_takes(cluster: Cluster, obj: dict[str, Any]) -> bool:
+    result = cluster.kubectl(
+        "apply", "--dry-run=server", "-f", "-", input=yaml.safe_dump(obj), check=False
+    )
+    assert result.returncode == 0 or "Invalid value" in result.stderr, result.stderr
+    return result.returncode == 0
+
+
+def _promtool_takes(rule: dict[str, Any], work: Path) -> bool:
+    from perfguard.local.prometheus import promtool_binary
+
+    (work / "rules.yaml").write_text(yaml.safe_dump({"groups": rule["spec"]["groups"]}))
+    result = subprocess.run(
+        [str(promtool_binary()), "check", "rules", "rules.yaml"],
+        cwd=work, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    return result.returncode == 0
+
+
+@pytest.mark.parametrize(
+    ("duration", "taken"),
+    [(d, True) for d in ["0", "0s", "30s", "1m30s", "1h30m", "2d", "1w", "1y", "500ms"]]
+    + [("1y2w3d4h5m6s7ms", True)]
+    + [(d, False) for d in ["1.5m", "30s5m", "1m1m", "", "1M", "90", "-1m", "1 m", "1us"]],
+)
+def test_prometheus_durations_are_the_ones_prometheus_operator_and_prometheus_take(
+    cluster: Cluster, monitoring_namespace: str, tmp_path: Path, duration: str, taken: bool
+) -> None:
+    """Every alert's `for` and the ServiceMonitor's interval and scrapeTimeout: helm takes a
+    duration iff prometheus-operator's CRDs (its Duration pattern: whole numbers, units in the
+    order y w d h m s ms) and Prometheus (promtool check rules) take it. The PrometheusRule and
+    ServiceMonitor helm renders are accepted by a real apiserver with those CRDs; a duration
+    helm refuses, put into the objects, is refused there or by promtool (an empty `for`,
+    which the CRD's pattern matches). An empty interval would be Prometheus' global one to
+    prometheus-operator; the chart always writes one, and its schema asks for one."""
+    result = helm(
+        "template", "pg", str(CHART), "-n", monitoring_namespace, "-f",
+        _values_file(_durations(duration)),
+    )  # fmt: skip
+    assert (result.returncode == 0) == taken, result.stderr or f"helm accepted {duration!r}"
+    if taken:
+        docs = [d for d in yaml.safe_load_all(result.stdout) if d]
+        rule, monitor = one(docs, "PrometheusRule"), one(docs, "ServiceMonitor")
+    else:
+        assert "values don't meet the specifications of the schema" in result.stderr
+        for alert in ALERTS:
+            assert f"/prometheusRule/{alert}/for" in result.stderr, result.stderr
+        assert "/serviceMonitor/interval" in result.stderr, result.stderr
+        assert "/serviceMonitor/scrapeTimeout" in result.stderr, result.stderr
+        # The objects a good duration renders, with this one put in as helm would write it.
+        docs = render(_durations("1m"), release="pg", namespace=monitoring_namespace)
+        rule, monitor = one(docs, "PrometheusRule"), one(docs, "ServiceMonitor")
+        for group in rule["spec"]["groups"]:
+            for entry in group["rules"]:
+                if "for" in entry:
+                    entry["for"] = duration
+        monitor["spec"]["endpoints"][0].update(interval=duration, scrapeTimeout=duration)
+    fors = [r["for"] for g in rule["spec"]["groups"] for r in g["rules"] if "alert" in r]
+    assert fors == [duration] * len(ALERTS)
+    (endpoint,) = monitor["spec"]["endpoints"]
+    assert endpoint["interval"] == endpoint["scrapeTimeout"] == duration
+    rule_taken = _server_takes(cluster, rule) and _promtool_takes(rule, tmp_path)
+    assert rule_taken == taken, f"{duration!r} in the PrometheusRule"
+    if duration:
+        assert _server_takes(cluster, monitor) == taken, f"{duration!r} in the ServiceMonitor"
+
+
+@pytest.mark.parametrize(
+    ("duration", "taken"),
+    [(d, True) for d in ["0", "0s", "1m", "1.5m", "1h30m", "30m1h", "500ms", "90s"]]
+    + [(d, False) for d in ["1d", "1w", "1y", "1.5d", "", "99999999h", "1 m", "1M", "-1m"]],
+)
+def test_argo_durations_are_go_durations(duration: str, taken: bool) -> None:
+    """Argo Rollouts parses a metric's interval and initialDelay with Go's
+    time.ParseDuration (its ValidateMetric refuses the AnalysisRun otherwise), which knows
+    h, m, s, ms, us and ns but no d, w or y, takes decimals and any order, and overflows
+    past about 2,562,047 h. The schema's pattern (at most six parts of five digits) takes
+    only what it parses: checked against Go's own time.ParseDuration on 2 million random
+    strings when it was written; a negative delay is refused as well."""
+    values = {
+        "argoRollouts": {
+            "analysisTemplates": {"enabled": True, "interval": duration, "initialDelay": duration}
+        }
+    }
+    result = helm("template", "pg", str(CHART), "-n", "ops", "-f", _values_file(values))
+    assert (result.returncode == 0) == taken, result.stderr or f"helm accepted {duration!r}"
+    if not taken:
+        assert "values don't meet the specifications of the schema" in result.stderr
+        assert "/argoRollouts/analysisTemplates/interval" in result.stderr, result.stderr
+        assert "/argoRollouts/analysisTemplates/initialDelay" in result.stderr, result.stderr
+        return
+    docs = [d for d in yaml.safe_load_all(result.stdout) if d]
+    metrics = [m for t in by_kind(docs, "ClusterAnalysisTemplate") for m in t["spec"]["metrics"]]
+    assert len(metrics) == 3
+    assert all(m["interval"] == m["initialDelay"] == duration for m in metrics)
 
 
 # ----------------------------------------------------------------- CRDs
