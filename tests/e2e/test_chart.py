@@ -546,6 +546,60 @@ def test_argo_durations_are_go_durations(duration: str, taken: bool) -> None:
     assert all(m["interval"] == m["initialDelay"] == duration for m in metrics)
 
 
+@pytest.mark.parametrize(
+    ("count", "failure_limit", "inconclusive_limit"),
+    [
+        *[(1, 0, 0), (1, 1, 0), (1, 0, 1), (3, 3, 2), (3, 2, 3)],  # Argo takes them
+        *[(1, 0, 2), (1, 2, 0), (2, 3, 1), (2, 1, 3), (4, 5, 5)],  # Argo refuses them
+    ],
+)
+def test_argo_count_is_at_least_both_limits(
+    count: int, failure_limit: int, inconclusive_limit: int
+) -> None:
+    """Argo Rollouts' ValidateMetric refuses a metric with count < failureLimit or count <
+    inconclusiveLimit, so no analysis from such templates would run: the chart refuses the
+    values, naming the three numbers and what to do, and renders the ones Argo takes."""
+    argo_takes = count >= failure_limit and count >= inconclusive_limit
+    at = {
+        "enabled": True,
+        "count": count,
+        "failureLimit": failure_limit,
+        "inconclusiveLimit": inconclusive_limit,
+    }
+    values = {"argoRollouts": {"analysisTemplates": at}}
+    result = helm("template", "pg", str(CHART), "-n", "ops", "-f", _values_file(values))
+    assert (result.returncode == 0) == argo_takes, result.stderr or "helm accepted it"
+    if not argo_takes:
+        assert (
+            f"argoRollouts.analysisTemplates.count ({count}) must be at least failureLimit "
+            f"({failure_limit}) and inconclusiveLimit ({inconclusive_limit})"
+        ) in result.stderr, result.stderr
+        assert "Raise count with the limits" in result.stderr
+        return
+    docs = [d for d in yaml.safe_load_all(result.stdout) if d]
+    metrics = [m for t in by_kind(docs, "ClusterAnalysisTemplate") for m in t["spec"]["metrics"]]
+    assert len(metrics) == 3
+    for metric in metrics:
+        assert metric["count"] == count
+        assert metric["failureLimit"] == failure_limit
+        assert metric["inconclusiveLimit"] == inconclusive_limit
+
+
+def test_gating_md_inconclusive_example_is_values_the_chart_takes() -> None:
+    """docs/gating.md's advice to allow inconclusive measurements raises count with the limit:
+    its example renders (a larger inconclusiveLimit alone would be refused, as tested above)."""
+    text = (REPO / "docs" / "gating.md").read_text().replace("\n", " ")
+    match = re.search(r"`count: (\d+)`,\s+`inconclusiveLimit: (\d+)`,\s+`interval: (\w+)`", text)
+    assert match, "docs/gating.md lost its count/inconclusiveLimit example"
+    count, limit, interval = int(match.group(1)), int(match.group(2)), match.group(3)
+    at = {"enabled": True, "count": count, "inconclusiveLimit": limit, "interval": interval}
+    docs = render({"argoRollouts": {"analysisTemplates": at}})
+    for template in by_kind(docs, "ClusterAnalysisTemplate"):
+        (metric,) = template["spec"]["metrics"]
+        assert (metric["count"], metric["inconclusiveLimit"]) == (count, limit)
+        assert metric["interval"] == interval
+
+
 # ----------------------------------------------------------------- CRDs
 
 
