@@ -757,6 +757,38 @@ def test_hash_key_secret_is_random_kept_and_named_in_the_environment() -> None:
     assert role["rules"][0]["resourceNames"] == ["mine"]
 
 
+def test_hash_key_secret_not_created_needs_an_existing_one() -> None:
+    """create=false renders no Secret: without existingSecret the operator would read
+    <fullname>-hash-key, which nothing creates, and every EnvParity would be Unverified
+    (HashKeyUnavailable). The chart refuses that, saying what to set; with existingSecret it
+    points the operator and its Role at that Secret."""
+    result = helm(
+        "template", "pg", str(CHART), "-n", "ops", "--set", "envParity.hashKeySecret.create=false"
+    )
+    assert result.returncode != 0, "create=false without existingSecret was accepted"
+    assert (
+        "envParity.hashKeySecret.create=false needs envParity.hashKeySecret.existingSecret"
+        in result.stderr
+    ), result.stderr
+    assert "ops/pg-perfguard-hash-key, which nothing creates" in result.stderr
+    assert "HashKeyUnavailable" in result.stderr
+    for rbac in (True, False):  # the Deployment alone names the Secret too
+        result = helm(
+            "template", "pg", str(CHART), "-n", "ops",
+            "--set", "envParity.hashKeySecret.create=false", "--set", f"rbac.create={rbac}",
+        )  # fmt: skip
+        assert result.returncode != 0, f"rbac.create={rbac}"
+
+    docs = render(
+        {"envParity": {"hashKeySecret": {"create": False, "existingSecret": "keys.v2"}}},
+        release="pg",
+        namespace="ops",
+    )
+    assert not by_kind(docs, "Secret")
+    assert env_of(docs)["PERFGUARD_HASH_KEY_SECRET"] == "ops/keys.v2"
+    assert one(docs, "Role", "pg-perfguard-hash-key")["rules"][0]["resourceNames"] == ["keys.v2"]
+
+
 # ----------------------------------------------------------------- RBAC
 
 

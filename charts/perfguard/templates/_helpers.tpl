@@ -44,12 +44,18 @@ app.kubernetes.io/part-of: perfguard
 {{- end }}
 {{- end }}
 
-{{/* The Secret holding EnvParity's HMAC key (data key `key`). */}}
+{{/* The Secret holding EnvParity's HMAC key (data key `key`): the existing one, or the one the
+chart creates. Neither would leave the operator reading a Secret nothing creates, and every
+EnvParity Unverified (HashKeyUnavailable): refused. */}}
 {{- define "perfguard.hashKeySecretName" -}}
-{{- if .Values.envParity.hashKeySecret.existingSecret }}
-{{- .Values.envParity.hashKeySecret.existingSecret }}
+{{- $hashKey := .Values.envParity.hashKeySecret }}
+{{- $generated := printf "%s-hash-key" (include "perfguard.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- if $hashKey.existingSecret }}
+{{- $hashKey.existingSecret }}
+{{- else if $hashKey.create }}
+{{- $generated }}
 {{- else }}
-{{- printf "%s-hash-key" (include "perfguard.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- fail (printf "envParity.hashKeySecret.create=false needs envParity.hashKeySecret.existingSecret: the name of a Secret in namespace %s holding EnvParity's hash key (data key `key`, at least 16 bytes). Without it the operator would read %s/%s, which nothing creates, and every EnvParity would be Unverified (HashKeyUnavailable)." .Release.Namespace .Release.Namespace $generated) }}
 {{- end }}
 {{- end }}
 
