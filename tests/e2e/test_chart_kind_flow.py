@@ -5,10 +5,14 @@ besides creating the cluster, go to a fresh kube-apiserver (no CRDs, like a new 
 with the real helm and kubectl. Docker and kind are not on the test machines: `make image`
 and `make kind-load` are checked through `make -n` to build and load the image that the
 `helm install` deploys.
+
+The "manage the key yourself" block of its Secrets section runs the same way, in bash as
+written, on a release installed by its Install block.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -220,3 +224,71 @@ def test_install_over_kubectl_applied_crds_fails_as_documented_and_the_flag_fixe
             check=False,
         )  # fmt: skip
         cluster.kubectl("delete", "namespace", f"{release}-system", "--wait=false", check=False)
+
+
+def run_shell(script: str, kubeconfig: Path) -> subprocess.CompletedProcess[str]:
+    """A documented shell block, as written (pipes, `$(...)`), with the test servers' kubectl
+    and helm first on PATH."""
+    tools = binary("kubectl").parent
+    assert binary("helm").parent == tools
+    return subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script],
+        cwd=REPO,
+        env={**os.environ, "KUBECONFIG": str(kubeconfig), "PATH": f"{tools}:{os.environ['PATH']}"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_documented_own_hash_key_replaces_the_generated_one_on_an_installed_release(
+    fresh_cluster: Cluster,
+) -> None:
+    """docs/install.md's "To manage it yourself", run as written on a release installed by
+    its Install block: the commands succeed, the operator and its Role are pointed at the new
+    Secret, which holds the new key and is not the release's, and the chart renders no Secret
+    any more. The prose's reason for another name holds: the release owns the generated one."""
+    kubeconfig = fresh_cluster.kubeconfig
+    installed = run_shell(_first_block(_section("## Install"), "sh"), kubeconfig)
+    assert installed.returncode == 0, installed.stdout + installed.stderr
+    namespace, generated_name = "perfguard-system", "perfguard-hash-key"
+    generated = fresh_cluster.get("secret", generated_name, namespace)["data"]["key"]
+
+    section = _section("## Secrets are opt-in")
+    (block,) = [
+        b for b in re.findall(r"```sh\n(.*?)```", section, re.DOTALL) if "existingSecret" in b
+    ]
+    result = run_shell(block, kubeconfig)
+    assert result.returncode == 0, result.stdout + result.stderr
+    match = re.search(r"existingSecret=([-.a-z0-9]+)", block)
+    assert match, block
+    name = match.group(1)
+    assert name != generated_name, "the release already owns the generated Secret's name"
+    taken = run(
+        ["kubectl", "create", "secret", "generic", generated_name, "-n", namespace,
+         "--from-literal=key=0123456789abcdef"],
+        kubeconfig,
+    )  # fmt: skip
+    assert taken.returncode != 0 and "already exists" in taken.stderr, taken.stderr
+    own = fresh_cluster.get("secret", name, namespace)
+    key = base64.b64decode(own["data"]["key"])
+    assert len(key) >= 16 and own["data"]["key"] != generated
+    assert "meta.helm.sh/release-name" not in own["metadata"].get("annotations", {})
+    deployment = fresh_cluster.get("deployment", "perfguard", namespace)
+    (main,) = deployment["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e.get("value") for e in main["env"]}
+    assert env["PERFGUARD_HASH_KEY_SECRET"] == f"{namespace}/{name}"
+    role = fresh_cluster.get("role", "perfguard-hash-key", namespace)
+    assert role["rules"][0]["resourceNames"] == [name]
+    manifest = run(["helm", "get", "manifest", "perfguard", "-n", namespace], kubeconfig)
+    assert "kind: Secret" not in manifest.stdout
+    # Later upgrades keep it: --reuse-values carries existingSecret, nothing touches the key.
+    upgrade = run(
+        ["helm", "upgrade", "perfguard", "charts/perfguard", "-n", namespace, "--reuse-values"],
+        kubeconfig,
+    )  # fmt: skip
+    assert upgrade.returncode == 0, upgrade.stderr
+    assert fresh_cluster.get("secret", name, namespace)["data"] == own["data"]
+    # The generated Secret, left behind by its keep policy, can go, as the doc says.
+    assert f"kubectl delete secret -n {namespace} {generated_name}" in section
