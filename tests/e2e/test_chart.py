@@ -517,6 +517,36 @@ def test_prometheus_durations_are_the_ones_prometheus_operator_and_prometheus_ta
 
 
 @pytest.mark.parametrize(
+    ("interval", "timeout", "taken"),
+    [
+        ("30s", "10s", True),
+        ("30s", "30s", True),
+        ("1m30s", "1m", True),
+        ("1h", "59m59s999ms", True),
+        ("1d", "23h", True),
+        ("1m", "61s", False),
+        ("10s", "1m", False),
+        ("500ms", "1s", False),
+        ("1w", "6d24h1ms", False),
+    ],
+)
+def test_scrape_timeout_is_at_most_the_interval(interval: str, timeout: str, taken: bool) -> None:
+    """prometheus-operator rejects a ServiceMonitor whose scrapeTimeout is longer than its
+    interval (the operator would then never be scraped): the chart refuses it, naming both."""
+    values = {"serviceMonitor": {"enabled": True, "interval": interval, "scrapeTimeout": timeout}}
+    result = helm("template", "pg", str(CHART), "-n", "ops", "-f", _values_file(values))
+    assert (result.returncode == 0) == taken, result.stderr or "helm accepted it"
+    if taken:
+        (endpoint,) = one(render(values), "ServiceMonitor")["spec"]["endpoints"]
+        assert (endpoint["interval"], endpoint["scrapeTimeout"]) == (interval, timeout)
+    else:
+        assert (
+            f"serviceMonitor.scrapeTimeout ({timeout}) must not be longer than "
+            f"serviceMonitor.interval ({interval})"
+        ) in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize(
     ("duration", "taken"),
     [(d, True) for d in ["0", "0s", "1m", "1.5m", "1h30m", "30m1h", "500ms", "90s"]]
     + [(d, False) for d in ["1d", "1w", "1y", "1.5d", "", "99999999h", "1 m", "1M", "-1m"]],

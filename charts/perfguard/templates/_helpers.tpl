@@ -89,3 +89,14 @@ EnvParity Unverified (HashKeyUnavailable): refused. */}}
 {{- define "perfguard.analysisClusterRoleName" -}}
 {{- printf "%s-analysis-reader" (include "perfguard.fullname" .) | trunc 63 | trimSuffix "-" }}
 {{- end }}
+
+{{/* A duration in prometheus-operator's form (1m30s, 2d, 0; the schema checks the form) in
+milliseconds. */}}
+{{- define "perfguard.durationMilliseconds" -}}
+{{- $units := dict "y" 31536000000 "w" 604800000 "d" 86400000 "h" 3600000 "m" 60000 "s" 1000 "ms" 1 }}
+{{- $total := 0 }}
+{{- range regexFindAll "[0-9]+(ms|[ywdhms])" . -1 }}
+{{- $total = add $total (mul (regexFind "^[0-9]+" . | int64) (get $units (regexReplaceAll "^[0-9]+" . ""))) }}
+{{- end }}
+{{- $total }}
+{{- end }}
