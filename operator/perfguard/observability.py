@@ -169,17 +169,25 @@ class OperatorMetrics:
     ) -> None:
         """Kind-specific numbers of an evaluation's status fields, for alerts and dashboards."""
         if kind == "PerfBaseline" and "metrics" in fields:
+            # Both rebuilt from the metrics the status shows: a metric that has no delta
+            # now (NoData) or left the spec loses its series instead of keeping its last.
+            deltas: dict[tuple[str, ...], float] = {}
             rows: dict[tuple[str, ...], float] = {}
             for item in fields.get("metrics") or []:
-                ci = item.get("ci95") if isinstance(item, dict) else None
+                if not isinstance(item, dict):
+                    continue
+                key = (
+                    item.get("name", ""),
+                    item.get("statistic", ""),
+                    item.get("comparison", ""),
+                )
+                if item.get("delta") is not None:
+                    deltas[key] = float(item["delta"])
+                ci = item.get("ci95")
                 if ci and len(ci) == 2 and None not in ci:
-                    key = (
-                        item.get("name", ""),
-                        item.get("statistic", ""),
-                        item.get("comparison", ""),
-                    )
                     rows[(*key, "lo")] = float(ci[0])
                     rows[(*key, "hi")] = float(ci[1])
+            self._replace(self.metric_delta, (kind, namespace, name), deltas)
             self._replace(self.metric_ci95, (kind, namespace, name), rows)
         if kind == "EnvParity":
             drift = fields.get("driftPercent")
@@ -218,11 +226,11 @@ class OperatorMetrics:
     def forget(self, kind: str, namespace: str, name: str) -> None:
         """Drop every series of a resource this replica no longer evaluates (deleted, or
         another replica took over) so stale verdicts do not linger."""
-        for gauge in (self.verdict, self.ready, self.metric_delta, self.last_evaluation):
+        for gauge in (self.verdict, self.ready, self.last_evaluation):
             for labels in list(gauge._metrics):  # prometheus_client lists no label sets
                 if labels[:3] == (kind, namespace, name):
                     gauge.remove(*labels)
-        self._forget_exported((kind, namespace, name), (self.metric_ci95,))
+        self._forget_exported((kind, namespace, name), (self.metric_delta, self.metric_ci95))
         self._forget_exported(
             (namespace, name),
             {

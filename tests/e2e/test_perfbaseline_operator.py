@@ -332,3 +332,69 @@ def test_argo_rollout_drives_the_candidate_identity(
         what="Ready on a missing workload",
     )
     assert gone["status"] == "False" and gone["reason"] == "WorkloadNotFound"
+
+
+def exported(operator_env: dict[str, str], name: str, namespace: str) -> list[Any]:
+    """The operator's /metrics samples about one PerfBaseline (none while it is not
+    listening yet)."""
+    port = operator_env["PERFGUARD_HTTP_PORT"]
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+            page = response.read().decode()
+    except OSError:
+        return []
+    ours = {"kind": "PerfBaseline", "namespace": namespace, "name": name}
+    return [
+        sample
+        for family in text_string_to_metric_families(page)
+        for sample in family.samples
+        if all(sample.labels.get(k) == v for k, v in ours.items())
+    ]
+
+
+def test_a_delta_is_exported_only_while_the_status_shows_one(
+    cluster: Cluster,
+    namespace: str,
+    operator_env: dict[str, str],
+    run_operator: object,
+    live_prometheus: LiveData,
+) -> None:
+    """perfguard_metric_delta follows status.metrics: when the metric that had a delta
+    leaves the spec for one with no data, its series goes, as perfguard_metric_ci95's do."""
+    labels = {
+        "candidate": {"matchLabels": {"track": "canary"}},
+        "stable": {"matchLabels": {"track": "stable"}},
+    }
+    body = perfbaseline("moving", namespace, live_prometheus.url, **labels)
+    cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(body))
+
+    def delta_metrics() -> set[str]:
+        return {
+            s.labels["metric"]
+            for s in exported(operator_env, "moving", namespace)
+            if s.name == "perfguard_metric_delta"
+        }
+
+    wait_for(lambda: delta_metrics() == {"latency"}, timeout=60, what="a latency delta")
+    absent = {
+        "name": "queue",
+        "type": "Latency",
+        "histogram": "absent_request_duration_seconds",
+        "thresholds": {"p95": {"maxIncrease": "2ms"}},
+    }
+    patch = json.dumps({"spec": {"metrics": [absent]}})
+    cluster.kubectl("patch", "pb", "moving", "-n", namespace, "--type=merge", "-p", patch)
+    status = wait_status(
+        cluster,
+        "moving",
+        namespace,
+        "the new metric judged",
+        lambda s: s.get("observedGeneration") == 2
+        and {m["name"] for m in s.get("metrics") or []} == {"queue"},
+        timeout=60,
+    )
+    assert all(m.get("delta") is None for m in status["metrics"]), status["metrics"]
+    assert delta_metrics() == set(), "the removed metric's delta is still exported"
+    assert not [
+        s for s in exported(operator_env, "moving", namespace) if s.name == "perfguard_metric_ci95"
+    ]

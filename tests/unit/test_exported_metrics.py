@@ -80,6 +80,41 @@ def test_drift_and_ci_bounds() -> None:
     assert "perfguard_envparity_drift_percent{" not in text(metrics)
 
 
+def test_a_delta_is_exported_while_the_status_shows_one() -> None:
+    """perfguard_metric_delta follows status.metrics as perfguard_metric_ci95 does: a
+    metric with no delta now (NoData: the canary is gone) or removed from the spec loses
+    its series, so a dashboard does not keep showing the last regression."""
+    metrics = OperatorMetrics()
+    p95 = {"name": "latency", "statistic": "p95", "comparison": "Concurrent"}
+    mean = {**p95, "statistic": "mean"}
+    measured = {"delta": 0.05, "ci95": [0.04, 0.06], "verdict": "Regressed"}
+    metrics.export_status(
+        "PerfBaseline", "ml", "c", {"metrics": [{**p95, **measured}, {**mean, **measured}]}, AT
+    )
+    out = text(metrics)
+    assert _line(out, "perfguard_metric_delta{", 'statistic="p95"').endswith(" 0.05")
+    assert _line(out, "perfguard_metric_delta{", 'statistic="mean"').endswith(" 0.05")
+
+    no_data = {"verdict": "NoData", "reason": "NoData"}
+    metrics.export_status(
+        "PerfBaseline", "ml", "c", {"metrics": [{**p95, **no_data}, {**mean, **measured}]}, AT
+    )
+    out = text(metrics)
+    assert 'statistic="p95"' not in out, "NoData: no delta, no interval"
+    assert _line(out, "perfguard_metric_delta{", 'statistic="mean"').endswith(" 0.05")
+
+    # An evaluation that keeps the metrics shown (no "metrics" field) keeps their series.
+    metrics.export_status("PerfBaseline", "ml", "c", {"verdict": "Inconclusive"}, AT)
+    assert "perfguard_metric_delta{" in text(metrics)
+    metrics.export_status("PerfBaseline", "ml", "c", {"metrics": []}, AT)  # left the spec
+    assert "perfguard_metric_delta{" not in text(metrics)
+    assert "perfguard_metric_ci95{" not in text(metrics)
+
+    metrics.export_status("PerfBaseline", "ml", "c", {"metrics": [{**p95, **measured}]}, AT)
+    metrics.forget("PerfBaseline", "ml", "c")
+    assert 'name="c"' not in text(metrics)
+
+
 def test_the_cached_exposition_is_generate_latest_byte_for_byte() -> None:
     """The operator's /metrics renders with perfguard.observability.Exposition (label sets
     rendered once); its page must be exactly prometheus_client's, before and after the
@@ -93,9 +128,8 @@ def test_the_cached_exposition_is_generate_latest_byte_for_byte() -> None:
         metrics.set_verdict("PerfBaseline", "ml", name, "Pass", ("Pass", "Fail"))
         metrics.ready.labels("PerfBaseline", "ml", name).set(1)
         metrics.last_evaluation.labels("PerfBaseline", "ml", name).set(AT.timestamp())
-        metrics.metric_delta.labels("PerfBaseline", "ml", name, "lat", "p95", "Concurrent").set(
-            -0.25 * index
-        )
+        delta = {"name": "lat", "statistic": "p95", "comparison": "Concurrent", "delta": -0.25}
+        metrics.export_status("PerfBaseline", "ml", name, {"metrics": [delta]}, AT)
     metrics.evaluations.labels("PerfBaseline", "ok").inc(7)
     metrics.evaluation_seconds.labels("PerfBaseline").observe(0.3)
     metrics.status_patches.labels("PerfBaseline", "news").inc()

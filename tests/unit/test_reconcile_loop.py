@@ -822,3 +822,42 @@ def test_an_invalid_spec_replaces_the_last_verdict(
     assert fake.status["reason"] == "InvalidSpec"
     assert named in fake.status["message"]
     assert posted == ["InvalidSpec"]
+
+
+def test_a_delta_leaves_metrics_when_the_status_no_longer_shows_one(
+    server: tuple[FakeServer, list[str]],
+) -> None:
+    """Through the loop: the canary goes away (NoData, no delta), then the metric leaves
+    the spec; /metrics follows status.metrics instead of keeping the last delta."""
+    p95 = {"name": "latency", "statistic": "p95", "comparison": "Concurrent"}
+    steps = [
+        [{**p95, "verdict": "Regressed", "delta": 0.05, "ci95": [0.04, 0.06]}],
+        [{**p95, "verdict": "NoData", "reason": "NoData"}],
+        [],
+    ]
+
+    async def measuring(
+        spec: ApiModel, previous: Mapping[str, Any], at: datetime, ref: ResourceRef
+    ) -> Outcome:
+        return Outcome(
+            fields={"verdict": "Inconclusive", "metrics": steps.pop(0)},
+            conditions=[true("Ready", "Evaluated", "ok")],
+            verdict="Inconclusive",
+        )
+
+    loop = ResourceLoop(PERF_BASELINE, measuring, ("Inconclusive",), lambda s: timedelta(0))
+    memo = kopf.Memo()
+
+    def deltas() -> dict[str, float]:
+        return {
+            s.labels["statistic"]: s.value
+            for family in get_runtime().metrics.registry.collect()
+            for s in family.samples
+            if s.name == "perfguard_metric_delta" and s.labels["name"] == "checkout"
+        }
+
+    seen = []
+    for _ in range(3):
+        asyncio.run(loop.reconcile(body=stale_body(), name="checkout", namespace="shop", memo=memo))
+        seen.append(deltas())
+    assert seen == [{"p95": 0.05}, {}, {}]

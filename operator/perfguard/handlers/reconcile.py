@@ -549,16 +549,6 @@ class ResourceLoop:
         runtime.metrics.ready.labels(kind, namespace, name).set(
             1 if ready is not None and ready.get("status") == ConditionStatus.TRUE.value else 0
         )
-        for item in outcome.fields.get("metrics") or []:
-            if isinstance(item, dict) and item.get("delta") is not None:
-                runtime.metrics.metric_delta.labels(
-                    kind,
-                    namespace,
-                    name,
-                    item.get("name", ""),
-                    item.get("statistic", ""),
-                    item.get("comparison", ""),
-                ).set(float(item["delta"]))
         runtime.metrics.export_status(kind, namespace, name, outcome.fields, at)
         if outcome.verdict is not None:
             runtime.metrics.set_verdict(kind, namespace, name, outcome.verdict, self.verdicts)
