@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from perfguard.api.conditions import Condition, ConditionStatus
+from perfguard.api.conditions import MAX_MESSAGE, Condition, ConditionStatus
 from perfguard.times import format_time
 
 READY = "Ready"
@@ -33,6 +33,20 @@ class ConditionUpdate:
 
 def now() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
+
+
+def shorten(text: str, limit: int) -> str:
+    """`text`, cut to at most `limit` characters, with "..." where it was cut."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def shorten_utf8(text: str, limit: int) -> str:
+    """`text`, cut to at most `limit` bytes of UTF-8 (never inside a character), with
+    "..." where it was cut: the API server counts an Event's message in bytes."""
+    data = text.encode()
+    if len(data) <= limit:
+        return text
+    return data[: limit - 3].decode(errors="ignore") + "..."
 
 
 def parse_conditions(raw: Iterable[Mapping[str, Any]] | None) -> list[Condition]:
@@ -56,7 +70,8 @@ def merge(
     """Apply updates to existing conditions; keep unrelated ones; keep order stable.
 
     A condition whose status did not change keeps its lastTransitionTime, even when its
-    reason or message did.
+    reason or message did. A message longer than the CRD allows is cut to fit: the API
+    server would refuse the whole status patch (422).
     """
     at = at or now()
     by_type = {c.type: c for c in existing}
@@ -68,7 +83,7 @@ def merge(
             type=update.type,
             status=update.status,
             reason=update.reason,
-            message=update.message,
+            message=shorten(update.message, MAX_MESSAGE),
             last_transition_time=at if changed or old is None else old.last_transition_time,
             observed_generation=generation,
         )

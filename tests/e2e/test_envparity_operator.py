@@ -638,3 +638,90 @@ def test_a_namespace_the_operator_does_not_serve_is_never_read(world: World) -> 
     finally:
         world.cluster.kubectl("delete", "envp", "peek", "-n", namespace, check=False)
         world.cluster.kubectl("delete", "namespace", outside, "--wait=false", check=False)
+
+
+def test_an_evaluation_that_raises_is_an_event_and_so_is_its_recovery(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An evaluation that raises (a bug) turns Ready False (EvaluationError) with one
+    Warning Event, none while it keeps raising, and a Normal one when evaluations succeed
+    again. An exception carrying a huge text (a whole response body, not ASCII) still gives
+    a status and an Event the API server takes: the message is cut to 1 KiB."""
+    from perfguard.handlers.kinds import ENV_PARITY_LOOP
+
+    real = ENV_PARITY_LOOP.evaluator
+    failing = {"now": False}
+
+    async def flaky(spec: Any, previous: Any, at: Any, ref: Any) -> Any:
+        if ref.name == "flaky" and failing["now"]:
+            raise RuntimeError("<html>" + "ü" * 100_000)
+        return await real(spec, previous, at, ref)
+
+    # The operator runs in this process (KopfRunner): only this resource's evaluations
+    # raise, the others' run as before.
+    monkeypatch.setattr(ENV_PARITY_LOOP, "evaluator", flaky)
+    namespace = world.ns("identical", "stg")
+    body = {
+        "apiVersion": "perfguard.dev/v1alpha1",
+        "kind": "EnvParity",
+        "metadata": {"name": "flaky", "namespace": namespace},
+        "spec": {
+            "reference": {"namespace": namespace},
+            "targets": [{"namespace": world.ns("identical", "prd")}],
+            "maxDriftPercent": 1,
+        },
+    }
+
+    def ready_at(generation: int) -> dict[str, Any]:
+        found: dict[str, Any] = wait_for(
+            lambda: (
+                (c := condition(world.cluster.get("envp", "flaky", namespace), "Ready"))
+                and c.get("observedGeneration") == generation
+                and c
+            ),
+            timeout=30,
+            what=f"Ready for generation {generation}",
+        )
+        return found
+
+    def reasons() -> list[str]:
+        return [e["reason"] for e in world.cluster.events(namespace, "flaky")]
+
+    def bump(drift: int) -> None:
+        patch = json.dumps({"spec": {"maxDriftPercent": drift}})  # wakes the daemon
+        world.cluster.kubectl("patch", "envp", "flaky", "-n", namespace, "--type=merge", "-p", patch)
+
+    try:
+        world.cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(body))
+        assert ready_at(1)["status"] == "True"
+        failing["now"] = True
+        bump(2)
+        raised = ready_at(2)
+        assert (raised["status"], raised["reason"]) == ("False", "EvaluationError"), raised
+        assert raised["message"].startswith("RuntimeError: <html>üüü")
+        assert len(raised["message"].encode()) <= 1024
+        events = wait_for(
+            lambda: [
+                e
+                for e in world.cluster.events(namespace, "flaky")
+                if e["reason"] == "EvaluationError"
+            ],
+            timeout=20,
+            what="the EvaluationError Event",
+        )
+        assert events[0]["type"] == "Warning" and events[0]["message"] == raised["message"]
+        bump(3)  # still raising: no second Event
+        assert ready_at(3)["reason"] == "EvaluationError"
+        failing["now"] = False
+        bump(4)
+        assert ready_at(4)["status"] == "True"
+        wait_for(
+            lambda: "EvaluationRecovered" in reasons(), timeout=20, what="EvaluationRecovered"
+        )
+        recovered = [
+            e for e in world.cluster.events(namespace, "flaky") if e["reason"] != "EvaluationError"
+        ]
+        assert [(e["type"], e["reason"]) for e in recovered] == [("Normal", "EvaluationRecovered")]
+        assert reasons().count("EvaluationError") == 1
+    finally:
+        world.cluster.kubectl("delete", "envp", "flaky", "-n", namespace, check=False)

@@ -861,3 +861,68 @@ def test_a_delta_leaves_metrics_when_the_status_no_longer_shows_one(
         asyncio.run(loop.reconcile(body=stale_body(), name="checkout", namespace="shop", memo=memo))
         seen.append(deltas())
     assert seen == [{"p95": 0.05}, {}, {}]
+
+
+def test_evaluation_error_events_announce_the_transitions_only() -> None:
+    def status(ready_status: str, reason: str) -> dict[str, Any]:
+        return {
+            "conditions": [
+                {"type": "Ready", "status": ready_status, "reason": reason, "message": reason}
+            ]
+        }
+
+    ok, raised = status("True", "Evaluated"), status("False", "EvaluationError")
+    down = status("False", "PrometheusUnreachable")
+    events = reconcile.evaluation_error_events
+    assert [(e.type, e.reason) for e in events(ok, raised)] == [("Warning", "EvaluationError")]
+    assert [(e.type, e.reason) for e in events({}, raised)] == [("Warning", "EvaluationError")]
+    assert [(e.type, e.reason) for e in events(down, raised)] == [("Warning", "EvaluationError")]
+    assert events(raised, raised) == [], "none while it stays"
+    assert [(e.type, e.reason) for e in events(raised, ok)] == [("Normal", "EvaluationRecovered")]
+    # Other transitions are the evaluators' to announce (PrometheusUnreachable, ...).
+    assert events(raised, down) == [] and events(down, ok) == [] and events(ok, ok) == []
+
+
+def test_an_evaluation_that_raises_is_announced_once_and_its_recovery_too(
+    server: tuple[FakeServer, list[str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ready True -> False (EvaluationError) -> True: one Warning Event into it, none while
+    it stays, a Normal one out of it. An exception carrying a whole response body does
+    not make the condition (or the Event) longer than 1 KiB."""
+    fake, posted = server
+    steps = ["ok", "raise", "raise", "ok"]
+
+    async def flaky(
+        spec: ApiModel, previous: Mapping[str, Any], at: datetime, ref: ResourceRef
+    ) -> Outcome:
+        if steps.pop(0) == "raise":
+            raise ValueError("<html>" + "ü" * 100_000)
+        return Outcome(
+            fields={"verdict": "Pass"},
+            conditions=[true("Ready", "Evaluated", "ok")],
+            verdict="Pass",
+        )
+
+    loop = ResourceLoop(PERF_BASELINE, flaky, ("Pass",), lambda s: timedelta(0))
+    memo = kopf.Memo()
+    messages: list[str] = []
+    posted_per_evaluation = []
+
+    def post(body: Any, *, type: str, reason: str, message: str) -> None:
+        posted.append(reason)
+        messages.append(message)
+
+    monkeypatch.setattr(reconcile.kopf, "event", post)
+    for _ in range(4):
+        posted.clear()
+        asyncio.run(loop.reconcile(body=stale_body(), name="checkout", namespace="shop", memo=memo))
+        posted_per_evaluation.append(list(posted))
+    assert posted_per_evaluation == [[], ["EvaluationError"], [], ["EvaluationRecovered"]]
+    # 1 KiB: the API server counts an Event's message in bytes.
+    assert messages[0].startswith("ValueError: <html>üüü") and len(messages[0].encode()) <= 1024
+    # The status written after the first exception.
+    raised = next(c for c in fake.patches[1]["conditions"] if c["type"] == "Ready")
+    assert raised["reason"] == "EvaluationError"
+    assert raised["message"] == messages[0]
+    ready = next(c for c in fake.status["conditions"] if c["type"] == "Ready")
+    assert (ready["status"], ready["reason"]) == ("True", "Evaluated")

@@ -25,6 +25,27 @@ def test_first_sight_sets_transition_time_and_generation() -> None:
     assert result[0].observed_generation == 3
 
 
+def test_a_message_longer_than_the_crd_allows_is_cut_to_fit() -> None:
+    """The CRD (like metav1.Condition) takes at most 32768 characters; a longer message
+    made building the condition raise, and would make the API server refuse the patch."""
+    from perfguard.api.conditions import MAX_MESSAGE
+
+    (long,) = merge([], [false("Ready", "InvalidSpec", "é" * 100_000)], generation=1, at=T0)
+    assert len(long.message) == MAX_MESSAGE == 32768
+    assert long.message.endswith("é...")
+    (short,) = merge([], [false("Ready", "InvalidSpec", "x" * MAX_MESSAGE)], generation=1, at=T0)
+    assert short.message == "x" * MAX_MESSAGE
+
+
+def test_an_event_message_is_cut_in_bytes_never_inside_a_character() -> None:
+    from perfguard.status import shorten_utf8
+
+    assert shorten_utf8("ok", 1024) == "ok"
+    cut = shorten_utf8("é" * 1000, 1024)  # 2000 bytes
+    assert len(cut.encode()) <= 1024 and cut.endswith("é...")
+    assert shorten_utf8("x" * 1024, 1024) == "x" * 1024
+
+
 def test_same_status_keeps_transition_time_but_updates_reason_and_generation() -> None:
     first = merge([], [true("Ready", "Evaluated", "ok")], generation=1, at=T0)
     second = merge(first, [true("Ready", "EvaluatedAgain", "still ok")], generation=2, at=T1)

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Final
 
 from pydantic import Field
 
 from perfguard.api.base import ApiModel
+
+
+# The longest condition message the CRDs accept (the API conventions' metav1.Condition).
+MAX_MESSAGE: Final = 32768
 
 
 class ConditionStatus(StrEnum):
@@ -26,7 +31,9 @@ class Condition(ApiModel):
         pattern=r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$",
         max_length=1024,
     )
-    message: str = Field(default="", description="Human-readable details.", max_length=32768)
+    message: str = Field(
+        default="", description="Human-readable details.", max_length=MAX_MESSAGE
+    )
     last_transition_time: datetime = Field(
         description="When status last changed (not when the condition was last written)."
     )

@@ -31,7 +31,15 @@ from perfguard.engine.status_news import all_but_stamp, changed_news
 from perfguard.handlers.runtime import ResourceRef, get_runtime
 from perfguard.observability import resource_logger
 from perfguard.outcome import EventSpec, Outcome
-from perfguard.status import EVALUATION_ERROR, READY, false, next_status, now, parse_conditions
+from perfguard.status import (
+    EVALUATION_ERROR,
+    READY,
+    false,
+    next_status,
+    now,
+    parse_conditions,
+    shorten_utf8,
+)
 from perfguard.times import parse_time_or_none
 
 Evaluator = Callable[[ApiModel, Mapping[str, Any], datetime, ResourceRef], Awaitable[Outcome]]
@@ -60,6 +68,42 @@ def status_patch(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, An
 
 
 News = Callable[[Mapping[str, Any]], Any]
+
+# The Normal Event when Ready turns True after evaluations that raised.
+EVALUATION_RECOVERED: Final = "EvaluationRecovered"
+# The API server refuses an Event whose message is longer than 1024 bytes (Kopf cuts them
+# to 1024 characters, which is more bytes when any is not ASCII: the Event was lost).
+EVENT_MESSAGE_LIMIT: Final = 1024
+
+
+def _ready(status: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    for condition in status.get("conditions") or ():
+        if isinstance(condition, Mapping) and condition.get("type") == READY:
+            return condition
+    return None
+
+
+def _raised(ready: Mapping[str, Any] | None) -> bool:
+    return (
+        ready is not None
+        and ready.get("status") == ConditionStatus.FALSE.value
+        and ready.get("reason") == EVALUATION_ERROR
+    )
+
+
+def evaluation_error_events(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[EventSpec]:
+    """The Events of an evaluation that raised, from the status before and after: a Warning
+    `EvaluationError` when Ready turns False for it, a Normal `EvaluationRecovered` when
+    Ready turns True after it; none while either holds. From the statuses (not the daemon's
+    memory), so a restart neither repeats nor loses one."""
+    before, after = _ready(old), _ready(new)
+    if _raised(after) and not _raised(before):
+        assert after is not None
+        return [EventSpec("Warning", EVALUATION_ERROR, str(after.get("message", "")))]
+    if _raised(before) and after is not None and after.get("status") == "True":
+        message = f"evaluations succeed again: {after.get('message', '')}"
+        return [EventSpec("Normal", EVALUATION_RECOVERED, message)]
+    return []
 
 # The standard-library logger behind resource_logger's lines: its level decides whether the
 # debug line on a news write (and the work to build it) is wanted.
@@ -476,10 +520,11 @@ class ResourceLoop:
         except Exception as error:  # one resource's failure must not stop the others
             resource_logger(kind, namespace, name).exception("evaluation failed")
             runtime.metrics.evaluations.labels(kind, "error").inc()
-            outcome = Outcome(
-                fields={},
-                conditions=[false(READY, EVALUATION_ERROR, f"{type(error).__name__}: {error}")],
-            )
+            # As its Event says it: an exception can carry a whole response body (past
+            # the CRD's 32768 characters the status patch would be refused); the traceback
+            # is in the log.
+            message = shorten_utf8(f"{type(error).__name__}: {error}", EVENT_MESSAGE_LIMIT)
+            outcome = Outcome(fields={}, conditions=[false(READY, EVALUATION_ERROR, message)])
         finally:
             runtime.metrics.evaluation_seconds.labels(kind).observe(time.perf_counter() - started)
         interval: timedelta = self.interval_of(spec)
@@ -543,8 +588,9 @@ class ResourceLoop:
             )
         else:
             written = WrittenStatus(old_status, versions[0], versions[1])
-        for event in outcome.events:
-            kopf.event(body, type=event.type, reason=event.reason, message=event.message)
+        for event in [*outcome.events, *evaluation_error_events(old_status, new_status)]:
+            message = shorten_utf8(event.message, EVENT_MESSAGE_LIMIT)
+            kopf.event(body, type=event.type, reason=event.reason, message=message)
         ready = next((c for c in new_status["conditions"] if c.get("type") == READY), None)
         runtime.metrics.ready.labels(kind, namespace, name).set(
             1 if ready is not None and ready.get("status") == ConditionStatus.TRUE.value else 0
