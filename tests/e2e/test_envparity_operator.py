@@ -689,7 +689,9 @@ def test_an_evaluation_that_raises_is_an_event_and_so_is_its_recovery(
 
     def bump(drift: int) -> None:
         patch = json.dumps({"spec": {"maxDriftPercent": drift}})  # wakes the daemon
-        world.cluster.kubectl("patch", "envp", "flaky", "-n", namespace, "--type=merge", "-p", patch)
+        world.cluster.kubectl(
+            "patch", "envp", "flaky", "-n", namespace, "--type=merge", "-p", patch
+        )
 
     try:
         world.cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(body))
@@ -715,9 +717,7 @@ def test_an_evaluation_that_raises_is_an_event_and_so_is_its_recovery(
         failing["now"] = False
         bump(4)
         assert ready_at(4)["status"] == "True"
-        wait_for(
-            lambda: "EvaluationRecovered" in reasons(), timeout=20, what="EvaluationRecovered"
-        )
+        wait_for(lambda: "EvaluationRecovered" in reasons(), timeout=20, what="EvaluationRecovered")
         recovered = [
             e for e in world.cluster.events(namespace, "flaky") if e["reason"] != "EvaluationError"
         ]
@@ -725,3 +725,84 @@ def test_an_evaluation_that_raises_is_an_event_and_so_is_its_recovery(
         assert reasons().count("EvaluationError") == 1
     finally:
         world.cluster.kubectl("delete", "envp", "flaky", "-n", namespace, check=False)
+
+
+def test_a_refused_spec_does_not_leave_in_sync_for_kubectl_wait(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A spec the operator refuses (one stored before an upgrade made a rule stricter)
+    turns InSync Unknown for that generation: `kubectl wait --for=condition=InSync` must
+    not pass on the earlier spec's True while the verdict is Unverified."""
+    import dataclasses
+
+    from pydantic import model_validator
+
+    from perfguard.api.envparity import EnvParitySpec
+    from perfguard.handlers.kinds import ENV_PARITY_LOOP
+
+    class Stricter(EnvParitySpec):
+        @model_validator(mode="after")
+        def _refuse_seven(self) -> Stricter:
+            if self.max_drift_percent == 7:
+                raise ValueError("maxDriftPercent 7 is refused by this operator version")
+            return self
+
+    # The operator runs in this process (KopfRunner): its EnvParity model becomes stricter
+    # than the CRD the API server validated the object with.
+    stricter = dataclasses.replace(ENV_PARITY_LOOP.resource, spec=Stricter)
+    monkeypatch.setattr(ENV_PARITY_LOOP, "resource", stricter)
+    namespace = world.ns("identical", "stg")
+    body = {
+        "apiVersion": "perfguard.dev/v1alpha1",
+        "kind": "EnvParity",
+        "metadata": {"name": "refused", "namespace": namespace},
+        "spec": {
+            "reference": {"namespace": namespace},
+            "targets": [{"namespace": world.ns("identical", "prd")}],
+            "maxDriftPercent": 1,
+        },
+    }
+
+    def conditions_at(generation: int) -> dict[str, dict[str, Any]]:
+        found: dict[str, dict[str, Any]] = wait_for(
+            lambda: (
+                (s := world.cluster.get("envp", "refused", namespace).get("status") or {})
+                and s.get("observedGeneration") == generation
+                and {c["type"]: c for c in s.get("conditions") or []}
+            ),
+            timeout=30,
+            what=f"a status for generation {generation}",
+        )
+        return found
+
+    def wait_in_sync() -> int:
+        return world.cluster.kubectl(
+            "wait",
+            "--for=condition=InSync",
+            "envp/refused",
+            "-n",
+            namespace,
+            "--timeout=3s",
+            check=False,
+        ).returncode
+
+    try:
+        world.cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(body))
+        assert conditions_at(1)["InSync"]["status"] == "True"
+        assert wait_in_sync() == 0
+        patch = json.dumps({"spec": {"maxDriftPercent": 7}})
+        world.cluster.kubectl(
+            "patch", "envp", "refused", "-n", namespace, "--type=merge", "-p", patch
+        )
+        refused = conditions_at(2)
+        assert (refused["Ready"]["status"], refused["Ready"]["reason"]) == (
+            "False",
+            "InvalidSpec",
+        )
+        in_sync = refused["InSync"]
+        assert (in_sync["status"], in_sync["reason"]) == ("Unknown", "InvalidSpec"), in_sync
+        assert in_sync["observedGeneration"] == 2
+        assert world.cluster.get("envp", "refused", namespace)["status"]["verdict"] == "Unverified"
+        assert wait_in_sync() != 0, "kubectl wait took the earlier spec's InSync"
+    finally:
+        world.cluster.kubectl("delete", "envp", "refused", "-n", namespace, check=False)

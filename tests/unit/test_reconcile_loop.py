@@ -926,3 +926,104 @@ def test_an_evaluation_that_raises_is_announced_once_and_its_recovery_too(
     assert raised["message"] == messages[0]
     ready = next(c for c in fake.status["conditions"] if c["type"] == "Ready")
     assert (ready["status"], ready["reason"]) == ("True", "Evaluated")
+
+
+def _conditions(*rows: tuple[str, str, str]) -> list[dict[str, Any]]:
+    return [
+        {
+            "type": type_,
+            "status": status,
+            "reason": reason,
+            "message": reason,
+            "lastTransitionTime": "2026-12-01T00:00:00Z",
+            "observedGeneration": 1,
+        }
+        for type_, status, reason in rows
+    ]
+
+
+SETTLED = {
+    "PerfBaseline": _conditions(
+        ("Ready", "True", "Evaluated"),
+        ("BaselineEstablished", "True", "BaselineEstablished"),
+        ("Regressed", "False", "NoRegression"),
+    ),
+    "EnvParity": _conditions(("Ready", "True", "Evaluated"), ("InSync", "True", "InSync")),
+    "CapacityPlan": _conditions(
+        ("Ready", "True", "Evaluated"),
+        ("CapacitySufficient", "True", "WithinCapacity"),
+        ("AnomalyDetected", "False", "NoAnomaly"),
+    ),
+}
+FAILING = {
+    "PerfBaseline": _conditions(
+        ("Ready", "True", "Evaluated"),
+        ("BaselineEstablished", "True", "BaselineEstablished"),
+        ("Regressed", "True", "RegressionDetected"),
+    ),
+    "EnvParity": _conditions(("Ready", "True", "Evaluated"), ("InSync", "False", "Drifted")),
+    "CapacityPlan": _conditions(
+        ("Ready", "True", "Evaluated"),
+        ("CapacitySufficient", "False", "CurrentInsufficient"),
+        ("AnomalyDetected", "True", "XidError"),
+    ),
+}
+REFUSED_SPECS = {
+    "PerfBaseline": {**SPEC, "metrics": "not a list"},
+    "EnvParity": {"reference": {"namespace": "staging"}, "targets": "prod"},
+    "CapacityPlan": {"nodes": {}, "traffic": {"query": "sum(x)"}, "interval": "five minutes"},
+}
+
+
+@pytest.mark.parametrize("kind", ["PerfBaseline", "EnvParity", "CapacityPlan"])
+@pytest.mark.parametrize("before", ["settled", "failing"])
+def test_a_refused_spec_leaves_none_of_the_earlier_specs_conditions(
+    server: tuple[FakeServer, list[str]], kind: str, before: str
+) -> None:
+    """An invalid spec made only Ready False: InSync=True, CapacitySufficient=True,
+    BaselineEstablished=True stayed from the earlier spec while observedGeneration moved
+    on, so `kubectl wait --for=condition=InSync` passed on an Unverified EnvParity. Each
+    kind's conditions now turn Unknown for the refused spec; a failure already reported
+    (Regressed, drift, a shortage) stays reported, as through the engines' outages."""
+    from perfguard.handlers.kinds import CAPACITY_PLAN_LOOP, ENV_PARITY_LOOP, PERF_BASELINE_LOOP
+
+    loop = {
+        "PerfBaseline": PERF_BASELINE_LOOP,
+        "EnvParity": ENV_PARITY_LOOP,
+        "CapacityPlan": CAPACITY_PLAN_LOOP,
+    }[kind]
+    fake, posted = server
+    earlier = (SETTLED if before == "settled" else FAILING)[kind]
+    fake.status = {"verdict": "x", "observedGeneration": 1, "conditions": earlier}
+    body = kopf.Body(
+        {
+            "metadata": {"name": "x", "namespace": "ns", "generation": 2, "resourceVersion": "1"},
+            "spec": REFUSED_SPECS[kind],
+            "status": copy.deepcopy(fake.status),
+        }
+    )
+    asyncio.run(loop.reconcile(body=body, name="x", namespace="ns", memo=kopf.Memo()))
+    assert posted == ["InvalidSpec"]
+    assert fake.status["observedGeneration"] == 2
+    after = {c["type"]: c for c in fake.status["conditions"]}
+    assert set(after) == {c["type"] for c in earlier}, "every condition is rewritten"
+    assert all(c["observedGeneration"] == 2 for c in after.values())
+    assert (after["Ready"]["status"], after["Ready"]["reason"]) == ("False", "InvalidSpec")
+    shown = {t: (c["status"], c["reason"]) for t, c in after.items() if t != "Ready"}
+    if before == "settled":
+        assert shown == dict.fromkeys(shown, ("Unknown", "InvalidSpec")), shown
+    else:
+        assert (
+            shown
+            == {
+                "PerfBaseline": {
+                    "BaselineEstablished": ("Unknown", "InvalidSpec"),
+                    "Regressed": ("True", "RecoveryUnconfirmed"),
+                },
+                "EnvParity": {"InSync": ("False", "DriftUnconfirmed")},
+                "CapacityPlan": {
+                    "CapacitySufficient": ("False", "CurrentInsufficient"),
+                    "AnomalyDetected": ("Unknown", "InvalidSpec"),
+                },
+            }[kind]
+        ), shown

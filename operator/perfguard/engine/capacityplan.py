@@ -979,6 +979,21 @@ def conclude(
     )
 
 
+def unverified_conditions(
+    reason: str, message: str, previous: Mapping[str, Any]
+) -> list[ConditionUpdate]:
+    """CapacityPlan's conditions besides Ready when nothing was judged (nothing could be
+    read, the spec is invalid): AnomalyDetected Unknown; CapacitySufficient Unknown, or
+    still False with its last reason, so a shortage is not forgotten meanwhile."""
+    was = {c.type: c for c in parse_conditions(previous.get("conditions"))}.get(SUFFICIENT)
+    sufficient = (
+        false(SUFFICIENT, was.reason, f"now unverified ({message}); last: {was.message}")
+        if was is not None and was.status.value == "False"
+        else unknown(SUFFICIENT, reason, message)
+    )
+    return [sufficient, unknown(ANOMALY, reason, message)]
+
+
 def failed(reason: str, message: str, previous: Mapping[str, Any]) -> Outcome:
     """Nothing could be read: Unverified, Ready=False, one Event per distinct cause."""
     conditions = {c.type: c for c in parse_conditions(previous.get("conditions"))}
@@ -990,15 +1005,12 @@ def failed(reason: str, message: str, previous: Mapping[str, Any]) -> Outcome:
         and was_ready.status.value == "False"
         else [EventSpec("Warning", reason, message)]
     )
-    was = conditions.get(SUFFICIENT)
-    sufficient = (
-        false(SUFFICIENT, was.reason, f"now unverified ({message}); last: {was.message}")
-        if was is not None and was.status.value == "False"
-        else unknown(SUFFICIENT, reason, message)
-    )
     return Outcome(
         fields={"verdict": CapacityVerdict.UNVERIFIED.value, "reason": reason, "message": message},
-        conditions=[false(READY, reason, message), sufficient, unknown(ANOMALY, reason, message)],
+        conditions=[
+            false(READY, reason, message),
+            *unverified_conditions(reason, message, previous),
+        ],
         events=events,
         verdict=CapacityVerdict.UNVERIFIED.value,
     )

@@ -132,6 +132,17 @@ def judge_environments(
     )
 
 
+def unverified_conditions(
+    reason: str, message: str, previous: Mapping[str, Any]
+) -> list[ConditionUpdate]:
+    """EnvParity's conditions besides Ready when nothing was compared (a read failed, the
+    spec is invalid): InSync Unknown with the reason, or still False (DriftUnconfirmed) once
+    drift was reported, so an unverified comparison never reads as in sync or as fixed."""
+    if _drifted_before(previous):
+        return [false(IN_SYNC, DRIFT_UNCONFIRMED, f"drift was reported; now unverified: {message}")]
+    return [unknown(IN_SYNC, reason, message)]
+
+
 def read_failed(reason: str, message: str, previous: Mapping[str, Any]) -> Outcome:
     """A namespace could not be read: Unverified, Ready=False, one Event per distinct cause."""
     conditions = {c.type: c for c in parse_conditions(previous.get("conditions"))}
@@ -143,16 +154,12 @@ def read_failed(reason: str, message: str, previous: Mapping[str, Any]) -> Outco
         and was_ready.status.value == "False"
         else [EventSpec("Warning", reason, message)]
     )
-    in_sync: ConditionUpdate
-    if _drifted_before(previous):
-        in_sync = false(
-            IN_SYNC, DRIFT_UNCONFIRMED, f"drift was reported; now unverified: {message}"
-        )
-    else:
-        in_sync = unknown(IN_SYNC, reason, message)
     return Outcome(
         fields={"verdict": ParityVerdict.UNVERIFIED.value, "reason": reason, "message": message},
-        conditions=[false(READY, reason, message), in_sync],
+        conditions=[
+            false(READY, reason, message),
+            *unverified_conditions(reason, message, previous),
+        ],
         events=events,
         verdict=ParityVerdict.UNVERIFIED.value,
     )

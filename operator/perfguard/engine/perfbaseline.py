@@ -862,6 +862,38 @@ def _incomplete(current: TimedSamples, w: Windows) -> tuple[str, str] | None:
     )
 
 
+def _regressed_without_verdict(
+    previous: Mapping[str, Any], reason: str, now: str, unknown_message: str
+) -> ConditionUpdate:
+    """Regressed when an evaluation reached no verdict: a failure already reported stays
+    reported (RecoveryUnconfirmed, saying what holds `now`), so recovery does not announce
+    it a second time and a Pass after it is a real transition; otherwise Unknown."""
+    conditions = parse_conditions(previous.get("conditions"))
+    was = next((c for c in conditions if c.type == "Regressed"), None)
+    if was is not None and was.status.value == "True":
+        return true(
+            "Regressed", "RecoveryUnconfirmed", f"the last conclusive verdict was Fail; now {now}"
+        )
+    return unknown("Regressed", reason, unknown_message)
+
+
+def invalid_spec_conditions(
+    reason: str, message: str, previous: Mapping[str, Any]
+) -> list[ConditionUpdate]:
+    """PerfBaseline's conditions besides Ready for a spec the operator refuses: neither a
+    baseline nor a verdict is known for it, so BaselineEstablished and Regressed are
+    Unknown (a regression already reported stays, as in `unavailable`), not what an
+    earlier spec gave."""
+    return [
+        unknown(
+            "BaselineEstablished", reason, f"no baseline for a spec that is refused: {message}"
+        ),
+        _regressed_without_verdict(
+            previous, reason, f"the spec is refused: {message}", "no verdict for a refused spec"
+        ),
+    ]
+
+
 def unavailable(
     reason: str,
     message: str,
@@ -898,15 +930,8 @@ def unavailable(
         if was_ready is None or was_ready.reason != reason
         else []
     )
-    was_regressed = next((c for c in conditions if c.type == "Regressed"), None)
-    regressed = (
-        true(
-            "Regressed",
-            "RecoveryUnconfirmed",
-            f"the last conclusive verdict was Fail; now no data: {message}",
-        )
-        if was_regressed is not None and was_regressed.status.value == "True"
-        else unknown("Regressed", reason, "no verdict while the data cannot be read")
+    regressed = _regressed_without_verdict(
+        previous, reason, f"no data: {message}", "no verdict while the data cannot be read"
     )
     fields: dict[str, Any] = {
         "verdict": Verdict.INCONCLUSIVE.value,

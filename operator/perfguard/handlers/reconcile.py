@@ -25,7 +25,8 @@ from pydantic import ValidationError
 
 from perfguard.api.base import ApiModel
 from perfguard.api.conditions import ConditionStatus
-from perfguard.api.resources import Resource
+from perfguard.api.resources import CAPACITY_PLAN, ENV_PARITY, PERF_BASELINE, Resource
+from perfguard.engine import capacityplan, envparity, perfbaseline
 from perfguard.api.validation import describe_validation_errors, summary
 from perfguard.engine.status_news import all_but_stamp, changed_news
 from perfguard.handlers.runtime import ResourceRef, get_runtime
@@ -34,6 +35,7 @@ from perfguard.outcome import EventSpec, Outcome
 from perfguard.status import (
     EVALUATION_ERROR,
     READY,
+    ConditionUpdate,
     false,
     next_status,
     now,
@@ -44,6 +46,19 @@ from perfguard.times import parse_time_or_none
 
 Evaluator = Callable[[ApiModel, Mapping[str, Any], datetime, ResourceRef], Awaitable[Outcome]]
 """(validated spec, previous status, now, resource) -> Outcome. Must not raise for bad data."""
+
+Undetermined = Callable[[str, str, Mapping[str, Any]], list[ConditionUpdate]]
+"""(reason, message, previous status) -> a kind's conditions besides Ready when it reaches no
+verdict: their Unknown form, a failure already reported kept."""
+
+# Each kind's conditions for a spec it refuses (the engines' failure paths give the same),
+# so that none of them (InSync=True, say) stays from the earlier spec for `kubectl wait`
+# or a gate to take while observedGeneration moves on.
+UNDETERMINED_CONDITIONS: Final[Mapping[str, Undetermined]] = {
+    PERF_BASELINE.kind: perfbaseline.invalid_spec_conditions,
+    ENV_PARITY.kind: envparity.unverified_conditions,
+    CAPACITY_PLAN.kind: capacityplan.unverified_conditions,
+}
 
 
 def describe_validation_error(error: ValidationError) -> str:
@@ -104,6 +119,7 @@ def evaluation_error_events(old: Mapping[str, Any], new: Mapping[str, Any]) -> l
         message = f"evaluations succeed again: {after.get('message', '')}"
         return [EventSpec("Normal", EVALUATION_RECOVERED, message)]
     return []
+
 
 # The standard-library logger behind resource_logger's lines: its level decides whether the
 # debug line on a news write (and the work to build it) is wanted.
@@ -346,6 +362,7 @@ class ResourceLoop:
         # What in its status is written at once when it changes (the rest every
         # statusRefresh, see write_cause).
         self.news = news
+        self.undetermined = UNDETERMINED_CONDITIONS.get(resource.kind, lambda *_: [])
 
     async def run(
         self,
@@ -508,7 +525,10 @@ class ResourceLoop:
             undetermined = next(v for v in self.verdicts if v in UNDETERMINED)
             outcome = Outcome(
                 fields={"verdict": undetermined, "reason": "InvalidSpec", "message": message},
-                conditions=[false(READY, "InvalidSpec", message)],
+                conditions=[
+                    false(READY, "InvalidSpec", message),
+                    *self.undetermined("InvalidSpec", message, old_status),
+                ],
                 events=[EventSpec("Warning", "InvalidSpec", message)] if first else [],
                 verdict=undetermined,
             )
