@@ -389,8 +389,10 @@ def test_a_delta_is_exported_only_while_the_status_shows_one(
         "moving",
         namespace,
         "the new metric judged",
-        lambda s: s.get("observedGeneration") == 2
-        and {m["name"] for m in s.get("metrics") or []} == {"queue"},
+        lambda s: (
+            s.get("observedGeneration") == 2
+            and {m["name"] for m in s.get("metrics") or []} == {"queue"}
+        ),
         timeout=60,
     )
     assert all(m.get("delta") is None for m in status["metrics"]), status["metrics"]

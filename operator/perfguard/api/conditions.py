@@ -31,9 +31,7 @@ class Condition(ApiModel):
         pattern=r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$",
         max_length=1024,
     )
-    message: str = Field(
-        default="", description="Human-readable details.", max_length=MAX_MESSAGE
-    )
+    message: str = Field(default="", description="Human-readable details.", max_length=MAX_MESSAGE)
     last_transition_time: datetime = Field(
         description="When status last changed (not when the condition was last written)."
     )
