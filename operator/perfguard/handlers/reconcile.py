@@ -26,8 +26,8 @@ from pydantic import ValidationError
 from perfguard.api.base import ApiModel
 from perfguard.api.conditions import ConditionStatus
 from perfguard.api.resources import CAPACITY_PLAN, ENV_PARITY, PERF_BASELINE, Resource
-from perfguard.engine import capacityplan, envparity, perfbaseline
 from perfguard.api.validation import describe_validation_errors, summary
+from perfguard.engine import capacityplan, envparity, perfbaseline
 from perfguard.engine.status_news import all_but_stamp, changed_news
 from perfguard.handlers.runtime import ResourceRef, get_runtime
 from perfguard.observability import resource_logger
@@ -50,6 +50,11 @@ Evaluator = Callable[[ApiModel, Mapping[str, Any], datetime, ResourceRef], Await
 Undetermined = Callable[[str, str, Mapping[str, Any]], list[ConditionUpdate]]
 """(reason, message, previous status) -> a kind's conditions besides Ready when it reaches no
 verdict: their Unknown form, a failure already reported kept."""
+
+
+def _ready_only(reason: str, message: str, previous: Mapping[str, Any]) -> list[ConditionUpdate]:
+    return []
+
 
 # Each kind's conditions for a spec it refuses (the engines' failure paths give the same),
 # so that none of them (InSync=True, say) stays from the earlier spec for `kubectl wait`
@@ -362,7 +367,7 @@ class ResourceLoop:
         # What in its status is written at once when it changes (the rest every
         # statusRefresh, see write_cause).
         self.news = news
-        self.undetermined = UNDETERMINED_CONDITIONS.get(resource.kind, lambda *_: [])
+        self.undetermined = UNDETERMINED_CONDITIONS.get(resource.kind, _ready_only)
 
     async def run(
         self,
