@@ -10,7 +10,6 @@ from pydantic import Field
 
 from perfguard.api.base import ApiModel
 
-
 # The longest condition message the CRDs accept (the API conventions' metav1.Condition).
 MAX_MESSAGE: Final = 32768
 
