@@ -1244,7 +1244,9 @@ conditions' status, metric verdicts, breach and improvement stamps, the candidat
 `perfguard.engine.status_news`), and otherwise rewrites the numbers, which move at every
 evaluation, once `statusRefresh` ({refresh}, the default) has passed since the last write.
 So patches per evaluation are the share of evaluations with news plus about one interval
-in `statusRefresh` (the row splits them by `perfguard_status_patches_total`'s `cause`). The
+in `statusRefresh` (the row splits them by `perfguard_status_patches_total`'s `cause`).
+Each new resource also gets one patch before its first evaluation (`pending`: Ready
+Unknown on first sight), which falls before the window. The
 resources share {result.services} services, and those of one service judge nearly the same
 data in the same minute: a metric at the edge of significance there (between Pass and
 Improved or Inconclusive) changes its verdict for all of them at once, so news patches

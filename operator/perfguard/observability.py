@@ -105,7 +105,8 @@ class OperatorMetrics:
             "perfguard_status_patches_total",
             "Status patches written, by cause: news (at once), refresh (every statusRefresh), "
             "unstamped, handover (a measurement at a stop), changed (neither news nor a "
-            "measurement); see write_cause.",
+            "measurement), pending (Ready=Unknown on a new resource's first sight); see "
+            "write_cause.",
             ["kind", "cause"],
             registry=self.registry,
         )

@@ -400,3 +400,65 @@ def test_a_delta_is_exported_only_while_the_status_shows_one(
     assert not [
         s for s in exported(operator_env, "moving", namespace) if s.name == "perfguard_metric_ci95"
     ]
+
+
+def test_new_resources_show_ready_unknown_while_their_first_evaluation_waits(
+    cluster: Cluster,
+    namespace: str,
+    operator_env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """DESIGN: conditions on first sight, even as Unknown. One evaluation slot and a
+    Prometheus that does not answer (each first evaluation runs into its 15 s timeout):
+    both new PerfBaselines show Ready=Unknown (Pending) within seconds, the second while
+    it still waits for the slot, instead of no condition at all until its evaluation."""
+    from kopf.testing import KopfRunner
+
+    from tests.e2e.faultproxy import fault_proxy
+
+    monkeypatch.setenv("PERFGUARD_EVALUATION_SLOTS", "1")
+    args = ["run", "--standalone", "--namespace", namespace, "-m", "perfguard.handlers"]
+    names = ("first", "second")
+    with fault_proxy("http://127.0.0.1:9") as proxy:
+        proxy.mode, proxy.delay_s = "delay", 120.0
+        for name in names:
+            body = perfbaseline(name, namespace, proxy.url, comparison="Historical")
+            body["spec"]["prometheus"]["timeout"] = "15s"
+            cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(body))
+        with KopfRunner(args, timeout=90) as runner:
+            for name in names:
+                ready = wait_for(
+                    lambda n=name: condition(cluster.get("pb", n, namespace), "Ready"),  # type: ignore[misc]
+                    timeout=10,
+                    what=f"a Ready condition on {name}",
+                )
+                assert (ready["status"], ready["reason"]) == ("Unknown", "Pending"), ready
+                assert ready["observedGeneration"] == 1
+            shown = {n: status_of(cluster, n, namespace) for n in names}
+            assert not any(s.get("lastEvaluationTime") for s in shown.values()), shown
+            assert not any("observedGeneration" in s for s in shown.values()), shown
+            described = cluster.kubectl("get", "pb", "-n", namespace, "-o", "wide").stdout
+            assert described.count("Pending") == 2, described
+            timed_out = wait_for(
+                lambda: (
+                    (c := condition(cluster.get("pb", "first", namespace), "Ready"))
+                    and c["reason"] != "Pending"
+                    and c
+                ),
+                timeout=40,
+                what="the first evaluation's Ready",
+            )
+            assert timed_out["reason"] == "PrometheusTimeout", timed_out
+            port = operator_env["PERFGUARD_HTTP_PORT"]
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as reply:
+                page = reply.read().decode()
+            pending = [
+                s.value
+                for family in text_string_to_metric_families(page)
+                for s in family.samples
+                if s.name == "perfguard_status_patches_total" and s.labels["cause"] == "pending"
+            ]
+            assert pending == [2.0], "one first-sight patch per new resource"
+            reasons = [e["reason"] for e in cluster.events(namespace)]
+            assert "Pending" not in reasons, reasons
+        assert runner.exception is None, runner.output

@@ -1027,3 +1027,96 @@ def test_a_refused_spec_leaves_none_of_the_earlier_specs_conditions(
                 },
             }[kind]
         ), shown
+
+
+def test_first_sight_status_is_ready_unknown_until_the_first_evaluation() -> None:
+    at = datetime(2026, 12, 5, 12, 0, 0, tzinfo=UTC)
+    pending = reconcile.first_sight_status({}, 3, at)
+    assert pending is not None
+    (ready,) = pending["conditions"]
+    assert (ready["type"], ready["status"], ready["reason"]) == ("Ready", "Unknown", "Pending")
+    assert ready["observedGeneration"] == 3
+    assert ready["lastTransitionTime"] == "2026-12-05T12:00:00Z"
+    # No verdict judged the spec yet: no observedGeneration, no stamp, no verdict.
+    assert set(pending) == {"conditions"}
+    # A status with Ready (a restart, a take-over) is left as it is.
+    evaluated = {"conditions": [{**ready, "status": "True", "reason": "Evaluated"}]}
+    assert reconcile.first_sight_status(evaluated, 3, at) is None
+
+
+def test_new_resources_show_ready_unknown_before_they_get_a_slot(
+    server: tuple[FakeServer, list[str]],
+) -> None:
+    """DESIGN: conditions on first sight, even as Unknown. Four new resources, two slots,
+    evaluations that take 0.5 s (a Prometheus timing out): every one shows Ready=Unknown
+    (Pending) at once, with one patch each and no Event, instead of nothing for up to
+    two evaluations' time; a restarted daemon on an evaluated resource writes none."""
+    _, posted = server
+    written: dict[str, list[tuple[float, dict[str, Any]]]] = {}
+
+    class Recording:
+        async def patch_status(
+            self, plural: str, namespace: str, name: str, status: dict[str, Any]
+        ) -> dict[str, Any]:
+            written.setdefault(name, []).append((asyncio.get_running_loop().time(), status))
+            return {"metadata": {"resourceVersion": "2"}, "status": status}
+
+    runtime = get_runtime()
+    runtime.status_writer = Recording()  # type: ignore[assignment]
+    finished: list[str] = []
+    all_finished = asyncio.Event()
+
+    async def slow(
+        spec: ApiModel, previous: Mapping[str, Any], at: datetime, ref: ResourceRef
+    ) -> Outcome:
+        await asyncio.sleep(0.5)
+        finished.append(ref.name)
+        if len(finished) == 4:
+            all_finished.set()
+        return Outcome(
+            fields={"verdict": "Inconclusive", "reason": "PrometheusTimeout"},
+            conditions=[reconcile.false("Ready", "PrometheusTimeout", "timed out")],
+            verdict="Inconclusive",
+        )
+
+    loop = ResourceLoop(PERF_BASELINE, slow, ("Inconclusive",), lambda s: timedelta(minutes=1))
+    names = [f"new-{i}" for i in range(4)]
+
+    async def scenario() -> float:
+        runtime.evaluation_slots = asyncio.Semaphore(2)
+        began = asyncio.get_running_loop().time()
+        daemons = [start_daemon_named(loop, name) for name in names]
+        restarted = dict(evaluated_body(datetime.now(UTC)))
+        restarted["status"] = {
+            **restarted["status"],
+            "conditions": [
+                {
+                    "type": "Ready",
+                    "status": "True",
+                    "reason": "Evaluated",
+                    "lastTransitionTime": "2026-12-05T12:00:00Z",
+                }
+            ],
+        }
+        again, stop_again = start_daemon(loop, kopf.Body(restarted), kopf.Memo())
+        await asyncio.wait_for(all_finished.wait(), timeout=10)
+        for daemon, stopper in [*daemons, (again, stop_again)]:
+            stopper.set(kopf.DaemonStoppingReason.OPERATOR_EXITING)
+            await asyncio.wait_for(daemon, timeout=2)
+        return began
+
+    began = asyncio.run(scenario())
+    for name in names:
+        (first_at, first), (_, evaluated) = written[name]
+        assert first_at - began < 0.3, f"{name}: the first status came after an evaluation"
+        (ready,) = first["conditions"]
+        assert (ready["status"], ready["reason"]) == ("Unknown", "Pending")
+        assert ready["observedGeneration"] == 1
+        (ready,) = evaluated["conditions"]
+        assert (ready["status"], ready["reason"]) == ("False", "PrometheusTimeout")
+    assert "checkout" not in written, "a resource evaluated before gets no first-sight write"
+    assert posted == [], "first sight posts no Event (the evaluations here post none)"
+    pending = runtime.metrics.registry.get_sample_value(
+        "perfguard_status_patches_total", {"kind": "PerfBaseline", "cause": "pending"}
+    )
+    assert pending == 4.0

@@ -41,6 +41,7 @@ from perfguard.status import (
     now,
     parse_conditions,
     shorten_utf8,
+    unknown,
 )
 from perfguard.times import parse_time_or_none
 
@@ -111,6 +112,27 @@ def _raised(ready: Mapping[str, Any] | None) -> bool:
     )
 
 
+# Ready's reason from a resource's first sight until its first evaluation is written.
+PENDING: Final = "Pending"
+
+
+def first_sight_status(
+    status: Mapping[str, Any], generation: int, at: datetime
+) -> dict[str, Any] | None:
+    """The status a daemon writes when it first sees a resource whose status has no Ready
+    condition (new, or never evaluated): Ready=Unknown, reason Pending, for `generation`.
+    None when there is a Ready (an operator restart, a take-over: nothing to write).
+
+    DESIGN: conditions are set on first sight, even as Unknown. The first evaluation may
+    wait long for an evaluation slot (a start-up burst, a Prometheus timing out); until then
+    `kubectl get/describe` showed no condition at all. One patch per new resource, no
+    Event; observedGeneration stays unset, as no verdict judged the spec yet."""
+    if _ready(status) is not None:
+        return None
+    pending = unknown(READY, PENDING, "waiting for its first evaluation")
+    return next_status(status, {}, [pending], generation=generation, at=at, measured=False)
+
+
 def evaluation_error_events(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[EventSpec]:
     """The Events of an evaluation that raised, from the status before and after: a Warning
     `EvaluationError` when Ready turns False for it, a Normal `EvaluationRecovered` when
@@ -141,6 +163,8 @@ class WriteCause(StrEnum):
     # Neither news nor a measurement, yet the status changed: an evaluation that raised, or
     # a new validation message for the same invalid spec.
     CHANGED = "changed"
+    # First sight: Ready=Unknown (Pending) before the first evaluation (first_sight_status).
+    PENDING = "pending"
 
 
 def write_cause(
@@ -344,6 +368,17 @@ async def _wake_when_stopped(stopped: kopf.DaemonStopped, wake: asyncio.Event) -
     wake.set()
 
 
+def _written(patched: Any, sent: dict[str, Any], read_version: str | None) -> WrittenStatus:
+    """What the server holds after a status patch: its answer, or what was sent."""
+    held = patched.get("status") if isinstance(patched, Mapping) else None
+    metadata = patched.get("metadata") if isinstance(patched, Mapping) else None
+    return WrittenStatus(
+        dict(held) if isinstance(held, Mapping) else sent,
+        (metadata or {}).get("resourceVersion"),
+        read_version,
+    )
+
+
 class ResourceLoop:
     def __init__(
         self,
@@ -395,6 +430,8 @@ class ResourceLoop:
             # pause still holds the stop's wake-up.
             memo[EVALUATED_GENERATION] = body.metadata.get("generation")
             wake.clear()
+            if not stopped:
+                await self._first_sight(body, name, namespace, memo)
             # The first evaluation is due at once, or where the status says the resource's
             # schedule stood (resume_delay).
             delay = self._resume_delay(body) if self.resume else 0.0
@@ -437,6 +474,30 @@ class ResourceLoop:
                 # stamp goes too: kept, it outlived a deletion the replica never saw, and
                 # PerfguardEvaluationLag fired about a resource that no longer existed.
                 get_runtime().metrics.forget(ref.kind, namespace, name)
+
+    async def _first_sight(
+        self, body: kopf.Body, name: str, namespace: str, memo: kopf.Memo
+    ) -> None:
+        """Write Ready=Unknown (Pending) on a resource with no Ready yet, before its first
+        evaluation waits for a slot (first_sight_status)."""
+        status = dict(body.get("status") or {})
+        generation = int(body.metadata.get("generation") or 0)
+        pending = first_sight_status(status, generation, now())
+        runtime = get_runtime()
+        if pending is None or runtime.status_writer is None:
+            return
+        kind = self.resource.kind
+        try:
+            patched = await runtime.status_writer.patch_status(
+                self.resource.plural, namespace, name, status_patch(status, pending)
+            )
+        except Exception as error:  # the first evaluation writes its status all the same
+            resource_logger(kind, namespace, name).warning(
+                "could not write the first-sight status", error=str(error)
+            )
+            return
+        runtime.metrics.status_patches.labels(kind, WriteCause.PENDING.value).inc()
+        memo[WRITTEN] = _written(patched, pending, body.metadata.get("resourceVersion"))
 
     def _resume_delay(self, body: kopf.Body) -> float:
         try:
@@ -604,13 +665,7 @@ class ResourceLoop:
                 self.resource.plural, namespace, name, status_patch(old_status, new_status)
             )
             runtime.metrics.status_patches.labels(kind, cause.value).inc()
-            held = patched.get("status") if isinstance(patched, Mapping) else None
-            metadata = patched.get("metadata") if isinstance(patched, Mapping) else None
-            written = WrittenStatus(
-                dict(held) if isinstance(held, Mapping) else new_status,
-                (metadata or {}).get("resourceVersion"),
-                versions[1],
-            )
+            written = _written(patched, new_status, versions[1])
         else:
             written = WrittenStatus(old_status, versions[0], versions[1])
         for event in [*outcome.events, *evaluation_error_events(old_status, new_status)]:
