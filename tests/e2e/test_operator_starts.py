@@ -22,9 +22,11 @@ KINDS = {
 
 
 def _ready(cluster: Cluster, kind: str, name: str, namespace: str, generation: int) -> Any:
+    """The object once `generation` was evaluated (Ready=Unknown, Pending, comes first)."""
     obj = cluster.get(kind, name, namespace)
     ready = condition(obj, "Ready")
-    if ready and ready.get("observedGeneration") == generation:
+    evaluated = (obj.get("status") or {}).get("observedGeneration") == generation
+    if evaluated and ready and ready.get("observedGeneration") == generation:
         return obj
     return None
 

@@ -327,7 +327,11 @@ def test_argo_rollout_drives_the_candidate_identity(
     )
     cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(missing))
     gone = wait_for(
-        lambda: condition(cluster.get("pb", "missing", namespace), "Ready"),
+        lambda: (
+            (c := condition(cluster.get("pb", "missing", namespace), "Ready"))
+            and c["reason"] != "Pending"  # first sight, before the evaluation
+            and c
+        ),
         timeout=30,
         what="Ready on a missing workload",
     )
