@@ -377,20 +377,6 @@ INVALID = [
     ),
     pytest.param(
         "perfbaseline",
-        "spec.stable.matchLabels",
-        {"track": ""},
-        ("spec.stable.matchLabels", "matchLabels values must not be empty", "label: track"),
-        id="cel-empty-stable-value",
-    ),
-    pytest.param(
-        "perfbaseline",
-        "spec.candidate.matchLabels",
-        {"track": "canary", "zone": ""},
-        ("spec.candidate.matchLabels", "matchLabels values must not be empty", "label: zone"),
-        id="cel-empty-candidate-value",
-    ),
-    pytest.param(
-        "perfbaseline",
         "spec.selector",
         {"service": "resnet", "track": "stable"},
         (
@@ -691,6 +677,18 @@ VALID_EDGES = [
         "spec.candidate.matchLabels", {"track": "canary", "version": "v2"}, id="track-adds-a-label"
     ),
     pytest.param("spec.selector", {"service": "resnet", "shard": ""}, id="empty-selector-value"),
+    # A track may match on a missing label: the stable pods of an Argo Rollout whose
+    # canaryMetadata alone adds `role` have no `role`; `role=""` still excludes `role="canary"`.
+    pytest.param(
+        ("spec.candidate.matchLabels", "spec.stable.matchLabels"),
+        ({"role": "canary"}, {"role": ""}),
+        id="stable-without-the-canarys-label",
+    ),
+    pytest.param(
+        ("spec.candidate.matchLabels", "spec.stable.matchLabels"),
+        ({"track": "canary", "zone": ""}, {"track": "stable"}),
+        id="empty-value-beside-the-telling-label",
+    ),
     pytest.param(
         ("spec.workloadRef", "spec.selector"),
         (

@@ -321,38 +321,8 @@ class WorkloadRef(ApiModel):
     )
 
 
-# `label=""` in PromQL also matches every series that lacks the label, so an empty value
-# in a track would take in series of no track, the other track's among them.
-TRACK_VALUE_MESSAGE = (
-    'candidate and stable matchLabels values must not be empty: in PromQL label="" also '
-    "matches every series without that label, those of the other track too"
-)
-TRACK_VALUES_NOT_EMPTY = CelRule(
-    "self.matchLabels.all(k, self.matchLabels[k] != '')",
-    TRACK_VALUE_MESSAGE,
-    ".matchLabels",
-    "FieldValueInvalid",
-    message_expression=f"'{TRACK_VALUE_MESSAGE}; label: ' + "
-    "self.matchLabels.filter(k, self.matchLabels[k] == '')[0]",
-)
-
-
 class TrackSelector(ApiModel):
-    model_config = ConfigDict(json_schema_extra=validations(TRACK_VALUES_NOT_EMPTY))
-
     match_labels: PromLabels
-
-    @model_validator(mode="after")
-    def _no_empty_values(self) -> TrackSelector:
-        # The twin of TRACK_VALUES_NOT_EMPTY, naming the label as its messageExpression does.
-        empty = [name for name, value in self.match_labels.items() if value == ""]
-        if empty:
-            raise PydanticCustomError(
-                "cel_rule",
-                f"{TRACK_VALUE_MESSAGE}; label: {empty[0]}",
-                {FIELD_PATH: TRACK_VALUES_NOT_EMPTY.field_path},
-            )
-        return self
 
 
 class Comparison(StrEnum):
@@ -711,7 +681,9 @@ CONCURRENT_NEEDS_TRACKS = CelRule(
 
 
 # Candidate and stable must select disjoint series: one label both name, with different
-# values (and no value empty, TRACK_VALUES_NOT_EMPTY), so that no series matches both.
+# values, so that no series matches both. One of the values may be empty: a series has one
+# value of a label ("" when it lacks it), so `role="canary"` and `role=""` (the stable pods
+# of an Argo Rollout whose canaryMetadata alone adds the label) exclude each other.
 # Otherwise the stable series take in the candidate's (`stable.matchLabels: {}`, or labels
 # the selector already gives) or are the very same (identical tracks): the Concurrent
 # comparison then measures a fraction of the candidate's change, or none (0), and passes.
@@ -894,7 +866,7 @@ class PerfBaselineSpec(ApiModel):
 
 def _exclusive(one: dict[str, str], other: dict[str, str]) -> bool:
     """Whether no series can match both label sets: a label in both, with different values
-    (neither empty: TrackSelector refuses that)."""
+    (one may be "": a series without the label)."""
     return any(name in other and other[name] != value for name, value in one.items())
 
 
