@@ -158,7 +158,12 @@ def test_a_connect_timeout_is_not_tried_again_and_a_refused_connection_is() -> N
     """urllib3 counts a connect timeout as a connection error and tries it 3 more times: a
     call against an API server that drops connection attempts held its evaluation for 4 x
     its timeout (8 s at 2 s, measured). A refused connection is still tried again."""
-    from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError
+    from urllib3.exceptions import (
+        ConnectTimeoutError,
+        MaxRetryError,
+        NewConnectionError,
+        SSLError,
+    )
 
     from perfguard.sources.kubernetes_api import RETRIES
 
@@ -171,4 +176,7 @@ def test_a_connect_timeout_is_not_tried_again_and_a_refused_connection_is() -> N
         again = again.increment("GET", "/api", error=refused)
     with pytest.raises(MaxRetryError):
         again.increment("GET", "/api", error=refused)
+    # A TLS handshake cut short (an API server restarting behind a load balancer) too.
+    cut = RETRIES.increment("GET", "/api", error=SSLError("EOF in violation of protocol"))
+    assert cut.total == 2
     # A read that timed out is not sent again either (test_a_read_that_times_out_is_sent_once).

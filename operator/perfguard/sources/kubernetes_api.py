@@ -33,15 +33,23 @@ class _Retries(urllib3.Retry):
     one call took 4 x its timeout. A refused connection (nothing listening, e.g. while the
     API server restarts) is still tried again at once; the server never saw the request."""
 
-    def _is_connection_error(self, err: Exception) -> bool:
-        if isinstance(err, urllib3.exceptions.ProxyError):
-            err = err.original_error
-        # NewConnectionError subclasses ConnectTimeoutError; a bare ConnectTimeoutError is
-        # the timeout, which falls through to "other" errors, of which none are retried.
-        return isinstance(err, urllib3.exceptions.NewConnectionError)
+    def increment(self, *args: Any, **kwargs: Any) -> _Retries:
+        error = kwargs.get("error")
+        if isinstance(error, urllib3.exceptions.ProxyError):
+            error = error.original_error
+        # NewConnectionError (refused) subclasses ConnectTimeoutError; a bare one is the
+        # timeout. Anything else (refused, reset, a TLS handshake cut short by a restarting
+        # server) is tried again as before, up to `total`.
+        if isinstance(error, urllib3.exceptions.ConnectTimeoutError) and not isinstance(
+            error, urllib3.exceptions.NewConnectionError
+        ):
+            url = kwargs.get("url", args[1] if len(args) > 1 else None)
+            # As urllib3 raises it on exhaustion, with its pool (None in a direct call).
+            raise urllib3.exceptions.MaxRetryError(kwargs.get("_pool"), url, error) from error  # type: ignore[arg-type]
+        return super().increment(*args, **kwargs)
 
 
-RETRIES: Final = _Retries(total=3, read=0, other=0)
+RETRIES: Final = _Retries(total=3, read=0)
 API_UNREACHABLE: Final = "ApiUnreachable"
 
 
