@@ -68,6 +68,10 @@ class Judged:
     comparison: Comparison
     status: dict[str, Any]
     sustained: judgement.SustainedJudgement
+    # What `delta` is when a quantile judged was a floor at some step and the judgement
+    # stands (see _Floors): ">=" (the candidate's side), "<=" (the reference's), "?" (both:
+    # a breach of `max` stands, the change means nothing); None when no side was a floor.
+    delta_bound: str | None = None
 
     @property
     def verdict(self) -> MetricVerdict:
@@ -331,11 +335,19 @@ def _judge_one(
     segments: Sequence[np.ndarray] = (),
     timestamps: np.ndarray | None = None,
     unavailable: tuple[str, str] | None = None,
+    floors: _Floors | None = None,
 ) -> Judged:
     """Judge one metric statistic; ``timestamps`` (paired samples only) enable the level-shift
     split and let the sustain window start where the judged data begins. ``unavailable``
     (reason, message): the samples were withheld (empty arrays) and why, for a NoData
-    verdict that says so."""
+    verdict that says so.
+
+    ``floors``: the quantile judged is only the histogram's highest finite bound at some
+    steps of a side. The judgement stands where the floors cannot have made it
+    (histogram.floor_ruling: a breach on the candidate's floors, a Pass on the reference's),
+    its message saying which side was a floor and what the figure is then (at least, at
+    most); otherwise the statistic is judged again with its samples withheld, NoData
+    `HistogramSaturated`, as a stale candidate is (a Historical baseline keeps its count)."""
     rule = getattr(metric.thresholds, statistic)
     assert isinstance(rule, ThresholdRule)
     unit_of = UNITS[metric.type]
@@ -471,6 +483,32 @@ def _judge_one(
             factor,
             how=None if newer is None else newer.how,
         )
+    delta_bound: str | None = None
+    if floors is not None and unavailable is None:
+        ruling = histogram.floor_ruling(
+            verdict_of,
+            candidate=floors.candidate is not None,
+            reference=floors.reference is not None,
+        )
+        if not ruling.stands:
+            # Withheld as a stale candidate is: a Historical baseline keeps its count, so
+            # BaselineEstablished does not read "0 baseline samples" beside a full baseline.
+            return _judge_one(
+                spec,
+                metric,
+                statistic,
+                comparison,
+                candidate[:0],
+                baseline[:0] if paired_samples else baseline,
+                paired_samples=paired_samples,
+                previous_breach=previous_breach,
+                at=at,
+                seed=seed,
+                segments=segments,
+                unavailable=_floors_refused(floors, verdict_of, interval.point / factor),
+            )
+        note, delta_bound = _floors_note(floors, ruling, verdict_of, interval.point / factor)
+        verdict_of = dataclasses.replace(verdict_of, message=f"{note}: {verdict_of.message}")
     if unavailable is not None:
         verdict_of = dataclasses.replace(verdict_of, reason=unavailable[0], message=unavailable[1])
     breach_before, unconfirmed_before = previous_breach or (None, None)
@@ -543,7 +581,7 @@ def _judge_one(
             f"{status['message']} (breach held {format_duration(at - breach_since)} of "
             f"{format_duration(spec.analysis.sustain_for)})"
         )
-    return Judged(metric, statistic, comparison, status, sustained)
+    return Judged(metric, statistic, comparison, status, sustained, delta_bound)
 
 
 def _no_series(
@@ -807,34 +845,151 @@ def _floors(
     return histogram.saturation(shares, read, quantile)
 
 
-def _saturated(
+@dataclass(frozen=True)
+class _Side:
+    """One side of a comparison whose quantile is a floor at some judged steps."""
+
+    who: str  # "the candidate", "the stable track", "the baseline at the window's time of day"
+    owner: str  # whose figure it is: "candidate", "stable track", "baseline"
+    saturation: histogram.Saturation
+
+
+@dataclass(frozen=True)
+class _Floors:
+    """Where a quantile statistic judged is only the highest finite bucket's bound: the
+    candidate's (or workload's) side, the reference's (stable track or baseline), or both."""
+
+    metric: MetricSpec
+    statistic: str
+    quantile: float
+    candidate: _Side | None
+    reference: _Side | None
+
+    @property
+    def sides(self) -> list[_Side]:
+        return [side for side in (self.candidate, self.reference) if side is not None]
+
+    def where(self) -> str:
+        """Which sides, the bucket, how many steps, the share above it."""
+        bound = max(side.saturation.bound for side in self.sides)
+        at = " and ".join(
+            f"{side.who} at {side.saturation.steps} of {side.saturation.of} steps (up to "
+            f"{100 * side.saturation.worst_share:.1f} % of the requests above it)"
+            for side in self.sides
+        )
+        return (
+            f"above the highest finite bucket of {self.metric.histogram} (le={bound:g}, "
+            f"{format_value(bound, self.metric)}) for {at}, where a {self.statistic} allows "
+            f"at most {100 * (1 - self.quantile):.3g} % above it"
+        )
+
+    def readable_bound(self) -> str:
+        return format_value(max(side.saturation.bound for side in self.sides), self.metric)
+
+
+def _floor_sides(
     metric: MetricSpec,
     statistic: str,
     quantile: float,
-    sides: Sequence[tuple[str, histogram.Saturation | None]],
-) -> tuple[str, str] | None:
-    """NoData's (reason, message) when a quantile is the highest finite bucket's bound at
-    any judged step of any side (`sides`: who, their saturation): judged on that bound, a
-    canary whose p95 went from 0.85 s to 3 s, with buckets up to 1 s, read +33 % and passed
-    `maxIncreasePercent: 50`, and one at 20 s against a stable at 2 s read +0 ms."""
-    found = [(who, s) for who, s in sides if s is not None]
-    if not found:
-        return None
-    bound = max(s.bound for _, s in found)
-    where = " and ".join(
-        f"{who} at {s.steps} of {s.of} steps (up to {100 * s.worst_share:.1f} % of the "
-        "requests above it)"
-        for who, s in found
-    )
-    allowed = f"{100 * (1 - quantile):.3g} %"
-    readable = format_value(bound, metric)
+    candidate: tuple[str, str, histogram.Saturation | None],
+    reference: tuple[str, str, histogram.Saturation | None],
+) -> _Floors | None:
+    """The sides (who, owner, saturation at the judged steps) whose quantile is a floor at
+    some judged step; None when neither is."""
+
+    def side(found: tuple[str, str, histogram.Saturation | None]) -> _Side | None:
+        who, owner, saturation = found
+        return None if saturation is None else _Side(who, owner, saturation)
+
+    floors = _Floors(metric, statistic, quantile, side(candidate), side(reference))
+    return floors if floors.sides else None
+
+
+def _floors_refused(
+    floors: _Floors, made: judgement.MetricJudgement, delta: float
+) -> tuple[str, str]:
+    """NoData's (reason, message) for a judgement the floors may have made (see
+    histogram.floor_ruling): judged as the quantile, a canary whose p95 went from 0.85 s
+    to 3 s, with buckets up to 1 s, read +33 % and passed `maxIncreasePercent: 50`, and one
+    at 20 s against a stable at 2 s read +0 ms."""
+    statistic = floors.statistic
+    change = format_value(delta, floors.metric, signed=True)
+    unsettled = [
+        check.rule
+        for check in made.checks
+        if not histogram.limit_stands(
+            check.rule,
+            check.verdict,
+            candidate=floors.candidate is not None,
+            reference=floors.reference is not None,
+        )
+    ]
+    decrease = [rule for rule in unsettled if rule not in histogram.INCREASE_LIMITS | {"max"}]
+    if floors.candidate is not None and floors.reference is not None:
+        why = f"with floors on both sides the change read ({change}) is no bound of the true one"
+    elif decrease:
+        why = f"{' and '.join(decrease)} is never judged on a floor"
+    elif floors.candidate is not None:
+        why = (
+            f"the {floors.candidate.owner}'s {statistic} is at least what it reads, so the "
+            f"change is at least the {change} read: that settles a breach, not the "
+            f"{made.verdict.value} read"
+        )
+    else:
+        assert floors.reference is not None
+        why = (
+            f"the {floors.reference.owner}'s {statistic} is at least what it reads, so the "
+            f"change is at most the {change} read: that settles a Pass, not the "
+            f"{made.verdict.value} read"
+        )
     return (
         "HistogramSaturated",
-        f"not judged: the {statistic} is above the highest finite bucket of {metric.histogram} "
-        f"(le={bound:g}, {readable}) for {where}, where a {statistic} allows at most "
-        f"{allowed} above it; histogram_quantile then answers the bucket's bound, not the "
-        f"{statistic}, so a slower track reads as no slower: add buckets above {readable}",
+        f"not judged: the {statistic} is {floors.where()}; histogram_quantile then answers "
+        f"the bucket's bound, a floor under the {statistic}, and {why}; add buckets above "
+        f"{floors.readable_bound()}",
     )
+
+
+def _floors_note(
+    floors: _Floors,
+    ruling: histogram.FloorRuling,
+    made: judgement.MetricJudgement,
+    delta: float,
+) -> tuple[str, str]:
+    """(the note that starts the message, the bound `delta` is) for a judgement that stands
+    though a side's quantile was a floor: the status says what the figures are."""
+    statistic = floors.statistic
+    change = ""  # none without an interval (too few samples, say)
+    if math.isfinite(delta):
+        change = f", {format_value(delta, floors.metric, signed=True)}"
+        if made.delta_percent is not None:
+            change += f" ({made.delta_percent:+.1f} %)"
+    if floors.candidate is not None and floors.reference is not None:
+        lead = (
+            f"at least: the {floors.candidate.owner}'s and the {floors.reference.owner}'s "
+            f"{statistic} are floors, so the {floors.candidate.owner}'s is at least what it "
+            "reads and the change read means nothing"
+        )
+        bound = "?"
+    elif floors.candidate is not None:
+        lead = (
+            f"at least: the {floors.candidate.owner}'s {statistic} is a floor, so it and the "
+            f"change are at least what they read{change}"
+        )
+        bound = ">="
+    else:
+        assert floors.reference is not None
+        lead = (
+            f"at most: the {floors.reference.owner}'s {statistic} is a floor, so the change "
+            f"is at most what it reads{change}"
+        )
+        bound = "<="
+    holds = (
+        f"; {made.verdict.value} on {' and '.join(ruling.on)} holds whatever the true {statistic}"
+        if ruling.on
+        else ""
+    )
+    return f"{lead} (the {statistic} read is {floors.where()}){holds}", bound
 
 
 # At most max(1, 10 %) of a throughput window's steps may have no series (2 of 21 with a 10m
@@ -1049,21 +1204,23 @@ def judge(
                     pair_why = _no_series(
                         data, metric, statistic, [current_name, "stable"]
                     ) or _unpaired(current, stable)
+                floors = None
                 if pair_why is None and quantile is not None:
-                    pair_why = _saturated(
+                    floors = _floor_sides(
                         metric,
                         statistic,
                         quantile,
-                        [
-                            (who, _saturation(data, name, series, quantile, steps=times))
-                            for who, name, series in (
-                                (f"the {current_name}", current_name, current),
-                                ("the stable track", "stable", stable),
-                            )
-                        ],
+                        (
+                            f"the {current_name}",
+                            current_name,
+                            _saturation(data, current_name, current, quantile, steps=times),
+                        ),
+                        (
+                            "the stable track",
+                            "stable track",
+                            _saturation(data, "stable", stable, quantile, steps=times),
+                        ),
                     )
-                    if pair_why is not None:
-                        times, cand, base = np.empty(0), np.empty(0), np.empty(0)
                 judged.append(
                     _judge_one(
                         spec,
@@ -1078,6 +1235,7 @@ def judge(
                         previous_breach=breaches.get((metric.name, statistic, "Concurrent")),
                         timestamps=times,
                         unavailable=pair_why,
+                        floors=floors,
                     )
                 )
             if plan.historical or on_workload:
@@ -1088,28 +1246,23 @@ def judge(
                     why = _no_series(data, metric, statistic, [current_name, "baseline"])
                 if why is None and base_values.size == 0:
                     why = _no_same_time(spec, w, base_all, on_workload or plan.stable is None)
+                floors = None
                 if why is None and quantile is not None:
-                    why = _saturated(
+                    floors = _floor_sides(
                         metric,
                         statistic,
                         quantile,
-                        [
-                            (
-                                f"the {current_name}",
-                                _saturation(data, current_name, current, quantile),
-                            ),
-                            (
-                                "the baseline at the window's time of day",
-                                _saturation(
-                                    data, None, base_all, quantile, same_time=(w.start, w.end)
-                                ),
-                            ),
-                        ],
+                        (
+                            f"the {current_name}",
+                            current_name,
+                            _saturation(data, current_name, current, quantile),
+                        ),
+                        (
+                            "the baseline at the window's time of day",
+                            "baseline",
+                            _saturation(data, None, base_all, quantile, same_time=(w.start, w.end)),
+                        ),
                     )
-                    if why is not None:
-                        # Withheld like a stale candidate: the baseline keeps its count, so
-                        # BaselineEstablished does not read "0 baseline samples".
-                        current = TimedSamples.empty()
                 judged.append(
                     _judge_one(
                         spec,
@@ -1124,6 +1277,7 @@ def judge(
                         previous_breach=breaches.get((metric.name, statistic, "Historical")),
                         segments=slices,
                         unavailable=why,
+                        floors=floors,
                     )
                 )
                 _explain_too_few(spec, judged[-1], capacity)
@@ -1310,11 +1464,16 @@ def _summary(
                 and j.statistic == "p95"
                 and j.comparison == comparison
                 and "delta" in j.status
+                # Both sides floors: the change read is no bound of the true one.
+                and j.delta_bound != "?"
             ),
             None,
         )
         if entry is not None:
-            result["deltaP95"] = format_value(entry.status["delta"], latency, signed=True)
+            # A change judged on a floor is a bound: >= on the candidate's side, <= on the
+            # reference's.
+            delta = format_value(entry.status["delta"], latency, signed=True)
+            result["deltaP95"] = f"{entry.delta_bound or ''}{delta}"
             break
     return result
 
