@@ -1085,7 +1085,9 @@ class PerfBaselineSummary(ApiModel):
     delta_p95: str | None = Field(
         default=None,
         description="Its p95 change against the stable series (else the historical "
-        "baseline), e.g. +3.10ms.",
+        "baseline), e.g. +3.10ms; prefixed >= when the candidate's p95 was a floor (above "
+        "the histogram's highest finite bucket) at some judged step and <= when the "
+        "baseline's was, the change being then at least or at most that.",
     )
 
 
