@@ -1,17 +1,21 @@
-"""A p95 above the histogram's highest finite bucket is not judged, against real Prometheus.
+"""A p95 above the histogram's highest finite bucket, against real Prometheus.
 
 Where more than 5 % of a step's requests are above the highest finite bucket,
 histogram_quantile(0.95, ...) answers that bucket's bound. perfguard judged the bound as
 the p95: a canary 60 ms slower, with buckets up to 60 ms, read about 16 ms slower and
-passed `maxIncrease: 20ms`. Here the same services, backfilled into a real Prometheus
-(Debian's 2.42) from perfguard.synthetic with a bucket layout that ends at 60 ms, are
-judged by the real engine through the real PromQL engine.
+passed `maxIncrease: 20ms`. The bound is a floor: it settles a breach on the candidate's
+side (a canary whose floor is already beyond the limit fails) and a Pass on the
+baseline's (one slow baseline step does not make a healthy workload Inconclusive), and
+nothing else (NoData, HistogramSaturated). Here the services, backfilled into a real
+Prometheus (Debian's 2.42) from perfguard.synthetic with a bucket layout that ends at
+60 ms, are judged by the real engine through the real PromQL engine.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import re
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
@@ -77,6 +81,15 @@ SCENARIOS = {
             duration=timedelta(minutes=80),
         ),
     ),
+    # Both tracks 60 ms slower for one 30-second step in the window's time a day earlier.
+    "blip": scenario(
+        "blip",
+        34,
+        *(
+            slower(track, HISTORY - timedelta(days=1, minutes=10), timedelta(seconds=30))
+            for track in ("canary", "stable")
+        ),
+    ),
 }
 
 
@@ -101,12 +114,17 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPromet
     server.stop()
 
 
-def spec(service: str, thresholds: dict[str, Any], comparison: str) -> PerfBaselineSpec:
+def spec(
+    service: str, thresholds: dict[str, Any], comparison: str, *, tracks: bool = True
+) -> PerfBaselineSpec:
+    """A canary-vs-stable spec; without `tracks` a continuous watch of the workload."""
+    canary = {"matchLabels": {"track": "canary"}} if tracks else None
+    stable = {"matchLabels": {"track": "stable"}} if tracks else None
     return PerfBaselineSpec.model_validate(
         {
             "selector": {"service": service},
-            "candidate": {"matchLabels": {"track": "canary"}},
-            "stable": {"matchLabels": {"track": "stable"}},
+            "candidate": canary,
+            "stable": stable,
             "comparison": comparison,
             "baseline": {"window": "1d", "minSamples": 20},
             "analysis": {"interval": "1m", "window": "20m", "step": "30s", "sustainFor": "3m"},
@@ -233,23 +251,64 @@ def test_a_historical_comparison_of_a_saturated_canary_is_not_passed(
     assert "for the candidate at 41 of 41 steps" in p95["message"]
 
 
-def test_a_baseline_above_the_top_bucket_at_the_window_time_of_day_is_not_judged(
+def test_a_canary_whose_floor_already_breaks_the_limit_fails(prometheus: LocalPrometheus) -> None:
+    """The same canary against `maxIncrease: 10ms`: its p95 reads the 60 ms bound, about
+    16 ms above the stable's, so it is at least that much slower whatever its true p95:
+    Regressed, and Fail (the breach holds since the window's start)."""
+    status = evaluate(prometheus, spec("slowtail", {"p95": {"maxIncrease": "10ms"}}, "Concurrent"))
+    p95 = metric(status, "p95", "Concurrent")
+    assert (p95["verdict"], p95["reason"]) == ("Regressed", "RegressionSignificant"), p95["message"]
+    assert status["verdict"] == "Fail", status["message"]
+    assert status["reason"] == "RegressionDetected"
+    message = p95["message"]
+    assert message.startswith("at least: the candidate's p95 is a floor, so it and the change")
+    assert "for the candidate at 41 of 41 steps" in message
+    assert "Regressed on maxIncrease holds whatever the true p95" in message
+    assert 0.010 < p95["delta"] < 0.025
+    assert status["summary"]["p95"].startswith(">=")
+    assert status["summary"]["deltaP95"].startswith(">=+")
+
+
+def test_a_baseline_above_the_top_bucket_at_the_window_time_of_day_settles_a_pass(
     prometheus: LocalPrometheus,
 ) -> None:
-    """The baseline has its own query: its share above the top bucket comes with it."""
+    """The baseline has its own query: its share above the top bucket comes with it. A
+    day earlier the stable track was above the top bucket at the window's time of day; it
+    is back inside today, so the change read against that floor is at most the true one:
+    an improvement, as it would be against the true baseline."""
     status = evaluate(prometheus, spec("incident", P95, "Both"))
     historical = metric(status, "p95", "Historical")
-    assert (historical["verdict"], historical["reason"]) == ("NoData", "HistogramSaturated"), (
-        historical["message"]
+    assert historical["verdict"] in ("Pass", "Improved"), historical["message"]
+    assert historical["message"].startswith("at most: the baseline's p95 is a floor")
+    assert (
+        "for the baseline at the window's time of day at 41 of 41 steps" in (historical["message"])
     )
-    assert "for the baseline at the window's time of day at " in historical["message"]
-    assert "candidate" not in historical["message"]
+    assert historical["samples"]["baseline"] == 41
     established = next(c for c in status["conditions"] if c["type"] == "BaselineEstablished")
     assert established["status"] == "True", established["message"]
-    # Today the stable track is back inside the buckets: the Concurrent comparison is judged.
+    # Today the stable track is inside the buckets: the Concurrent comparison is as before.
     concurrent = metric(status, "p95", "Concurrent")
     assert concurrent["verdict"] == "Pass", concurrent["message"]
-    assert status["verdict"] == "Inconclusive"
+    assert status["verdict"] == "Pass", status["message"]
+
+
+def test_one_slow_baseline_step_leaves_a_healthy_workload_pass(
+    prometheus: LocalPrometheus,
+) -> None:
+    """A continuous watch of a workload that is as it always was; a day earlier, at the
+    window's time of day, one 30-second step was 60 ms slower, above the top bucket. That
+    floor makes the baseline larger, never smaller: the Pass stands."""
+    status = evaluate(prometheus, spec("blip", P95, "Historical", tracks=False))
+    p95 = metric(status, "p95", "Historical")
+    assert p95["verdict"] == "Pass", p95["message"]
+    assert status["verdict"] == "Pass", status["message"]
+    message = p95["message"]
+    assert message.startswith("at most: the baseline's p95 is a floor")
+    found = re.search(r"for the baseline at the window's time of day at (\d+) of 41 steps", message)
+    assert found is not None, message
+    assert 1 <= int(found.group(1)) <= 2  # the rate window spreads the blip over two steps
+    assert not status["summary"]["p95"].startswith(">=")
+    assert status["summary"]["deltaP95"].startswith("<=")
 
 
 @pytest.mark.parametrize("comparison", ["Concurrent", "Historical"])
