@@ -522,8 +522,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument(
         "--nodes",
-        help="CapacityPlan: comma-separated hosts to cover (default: every host the "
-        "exporters report; offline there are no Node objects to select from)",
+        help="CapacityPlan: comma-separated hosts to cover, each of which must report, as "
+        "the operator's selected Nodes must (default: every host the exporters report; "
+        "offline there are no Node objects to select from)",
     )
     evaluate.add_argument(
         "--bearer-token-file",

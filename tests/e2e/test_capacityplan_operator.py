@@ -8,12 +8,16 @@ gpu-node-1 and gpu-node-2 carry the GPU label; gpu-node-3's anomaly must not sho
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from perfguard.local.prometheus import LocalPrometheus, backfill
 from perfguard.synthetic import Injection, InjectionKind, Scenario, SeriesFamily, generate_file
@@ -230,3 +234,49 @@ def test_a_gpu_node_without_dcgm_data_makes_the_plan_unverified(
         assert "gpu-node-9" in sufficient["message"]
     finally:
         cluster.kubectl("delete", "node", "gpu-node-9", "--wait=false", check=False)
+
+
+def test_perfguard_evaluate_with_nodes_judges_a_silent_node_as_the_operator_does(
+    cluster: Cluster,
+    namespace: str,
+    gpu_nodes: list[str],
+    gpu_history: str,
+    run_operator: object,
+    tmp_path: Path,
+) -> None:
+    """A selected Node whose exporters send nothing: the operator says Unverified
+    (DataMissing), and so must `perfguard evaluate --nodes` naming the same hosts, on the
+    same data at the same time. It used to expect only the hosts present in the data and
+    exit 0, Sufficient."""
+    silent = node("gpu-node-8", {GPU_LABEL: "true"})  # no exporter reports gpu-node-8
+    cluster.kubectl("apply", "-f", "-", input=json.dumps(silent))
+    try:
+        body = capacityplan(namespace, gpu_history)
+        cluster.kubectl("apply", "-f", "-", input=json.dumps(body))
+        status = verdict_of(cluster, namespace)
+    finally:
+        cluster.kubectl("delete", "node", "gpu-node-8", "--wait=false", check=False)
+    assert status["verdict"] == "Unverified", status
+    assert status["reason"] == "DataMissing", status
+    assert "gpu-node-8" in status["message"]
+
+    manifest = tmp_path / "fleet.yaml"
+    manifest.write_text(yaml.safe_dump(body))
+    hosts = "gpu-node-1,gpu-node-2,gpu-node-8"  # what the selector picks
+    evaluate = [sys.executable, "-m", "perfguard.cli", "evaluate", "-f", str(manifest)]
+    offline = subprocess.run(
+        [*evaluate, "--nodes", hosts, "--at", status["lastEvaluationTime"], "-o", "json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert offline.returncode == 2, offline.stderr  # Unverified
+    judged = json.loads(offline.stdout)
+    for field in ("verdict", "reason", "message"):
+        assert judged[field] == status[field], field
+    for type_ in ("Ready", "CapacitySufficient"):
+        here, there = condition({"status": judged}, type_), condition({"status": status}, type_)
+        assert here is not None and there is not None, type_
+        assert [here[k] for k in ("status", "reason", "message")] == [
+            there[k] for k in ("status", "reason", "message")
+        ], type_

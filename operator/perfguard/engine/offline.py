@@ -87,12 +87,23 @@ async def evaluate_capacityplan_offline(
     spec: CapacityPlanSpec, options: EvaluateOptions, hosts: list[str] | None
 ) -> dict[str, Any]:
     """One CapacityPlan evaluation without a cluster: `hosts` None takes every host the
-    exporters report (there are no Node objects to select from)."""
+    exporters report (there are no Node objects to select from).
+
+    Named hosts are the fleet, as the operator's selected Nodes are: each must report, and
+    one that sends no data makes the plan Unverified (DataMissing) here as there. Without
+    this, coverage expected only the hosts present in the data, and a named host with no
+    exporter passed as Sufficient. Each counts as advertising 0 GPUs: offline there is no
+    device-plugin capacity to read, so its GPUs are those its DCGM series name, and the
+    "advertises GPUs but no DCGM series" check (which needs a positive count) stays off.
+    """
     timeout = spec.prometheus.timeout if spec.prometheus else timedelta(seconds=10)
+    advertised = None if hosts is None else dict.fromkeys(hosts, 0)
     async with PrometheusClient(
         options.prometheus, timeout=timeout, options=options.request
     ) as client:
-        outcome = await evaluate_capacity(spec, hosts, {}, options.at, client)
+        outcome = await evaluate_capacity(
+            spec, hosts, {}, options.at, client, advertised_gpus=advertised
+        )
     return next_status(
         {},
         outcome.fields,
