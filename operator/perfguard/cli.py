@@ -154,7 +154,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     """One evaluation of a PerfBaseline or CapacityPlan file against Prometheus.
 
     PerfBaseline: exit 0 Pass, 1 Fail, 2 Inconclusive. CapacityPlan: 0 Sufficient,
-    1 Insufficient, 2 NearLimit or Unverified. Both: 3 bad input, 4 no Prometheus.
+    1 Insufficient, 2 NearLimit or Unverified. Both: 3 bad input (a spec the engine or a
+    query Prometheus refuses included), 4 no Prometheus.
     """
     import asyncio
     import json
@@ -224,10 +225,19 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     if ready and ready["reason"] in _UNREACHABLE:
         print(f"perfguard evaluate: {ready['message']}", file=sys.stderr)
         return 4
+    name = f"{metadata.get('namespace', 'default')}/{metadata.get('name', '?')}"
+    if ready and ready["reason"] in _UNUSABLE:
+        # Not Inconclusive (2), which a pipeline may wait out: no later run of this file
+        # gets further until the spec or its query is fixed.
+        print(
+            f"perfguard evaluate: cannot evaluate {doc['kind']} {name} ({ready['reason']}): "
+            f"{one_line(ready['message'])}",
+            file=sys.stderr,
+        )
+        return 3
     if args.output == "json":
         print(json.dumps(status, indent=2))
     else:
-        name = f"{metadata.get('namespace', 'default')}/{metadata.get('name', '?')}"
         print(render(name, status))
     return exits.get(str(status.get("verdict")), 2)
 
@@ -336,6 +346,13 @@ _UNREACHABLE = {
     "PrometheusTLSError",
     "PrometheusCredentialsUnavailable",
 }
+
+
+# Ready reasons meaning the file itself cannot be evaluated (exit 3, as a spec refused
+# before any query): the engine refuses the spec (e.g. a CapacityPlan history of more points
+# than Prometheus answers, a Query metric returning several series), or Prometheus refuses
+# one of its queries (a PromQL error, many-to-many matching, too many points).
+_UNUSABLE = {"InvalidSpec", "InvalidQuery"}
 
 
 # The report's verdict as an exit code; 4 when the cluster cannot be read.
@@ -497,7 +514,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Exit codes: 0 Pass (CapacityPlan: Sufficient), 1 Fail (Insufficient), "
         "2 Inconclusive (NearLimit, Unverified), 3 unusable input or a usage error, "
         "4 Prometheus unreachable. The file is checked as `kubectl apply` checks it, "
-        "unknown fields included; what it would refuse exits 3, naming the field.",
+        "unknown fields included; what it would refuse exits 3, naming the field. "
+        "A spec the engine refuses (InvalidSpec) or a query Prometheus rejects "
+        "(InvalidQuery) exits 3 too.",
         usage_exit=3,
     )
     evaluate.add_argument("-f", "--file", required=True, help="the resource's YAML (- for stdin)")

@@ -44,10 +44,13 @@ def format_quantity(value: Any, unit: str | None, *, signed: bool = False) -> st
 
 def perfbaseline(name: str, status: dict[str, Any]) -> str:
     out = []
-    candidate = status.get("candidate") or {}
+    identity = (status.get("candidate") or {}).get("identity")
+    # No candidate when no evaluation got as far as judging one (its queries failed from
+    # the first): "candidate -" read as a candidate named "-".
+    judging = f" — candidate {identity}" if identity else ""
     out.append(
         f"PerfBaseline {name}: {status.get('verdict', '?')} ({status.get('reason', '')})"
-        f" — candidate {candidate.get('identity', '-')} at {status.get('lastEvaluationTime', '-')}"
+        f"{judging} at {status.get('lastEvaluationTime', '-')}"
     )
     baseline = status.get("baseline") or {}
     if baseline:

@@ -483,6 +483,60 @@ def test_evaluate_gives_up_on_an_unresponsive_prometheus_after_one_step(
     assert elapsed < 2.5, f"{elapsed:.1f} s: the replay went on after the first timeout"
 
 
+def test_evaluate_a_spec_the_engine_refuses_is_unusable_input(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """history 30d at step 1m is more points than Prometheus answers: the engine refuses
+    it (Ready InvalidSpec) before any query. That is exit 3, not 2 ("Inconclusive"), which
+    a pipeline may retry or wait out."""
+    path = tmp_path / "cplan.yaml"
+    doc = {
+        "apiVersion": "perfguard.dev/v1alpha1",
+        "kind": "CapacityPlan",
+        "metadata": {"name": "fleet", "namespace": "ml-prod"},
+        "spec": {"traffic": {"query": "sum(rate(x[5m]))"}, "history": "30d", "step": "1m"},
+    }
+    path.write_text(yaml.safe_dump(doc))
+    for output in ("table", "json"):
+        argv = ["evaluate", "-f", str(path), "--prometheus", CLOSED, *AT, "-o", output]
+        assert main(argv) == 3
+        captured = capsys.readouterr()
+        assert_one_line(
+            captured.err,
+            "perfguard evaluate: cannot evaluate CapacityPlan ml-prod/fleet (InvalidSpec): "
+            "history 30d at step 1m is 43,201 points per series",
+        )
+        assert captured.out == ""
+
+
+def test_evaluate_documents_that_a_refused_spec_or_query_exits_3() -> None:
+    for text in (_readme_section("Judging a canary offline"), _help("evaluate")):
+        assert "InvalidSpec" in text and "InvalidQuery" in text, text
+    assert "(InvalidQuery) exits 3 too" in _help("evaluate")
+    assert "`InvalidQuery`, e.g. a PromQL syntax error) exits 3 too" in _readme_section(
+        "Judging a canary offline"
+    )
+
+
+def test_the_table_names_no_candidate_when_none_was_judged() -> None:
+    """A first evaluation whose queries failed has no candidate in its status: the header
+    used to read "candidate -", as if one were named "-"."""
+    from perfguard.render import perfbaseline
+
+    status = {
+        "verdict": "Inconclusive",
+        "reason": "PrometheusAnswerTooLarge",
+        "lastEvaluationTime": "2026-11-28T10:00:00Z",
+    }
+    header = perfbaseline("ml-prod/a", status).splitlines()[0]
+    assert header == "PerfBaseline ml-prod/a: Inconclusive (PrometheusAnswerTooLarge) at " + (
+        "2026-11-28T10:00:00Z"
+    )
+    status["candidate"] = {"identity": "track=canary"}
+    header = perfbaseline("ml-prod/a", status).splitlines()[0]
+    assert header.endswith(" — candidate track=canary at 2026-11-28T10:00:00Z")
+
+
 def test_report_takes_the_designs_format_flag() -> None:
     """DESIGN: `perfguard report [-n NS | -A] [--format markdown|json]`."""
     from perfguard.cli import build_parser
