@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import codecs
+import io
 import os
 import sys
 from collections.abc import Callable
@@ -308,16 +310,43 @@ def _metadata(doc: dict[str, object]) -> tuple[dict[str, object], int]:
     return metadata, generation
 
 
-def _evaluation_time(text: str | None) -> datetime:
+# Prometheus holds nothing before the Unix epoch; before it, too, a baseline window taken
+# from --at could leave the years a datetime holds (0001-01-01 was an OverflowError, exit 1).
+EARLIEST_AT = datetime(1970, 1, 1, tzinfo=UTC)
+# How far ahead of this machine's clock --at may be: another machine's "now". Beyond it
+# Prometheus has no data yet, and every metric would be NoData with no word why.
+AT_AHEAD = timedelta(seconds=60)
+
+
+def _evaluation_time(text: str | None, now: datetime | None = None) -> datetime:
+    """--at as the time of the evaluation, in whole seconds (as the operator writes its
+    times: a fraction leaked into lastEvaluationTime and the baseline's times); now when
+    not given."""
+    from perfguard.times import format_time
+
+    now = now or datetime.now(UTC)
     if not text:
-        return datetime.now(UTC).replace(microsecond=0)
+        return now.replace(microsecond=0)
+    # RFC 3339 allows a lowercase "t" and "z"; fromisoformat takes the "t" but not the "z".
     try:
-        at = datetime.fromisoformat(text)
+        at = datetime.fromisoformat(text[:-1] + "Z" if text.endswith("z") else text)
     except ValueError as error:
         raise UsageError(f"--at {text!r} is not an RFC 3339 time") from error
     if at.tzinfo is None:
         raise UsageError("--at needs a time zone, e.g. 2026-11-28T10:00:00Z")
-    return at.astimezone(UTC)
+    too_old = f"--at {text} is before {format_time(EARLIEST_AT)}: Prometheus holds nothing that old"
+    try:
+        at = at.astimezone(UTC)
+    except OverflowError:  # 0001-01-01 in a zone east of UTC
+        raise UsageError(too_old) from None
+    if at < EARLIEST_AT:
+        raise UsageError(too_old)
+    if at > now + AT_AHEAD:
+        raise UsageError(
+            f"--at {text} is in the future (it is {format_time(now.replace(microsecond=0))} "
+            "now): Prometheus has no data for it yet"
+        )
+    return at.replace(microsecond=0)
 
 
 def _request_options(args: argparse.Namespace, ref: PrometheusRef | None) -> RequestOptions:
@@ -360,7 +389,7 @@ REPORT_EXITS = {"STABLE": 0, "NEEDS FIX": 1, "AT RISK": 2}
 REPORT_EXIT_CODES = (
     "0 STABLE, 1 NEEDS FIX, 2 AT RISK, 3 a usage error (a bad flag or value), 4 the cluster "
     "cannot be read (no usable kubeconfig, the API server does not answer, access refused, "
-    "CRDs missing)"
+    "CRDs missing) or an unexpected error (a bug, which the line says)"
 )
 
 
@@ -513,7 +542,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="evaluate a PerfBaseline or a CapacityPlan offline, with the operator's engine",
         description="Exit codes: 0 Pass (CapacityPlan: Sufficient), 1 Fail (Insufficient), "
         "2 Inconclusive (NearLimit, Unverified), 3 unusable input or a usage error, "
-        "4 Prometheus unreachable. The file is checked as `kubectl apply` checks it, "
+        "4 Prometheus unreachable or an unexpected error (a bug, which the line says). "
+        "The file is checked as `kubectl apply` checks it, "
         "unknown fields included; what it would refuse exits 3, naming the field. "
         "A spec the engine refuses (InvalidSpec) or a query Prometheus rejects "
         "(InvalidQuery) exits 3 too.",
@@ -521,7 +551,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument("-f", "--file", required=True, help="the resource's YAML (- for stdin)")
     evaluate.add_argument("--prometheus", help="Prometheus URL (default: the spec's)")
-    evaluate.add_argument("--at", help="evaluate as of this RFC 3339 time (default: now)")
+    evaluate.add_argument(
+        "--at",
+        help="evaluate as of this RFC 3339 time, taken to the whole second; not before 1970 "
+        "nor more than a minute ahead of this machine's clock (default: now)",
+    )
     evaluate.add_argument(
         "-o",
         "--output",
@@ -611,11 +645,81 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# What stands in for a character the terminal's encoding lacks (an ASCII or Latin-1
+# locale, PYTHONIOENCODING=ascii): the tables' and messages' punctuation. Anything else
+# becomes "?". Without it the first "—" raised UnicodeEncodeError: exit 1, read as Fail.
+_PLAIN = {
+    "—": "-",
+    "–": "-",
+    "…": "...",
+    "Δ": "d",
+    "×": "x",
+    "≥": ">=",
+    "≤": "<=",
+    "±": "+/-",
+    "→": "->",
+    "⚠": "!",
+    "µ": "u",
+    "°": "deg",
+    "‘": "'",
+    "’": "'",
+    "“": '"',
+    "”": '"',
+}
+PLAIN_ERRORS = "perfguard-plain"
+
+
+def _plain(error: UnicodeError) -> tuple[str, int]:
+    if not isinstance(error, UnicodeEncodeError):
+        raise error
+    text = error.object[error.start : error.end]
+    return "".join(_PLAIN.get(c, "?") for c in text), error.end
+
+
+codecs.register_error(PLAIN_ERRORS, _plain)
+
+
+def _any_encoding() -> None:
+    """Let stdout and stderr write whatever their encoding cannot hold, plainly."""
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors=PLAIN_ERRORS)
+
+
+# Commands whose exit codes are verdicts: an exception must not exit 1 (Python's code for
+# it), which reads as Fail / NEEDS FIX.
+_VERDICT_COMMANDS = {"evaluate", "report"}
+
+
+def _unexpected(command: str, error: Exception) -> int:
+    """One line for an exception nothing foresaw, and exit 4; the traceback goes to a file
+    the line names, for the bug report."""
+    import tempfile
+    import traceback
+
+    where = ""
+    try:
+        with tempfile.NamedTemporaryFile(
+            "w", prefix=f"perfguard-{command}-", suffix=".txt", delete=False
+        ) as trace:
+            traceback.print_exception(error, file=trace)
+        where = f" (traceback in {trace.name})"
+    except OSError:
+        pass
+    print(
+        f"perfguard {command}: unexpected {type(error).__name__}: {one_line(error, 300)}; "
+        f"this is a bug, please report it{where}",
+        file=sys.stderr,
+    )
+    return 4
+
+
 def main(argv: list[str] | None = None) -> int:
     import signal
 
     # `perfguard evaluate | head` should end quietly, not with a BrokenPipeError trace.
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    _any_encoding()
     parser = build_parser()
     args, unknown = parser.parse_known_args(argv)
     if unknown:
@@ -623,7 +727,12 @@ def main(argv: list[str] | None = None) -> int:
         # parser says them, with its usage and exit code.
         sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
         sub.choices[args.command].error(f"unrecognized arguments: {' '.join(unknown)}")
-    code: int = args.func(args)
+    try:
+        code: int = args.func(args)
+    except Exception as error:
+        if args.command not in _VERDICT_COMMANDS:
+            raise
+        return _unexpected(args.command, error)
     return code
 
 

@@ -59,10 +59,13 @@ def put(cluster: Cluster, doc: dict[str, Any], name: str, status: dict[str, Any]
     )
 
 
-def report(cluster: Cluster, *args: str) -> subprocess.CompletedProcess[str]:
+def report(
+    cluster: Cluster, *args: str, encoding: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = cluster.env() if encoding is None else {**cluster.env(), "PYTHONIOENCODING": encoding}
     return subprocess.run(
         [sys.executable, "-m", "perfguard.cli", "report", *args],
-        env=cluster.env(),
+        env=env,
         capture_output=True,
         text=True,
         timeout=60,
@@ -147,6 +150,25 @@ def test_report_of_a_mixed_namespace(cluster: Cluster, namespace: str) -> None:
         cluster.kubectl("delete", kind, name, "-n", namespace)
     stable = report(cluster, "-n", namespace)
     assert stable.returncode == 0 and "**STABLE**" in stable.stdout, stable.stdout
+
+
+def test_report_to_a_terminal_that_is_not_utf8(cluster: Cluster, namespace: str) -> None:
+    """A status message's "—" (as the operator writes EnvParity's) raised UnicodeEncodeError
+    under an ASCII locale: a traceback and exit 1, NEEDS FIX whatever the fleet. Now it is
+    written plainly and the exit is the report's verdict."""
+    message = (
+        "ml-prod: 1 of 8 compared items differ (12.5%; limit 0.5%) — ml-prod: Deployment/"
+        "resnet-server annotation/perfguard.dev/model-version: resnet50-v7 → resnet50-v8"
+    )
+    status = {"verdict": "Unverified", "message": message, "driftPercent": 12.5}
+    put(cluster, sample("envparity", namespace), "inference", status)
+    utf8 = report(cluster, "-n", namespace)
+    assert utf8.returncode == 2 and message in utf8.stdout, utf8.stdout  # AT RISK
+    ascii = report(cluster, "-n", namespace, encoding="ascii")
+    assert ascii.returncode == 2, ascii.stderr
+    assert "Traceback" not in ascii.stderr
+    assert ascii.stdout.isascii() and "**AT RISK**" in ascii.stdout
+    assert ascii.stdout == utf8.stdout.replace("—", "-").replace("→", "->")
 
 
 def test_an_out_of_date_verdict_is_at_risk(cluster: Cluster, namespace: str) -> None:

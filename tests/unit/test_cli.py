@@ -9,6 +9,8 @@ import asyncio
 import os
 import re
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -203,6 +205,7 @@ SPEC = {
 }
 AT = ["--at", "2026-11-28T10:00:00Z"]
 CLOSED = "http://127.0.0.1:1"  # nothing listens on port 1
+EXAMPLES = Path(__file__).parents[2] / "docs" / "examples"
 
 
 def resource_file(tmp_path: Path, metadata: object = None, spec: object = None) -> str:
@@ -535,6 +538,160 @@ def test_the_table_names_no_candidate_when_none_was_judged() -> None:
     status["candidate"] = {"identity": "track=canary"}
     header = perfbaseline("ml-prod/a", status).splitlines()[0]
     assert header.endswith(" — candidate track=canary at 2026-11-28T10:00:00Z")
+
+
+@pytest.mark.parametrize(
+    ("at", "message"),
+    [
+        ("0001-01-01T00:00:00Z", "is before 1970-01-01T00:00:00Z"),
+        ("0001-01-01T00:00:00+01:00", "is before 1970-01-01T00:00:00Z"),
+        ("1969-12-31T23:59:59Z", "is before 1970-01-01T00:00:00Z"),
+        ("9999-12-31T23:59:59Z", "is in the future"),
+    ],
+)
+def test_evaluate_refuses_an_at_outside_what_prometheus_can_hold(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], at: str, message: str
+) -> None:
+    """Exit 3 before any query, one line. 0001-01-01 used to end in an OverflowError
+    traceback, exit 1 (Fail); a time in the future in NoData with no word why."""
+    for path in (resource_file(tmp_path), str(EXAMPLES / "capacityplan.yaml")):
+        assert main(["evaluate", "-f", path, "--prometheus", CLOSED, "--at", at]) == 3
+        assert_one_line(capsys.readouterr().err, f"perfguard evaluate: --at {at} {message}")
+
+
+def test_evaluate_takes_any_rfc_3339_time_to_the_whole_second() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from perfguard.cli import UsageError, _evaluation_time
+
+    now = datetime(2026, 12, 5, 12, 0, 0, 700000, tzinfo=UTC)
+    ten = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)
+    for text in (
+        "2026-11-28T10:00:00Z",
+        "2026-11-28t10:00:00z",  # RFC 3339 allows both in lower case; "z" was refused
+        "2026-11-28T10:00:00.999999Z",  # floored, as the operator writes its times
+        "2026-11-28T11:00:00.5+01:00",
+    ):
+        assert _evaluation_time(text, now) == ten, text
+    assert _evaluation_time(None, now) == now.replace(microsecond=0)
+    # Another machine's "now", up to a minute ahead of this clock, is not "the future".
+    assert _evaluation_time("2026-12-05T12:01:00Z", now) == now.replace(microsecond=0) + timedelta(
+        minutes=1
+    )
+    with pytest.raises(UsageError, match="is in the future"):
+        _evaluation_time("2026-12-05T12:01:01Z", now)
+
+
+EMPTY_MATRIX = {"status": "success", "data": {"resultType": "matrix", "result": []}}
+
+
+async def empty_answer(request: web.Request) -> web.StreamResponse:
+    return web.json_response(EMPTY_MATRIX)
+
+
+def test_evaluate_writes_whole_seconds_for_a_fractional_at(tmp_path: Path) -> None:
+    """lastEvaluationTime and the baseline's times as the operator writes them: a fraction
+    of --at used to come out in all of them (2026-11-28T10:00:00.500000Z)."""
+    import json
+
+    spec = {**SPEC, "analysis": {"interval": "1m", "sustainFor": "1m"}}
+    path = resource_file(tmp_path, spec=spec)
+    with serving(empty_answer) as url:
+        argv = ["evaluate", "-f", path, "--prometheus", url, "-o", "json"]
+        out = subprocess.run(
+            [sys.executable, "-m", "perfguard.cli", *argv, "--at", "2026-11-28T10:00:00.5Z"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert out.returncode == 2, out.stderr  # no data: Inconclusive
+    status = json.loads(out.stdout)
+    assert status["lastEvaluationTime"] == "2026-11-28T10:00:00Z"
+    assert status["baseline"]["to"] == "2026-11-28T09:50:00Z"
+    assert "." not in json.dumps(
+        [status["baseline"], [c["lastTransitionTime"] for c in status["conditions"]]]
+    )
+
+
+@pytest.mark.parametrize("encoding", ["ascii", "latin-1"])
+def test_evaluate_prints_its_table_to_a_terminal_that_is_not_utf8(
+    tmp_path: Path, encoding: str
+) -> None:
+    """The table's "—" raised UnicodeEncodeError under an ASCII locale: a traceback and
+    exit 1, read as Fail. Now it is written plainly, and the exit is the verdict's."""
+    spec = {**SPEC, "analysis": {"interval": "1m", "sustainFor": "1m"}}
+    path = resource_file(tmp_path, spec=spec)
+    env = {**os.environ, "PYTHONIOENCODING": encoding}
+    with serving(empty_answer) as url:
+        cli = [sys.executable, "-m", "perfguard.cli"]
+        out = subprocess.run(
+            [*cli, "evaluate", "-f", path, "--prometheus", url, *AT],
+            capture_output=True,
+            env=env,
+            timeout=60,
+        )
+    assert out.returncode == 2, out.stderr  # no data: Inconclusive
+    assert b"Traceback" not in out.stderr
+    header = out.stdout.decode(encoding).splitlines()[0]
+    assert header.startswith("PerfBaseline default/a: Inconclusive (NoData) - candidate ")
+
+
+def test_text_a_terminal_cannot_show_is_written_plainly() -> None:
+    import io
+
+    from perfguard.cli import PLAIN_ERRORS
+
+    buffer = io.BytesIO()
+    stream = io.TextIOWrapper(buffer, encoding="ascii", errors=PLAIN_ERRORS)
+    stream.write("a — b … ΔP95 ≥ 5 µs ⚠ 日")
+    stream.flush()
+    assert buffer.getvalue() == b"a - b ... dP95 >= 5 us ! ?"
+
+
+@pytest.mark.parametrize("command", ["evaluate", "report"])
+def test_an_unexpected_error_exits_4_saying_it_is_a_bug(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    outside_a_pod: None,
+    command: str,
+) -> None:
+    """Not Python's exit 1 with a traceback, which reads as Fail / NEEDS FIX: one line
+    naming the error, the traceback in a file for the report."""
+    from perfguard.engine import offline
+    from perfguard.sources import kubernetes_api
+
+    def broken(*args: object, **kwargs: object) -> Any:
+        raise ZeroDivisionError("float division by zero")
+
+    monkeypatch.setattr(offline, "replay_perfbaseline", broken)
+    monkeypatch.setattr(kubernetes_api, "list_resources", broken)
+    config = tmp_path / "kubeconfig"
+    config.write_text(yaml.safe_dump(kubeconfig(CLOSED)))
+    monkeypatch.setenv("KUBECONFIG", str(config))
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    argv = {
+        "evaluate": ["evaluate", "-f", resource_file(tmp_path), "--prometheus", CLOSED, *AT],
+        "report": ["report", "-A"],
+    }[command]
+    assert main(argv) == 4
+    err = capsys.readouterr().err
+    assert_one_line(
+        err,
+        f"perfguard {command}: unexpected ZeroDivisionError: float division by zero; this is "
+        "a bug, please report it (traceback in ",
+    )
+    trace = Path(err.split("(traceback in ", 1)[1].rstrip().removesuffix(")"))
+    assert "Traceback" in trace.read_text() and "def broken" not in err
+
+
+def test_the_exit_code_of_an_unexpected_error_is_documented() -> None:
+    for section, command in (
+        ("Judging a canary offline", "evaluate"),
+        ("The fleet in one page", "report"),
+    ):
+        for text in (_readme_section(section), _help(command)):
+            assert "an unexpected error (a bug, which the line says)" in text, (command, text)
 
 
 def test_report_takes_the_designs_format_flag() -> None:
