@@ -18,7 +18,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -128,7 +128,12 @@ class _Process:
 
 @dataclass
 class ControlPlane:
-    """Start with `start()` (or as a context manager); `kubeconfig` is then usable."""
+    """Start with `start()` (or as a context manager); `kubeconfig` is then usable.
+
+    `on_start(name, pid)` is called as soon as each server process is started, before it
+    is ready: its servers run in sessions of their own, so whoever must be able to stop
+    them later (`make demo-stop`) records them then, not once `start()` returns.
+    """
 
     workdir: Path | None = None
     authorization_mode: str = "RBAC"
@@ -137,6 +142,7 @@ class ControlPlane:
     etcd_peer_port: int = field(default_factory=free_port)
     port: int = field(default_factory=free_port)
     token: str = field(default_factory=lambda: secrets.token_hex(16))
+    on_start: Callable[[str, int], None] | None = None
     _processes: list[_Process] = field(default_factory=list)
     _tmp: tempfile.TemporaryDirectory[str] | None = None
 
@@ -233,11 +239,22 @@ class ControlPlane:
             work / "kube-apiserver.log",
         )
         self._processes = [etcd, apiserver]
-        etcd.start()
-        self._wait(lambda: self._etcd_healthy(etcd_url), etcd, timeout)
-        apiserver.start()
-        self._wait(self._apiserver_ready, apiserver, timeout)
+        try:
+            self._start(etcd)
+            self._wait(lambda: self._etcd_healthy(etcd_url), etcd, timeout)
+            self._start(apiserver)
+            self._wait(self._apiserver_ready, apiserver, timeout)
+        except BaseException:
+            # A busy port or a dying kube-apiserver used to leave etcd running in its own
+            # session, found by nobody: every retry of `make demo` leaked another.
+            self.stop()
+            raise
         return self
+
+    def _start(self, process: _Process) -> None:
+        process.start()
+        if self.on_start is not None and process.popen is not None:
+            self.on_start(process.name, process.popen.pid)
 
     def _write_kubeconfig(self) -> None:
         config = {
@@ -298,13 +315,13 @@ class ControlPlane:
     def restart_apiserver(self, timeout: float = 90) -> None:
         apiserver = self._processes[1]
         apiserver.stop()
-        apiserver.start()
+        self._start(apiserver)
         self._wait(self._apiserver_ready, apiserver, timeout)
 
     def restart_etcd(self, timeout: float = 60) -> None:
         etcd = self._processes[0]
         etcd.stop()
-        etcd.start()
+        self._start(etcd)
         self._wait(lambda: self._etcd_healthy(f"http://127.0.0.1:{self.etcd_port}"), etcd, timeout)
 
     def env(self) -> dict[str, str]:

@@ -254,6 +254,44 @@ def stop(state: Path = STATE, timeout: float = STOP_TIMEOUT, kill_timeout: float
     return 0
 
 
+class Started:
+    """The servers a demo started, in its state file from the moment each one starts:
+    they run in sessions of their own, so this file is the only way `make demo-stop`
+    finds them, even when the demo fails (or is interrupted) while they start up."""
+
+    def __init__(self, state_file: Path) -> None:
+        self.state_file = state_file
+        self.pids: dict[str, int] = {}
+        self.extra: dict[str, str] = {}
+
+    def __call__(self, name: str, pid: int) -> None:
+        self.pids[name] = pid
+        self.write()
+
+    def write(self) -> None:
+        self.state_file.write_text(json.dumps({"pids": self.pids, **self.extra}))
+
+
+def start_control_plane(started: Started, port: int | None = None) -> ControlPlane | None:
+    """The demo's etcd and kube-apiserver, each recorded in `started` as it starts; None
+    (after saying why) when they do not come up, having stopped what did start."""
+    workdir = (started.state_file.parent / "controlplane").resolve()
+    plane = ControlPlane(workdir=workdir, on_start=started)
+    if port is not None:
+        plane.port = port
+    try:
+        return plane.start()
+    except RuntimeError as error:
+        print(f"the control plane did not start: {error}", file=sys.stderr)
+    # start() stopped what it had started; a pid left in the state file could be another
+    # process' by the time `make demo-stop` reads it.
+    for process in plane._processes:
+        if not process.alive():
+            started.pids.pop(process.name, None)
+    started.write()
+    return None
+
+
 def wait_for_status(kubeconfig: Path, timeout: float) -> bool:
     """Show each resource's verdict as it changes, until all are conclusive."""
     goals = {
@@ -287,8 +325,7 @@ def run() -> int:
         if stop() != 0:
             return 1
     STATE.mkdir(parents=True, exist_ok=True)
-    pids: dict[str, int] = {}
-    state_file = STATE / "state.json"
+    servers = Started(STATE / "state.json")
 
     end = datetime.now(UTC).replace(second=0, microsecond=0) + AHEAD
     say(
@@ -307,19 +344,15 @@ def run() -> int:
     backfill(data_file, STATE / "prometheus-data")
     data_file.unlink()
     say(f"  done in {time.monotonic() - started:.0f}s")
-    prometheus = LocalPrometheus(STATE / "prometheus-data")
+    prometheus = LocalPrometheus(STATE / "prometheus-data", on_start=servers)
     prometheus.start()
-    assert prometheus._process is not None
-    pids["prometheus"] = prometheus._process.pid
-    state_file.write_text(json.dumps({"pids": pids}))
     say(f"Prometheus ready at {prometheus.url}")
 
     say("starting the control plane (etcd + kube-apiserver)")
-    plane = ControlPlane(workdir=(STATE / "controlplane").resolve()).start()
-    for process in plane._processes:
-        assert process.popen is not None
-        pids[process.name] = process.popen.pid
-    state_file.write_text(json.dumps({"pids": pids}))
+    plane = start_control_plane(servers)
+    if plane is None:
+        say("stop what is still running (Prometheus) with: make demo-stop")
+        return 1
     kubeconfig = plane.kubeconfig
     kubectl(kubeconfig, "apply", "-f", "crds/")
     kubectl(kubeconfig, "wait", "--for=condition=Established", "crd", "--all")
@@ -360,8 +393,8 @@ def run() -> int:
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
-    pids["operator"] = operator.pid
-    state_file.write_text(json.dumps({"pids": pids, "kubeconfig": str(kubeconfig)}))
+    servers.extra["kubeconfig"] = str(kubeconfig)
+    servers("operator", operator.pid)
     say(
         f"operator started (metrics on http://127.0.0.1:{port}/metrics, "
         f"log in {STATE / 'operator.log'})"

@@ -16,7 +16,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -108,9 +108,12 @@ class LocalPrometheus:
         retention: str = "3650d",
         extra_args: Sequence[str] = (),
         config: str = MINIMAL_CONFIG,
+        on_start: Callable[[str, int], None] | None = None,
     ) -> None:
         """`config`: the prometheus.yml to run with (e.g. a `remote_read` section); by
-        default no scrape jobs."""
+        default no scrape jobs. `on_start("prometheus", pid)` is called as soon as the
+        process is started, before it is ready (see ControlPlane's)."""
+        self.on_start = on_start
         self.data_dir = data_dir
         self.config = config
         self._fixed_port = port
@@ -160,8 +163,14 @@ class LocalPrometheus:
                 self._process = subprocess.Popen(
                     command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
                 )
-            if self._wait_ready(timeout):
-                return
+            try:
+                if self.on_start is not None:
+                    self.on_start("prometheus", self._process.pid)
+                if self._wait_ready(timeout):
+                    return
+            except BaseException:  # e.g. Ctrl-C while waiting: not left running unseen
+                self.stop()
+                raise
             log_text = self.log_path.read_text(errors="replace")[offset:]
             self.stop()
             if "address already in use" not in log_text:
