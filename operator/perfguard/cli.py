@@ -16,7 +16,7 @@ from perfguard import __version__
 from perfguard.render import one_line
 
 if TYPE_CHECKING:
-    from perfguard.api.perfbaseline import PrometheusRef
+    from perfguard.api.perfbaseline import PerfBaselineSpec, PrometheusRef
     from perfguard.sources.prometheus import RequestOptions
 
 
@@ -170,6 +170,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         EvaluateOptions,
         evaluate_capacityplan_offline,
         replay_perfbaseline,
+        replay_steps,
     )
     from perfguard.render import capacityplan, perfbaseline
 
@@ -202,6 +203,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
             raise UsageError("give --prometheus URL (the spec names none)")
         request = _request_options(args, spec.prometheus)
         metadata, generation = _metadata(doc)
+        if isinstance(spec, PerfBaselineSpec):
+            _check_replay(spec)
     except UsageError as error:
         print(f"perfguard evaluate: {error}", file=sys.stderr)
         return 3
@@ -216,7 +219,11 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
             generation=generation,
             request=request,
         )
-        status = asyncio.run(replay_perfbaseline(spec, options))
+        progress = ReplayProgress(_replay(spec), replay_steps(spec), sys.stderr)
+        try:
+            status = asyncio.run(replay_perfbaseline(spec, options, progress))
+        finally:
+            progress.close()
         render, exits = perfbaseline, {"Pass": 0, "Fail": 1}
     else:
         hosts = [h.strip() for h in args.nodes.split(",") if h.strip()] if args.nodes else None
@@ -242,6 +249,109 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     else:
         print(render(name, status))
     return exits.get(str(status.get("verdict")), 2)
+
+
+def _replay(spec: PerfBaselineSpec) -> str:
+    """The replay a PerfBaseline's evaluation runs, in words."""
+    from perfguard.api.quantities import format_duration
+
+    return (
+        f"sustainFor {format_duration(spec.analysis.sustain_for)} at interval "
+        f"{format_duration(spec.analysis.interval)}"
+    )
+
+
+def _check_replay(spec: PerfBaselineSpec) -> None:
+    """Refuse a replay of more evaluations than MAX_REPLAY, saying what would fit."""
+    import math
+
+    from perfguard.api.quantities import format_duration
+    from perfguard.engine.offline import MAX_REPLAY, replay_steps
+
+    steps = replay_steps(spec)
+    if steps <= MAX_REPLAY:
+        return
+    # int(sustainFor / interval) + 2 <= MAX_REPLAY
+    sustain_s = spec.analysis.sustain_for.total_seconds()
+    fits = timedelta(seconds=math.ceil(sustain_s / (MAX_REPLAY - 2)))
+    raise UsageError(
+        f"{_replay(spec)} is a replay of {steps:,} evaluations; perfguard evaluate replays "
+        f"at most {MAX_REPLAY:,}: evaluate a copy whose spec.analysis.interval is at least "
+        f"{format_duration(fits)}"
+    )
+
+
+class ReplayProgress:
+    """How far a PerfBaseline replay has got, on `stream` (stderr): on a terminal one line
+    rewritten in place, elsewhere (a CI log) a line every EVERY_S seconds; nothing for a
+    replay done within FIRST_S seconds. A replay of LONG evaluations or more says so at
+    once."""
+
+    FIRST_S = 5.0
+    EVERY_S = 30.0
+    LONG = 100
+
+    def __init__(
+        self, what: str, total: int, stream: Any, clock: Callable[[], float] | None = None
+    ) -> None:
+        """`what`: the replay in words ("sustainFor 1d at interval 15s"); `total`: its
+        evaluations."""
+        import time
+
+        self.what = what
+        self.stream = stream
+        self.clock = clock or time.monotonic
+        self.started = self.clock()
+        self.shown = 0.0
+        self.width = 0  # of the line shown in place
+        self.terminal = bool(getattr(stream, "isatty", lambda: False)())
+        if total >= self.LONG:
+            self._line(
+                f"perfguard evaluate: replaying {total:,} evaluations ({self.what}); "
+                "this takes a while",
+                keep=True,
+            )
+
+    def __call__(self, done: int, total: int) -> None:
+        now = self.clock()
+        elapsed = now - self.started
+        if elapsed < self.FIRST_S or done >= total:
+            return
+        if now - self.shown < (0.5 if self.terminal else self.EVERY_S):
+            return
+        self.shown = now
+        left = elapsed / done * (total - done)
+        self._line(
+            f"perfguard evaluate: replayed {done:,} of {total:,} evaluations ({self.what}); "
+            f"about {_about(left)} left"
+        )
+
+    def _line(self, text: str, keep: bool = False) -> None:
+        if self.terminal and not keep:
+            self.stream.write("\r" + text.ljust(self.width))
+            self.width = len(text)
+        else:
+            self.close()
+            self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def close(self) -> None:
+        """Clear a line shown in place, so what follows starts on a clean line."""
+        if self.width:
+            self.stream.write("\r" + " " * self.width + "\r")
+            self.stream.flush()
+            self.width = 0
+
+
+def _about(seconds: float) -> str:
+    """A time left, as a person reads it: 40s, 12m, 1h35m."""
+    seconds = max(round(seconds), 1)
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes = round(seconds / 60)
+    if minutes < 60:
+        return f"{minutes}m"
+    return f"{minutes // 60}h{minutes % 60:02d}m"
 
 
 def _identity_warnings(spec: object, args: argparse.Namespace) -> list[str]:
@@ -546,7 +656,9 @@ def build_parser() -> argparse.ArgumentParser:
         "The file is checked as `kubectl apply` checks it, "
         "unknown fields included; what it would refuse exits 3, naming the field. "
         "A spec the engine refuses (InvalidSpec) or a query Prometheus rejects "
-        "(InvalidQuery) exits 3 too.",
+        "(InvalidQuery) exits 3 too. A PerfBaseline is replayed at its interval over its "
+        "sustainFor, as the operator would have evaluated it: at most 10,000 evaluations "
+        "(more exits 3), with progress on stderr when it takes a while.",
         usage_exit=3,
     )
     evaluate.add_argument("-f", "--file", required=True, help="the resource's YAML (- for stdin)")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import io
 import os
 import re
 import socket
@@ -692,6 +693,119 @@ def test_the_exit_code_of_an_unexpected_error_is_documented() -> None:
     ):
         for text in (_readme_section(section), _help(command)):
             assert "an unexpected error (a bug, which the line says)" in text, (command, text)
+
+
+def test_evaluate_refuses_a_replay_of_more_evaluations_than_it_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """sustainFor 30d at 15s is 172,802 evaluations: hours of queries with no end in sight
+    (sustainFor 1d at 15s used to run 5,762 of them in silence, each asking for its 7-day
+    baseline). Refused before any query, with an interval that fits."""
+    from perfguard.api.perfbaseline import PerfBaselineSpec
+    from perfguard.engine.offline import MAX_REPLAY, replay_steps
+
+    analysis = {"interval": "15s", "sustainFor": "30d"}
+    path = resource_file(tmp_path, spec={**SPEC, "analysis": analysis})
+    assert main(["evaluate", "-f", path, "--prometheus", CLOSED, *AT]) == 3
+    err = capsys.readouterr().err
+    assert_one_line(
+        err,
+        "perfguard evaluate: sustainFor 30d at interval 15s is a replay of 172,802 "
+        "evaluations; perfguard evaluate replays at most 10,000: evaluate a copy whose "
+        "spec.analysis.interval is at least 4m20s",
+    )
+    fits = PerfBaselineSpec.model_validate({**SPEC, "analysis": {**analysis, "interval": "4m20s"}})
+    assert replay_steps(fits) <= MAX_REPLAY
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_replay_progress_in_a_log_is_a_line_every_30_seconds() -> None:
+    from perfguard.cli import ReplayProgress
+
+    clock, log = Clock(), io.StringIO()
+    progress = ReplayProgress("sustainFor 1d at interval 15s", 5762, log, clock)
+    assert log.getvalue() == (
+        "perfguard evaluate: replaying 5,762 evaluations (sustainFor 1d at interval 15s); "
+        "this takes a while\n"
+    )
+    log.truncate(0)
+    log.seek(0)
+    clock.now += 4
+    progress(40, 5762)  # within the first 5 s: nothing yet
+    assert log.getvalue() == ""
+    clock.now += 2
+    progress(60, 5762)  # 6 s for 60: about 570 s left
+    assert log.getvalue() == (
+        "perfguard evaluate: replayed 60 of 5,762 evaluations (sustainFor 1d at interval "
+        "15s); about 10m left\n"
+    )
+    clock.now += 29
+    progress(350, 5762)
+    assert log.getvalue().count("\n") == 1  # the next only 30 s after the last
+    clock.now += 1
+    progress(360, 5762)
+    assert (
+        log.getvalue()
+        .splitlines()[-1]
+        .endswith(
+            "replayed 360 of 5,762 evaluations (sustainFor 1d at interval 15s); about 9m left"
+        )
+    )
+    progress.close()
+    assert "\r" not in log.getvalue()
+
+
+def test_replay_progress_on_a_terminal_is_one_line_rewritten() -> None:
+    from perfguard.cli import ReplayProgress
+
+    clock, terminal = Clock(), Terminal()
+    progress = ReplayProgress("sustainFor 10m at interval 15s", 42, terminal, clock)
+    assert terminal.getvalue() == ""  # a short replay says nothing up front
+    for done in range(1, 42):
+        clock.now += 0.25
+        progress(done, 42)
+    shown = terminal.getvalue()
+    assert "\n" not in shown and shown.count("\r") >= 5
+    assert shown.rsplit("\r", 1)[1].startswith("perfguard evaluate: replayed 4")
+    progress.close()
+    assert terminal.getvalue().endswith("\r")  # cleared: the verdict starts a clean line
+
+
+def test_evaluate_reports_each_replayed_evaluation(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from perfguard.cli import ReplayProgress
+
+    monkeypatch.setattr(ReplayProgress, "FIRST_S", 0.0)
+    monkeypatch.setattr(ReplayProgress, "EVERY_S", 0.0)
+    spec = {**SPEC, "analysis": {"interval": "1m", "sustainFor": "3m"}}
+    with serving(empty_answer) as url:
+        argv = ["evaluate", "-f", resource_file(tmp_path, spec=spec), "--prometheus", url, *AT]
+        assert main(argv) == 2  # no data: Inconclusive
+    lines = capsys.readouterr().err.splitlines()
+    assert [line.split(" evaluations")[0] for line in lines] == [
+        f"perfguard evaluate: replayed {done} of 5" for done in (1, 2, 3, 4)
+    ]
+
+
+def test_evaluate_documents_the_replay_and_its_limit() -> None:
+    from perfguard.engine.offline import MAX_REPLAY
+
+    for text in (_readme_section("Judging a canary offline"), _help("evaluate")):
+        assert f"at most {MAX_REPLAY:,} evaluations" in text, text
+        assert "progress on stderr" in text, text
 
 
 def test_report_takes_the_designs_format_flag() -> None:
