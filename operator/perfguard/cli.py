@@ -307,9 +307,7 @@ class ReplayProgress:
         self.terminal = bool(getattr(stream, "isatty", lambda: False)())
         if total >= self.LONG:
             self._line(
-                f"perfguard evaluate: replaying {total:,} evaluations ({self.what}); "
-                "this takes a while",
-                keep=True,
+                f"perfguard evaluate: replaying {total:,} evaluations ({self.what})", keep=True
             )
 
     def __call__(self, done: int, total: int) -> None:
