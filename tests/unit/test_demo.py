@@ -83,6 +83,44 @@ def test_stop_waits_for_the_exit_rather_than_a_fixed_second(
     assert not group_alive(slow)
 
 
+def test_groups_stop_one_after_another_the_last_started_first(
+    children: list[subprocess.Popen[str]], tmp_path: Path
+) -> None:
+    """The operator (started last) must be gone before its API server gets SIGTERM: both
+    signalled at once, the operator's shutdown wrote to a server going down, and both were
+    killed after 30 s by `make demo-stop`."""
+    log = tmp_path / "order"
+    code = (
+        "import signal, sys, time\n"
+        "def bye(*_):\n"
+        "    with open(sys.argv[2], 'a') as f: f.write(f'{sys.argv[1]} term\\n')\n"
+        "    time.sleep(0.5)\n"
+        "    with open(sys.argv[2], 'a') as f: f.write(f'{sys.argv[1]} exit\\n')\n"
+        "    sys.exit(0)\n"
+        "signal.signal(signal.SIGTERM, bye)\n"
+        "print('ready', flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    pids = {}
+    for name in ("apiserver", "operator"):
+        child = subprocess.Popen(
+            [sys.executable, "-c", code, name, str(log)],
+            stdout=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+        children.append(child)
+        assert child.stdout is not None and child.stdout.readline() == "ready\n"
+        pids[name] = child.pid
+    assert stop_groups(pids, timeout=10) == dict.fromkeys(pids, Stopped.STOPPED)
+    assert log.read_text().split("\n")[:4] == [
+        "operator term",
+        "operator exit",
+        "apiserver term",
+        "apiserver exit",
+    ]
+
+
 def test_demo_stop_reports_after_the_exit_and_only_then_removes_its_state(
     children: list[subprocess.Popen[str]],
     tmp_path: Path,

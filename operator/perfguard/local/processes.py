@@ -69,31 +69,28 @@ def stop_groups(
     poll: float = 0.1,
 ) -> dict[str, Stopped]:
     """Stop the process groups `groups` names (name -> process group id, each the leader's
-    pid: the servers start in a session of their own): SIGTERM to each, in the reverse
-    order of the mapping (the last started first), up to `timeout` seconds for all of them
-    to exit, then SIGKILL to those left and up to `kill_timeout` seconds more. Returns
-    only when every group has exited or the time is up, with how each one ended."""
+    pid: the servers start in a session of their own) one after another, in the reverse
+    order of the mapping (the last started first): SIGTERM, up to `timeout` seconds for it
+    to exit, then SIGKILL and up to `kill_timeout` seconds more, before the next. One at a
+    time because the later ones need the earlier: signalled together, the operator's
+    shutdown wrote its last status to an API server that was itself going down, and both
+    outlived the 30 s and were killed. Returns when every group has exited or its time is
+    up, with how each one ended."""
     outcome: dict[str, Stopped] = {}
-    signalled: dict[str, int] = {}
     for name, pgid in reversed(list(groups.items())):
         try:
             os.killpg(pgid, signal.SIGTERM)
         except ProcessLookupError:
             outcome[name] = Stopped.GONE
+            continue
         except PermissionError:
             outcome[name] = Stopped.NOT_OURS
-        else:
-            signalled[name] = pgid
-    left = _wait_gone(set(signalled.values()), time.monotonic() + timeout, poll)
-    for pgid in left:
+            continue
+        if not _wait_gone({pgid}, time.monotonic() + timeout, poll):
+            outcome[name] = Stopped.STOPPED
+            continue
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pgid, signal.SIGKILL)
-    survivors = _wait_gone(left, time.monotonic() + kill_timeout, poll)
-    for name, pgid in signalled.items():
-        if pgid in survivors:
-            outcome[name] = Stopped.ALIVE
-        elif pgid in left:
-            outcome[name] = Stopped.KILLED
-        else:
-            outcome[name] = Stopped.STOPPED
+        survived = _wait_gone({pgid}, time.monotonic() + kill_timeout, poll)
+        outcome[name] = Stopped.ALIVE if survived else Stopped.KILLED
     return {name: outcome[name] for name in groups}
