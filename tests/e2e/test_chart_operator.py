@@ -216,9 +216,41 @@ def _evaluations(port: int) -> float:
     return total
 
 
-def test_two_replicas_peer_one_evaluates_and_the_other_takes_over(
-    cluster: Cluster, namespace: str, tmp_path: Path
-) -> None:
+class Replicas:
+    """`perfguard run` processes peering as `perfguard` in one namespace, with a
+    PerfBaseline there (evaluated every 2 s against a Prometheus that is not there)."""
+
+    def __init__(self, cluster: Cluster, namespace: str, logs: Path) -> None:
+        self.cluster, self.namespace, self.logs = cluster, namespace, logs
+        self.running: dict[str, tuple[subprocess.Popen[bytes], int]] = {}
+
+    def start(self, name: str, priority: int) -> int:
+        port = free_port()
+        process = subprocess.Popen(
+            [
+                sys.executable, "-m", "perfguard.cli", "run", "--namespace", self.namespace,
+                "--peering", "perfguard", "--priority", str(priority),
+                "--http-port", str(port),
+            ],
+            env={**self.cluster.env(), "PERFGUARD_HTTP_HOST": "127.0.0.1"},
+            stdout=(self.logs / f"{name}.log").open("wb"),
+            stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        self.running[name] = (process, port)
+        return port
+
+    def stop(self, name: str) -> None:
+        process = self.running[name][0]
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+@pytest.fixture
+def replicas(cluster: Cluster, namespace: str, tmp_path: Path) -> Iterator[Replicas]:
     cluster.kubectl("apply", "-f", str(CHART / "charts" / "kopf-peering" / "crds"))
     cluster.kubectl("wait", "--for=condition=Established", "crd/kopfpeerings.kopf.dev")
     peering = {
@@ -247,57 +279,87 @@ def test_two_replicas_peer_one_evaluates_and_the_other_takes_over(
         },
     }
     cluster.kubectl("apply", "-f", "-", input=json.dumps(body))
-    replicas: dict[str, tuple[subprocess.Popen[bytes], int]] = {}
+    running = Replicas(cluster, namespace, tmp_path)
     try:
-
-        def start(name: str, priority: int) -> int:
-            port = free_port()
-            log = (tmp_path / f"{name}.log").open("wb")
-            process = subprocess.Popen(
-                [
-                    sys.executable, "-m", "perfguard.cli", "run", "--namespace", namespace,
-                    "--peering", "perfguard", "--priority", str(priority),
-                    "--http-port", str(port),
-                ],
-                env={**cluster.env(), "PERFGUARD_HTTP_HOST": "127.0.0.1"},
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )  # fmt: skip
-            replicas[name] = (process, port)
-            return port
-
-        high_port = start("high", 200)
-        wait_for(lambda: _evaluations(high_port) >= 3, timeout=60, what="the leader evaluating")
-        low_port = start("low", 100)
-        wait_for(lambda: _evaluations(low_port) >= 0, timeout=60, what="the standby serving")
-        time.sleep(3)  # the standby sees the leader's peering record and pauses
-        standby_before = _evaluations(low_port)
-        leader_before = _evaluations(high_port)
-        time.sleep(6)  # three more intervals
-        assert _evaluations(high_port) >= leader_before + 2
-        assert _evaluations(low_port) == standby_before, "the standby evaluated beside the leader"
-        assert standby_before == 0, "the standby evaluated before it saw the leader"
-
-        replicas["high"][0].send_signal(signal.SIGTERM)
-        replicas["high"][0].wait(30)
-        # docs/install.md: the standby takes over within the peering lifetime (60 s); give
-        # it 10 s more to evaluate. (A clean stop withdraws the leader's record, so it is
-        # usually far quicker; wait_for fails the test when the bound passes.)
-        wait_for(
-            lambda: _evaluations(low_port) >= 1,
-            timeout=70,
-            what="the standby taking over within the peering lifetime",
-        )
+        yield running
     finally:
-        for process, _ in replicas.values():
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-                try:
-                    process.wait(20)
-                except subprocess.TimeoutExpired:
-                    process.kill()
+        for name in running.running:
+            running.stop(name)
         cluster.kubectl("delete", "pb", "pb", "-n", namespace, "--wait=false", check=False)
         cluster.kubectl(
             "patch", "pb", "pb", "-n", namespace, "--type=merge",
             "-p", '{"metadata":{"finalizers":null}}', check=False,
         )  # fmt: skip
+
+
+def test_two_replicas_peer_one_evaluates_and_the_other_takes_over(replicas: Replicas) -> None:
+    high_port = replicas.start("high", 200)
+    wait_for(lambda: _evaluations(high_port) >= 3, timeout=60, what="the leader evaluating")
+    low_port = replicas.start("low", 100)
+    wait_for(lambda: _evaluations(low_port) >= 0, timeout=60, what="the standby serving")
+    time.sleep(3)  # the standby sees the leader's peering record and pauses
+    standby_before = _evaluations(low_port)
+    leader_before = _evaluations(high_port)
+    time.sleep(6)  # three more intervals
+    assert _evaluations(high_port) >= leader_before + 2
+    assert _evaluations(low_port) == standby_before, "the standby evaluated beside the leader"
+    assert standby_before == 0, "the standby evaluated before it saw the leader"
+
+    replicas.stop("high")
+    # docs/install.md: the standby takes over within the peering lifetime (60 s); give
+    # it 10 s more to evaluate. (A clean stop withdraws the leader's record, so it is
+    # usually far quicker; wait_for fails the test when the bound passes.)
+    wait_for(
+        lambda: _evaluations(low_port) >= 1,
+        timeout=70,
+        what="the standby taking over within the peering lifetime",
+    )
+
+
+def _series(port: int, name: str) -> set[str] | None:
+    """The perfguard series a replica exports for PerfBaseline `name`; None while its
+    /metrics does not answer yet."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as answer:
+            text = answer.read().decode()
+    except OSError:
+        return None
+    return {
+        sample.name
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.labels.get("name") == name and sample.labels.get("kind") == "PerfBaseline"
+    }
+
+
+def test_a_replica_that_hands_over_exports_nothing_for_what_it_no_longer_evaluates(
+    cluster: Cluster, namespace: str, replicas: Replicas
+) -> None:
+    """Before, the paused replica kept each resource's evaluation stamp; deleted while it
+    was paused, the resource's stamp stayed on its /metrics page alone and aged, and
+    PerfguardEvaluationLag fired about a resource that no longer existed."""
+    stamp = "perfguard_last_evaluation_timestamp_seconds"
+    first = replicas.start("first", 100)
+    wait_for(
+        lambda: stamp in (_series(first, "pb") or set()),
+        timeout=90,
+        what="the only replica evaluates",
+    )
+    second = replicas.start("second", 200)
+    wait_for(
+        lambda: stamp in (_series(second, "pb") or set()),
+        timeout=90,
+        what="the higher-priority replica takes over",
+    )
+    wait_for(
+        lambda: _series(first, "pb") == set(),
+        timeout=60,
+        what="the paused replica drops every series of the resource",
+    )
+    cluster.kubectl("delete", "pb", "pb", "-n", namespace, "--wait=true", "--timeout=60s")
+    wait_for(
+        lambda: _series(second, "pb") == set(),
+        timeout=30,
+        what="the evaluating replica forgets the deleted resource",
+    )
+    assert _series(first, "pb") == set(), "the paused replica exports the deleted resource"

@@ -271,7 +271,7 @@ def test_a_paused_replica_drops_the_series_it_no_longer_updates(
         if sample.labels.get("name") == "checkout"
     }
     # Its evaluation stamp too: it would outlive a deletion the paused replica never sees
-    # (tests/e2e/test_peering.py).
+    # (tests/e2e/test_chart_operator.py).
     assert left == set(), left
 
 
