@@ -7,13 +7,15 @@ memory leak) that tests can find. A missing Prometheus fails the session: never 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -25,7 +27,14 @@ from perfguard.local.prometheus import (
     prometheus_binary,
     promtool_binary,
 )
-from perfguard.synthetic import Expected, Injection, InjectionKind, Scenario, write_openmetrics
+from perfguard.synthetic import (
+    Expected,
+    Injection,
+    InjectionKind,
+    Scenario,
+    generate_file,
+    write_openmetrics,
+)
 
 # Canary inference latency regresses by 8 ms for the last day of the week.
 CANARY_REGRESSION = Injection(
@@ -118,6 +127,30 @@ class BackfilledPrometheus:
 
 
 _TIMINGS: dict[str, float] = {}
+
+
+@contextlib.contextmanager
+def prometheus_with(work: Path, scenarios: Mapping[str, Scenario]) -> Iterator[LocalPrometheus]:
+    """One real Prometheus holding every scenario's history, backfilled with promtool into
+    `work`; fails the test (never skips) when a backfill or the start fails."""
+    data = work / "data"
+    for name, scenario in scenarios.items():
+        path = work / f"{name}.om"
+        generate_file(scenario, path)
+        try:
+            backfill(path, data)
+        except Exception as error:
+            pytest.fail(f"backfill of {name} failed: {error}", pytrace=False)
+        path.unlink()
+    server = LocalPrometheus(data)
+    try:
+        server.start()
+    except Exception as error:
+        pytest.fail(f"Prometheus did not start: {error}", pytrace=False)
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture(scope="session")

@@ -21,7 +21,6 @@ import yaml
 
 from perfguard.api.capacityplan import CapacityPlanSpec
 from perfguard.engine.capacityplan import evaluate
-from perfguard.local.prometheus import LocalPrometheus, backfill
 from perfguard.outcome import Outcome
 from perfguard.sources.prometheus import PrometheusClient
 from perfguard.synthetic import (
@@ -30,9 +29,8 @@ from perfguard.synthetic import (
     InjectionKind,
     Scenario,
     SeriesFamily,
-    generate_file,
 )
-from tests.integration.conftest import THERMAL, XID, BackfilledPrometheus
+from tests.integration.conftest import THERMAL, XID, BackfilledPrometheus, prometheus_with
 
 pytestmark = pytest.mark.integration
 
@@ -106,16 +104,10 @@ def fleet_scenario(**overrides: Any) -> Scenario:
 
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    work = tmp_path_factory.mktemp("capacity")
-    generate_file(fleet_scenario(), work / "history.om")
-    backfill(work / "history.om", work / "data")
-    server = LocalPrometheus(work / "data")
-    try:
-        server.start()
-    except Exception as error:
-        pytest.fail(f"Prometheus did not start: {error}", pytrace=False)
-    yield server.url
-    server.stop()
+    with prometheus_with(
+        tmp_path_factory.mktemp("capacity"), {"history": fleet_scenario()}
+    ) as server:
+        yield server.url
 
 
 def plan(**spec: Any) -> CapacityPlanSpec:

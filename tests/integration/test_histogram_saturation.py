@@ -26,9 +26,10 @@ import pytest
 
 from perfguard.api.perfbaseline import PerfBaselineSpec
 from perfguard.engine.offline import EvaluateOptions, replay_perfbaseline
-from perfguard.local.prometheus import LocalPrometheus, backfill
+from perfguard.local.prometheus import LocalPrometheus
 from perfguard.sources.perfbaseline_queries import OVERFLOW, STAT_LABEL, Track, window_query
-from perfguard.synthetic import Injection, InjectionKind, Scenario, SeriesFamily, generate_file
+from perfguard.synthetic import Injection, InjectionKind, Scenario, SeriesFamily
+from tests.integration.conftest import prometheus_with
 
 pytestmark = pytest.mark.integration
 
@@ -95,23 +96,8 @@ SCENARIOS = {
 
 @pytest.fixture(scope="module")
 def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPrometheus]:
-    work = tmp_path_factory.mktemp("histogram-saturation")
-    data = work / "data"
-    for name, item in SCENARIOS.items():
-        path = work / f"{name}.om"
-        generate_file(item, path)
-        try:
-            backfill(path, data)
-        except Exception as error:
-            pytest.fail(f"backfill of {name} failed: {error}", pytrace=False)
-        path.unlink()
-    server = LocalPrometheus(data)
-    try:
-        server.start()
-    except Exception as error:
-        pytest.fail(f"Prometheus did not start: {error}", pytrace=False)
-    yield server
-    server.stop()
+    with prometheus_with(tmp_path_factory.mktemp("histogram-saturation"), SCENARIOS) as server:
+        yield server
 
 
 def spec(

@@ -18,8 +18,9 @@ import pytest
 from perfguard.api.perfbaseline import PerfBaselineSpec
 from perfguard.engine.offline import EvaluateOptions, replay_perfbaseline
 from perfguard.local.processes import free_port
-from perfguard.local.prometheus import LocalPrometheus, backfill
-from perfguard.synthetic import Injection, InjectionKind, Scenario, SeriesFamily, generate_file
+from perfguard.local.prometheus import LocalPrometheus
+from perfguard.synthetic import Injection, InjectionKind, Scenario, SeriesFamily
+from tests.integration.conftest import prometheus_with
 
 pytestmark = pytest.mark.integration
 
@@ -147,23 +148,8 @@ class Scenarios:
 
 @pytest.fixture(scope="module")
 def scenarios(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenarios]:
-    work = tmp_path_factory.mktemp("perfbaseline-scenarios")
-    data = work / "data"
-    for name, scenario in SCENARIOS.items():
-        path = work / f"{name}.om"
-        generate_file(scenario, path)
-        try:
-            backfill(path, data)
-        except Exception as error:
-            pytest.fail(f"backfill of {name} failed: {error}", pytrace=False)
-        path.unlink()
-    server = LocalPrometheus(data)
-    try:
-        server.start()
-    except Exception as error:
-        pytest.fail(f"Prometheus did not start: {error}", pytrace=False)
-    yield Scenarios(server)
-    server.stop()
+    with prometheus_with(tmp_path_factory.mktemp("perfbaseline-scenarios"), SCENARIOS) as server:
+        yield Scenarios(server)
 
 
 def spec(service: str, **overrides: Any) -> PerfBaselineSpec:
