@@ -677,6 +677,7 @@ def test_an_evaluation_that_raises_is_an_event_and_so_is_its_recovery(
             lambda: (
                 (c := condition(world.cluster.get("envp", "flaky", namespace), "Ready"))
                 and c.get("observedGeneration") == generation
+                and c.get("reason") != "Pending"  # first sight, before the evaluation
                 and c
             ),
             timeout=30,
