@@ -1,10 +1,18 @@
-"""±Inf in a judged window: what infinities settle (perfguard.analysis.infinities).
+"""±Inf in a judged window is not dropped silently: NoData (NonFiniteValues), unless it only
+makes a breach the finite steps already show worse.
 
-A Query metric is the user's PromQL, and `a / b` answers +Inf where b is 0. Only a breach
-that infinities on the candidate's side can make only worse is settled by them.
+A Query metric is the user's PromQL, and `a / b` answers +Inf where b is 0. The judge kept
+the finite samples only, as it does with NaN (no value at the step): a canary whose query
+read +Inf at 7 of 21 steps, and within its limit at the other 14, passed. The rule
+(perfguard.analysis.infinities) and the judge's use of it, on hand-made samples, and once
+through `evaluate` with Prometheus' own "+Inf".
 """
 
 from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import numpy as np
 import pytest
@@ -16,7 +24,16 @@ from perfguard.analysis.infinities import (
     limit_stands,
 )
 from perfguard.analysis.judgement import MetricJudgement, MetricVerdict, RuleCheck
+from perfguard.api.perfbaseline import PerfBaselineSpec
+from perfguard.engine.perfbaseline import evaluate, judge
+from perfguard.engine.perfbaseline_fetch import MetricSamples, TimedSamples, windows
+from perfguard.engine.tracks import plan_tracks
+from perfguard.outcome import Outcome
+from perfguard.sources import prometheus
+from perfguard.sources.perfbaseline_queries import STAT_LABEL, TRACK_LABEL
+from perfguard.sources.prometheus import Series
 
+AT = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
 INF = np.inf
 PASS, REGRESSED = MetricVerdict.PASS, MetricVerdict.REGRESSED
 IMPROVED, INCONCLUSIVE = MetricVerdict.IMPROVED, MetricVerdict.INCONCLUSIVE
@@ -104,3 +121,235 @@ def test_what_infinities_settle(
             limit_stands(rule, REGRESSED, candidate=candidate, reference=reference)
             for rule in ruling.on
         )
+
+
+# -- the judge ----------------------------------------------------------------------------
+
+
+def query_spec(comparison: str, thresholds: dict[str, Any] | None = None) -> PerfBaselineSpec:
+    """A ratio the user wrote (`a / b`: +Inf where b is 0), a canary against its stable
+    track (Concurrent) or against 3 days of the stable's history (Historical)."""
+    return PerfBaselineSpec.model_validate(
+        {
+            "selector": {"service": "api"},
+            "candidate": {"matchLabels": {"track": "canary"}},
+            "stable": {"matchLabels": {"track": "stable"}},
+            "comparison": comparison,
+            "baseline": {"window": "3d", "minSamples": 20},
+            "analysis": {"interval": "1m", "window": "10m", "step": "30s", "sustainFor": "0s"},
+            "metrics": [
+                {
+                    "name": "ratio",
+                    "type": "Query",
+                    "query": "sum(a{ {{selector}} }) / sum(b{ {{selector}} })",
+                    "thresholds": {"value": thresholds or {"maxIncrease": 0.5}},
+                }
+            ],
+        }
+    )
+
+
+def noisy(t: np.ndarray, level: float, seed: int) -> np.ndarray:
+    return level + np.random.default_rng(seed).normal(0, 0.02, t.size)
+
+
+def case(
+    spec: PerfBaselineSpec,
+    candidate: float = 2.0,
+    at: slice | None = slice(None, None, 3),  # 7 of 21 steps
+    value: float = INF,
+    stable_at: slice | None = None,
+    stable_value: float = INF,
+) -> MetricSamples:
+    """The canary at `candidate` and the stable track (now and in its history) at 2.0, with
+    `value` at the canary's steps `at` and `stable_value` at the stable's `stable_at` (in the
+    window, and at the same steps of every earlier day for the history)."""
+    w = windows(spec, AT)
+    t = np.arange(w.start.timestamp(), w.end.timestamp() + 1e-6, 30.0)
+    tb = np.arange(
+        w.baseline_start.timestamp(),
+        w.baseline_end.timestamp() - 1e-6,
+        w.baseline_step.total_seconds(),
+    )
+    cand, stable, history = noisy(t, candidate, 1), noisy(t, 2.0, 2), noisy(tb, 2.0, 3)
+    if at is not None:
+        cand[at] = value
+    if stable_at is not None:
+        stable[stable_at] = stable_value
+        for step in t[stable_at]:
+            history[np.isclose((step - tb) % 86400.0, 0.0)] = stable_value
+    data = MetricSamples()
+    data.window[("candidate", "value")] = TimedSamples(t, cand)
+    data.window[("stable", "value")] = TimedSamples(t, stable)
+    data.baseline["value"] = TimedSamples(tb, history)
+    return data
+
+
+def run(spec: PerfBaselineSpec, data: MetricSamples) -> Outcome:
+    return judge(spec, plan_tracks(spec, None), windows(spec, AT), {"ratio": data}, {}, AT)
+
+
+def metric(out: Outcome) -> dict[str, Any]:
+    (only,) = out.fields["metrics"]
+    assert isinstance(only, dict)
+    return only
+
+
+@pytest.mark.parametrize("comparison", ["Concurrent", "Historical"])
+def test_a_candidate_at_plus_inf_on_a_third_of_its_steps_is_not_passed(comparison: str) -> None:
+    """The reproducer: +Inf at 7 of 21 steps, 2.0 against 2.0 at the others. Judged on the
+    14 finite steps this read Pass; the window's mean is +Inf."""
+    spec = query_spec(comparison)
+    out = run(spec, case(spec))
+    value = metric(out)
+    assert (value["verdict"], value["reason"]) == ("NoData", "NonFiniteValues"), value["message"]
+    assert out.fields["verdict"] == "Inconclusive"
+    assert out.fields["reason"] == "NoData"
+    message = value["message"]
+    assert message.startswith("not judged: the candidate read +Inf at 7 of 21 steps")
+    assert "(a division by zero in the query?)" in message
+    assert "with them the candidate's mean is +Inf: the Pass the other steps read" in message
+    assert "stable" not in message.split(";")[0] and "baseline" not in message.split(";")[0]
+    assert value["samples"]["candidate"] == 0
+    if comparison == "Historical":
+        # Withheld as a stale candidate is: the baseline keeps its count.
+        assert value["samples"]["baseline"] == 63
+    regressed = next(c for c in out.conditions if c.type == "Regressed")
+    assert regressed.status.value == "Unknown"
+
+
+@pytest.mark.parametrize("comparison", ["Concurrent", "Historical"])
+def test_nan_steps_are_still_no_value(comparison: str) -> None:
+    """The control: the same steps NaN (no value, e.g. no traffic) are left out as before."""
+    spec = query_spec(comparison)
+    out = run(spec, case(spec, value=np.nan))
+    assert metric(out)["verdict"] == "Pass", metric(out)["message"]
+    assert metric(out)["samples"]["candidate"] == 14
+    assert out.fields["verdict"] == "Pass"
+
+
+@pytest.mark.parametrize("comparison", ["Concurrent", "Historical"])
+def test_a_breach_the_infinities_make_worse_stands(comparison: str) -> None:
+    """The canary 1.0 above the stable at its finite steps (maxIncrease 0.5) and +Inf at 7:
+    still Fail, and the message says the infinite steps were left out."""
+    spec = query_spec(comparison)
+    out = run(spec, case(spec, candidate=3.0))
+    value = metric(out)
+    assert (value["verdict"], value["reason"]) == ("Regressed", "RegressionSignificant")
+    assert out.fields["verdict"] == "Fail", out.fields["message"]
+    assert value["message"].startswith(
+        "worse still: the candidate read +Inf at 7 of 21 steps (a division by zero in the "
+        "query?), left out of the figures; Regressed on maxIncrease holds whatever they are"
+    )
+    assert "worse still: the candidate read +Inf" in out.fields["message"]
+    assert value["samples"]["candidate"] == 14
+    assert value["delta"] == pytest.approx(1.0, abs=0.05)
+
+
+def test_a_decrease_breach_stands_on_minus_inf_and_not_on_plus_inf() -> None:
+    spec = query_spec("Concurrent", {"maxDecrease": 0.5})
+    value = metric(run(spec, case(spec, candidate=1.0, value=-INF)))
+    assert value["verdict"] == "Regressed", value["message"]
+    assert "Regressed on maxDecrease holds whatever they are" in value["message"]
+
+    value = metric(run(spec, case(spec, candidate=1.0, value=INF)))
+    assert (value["verdict"], value["reason"]) == ("NoData", "NonFiniteValues")
+    assert "the other way from the maxDecrease breach the rest read" in value["message"]
+
+
+def test_infinities_of_both_signs_settle_nothing() -> None:
+    spec = query_spec("Concurrent")
+    data = case(spec, candidate=3.0)
+    data.window[("candidate", "value")].values[1] = -INF
+    value = metric(run(spec, data))
+    assert (value["verdict"], value["reason"]) == ("NoData", "NonFiniteValues")
+    assert "the candidate read +Inf at 7 and -Inf at 1 of 21 steps" in value["message"]
+
+
+def test_stable_infinities_at_paired_steps_give_no_data() -> None:
+    """A stable track at -Inf at 3 paired steps: its level is not a number, whatever the
+    canary's finite steps read (here a clear breach)."""
+    spec = query_spec("Concurrent")
+    data = case(spec, candidate=3.0, at=None, stable_at=slice(4, 7), stable_value=-INF)
+    value = metric(run(spec, data))
+    assert (value["verdict"], value["reason"]) == ("NoData", "NonFiniteValues"), value["message"]
+    message = value["message"]
+    assert "the stable track at the paired steps read -Inf at 3 of 21 steps" in message
+    assert "with them the stable track has no finite level to compare with" in message
+    assert "the candidate read" not in message
+
+
+def test_baseline_infinities_at_the_window_time_of_day_give_no_data() -> None:
+    spec = query_spec("Historical")
+    data = case(spec, at=None, stable_at=slice(4, 7), stable_value=INF)
+    out = run(spec, data)
+    value = metric(out)
+    assert (value["verdict"], value["reason"]) == ("NoData", "NonFiniteValues"), value["message"]
+    message = value["message"]
+    assert "the baseline at the window's time of day read +Inf at 9 of 63 steps" in message
+    assert out.fields["verdict"] == "Inconclusive"
+
+
+def test_baseline_infinities_at_other_hours_do_not_matter() -> None:
+    spec = query_spec("Historical")
+    data = case(spec, at=None)
+    history = data.baseline["value"]
+    hours_before_end = ((AT.timestamp() - history.timestamps) / 3600.0) % 24.0
+    history.values[(hours_before_end > 2.0) & (hours_before_end < 20.0)] = INF  # not 11:50-12:00
+    assert metric(run(spec, data))["verdict"] == "Pass"
+
+
+def test_a_candidate_at_plus_inf_throughout_is_named_so() -> None:
+    """Not "no pairs" nor a stale candidate: every step has a value, +Inf."""
+    spec = query_spec("Concurrent")
+    value = metric(run(spec, case(spec, at=slice(None))))
+    assert (value["verdict"], value["reason"]) == ("NoData", "NonFiniteValues")
+    assert value["message"].startswith("not judged: the candidate read +Inf at 21 of 21 steps")
+
+
+def test_a_candidate_at_plus_inf_since_minutes_is_not_stale() -> None:
+    """+Inf at the last 6 steps is a track that reports +Inf, not one that stopped."""
+    spec = query_spec("Concurrent")
+    value = metric(run(spec, case(spec, at=slice(-6, None))))
+    assert (value["verdict"], value["reason"]) == ("NoData", "NonFiniteValues"), value["message"]
+
+
+def test_a_stable_track_at_plus_inf_throughout_is_named_so() -> None:
+    spec = query_spec("Concurrent")
+    value = metric(run(spec, case(spec, at=None, stable_at=slice(None))))
+    assert (value["verdict"], value["reason"]) == ("NoData", "NonFiniteValues"), value["message"]
+    assert "the stable track at the paired steps read +Inf at 21 of 21 steps" in value["message"]
+
+
+# -- Prometheus' own "+Inf" ---------------------------------------------------------------
+
+
+class DividingPrometheus:
+    """Answers the window query as Prometheus' JSON does: the canary's ratio "+Inf" at every
+    third step (its divisor 0), "2.0" elsewhere; the stable track "2.0"."""
+
+    async def query_range(
+        self, query: str, start: datetime, end: datetime, step: timedelta
+    ) -> list[Series]:
+        times = np.arange(start.timestamp(), end.timestamp() + 1e-6, step.total_seconds())
+        result = [
+            {
+                "metric": {TRACK_LABEL: track, STAT_LABEL: "value"},
+                "values": [
+                    [t, "+Inf" if track == "candidate" and i % 3 == 0 else "2.0"]
+                    for i, t in enumerate(times)
+                ],
+            }
+            for track in ("candidate", "stable")
+        ]
+        return prometheus._series_list(result, query)
+
+
+def test_prometheus_plus_inf_through_evaluate_is_not_passed() -> None:
+    spec = query_spec("Concurrent")
+    client = DividingPrometheus()
+    out = asyncio.run(evaluate(spec, plan_tracks(spec, None), {}, AT, client))  # type: ignore[arg-type]
+    value = metric(out)
+    assert (value["verdict"], value["reason"]) == ("NoData", "NonFiniteValues"), value["message"]
+    assert "the candidate read +Inf at 7 of 21 steps" in value["message"]
+    assert out.verdict == "Inconclusive"

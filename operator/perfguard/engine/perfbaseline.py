@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from scipy import special
 
-from perfguard.analysis import histogram, judgement, seasonal, statistics
+from perfguard.analysis import histogram, infinities, judgement, seasonal, statistics
 from perfguard.analysis.level_shift import MIN_SEGMENT, LevelShift, find_level_shift
 from perfguard.api.perfbaseline import (
     Comparison,
@@ -336,6 +336,7 @@ def _judge_one(
     timestamps: np.ndarray | None = None,
     unavailable: tuple[str, str] | None = None,
     floors: _Floors | None = None,
+    infinite: _Infinite | None = None,
 ) -> Judged:
     """Judge one metric statistic; ``timestamps`` (paired samples only) enable the level-shift
     split and let the sustain window start where the judged data begins. ``unavailable``
@@ -347,7 +348,12 @@ def _judge_one(
     (histogram.floor_ruling: a breach on the candidate's floors, a Pass on the reference's),
     its message saying which side was a floor and what the figure is then (at least, at
     most); otherwise the statistic is judged again with its samples withheld, NoData
-    `HistogramSaturated`, as a stale candidate is (a Historical baseline keeps its count)."""
+    `HistogramSaturated`, as a stale candidate is (a Historical baseline keeps its count).
+
+    ``infinite``: some steps of a side were ±Inf, which the finite ``candidate`` and
+    ``baseline`` leave out. A Regressed they can only make worse stands, its message naming
+    them (infinities.infinity_ruling); anything else is withheld the same way, NoData
+    `NonFiniteValues`."""
     rule = getattr(metric.thresholds, statistic)
     assert isinstance(rule, ThresholdRule)
     unit_of = UNITS[metric.type]
@@ -482,6 +488,31 @@ def _judge_one(
             unit_of.display,
             factor,
             how=None if newer is None else newer.how,
+        )
+    if infinite is not None and unavailable is None:
+        ruling_inf = infinities.infinity_ruling(
+            verdict_of,
+            candidate=None if infinite.candidate is None else infinite.candidate.found,
+            reference=None if infinite.reference is None else infinite.reference.found,
+        )
+        if not ruling_inf.stands:
+            return _judge_one(
+                spec,
+                metric,
+                statistic,
+                comparison,
+                candidate[:0],
+                baseline[:0] if paired_samples else baseline,
+                paired_samples=paired_samples,
+                previous_breach=previous_breach,
+                at=at,
+                seed=seed,
+                segments=segments,
+                unavailable=_infinities_refused(infinite, verdict_of),
+            )
+        verdict_of = dataclasses.replace(
+            verdict_of,
+            message=f"{_infinities_note(infinite, ruling_inf)}: {verdict_of.message}",
         )
     delta_bound: str | None = None
     if floors is not None and unavailable is None:
@@ -759,11 +790,12 @@ def _gone(
     candidate that stopped reporting (its pods gone, or no traffic) would otherwise be
     judged on its last minutes as if they were now. The stable track of a Concurrent
     comparison is checked too (StableDataStale): pairs need both tracks, so a silent stable
-    (no traffic at an Argo setWeight of 100) left the verdict on pairs from before."""
-    finite = current.finite()
-    if len(finite) == 0:
+    (no traffic at an Argo setWeight of 100) left the verdict on pairs from before. A ±Inf
+    value is a sample: a track reporting +Inf is reporting (NonFiniteValues says what)."""
+    present = current.present()
+    if len(present) == 0:
         return None  # NoData says it already
-    age = at.timestamp() - float(finite.timestamps.max())
+    age = at.timestamp() - float(present.timestamps.max())
     if age <= allowance.total_seconds():
         return None
     return (
@@ -781,14 +813,14 @@ def _stable_silent(
     window while the candidate has some: at an Argo setWeight of 100 the stable gets no
     traffic and its quantiles are NaN. `_gone` cannot date its last sample once the window
     has moved past it, and the comparison read as a generic "no samples: candidate 0"."""
-    if not present or len(stable.finite()) or not len(current.finite()):
+    if not present or len(stable.present()) or not len(current.present()):
         return None
     return (
         "StableDataStale",
         f"the stable track has no sample in the whole window "
         f"({format_duration(spec.analysis.window)}): its series is there without a value, "
         f"so it stopped reporting or had no traffic; the candidate's "
-        f"{len(current.finite())} samples have no stable samples to be paired with",
+        f"{len(current.present())} samples have no stable samples to be paired with",
     )
 
 
@@ -992,6 +1024,92 @@ def _floors_note(
     return f"{lead} (the {statistic} read is {floors.where()}){holds}", bound
 
 
+@dataclass(frozen=True)
+class _InfiniteSide:
+    """One side of a comparison with ±Inf values at some of its steps."""
+
+    who: str  # "the candidate", "the stable track", "the baseline at the window's time of day"
+    owner: str  # whose figure it is: "candidate", "stable track", "baseline"
+    found: infinities.Infinities
+
+
+@dataclass(frozen=True)
+class _Infinite:
+    """Where a statistic judged had ±Inf values, which its finite samples leave out: the
+    candidate's (or workload's) window, the reference's (the stable track at the paired
+    steps, or the baseline at the window's time of day), or both."""
+
+    candidate: _InfiniteSide | None
+    reference: _InfiniteSide | None
+
+    @property
+    def sides(self) -> list[_InfiniteSide]:
+        return [side for side in (self.candidate, self.reference) if side is not None]
+
+    def where(self) -> str:
+        """Which sides, which infinities, at how many of how many steps, the likely cause."""
+        at = " and ".join(f"{side.who} read {side.found.describe()}" for side in self.sides)
+        return f"{at} (a division by zero in the query?)"
+
+
+def _infinite_sides(
+    candidate: tuple[str, str, np.ndarray], reference: tuple[str, str, np.ndarray]
+) -> _Infinite | None:
+    """The sides (who, owner, values with a value at the judged steps) with ±Inf values;
+    None when neither has one."""
+
+    def side(found: tuple[str, str, np.ndarray]) -> _InfiniteSide | None:
+        who, owner, values = found
+        counted = infinities.infinities(values)
+        return None if counted is None else _InfiniteSide(who, owner, counted)
+
+    infinite = _Infinite(side(candidate), side(reference))
+    return infinite if infinite.sides else None
+
+
+def _sign(found: infinities.Infinities) -> str:
+    return {1.0: "+Inf", -1.0: "-Inf"}.get(found.sign or 0.0, "undefined (+Inf and -Inf)")
+
+
+def _infinities_refused(infinite: _Infinite, made: judgement.MetricJudgement) -> tuple[str, str]:
+    """NoData's (reason, message) for a judgement the ±Inf steps left out may have made (see
+    infinities.infinity_ruling): judged on the steps left, a canary whose query read +Inf at
+    7 of 21 steps (`a / b` with b = 0) passed `maxIncrease` on the other 14."""
+    candidate, reference = infinite.candidate, infinite.reference
+    if reference is not None:
+        why = f"with them the {reference.owner} has no finite level to compare with"
+    else:
+        assert candidate is not None
+        mean = f"with them the {candidate.owner}'s mean is {_sign(candidate.found)}"
+        breached = [c.rule for c in made.checks if c.verdict is MetricVerdict.REGRESSED]
+        if candidate.found.sign is None:
+            why = mean
+        elif made.verdict is MetricVerdict.REGRESSED:
+            why = f"{mean}, the other way from the {' and '.join(breached)} breach the rest read"
+        else:
+            why = (
+                f"{mean}: the {made.verdict.value} the other steps read is not the window's, "
+                "and only a breach they make worse stands"
+            )
+    return (
+        "NonFiniteValues",
+        f"not judged: {infinite.where()}; ±Inf is no number to judge, and the steps left "
+        f"would not show them: {why}; make the query leave such steps without a value "
+        "(divide by `(b > 0)`, not `b`) or fix what it divides by",
+    )
+
+
+def _infinities_note(infinite: _Infinite, ruling: infinities.InfinityRuling) -> str:
+    """The note that starts the message of a Regressed that stands though some of the
+    candidate's steps were ±Inf: they are not in the figures, and only make it worse."""
+    assert infinite.candidate is not None
+    return (
+        f"worse still: {infinite.where()}, left out of the figures; Regressed on "
+        f"{' and '.join(ruling.on)} holds whatever they are (they only take the "
+        f"{infinite.candidate.owner} further past it)"
+    )
+
+
 # At most max(1, 10 %) of a throughput window's steps may have no series (2 of 21 with a 10m
 # window at 30 s); with more it is not judged (IncompleteWindow). A step without a series is a
 # step no pod was scraped in (all down: zero requests served) or a gap in Prometheus; the
@@ -1000,13 +1118,14 @@ INCOMPLETE_SHARE = 0.10
 
 
 def _incomplete(current: TimedSamples, w: Windows) -> tuple[str, str] | None:
-    """(reason, message) when more of the window's steps than tolerated have no value."""
-    finite = current.finite()
-    if len(finite) == 0:
+    """(reason, message) when more of the window's steps than tolerated have no value (±Inf
+    is one: NonFiniteValues)."""
+    present = current.present()
+    if len(present) == 0:
         return None  # NoData says it already
     expected = (w.end - w.start) // w.step + 1
     allowed = max(1, int(INCOMPLETE_SHARE * expected))
-    missing = expected - len(finite)
+    missing = expected - len(present)
     if missing <= allowed:
         return None
     return (
@@ -1200,7 +1319,16 @@ def judge(
                 if pair_why is not None:
                     stable = TimedSamples.empty()
                 times, cand, base = paired_timed(current, stable)
-                if pair_why is None and cand.size == 0:
+                infinite = None
+                if pair_why is None:
+                    # The candidate's whole window counts, as the floors' steps do: leaving
+                    # the infinite steps out is the miss.
+                    _, _, stable_paired = paired_timed(current, stable, infinite=True)
+                    infinite = _infinite_sides(
+                        (f"the {current_name}", current_name, current.present().values),
+                        ("the stable track at the paired steps", "stable track", stable_paired),
+                    )
+                if pair_why is None and cand.size == 0 and infinite is None:
                     pair_why = _no_series(
                         data, metric, statistic, [current_name, "stable"]
                     ) or _unpaired(current, stable)
@@ -1236,16 +1364,26 @@ def judge(
                         timestamps=times,
                         unavailable=pair_why,
                         floors=floors,
+                        infinite=infinite,
                     )
                 )
             if plan.historical or on_workload:
                 base_all = data.baseline.get(statistic, TimedSamples.empty())
                 slices = same_time_slices(base_all, w.start, w.end)
                 base_values = np.concatenate(slices) if slices else np.empty(0)
-                if why is None and (current.finite().values.size == 0 or base_values.size == 0):
+                # With the ±Inf values: NaN is no value, an infinity is one (NonFiniteValues).
+                present = same_time_slices(base_all, w.start, w.end, infinite=True)
+                base_present = np.concatenate(present) if present else np.empty(0)
+                if why is None and (len(current.present()) == 0 or base_present.size == 0):
                     why = _no_series(data, metric, statistic, [current_name, "baseline"])
-                if why is None and base_values.size == 0:
+                if why is None and base_present.size == 0:
                     why = _no_same_time(spec, w, base_all, on_workload or plan.stable is None)
+                infinite = None
+                if why is None:
+                    infinite = _infinite_sides(
+                        (f"the {current_name}", current_name, current.present().values),
+                        ("the baseline at the window's time of day", "baseline", base_present),
+                    )
                 floors = None
                 if why is None and quantile is not None:
                     floors = _floor_sides(
@@ -1278,6 +1416,7 @@ def judge(
                         segments=slices,
                         unavailable=why,
                         floors=floors,
+                        infinite=infinite,
                     )
                 )
                 _explain_too_few(spec, judged[-1], capacity)

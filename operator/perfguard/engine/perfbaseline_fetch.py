@@ -32,6 +32,11 @@ class TimedSamples:
         keep = np.isfinite(self.values)
         return TimedSamples(self.timestamps[keep], self.values[keep])
 
+    def present(self) -> TimedSamples:
+        """The steps with a value: NaN is none, ±Inf is one (see analysis/infinities.py)."""
+        keep = ~np.isnan(self.values)
+        return TimedSamples(self.timestamps[keep], self.values[keep])
+
     def __len__(self) -> int:
         return int(self.values.size)
 
@@ -163,11 +168,14 @@ async def fetch_all(
     return w, {m.name: f for m, f in zip(spec.metrics, fetched, strict=True)}
 
 
-def paired_timed(a: TimedSamples, b: TimedSamples) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """Timestamps and values of `a` and `b` where both have a finite value, in time order."""
+def paired_timed(
+    a: TimedSamples, b: TimedSamples, *, infinite: bool = False
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Timestamps and values of `a` and `b` where both have a finite value (with `infinite`:
+    a value, ±Inf included), in time order."""
     common, ia, ib = np.intersect1d(a.timestamps, b.timestamps, return_indices=True)
     va, vb = a.values[ia], b.values[ib]
-    keep = np.isfinite(va) & np.isfinite(vb)
+    keep = ~np.isnan(va) & ~np.isnan(vb) if infinite else np.isfinite(va) & np.isfinite(vb)
     return common[keep], va[keep], vb[keep]
 
 
@@ -180,8 +188,11 @@ def paired(a: TimedSamples, b: TimedSamples) -> tuple[FloatArray, FloatArray]:
 DAY = 86400.0
 
 
-def same_time_slices(baseline: TimedSamples, start: datetime, end: datetime) -> list[FloatArray]:
-    """Baseline samples at the candidate window's time of day, one slice per earlier day.
+def same_time_slices(
+    baseline: TimedSamples, start: datetime, end: datetime, *, infinite: bool = False
+) -> list[FloatArray]:
+    """Baseline samples at the candidate window's time of day, one slice per earlier day;
+    finite ones, or with `infinite` every one with a value (±Inf included).
 
     Load (and with it latency) follows the clock; comparing a peak-hour window with a
     whole week's average would read the daily cycle as a regression. Only samples that a
@@ -190,14 +201,14 @@ def same_time_slices(baseline: TimedSamples, start: datetime, end: datetime) -> 
     a baseline shorter than a day was one slice, the whole series: a canary 15 ms slower
     at the daily trough, against a stable track 20 hours old, read as 20 ms faster.
     """
-    finite = baseline.finite()
-    if finite.timestamps.size == 0:
+    kept = baseline.present() if infinite else baseline.finite()
+    if kept.timestamps.size == 0:
         return []
     s, e = start.timestamp(), end.timestamp()
-    offset = np.ceil((s - finite.timestamps) / DAY)  # whole days to move each sample forward
-    shifted = finite.timestamps + offset * DAY
+    offset = np.ceil((s - kept.timestamps) / DAY)  # whole days to move each sample forward
+    shifted = kept.timestamps + offset * DAY
     keep = (shifted >= s) & (shifted <= e) & (offset >= 1)
-    return [finite.values[keep & (offset == k)] for k in np.unique(offset[keep])]
+    return [kept.values[keep & (offset == k)] for k in np.unique(offset[keep])]
 
 
 def baseline_history(baseline: TimedSamples, start: datetime) -> timedelta | None:
