@@ -94,6 +94,15 @@ def _fill(target: dict[Signal, FloatArray], signal: Signal, values: FloatArray) 
     return differ
 
 
+def history_start(spec: CapacityPlanSpec, at: datetime) -> datetime:
+    """The first sample of the history fetched at `at`. The grid sits on multiples of the
+    step, so successive evaluations see the same sample times and report the same anomaly
+    starts."""
+    step_s = spec.step.total_seconds()
+    end = datetime.fromtimestamp(step_s * math.floor(at.timestamp() / step_s), at.tzinfo)
+    return end - spec.history
+
+
 def points(spec: CapacityPlanSpec) -> int:
     return int(spec.history.total_seconds() // spec.step.total_seconds()) + 1
 
@@ -105,10 +114,8 @@ async def fetch_capacity(
     at: datetime,
 ) -> CapacityData:
     step_s = spec.step.total_seconds()
-    # The grid sits on multiples of the step, so successive evaluations see the same
-    # sample times and report the same anomaly starts.
-    at = datetime.fromtimestamp(step_s * math.floor(at.timestamp() / step_s), at.tzinfo)
-    start = at - spec.history
+    start = history_start(spec, at)
+    at = start + spec.history
     times = grid(start, at, step_s)
     planned = plan_queries(spec, hosts)
     wanted = None if hosts is None else frozenset(hosts)
