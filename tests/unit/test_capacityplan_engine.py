@@ -758,6 +758,103 @@ def test_an_ongoing_episode_re_estimated_to_start_later_is_not_new() -> None:
     assert new_anomalies([{**xid, "start": "2026-11-28T10:30:00Z"}], [xid], 600.0) != []
 
 
+def test_an_ended_episode_missing_from_one_evaluation_stays_listed_without_a_second_event() -> None:
+    """A past spike's threshold depends on the scatter of the whole window, which moves as
+    the window slides: a borderline episode may be missed by one evaluation and found by
+    the next. It stays listed meanwhile, so it is announced once. The status goes through
+    JSON, as across an operator restart."""
+    spike_at = AT - timedelta(hours=5)
+
+    def history(spike: bool) -> CapacityData:
+        out = data(40.0)
+        if spike:
+            out.gpus[("node-a", "0")][Signal.GPU_UTIL][out.times == spike_at.timestamp()] += 30
+        return out
+
+    def listed(outcome: Outcome) -> list[tuple[str, str, str | None]]:
+        return [(a["type"], a["start"], a.get("end")) for a in outcome.fields["anomalies"]]
+
+    def carried(outcome: Outcome) -> dict[str, Any]:
+        return dict(json.loads(json.dumps(status(outcome))))
+
+    episode = ("UtilizationSpike", "2026-11-28T07:00:00Z", "2026-11-28T07:00:00Z")
+    first = judge(spec(), history(True), {}, AT)
+    assert listed(first) == [episode]
+    assert [e.reason for e in first.events] == ["UtilizationSpike"]
+    # Missed once: still listed, counted, not announced again.
+    later = AT + timedelta(minutes=5)
+    missed = judge(spec(), history(False), carried(first), later)
+    assert listed(missed) == [episode]
+    assert missed.fields["anomalies"][0] == first.fields["anomalies"][0]
+    assert missed.fields["totalAnomalies"] == 1
+    assert missed.events == []
+    assert conditions(missed)["AnomalyDetected"] == ("False", "NoActiveAnomaly")
+    # Found again: one entry, no Event.
+    back = judge(spec(), history(True), carried(missed), later + timedelta(minutes=5))
+    assert listed(back) == [episode]
+    assert back.fields["totalAnomalies"] == 1
+    assert back.events == []
+    # Once its start is older than the history, it goes.
+    gone = judge(spec(), history(False), carried(back), spike_at + timedelta(days=1, minutes=5))
+    assert listed(gone) == []
+    assert gone.fields["totalAnomalies"] == 0
+    assert conditions(gone)["AnomalyDetected"] == ("False", "NoAnomaly")
+
+
+def test_only_ended_episodes_inside_the_history_are_kept_when_missing() -> None:
+    """An ongoing entry that vanished was retracted (the detector's onset or the episode
+    itself was wrong): it goes. So does an ended one that started before the history, and
+    one of a kind the spec no longer looks for."""
+    spike = {
+        "type": "UtilizationSpike",
+        "node": "node-a",
+        "gpu": "1",
+        "severity": "Warning",
+        "value": 80.0,
+        "message": "a spike",
+    }
+    inside = {**spike, "start": "2026-11-28T07:00:00Z", "end": "2026-11-28T07:05:00Z"}
+    ongoing = {**spike, "gpu": "2", "start": "2026-11-28T11:40:00Z"}
+    older = {**spike, "gpu": "3", "start": "2026-11-27T11:55:00Z", "end": "2026-11-27T12:00:00Z"}
+    edge = {**older, "start": "2026-11-27T12:00:00Z"}  # the history's first sample
+    previous = {"anomalies": [ongoing, inside, edge, older]}
+    outcome = judge(spec(), data(40.0), previous, AT)
+    assert outcome.fields["anomalies"] == [inside, edge]
+    assert outcome.fields["totalAnomalies"] == 2
+    assert outcome.events == []
+    # Nor is an episode of a kind the spec no longer looks for.
+    xid = {**inside, "type": "XidError", "value": 79.0}
+    off = spec(anomalies={"xidErrors": False})
+    assert judge(off, data(40.0), {"anomalies": [xid, inside]}, AT).fields["anomalies"] == [inside]
+
+
+def test_kept_episodes_take_their_place_among_the_newest_twenty() -> None:
+    """Entries kept from the last status and episodes found now form one list, newest
+    first, cut at 20; every one is counted."""
+    history = data(40.0)
+    xid = history.gpus[("node-a", "1")][Signal.XID_ERRORS]
+    for k in range(25):  # one XID every 30 minutes, codes 1..25, the newest at 11:30
+        xid[-7 - 6 * k : -1 - 6 * k] = k + 1
+    found = judge(spec(), history, {}, AT)
+    assert found.fields["totalAnomalies"] == 25
+    kept = {
+        "type": "UtilizationSpike",
+        "node": "node-a",
+        "gpu": "0",
+        "start": "2026-11-28T10:05:00Z",
+        "end": "2026-11-28T10:05:00Z",
+        "severity": "Warning",
+        "value": 80.0,
+        "message": "a spike",
+    }
+    outcome = judge(spec(), history, {"anomalies": [kept, *found.fields["anomalies"]]}, AT)
+    items = outcome.fields["anomalies"]
+    assert len(items) == 20 and outcome.fields["totalAnomalies"] == 26
+    assert [a["start"] for a in items] == sorted((a["start"] for a in items), reverse=True)
+    assert kept in items and items[:20] != found.fields["anomalies"]
+    assert outcome.events == []
+
+
 def test_an_xid_whose_gauge_vanished_is_not_detected_for_ever() -> None:
     """XID 43 once, then the XID gauge vanished 10.7 h ago while utilisation keeps
     reporting: before, the XID stayed ongoing and AnomalyDetected True for ever."""

@@ -47,7 +47,13 @@ from perfguard.analysis.capacity_fit import (
 from perfguard.analysis.dcgm import valid_samples
 from perfguard.api.capacityplan import Assessment, CapacityPlanSpec, CapacityVerdict
 from perfguard.api.quantities import format_duration
-from perfguard.engine.capacityplan_fetch import MAX_POINTS, CapacityData, fetch_capacity, points
+from perfguard.engine.capacityplan_fetch import (
+    MAX_POINTS,
+    CapacityData,
+    fetch_capacity,
+    history_start,
+    points,
+)
 from perfguard.engine.capacityplan_readings import add_peak_readings
 from perfguard.outcome import EventSpec, Outcome
 from perfguard.sources.capacityplan_queries import Signal
@@ -818,8 +824,6 @@ def status_fields(spec: CapacityPlanSpec, analysis: Analysis, at: datetime) -> d
         "projections": projections[:64],
         "headroom": headroom,
         "timeToThreshold": crossing,
-        "anomalies": [_anomaly_status(n, g, f) for n, g, f in analysis.anomalies[:MAX_ANOMALIES]],
-        "totalAnomalies": len(analysis.anomalies),
     }
 
 
@@ -860,17 +864,10 @@ def _continues(new: Mapping[str, Any], old: Mapping[str, Any]) -> bool:
     return starts is not None and starts[0] >= starts[1]
 
 
-def new_anomalies(
+def _match(
     items: Sequence[Mapping[str, Any]], seen: Sequence[Mapping[str, Any]], tolerance_s: float
-) -> list[Mapping[str, Any]]:
-    """The items of this evaluation that the last one (`seen`, its status) did not list.
-
-    Each earlier entry stands for one episode only. First every item at an earlier entry's
-    start takes that entry; then, oldest first, an item may continue an entry that was
-    ongoing and is still free (its onset re-estimated later). So when an episode ongoing at
-    the last evaluation has ended (listed again at its start, now with an end) and another
-    begins on the same GPU, the new one is new and gets its Event.
-    """
+) -> tuple[list[Mapping[str, Any]], list[Mapping[str, Any]]]:
+    """(the items that no entry of `seen` stands for, the entries of `seen` no item took)."""
     free = list(seen)
     left = []
     for item in items:
@@ -886,7 +883,74 @@ def new_anomalies(
             fresh.append(item)
         else:
             free.remove(match)
-    return [item for item in items if any(item is f for f in fresh)]
+    return [item for item in items if any(item is f for f in fresh)], free
+
+
+def new_anomalies(
+    items: Sequence[Mapping[str, Any]], seen: Sequence[Mapping[str, Any]], tolerance_s: float
+) -> list[Mapping[str, Any]]:
+    """The items of this evaluation that the last one (`seen`, its status) did not list.
+
+    Each earlier entry stands for one episode only. First every item at an earlier entry's
+    start takes that entry; then, oldest first, an item may continue an entry that was
+    ongoing and is still free (its onset re-estimated later). So when an episode ongoing at
+    the last evaluation has ended (listed again at its start, now with an end) and another
+    begins on the same GPU, the new one is new and gets its Event.
+    """
+    return _match(items, seen, tolerance_s)[0]
+
+
+def _looked_for(spec: CapacityPlanSpec) -> frozenset[str]:
+    kinds = {detectors.AnomalyKind.UTILIZATION_SPIKE, detectors.AnomalyKind.GPU_MEMORY_GROWTH}
+    if spec.anomalies.throttling:
+        kinds |= {detectors.AnomalyKind.THERMAL_THROTTLING, detectors.AnomalyKind.POWER_CAPPING}
+    if spec.anomalies.xid_errors:
+        kinds.add(detectors.AnomalyKind.XID_ERROR)
+    return frozenset(kind.value for kind in kinds)
+
+
+def kept_anomalies(
+    spec: CapacityPlanSpec,
+    found: Sequence[Mapping[str, Any]],
+    seen: Sequence[Mapping[str, Any]],
+    at: datetime,
+) -> list[dict[str, Any]]:
+    """The entries of the last status (`seen`) that stay listed though nothing found now
+    (`found`, listed or not) stands for them: episodes that had ended, started inside the
+    history and are of a kind the spec still looks for, unchanged.
+
+    A past sample's spike threshold follows the scatter of the whole window, which moves as
+    the window slides, so a borderline episode can be missed by one evaluation and found by
+    the next: kept, it is neither dropped from the status meanwhile nor announced twice. An
+    ongoing episode that vanished was retracted (its onset or the episode itself was a guess
+    on the data so far) and goes.
+    """
+    since = history_start(spec, at)
+    kinds = _looked_for(spec)
+    _, free = _match(found, seen, _tolerance(spec))
+    return [
+        dict(old)
+        for old in free
+        if "end" in old
+        and old.get("type") in kinds
+        and (start := parse_time_or_none(old.get("start"))) is not None
+        and start >= since
+    ]
+
+
+def _tolerance(spec: CapacityPlanSpec) -> float:
+    """How far apart two starts of one episode may be (its onset re-estimated)."""
+    return max(2 * spec.step.total_seconds(), 600.0)
+
+
+def _newest_first(item: Mapping[str, Any]) -> tuple[float, str, str]:
+    """`find_anomalies`' order, for status entries: newest start first, then node and GPU."""
+    start = parse_time_or_none(item.get("start"))
+    return (
+        math.inf if start is None else -start.timestamp(),
+        str(item.get("node") or ""),
+        str(item.get("gpu") or ""),
+    )
 
 
 def judge(
@@ -905,7 +969,13 @@ def conclude(
     spec: CapacityPlanSpec, analysis: Analysis, previous: Mapping[str, Any], at: datetime
 ) -> Outcome:
     """Status fields, conditions and Events from an analysis."""
-    fields = status_fields(spec, analysis, at)
+    seen = [a for a in previous.get("anomalies") or [] if isinstance(a, Mapping)]
+    found = [_anomaly_status(n, g, f) for n, g, f in analysis.anomalies]
+    kept = kept_anomalies(spec, found, seen, at)
+    # Sorted is stable: a kept entry at the same start, node and GPU follows the found ones.
+    listed = sorted([*found, *kept], key=_newest_first)[:MAX_ANOMALIES]
+    total = len(found) + len(kept)
+    fields = {**status_fields(spec, analysis, at), "anomalies": listed, "totalAnomalies": total}
     conditions = {c.type: c for c in parse_conditions(previous.get("conditions"))}
     events: list[EventSpec] = []
 
@@ -946,19 +1016,19 @@ def conclude(
             f.kind.value,
             f"{len(active)} active anomaly(ies); newest: {where}: {f.message}",
         )
-    elif analysis.anomalies:
+    elif total:
+        # Kept entries count here, or the reason would flip with a missed episode.
         anomaly = false(
             ANOMALY,
             "NoActiveAnomaly",
-            f"{len(analysis.anomalies)} anomaly(ies) in the history, none in the last "
-            f"{format_duration(ACTIVE_FOR)}",
+            f"{total} anomaly(ies) in the history, none in the last {format_duration(ACTIVE_FOR)}",
         )
     else:
         anomaly = false(ANOMALY, "NoAnomaly", "no anomaly in the history")
 
-    tolerance = max(2 * spec.step.total_seconds(), 600.0)
-    seen = [a for a in previous.get("anomalies") or [] if isinstance(a, Mapping)]
-    for item in new_anomalies(fields["anomalies"], seen, tolerance):
+    # A kept entry was announced when first listed; only what was found now may be new.
+    shown = [item for item in listed if not any(item is k for k in kept)]
+    for item in new_anomalies(shown, seen, _tolerance(spec)):
         where = f"{item['node']}" + (f" GPU {item['gpu']}" if "gpu" in item else "")
         kind = "Warning" if item["severity"] in ("Warning", "Critical") else "Normal"
         events.append(
