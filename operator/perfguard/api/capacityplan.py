@@ -394,8 +394,14 @@ class CapacityPlanStatus(ResourceStatus):
         default=None, max_length=8, description="Per resource: when the trend crosses its limit."
     )
     anomalies: list[Anomaly] | None = Field(
-        default=None, max_length=20, description="The newest 20 anomalies in the history."
+        default=None,
+        max_length=20,
+        description="The newest 20 anomalies in the history. An episode that has ended stays "
+        "listed, unchanged, until its start leaves the history (or the spec stops looking for "
+        "its kind), even when a later evaluation does not find it again.",
     )
     total_anomalies: int | None = Field(
-        default=None, description="Every anomaly found in the history, listed or not."
+        default=None,
+        description="Every anomaly in the history, listed or not: those found by this "
+        "evaluation and the ended ones kept from earlier ones.",
     )
