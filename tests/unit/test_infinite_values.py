@@ -104,6 +104,20 @@ UP, DOWN, BOTH_SIGNS = Infinities(3, 0, 21), Infinities(0, 3, 21), Infinities(2,
         (None, UP, made(REGRESSED, ("maxIncrease", REGRESSED)), False),
         (None, DOWN, made(PASS, ("maxIncrease", PASS)), False),
         (UP, UP, made(REGRESSED, ("maxIncrease", REGRESSED)), False),
+        (None, UP, made(INCONCLUSIVE), False),  # too few finite steps
+        # ... but `max` bounds the candidate's own level: they do not enter it.
+        (None, UP, made(PASS, ("max", PASS)), True),
+        (None, DOWN, made(REGRESSED, ("max", REGRESSED)), True),
+        (None, BOTH_SIGNS, made(INCONCLUSIVE, ("max", INCONCLUSIVE)), True),
+        (None, UP, made(IMPROVED, ("max", PASS)), True),  # as a Pass
+        (UP, DOWN, made(REGRESSED, ("max", REGRESSED)), True),  # the candidate's +Inf: worse
+        (DOWN, UP, made(REGRESSED, ("max", REGRESSED)), False),
+        (UP, UP, made(PASS, ("max", PASS)), False),
+        # With a limit on the change too: a breach of `max` stands, a Pass needs every limit.
+        (None, UP, made(REGRESSED, ("maxIncrease", REGRESSED), ("max", REGRESSED)), True),
+        (None, UP, made(REGRESSED, ("maxIncrease", REGRESSED), ("max", PASS)), False),
+        (None, UP, made(PASS, ("maxIncrease", PASS), ("max", PASS)), False),
+        (None, UP, made(INCONCLUSIVE, ("maxIncrease", INCONCLUSIVE), ("max", PASS)), False),
         # None at all: as it is.
         (None, None, made(PASS, ("maxIncrease", PASS)), True),
     ],
@@ -121,6 +135,10 @@ def test_what_infinities_settle(
             limit_stands(rule, REGRESSED, candidate=candidate, reference=reference)
             for rule in ruling.on
         )
+        if reference is not None:
+            assert ruling.on == ("max",)
+    # An improvement is a change from the reference: with its infinities, a Pass at most.
+    assert ruling.as_pass is (stands and judgement.verdict is IMPROVED and reference is not None)
 
 
 # -- the judge ----------------------------------------------------------------------------
@@ -312,6 +330,91 @@ def test_a_candidate_at_plus_inf_since_minutes_is_not_stale() -> None:
     spec = query_spec("Concurrent")
     value = metric(run(spec, case(spec, at=slice(-6, None))))
     assert (value["verdict"], value["reason"]) == ("NoData", "NonFiniteValues"), value["message"]
+
+
+@pytest.mark.parametrize("comparison", ["Concurrent", "Historical"])
+@pytest.mark.parametrize(
+    ("candidate", "verdict", "overall"), [(2.0, "Pass", "Pass"), (4.0, "Regressed", "Fail")]
+)
+def test_max_alone_is_judged_whatever_the_reference_infinities(
+    comparison: str, candidate: float, verdict: str, overall: str
+) -> None:
+    """`max: 3` bounds the candidate's own level: the stable track's (or baseline's) +Inf at
+    3 steps does not enter it. A healthy canary at 2.0 passes and one at 4.0 fails, as with
+    those steps NaN, and the message names the infinities left out."""
+    spec = query_spec(comparison, {"max": 3.0})
+    out = run(spec, case(spec, candidate=candidate, at=None, stable_at=slice(4, 7)))
+    value = metric(out)
+    assert value["verdict"] == verdict, value["message"]
+    assert out.fields["verdict"] == overall
+    reference = {
+        "Concurrent": (
+            "the stable track at the paired steps read +Inf at 3 of 21 steps",
+            "stable track",
+        ),
+        "Historical": (
+            "the baseline at the window's time of day read +Inf at 9 of 63 steps",
+            "baseline",
+        ),
+    }[comparison]
+    assert value["message"].startswith(f"left out of the figures: {reference[0]}")
+    assert (
+        f"{verdict} on max holds whatever they are (max bounds the candidate's own level, "
+        f"which the {reference[1]} does not enter)"
+    ) in value["message"]
+    nan = metric(
+        run(
+            spec,
+            case(spec, candidate=candidate, at=None, stable_at=slice(4, 7), stable_value=np.nan),
+        )
+    )
+    assert nan["verdict"] == verdict
+    assert (value["current"], value["samples"]) == (nan["current"], nan["samples"])
+
+
+def test_max_improved_with_reference_infinities_is_a_pass() -> None:
+    """A canary at 1.0 against a stable at 2.0, `max: 3`: Improved on the finite steps, but
+    an improvement is a change from the stable track, whose level +Inf leaves unknown."""
+    spec = query_spec("Concurrent", {"max": 3.0})
+    value = metric(run(spec, case(spec, candidate=1.0, at=None, stable_at=slice(4, 7))))
+    assert (value["verdict"], value["reason"]) == ("Pass", "WithinThreshold"), value["message"]
+    assert value["message"].endswith(
+        "counted as Pass, not Improved: an improvement is a change from the stable track, "
+        "which has no finite level with its ±Inf steps"
+    )
+    control = metric(run(spec, case(spec, candidate=1.0, at=None)))
+    assert control["verdict"] == "Improved"
+
+
+@pytest.mark.parametrize("comparison", ["Concurrent", "Historical"])
+def test_max_with_a_change_limit_and_reference_infinities(comparison: str) -> None:
+    """`max: 3` and `maxIncrease: 0.5`, the reference +Inf at 3 steps: only what the
+    candidate decides alone stands. A breach of `max` does; a Pass needs `maxIncrease`
+    judged too, and so does a breach of `maxIncrease` alone."""
+    spec = query_spec(comparison, {"max": 3.0, "maxIncrease": 0.5})
+
+    def judged(candidate: float) -> dict[str, Any]:
+        return metric(run(spec, case(spec, candidate=candidate, at=None, stable_at=slice(4, 7))))
+
+    value = judged(4.0)  # both breached; `max` stands
+    assert value["verdict"] == "Regressed", value["message"]
+    assert "; Regressed on max holds whatever they are (max bounds" in value["message"]
+
+    value = judged(2.0)
+    assert (value["verdict"], value["reason"]) == ("NoData", "NonFiniteValues")
+    owner = "stable track" if comparison == "Concurrent" else "baseline"
+    assert (
+        f"with them the {owner} has no finite level to compare with, which maxIncrease "
+        "needs; max, on the candidate's own level, is judged, but the Pass the steps left "
+        "read needs every limit judged"
+    ) in value["message"]
+
+    value = judged(2.8)  # 0.8 above: maxIncrease breached, max not
+    assert (value["verdict"], value["reason"]) == ("NoData", "NonFiniteValues")
+    assert (
+        f"with them the {owner} has no finite level to compare with, which the maxIncrease "
+        "breach the rest read needs; max, on the candidate's own level, is not breached"
+    ) in value["message"]
 
 
 def test_a_stable_track_at_plus_inf_throughout_is_named_so() -> None:

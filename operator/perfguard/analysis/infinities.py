@@ -9,11 +9,15 @@ An infinity is still a direction, and a direction settles one verdict (`infinity
 with infinities on the candidate's side only, all of one sign, and that sign the bad one for
 a limit the finite steps already breach (+Inf for `maxIncrease`, `maxIncreasePercent` and
 `max`; -Inf for `maxDecrease` and `maxDecreasePercent`), the breach stands: counting those
-steps could only take the candidate further past the limit. Nothing else is settled: a Pass
-on the finite steps says nothing of a window whose mean is infinite, infinities of both
-signs say nothing, and on the reference's side (stable track or baseline) they leave no
-reference to compare with. The engine makes what is not settled NoData, reason
-`NonFiniteValues`; the histogram's floors follow the same shape (analysis/histogram.py).
+steps could only take the candidate further past the limit. On the reference's side (stable
+track or baseline) they leave no reference to compare with, so every limit judged on a change
+from it is unsettled. `max` is not one: it bounds the candidate's own level, which the
+reference does not enter, so the reference's infinities leave its result as it is (a Pass
+stands on it only when it is the statistic's only limit: a Pass needs every limit judged).
+Nothing else is settled: a Pass on the finite steps says nothing of a window whose mean is
+infinite, and infinities of both signs say nothing. The engine makes what is not settled
+NoData, reason `NonFiniteValues`; the histogram's floors follow the same shape
+(analysis/histogram.py).
 
 Pure: arrays in, numbers out.
 """
@@ -25,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from perfguard.analysis.judgement import MetricJudgement, MetricVerdict
+from perfguard.analysis.judgement import MetricJudgement, MetricVerdict, RuleCheck
 
 # The sign of an infinity that takes the candidate further past each limit: every limit's
 # breach points one way (judgement.Threshold: `max*Increase*` and `max` up, `max*Decrease*`
@@ -37,6 +41,10 @@ BAD_SIGN = {
     "maxDecrease": -1.0,
     "maxDecreasePercent": -1.0,
 }
+
+# The limits judged on the candidate's own level (its own interval), not on a change from the
+# reference: the reference's infinities do not enter them (judgement.judge_metric).
+CANDIDATE_ONLY = frozenset({"max"})
 
 
 @dataclass(frozen=True)
@@ -86,10 +94,14 @@ def infinities(values: npt.ArrayLike) -> Infinities | None:
 @dataclass(frozen=True)
 class InfinityRuling:
     """Whether a judgement made on the finite steps stands though some steps were ±Inf
-    (`stands`), and on which of its breached limits (`on`; empty when it does not stand)."""
+    (`stands`), and on which limits (`on`: a Regressed's breached ones that hold, or every
+    limit of another verdict; empty when it does not stand). `as_pass`: an Improved stands as
+    a Pass only (an improvement is a change from the reference, which the infinities on its
+    side leave without a level)."""
 
     stands: bool
     on: tuple[str, ...] = ()
+    as_pass: bool = False
 
 
 def limit_stands(
@@ -103,11 +115,17 @@ def limit_stands(
     `candidate`'s side, the `reference`'s (stable track or baseline), or both, counted.
 
     - No infinities: it holds.
-    - Infinities on the reference's side: nothing holds (no reference value to compare with).
-    - The candidate's only: a breach holds when every infinity has the sign that takes the
+    - `max` (CANDIDATE_ONLY) is judged on the candidate's own level: the reference's
+      infinities do not enter it, so with none on the candidate's side its result (Pass,
+      Regressed or Inconclusive) holds.
+    - Any other limit, with infinities on the reference's side: nothing holds (no reference
+      value to compare with).
+    - The candidate's infinities: a breach holds when every one has the sign that takes the
       candidate further past that limit (BAD_SIGN); a Pass, an Inconclusive, or a breach the
       infinities pull against, does not.
     """
+    if rule in CANDIDATE_ONLY:
+        reference = None
     if candidate is None and reference is None:
         return True
     if reference is not None or candidate is None:
@@ -125,19 +143,31 @@ def infinity_ruling(
     """Whether a statistic's `judgement`, made on the finite steps, stands with the ±Inf
     steps of the `candidate`'s side and the `reference`'s (see `limit_stands` for one limit).
 
-    Only a Regressed stands, on its breached limits that hold (one sound breach is a breach,
-    whatever the others read). Anything else, a judgement without limit results (too few
-    finite steps, no interval) included, does not: the infinite steps were values, and the
-    window with them is not what was judged.
+    - A Regressed stands on its breached limits that hold (one sound breach is a breach,
+      whatever the others read).
+    - A Pass, Improved or Inconclusive stands when every limit's result holds: with the
+      reference's infinities only, a statistic whose only limit is `max`. An Improved then
+      stands as a Pass (`as_pass`): its improvement is a change from the reference.
+    - A judgement without limit results (too few finite steps, no interval) does not: the
+      infinite steps were values, and the window with them is not what was judged.
     """
     if candidate is None and reference is None:
         return InfinityRuling(True, tuple(c.rule for c in judgement.checks))
-    if judgement.verdict is not MetricVerdict.REGRESSED:
+    if not judgement.checks:
         return InfinityRuling(False)
-    on = tuple(
-        c.rule
-        for c in judgement.checks
-        if c.verdict is MetricVerdict.REGRESSED
-        and limit_stands(c.rule, c.verdict, candidate=candidate, reference=reference)
-    )
-    return InfinityRuling(bool(on), on)
+
+    def holds(c: RuleCheck) -> bool:
+        return limit_stands(c.rule, c.verdict, candidate=candidate, reference=reference)
+
+    if judgement.verdict is MetricVerdict.REGRESSED:
+        on = tuple(
+            c.rule for c in judgement.checks if c.verdict is MetricVerdict.REGRESSED and holds(c)
+        )
+        return InfinityRuling(bool(on), on)
+    if all(holds(c) for c in judgement.checks):
+        return InfinityRuling(
+            True,
+            tuple(c.rule for c in judgement.checks),
+            as_pass=judgement.verdict is MetricVerdict.IMPROVED,
+        )
+    return InfinityRuling(False)

@@ -351,9 +351,10 @@ def _judge_one(
     `HistogramSaturated`, as a stale candidate is (a Historical baseline keeps its count).
 
     ``infinite``: some steps of a side were ±Inf, which the finite ``candidate`` and
-    ``baseline`` leave out. A Regressed they can only make worse stands, its message naming
-    them (infinities.infinity_ruling); anything else is withheld the same way, NoData
-    `NonFiniteValues`."""
+    ``baseline`` leave out. A Regressed they can only make worse stands, and so does what
+    `max` alone decides with the reference's infinities only (an Improved as a Pass), its
+    message naming them (infinities.infinity_ruling); anything else is withheld the same way,
+    NoData `NonFiniteValues`."""
     rule = getattr(metric.thresholds, statistic)
     assert isinstance(rule, ThresholdRule)
     unit_of = UNITS[metric.type]
@@ -512,8 +513,15 @@ def _judge_one(
             )
         verdict_of = dataclasses.replace(
             verdict_of,
-            message=f"{_infinities_note(infinite, ruling_inf)}: {verdict_of.message}",
+            message=f"{_infinities_note(infinite, ruling_inf, verdict_of)}: {verdict_of.message}",
         )
+        if ruling_inf.as_pass:
+            verdict_of = dataclasses.replace(
+                verdict_of,
+                verdict=MetricVerdict.PASS,
+                reason="WithinThreshold",
+                message=f"{verdict_of.message}; {_improvement_dropped(infinite)}",
+            )
     delta_bound: str | None = None
     if floors is not None and unavailable is None:
         ruling = histogram.floor_ruling(
@@ -1041,6 +1049,7 @@ class _Infinite:
 
     candidate: _InfiniteSide | None
     reference: _InfiniteSide | None
+    current: str  # the candidate's side's owner, with or without infinities: "candidate"
 
     @property
     def sides(self) -> list[_InfiniteSide]:
@@ -1055,15 +1064,15 @@ class _Infinite:
 def _infinite_sides(
     candidate: tuple[str, str, np.ndarray], reference: tuple[str, str, np.ndarray]
 ) -> _Infinite | None:
-    """The sides (who, owner, values with a value at the judged steps) with ±Inf values;
-    None when neither has one."""
+    """The sides (who, owner, values with a value at the steps that can be judged) with ±Inf
+    values; None when neither has one."""
 
     def side(found: tuple[str, str, np.ndarray]) -> _InfiniteSide | None:
         who, owner, values = found
         counted = infinities.infinities(values)
         return None if counted is None else _InfiniteSide(who, owner, counted)
 
-    infinite = _Infinite(side(candidate), side(reference))
+    infinite = _Infinite(side(candidate), side(reference), candidate[1])
     return infinite if infinite.sides else None
 
 
@@ -1076,16 +1085,35 @@ def _infinities_refused(infinite: _Infinite, made: judgement.MetricJudgement) ->
     infinities.infinity_ruling): judged on the steps left, a canary whose query read +Inf at
     7 of 21 steps (`a / b` with b = 0) passed `maxIncrease` on the other 14."""
     candidate, reference = infinite.candidate, infinite.reference
+    lead = "±Inf is no number to judge, and the steps left would not show them"
     if reference is not None:
         why = f"with them the {reference.owner} has no finite level to compare with"
+        own = [c.rule for c in made.checks if c.rule in infinities.CANDIDATE_ONLY]
+        others = [c.rule for c in made.checks if c.rule not in infinities.CANDIDATE_ONLY]
+        if own and others and candidate is None:
+            why = (
+                f"{why}, which {' and '.join(others)} "
+                f"{'needs' if len(others) == 1 else 'need'}; {' and '.join(own)}, on the "
+                f"{infinite.current}'s own level, is judged, but the {made.verdict.value} "
+                "the steps left read needs every limit judged"
+            )
+            if made.verdict is MetricVerdict.REGRESSED:
+                why = (
+                    f"with them the {reference.owner} has no finite level to compare with, "
+                    f"which the {' and '.join(_breached(made))} breach the rest read needs; "
+                    f"{' and '.join(own)}, on the {infinite.current}'s own level, is not "
+                    "breached"
+                )
     else:
         assert candidate is not None
         mean = f"with them the {candidate.owner}'s mean is {_sign(candidate.found)}"
-        breached = [c.rule for c in made.checks if c.verdict is MetricVerdict.REGRESSED]
         if candidate.found.sign is None:
             why = mean
         elif made.verdict is MetricVerdict.REGRESSED:
-            why = f"{mean}, the other way from the {' and '.join(breached)} breach the rest read"
+            why = (
+                f"{mean}, the other way from the {' and '.join(_breached(made))} breach the "
+                "rest read"
+            )
         else:
             why = (
                 f"{mean}: the {made.verdict.value} the other steps read is not the window's, "
@@ -1093,20 +1121,46 @@ def _infinities_refused(infinite: _Infinite, made: judgement.MetricJudgement) ->
             )
     return (
         "NonFiniteValues",
-        f"not judged: {infinite.where()}; ±Inf is no number to judge, and the steps left "
-        f"would not show them: {why}; make the query leave such steps without a value "
-        "(divide by `(b > 0)`, not `b`) or fix what it divides by",
+        f"not judged: {infinite.where()}; {lead}: {why}; make the query leave such steps "
+        "without a value (divide by `(b > 0)`, not `b`) or fix what it divides by",
     )
 
 
-def _infinities_note(infinite: _Infinite, ruling: infinities.InfinityRuling) -> str:
-    """The note that starts the message of a Regressed that stands though some of the
-    candidate's steps were ±Inf: they are not in the figures, and only make it worse."""
-    assert infinite.candidate is not None
+def _breached(made: judgement.MetricJudgement) -> list[str]:
+    return [c.rule for c in made.checks if c.verdict is MetricVerdict.REGRESSED]
+
+
+def _infinities_note(
+    infinite: _Infinite, ruling: infinities.InfinityRuling, made: judgement.MetricJudgement
+) -> str:
+    """The note that starts the message of a judgement that stands though some steps were
+    ±Inf: they are not in the figures, and cannot change it. The candidate's only make a
+    breach worse ("worse still"); the reference's do not enter `max`, the candidate's own
+    level."""
+    on = " and ".join(ruling.on)
+    why = []
+    if infinite.candidate is not None:
+        why.append(f"they only take the {infinite.candidate.owner} further past it")
+    if infinite.reference is not None:
+        why.append(
+            f"{on} bounds the {infinite.current}'s own level, which the "
+            f"{infinite.reference.owner} does not enter"
+        )
+    lead = (
+        f"worse still: {infinite.where()}, left out of the figures"
+        if infinite.candidate is not None
+        else f"left out of the figures: {infinite.where()}"
+    )
+    verdict = MetricVerdict.PASS if ruling.as_pass else made.verdict
+    return f"{lead}; {verdict.value} on {on} holds whatever they are ({'; '.join(why)})"
+
+
+def _improvement_dropped(infinite: _Infinite) -> str:
+    """Why an Improved the reference's infinities leave standing is a Pass only."""
+    assert infinite.reference is not None
     return (
-        f"worse still: {infinite.where()}, left out of the figures; Regressed on "
-        f"{' and '.join(ruling.on)} holds whatever they are (they only take the "
-        f"{infinite.candidate.owner} further past it)"
+        f"counted as Pass, not Improved: an improvement is a change from the "
+        f"{infinite.reference.owner}, which has no finite level with its ±Inf steps"
     )
 
 
