@@ -317,12 +317,64 @@ def test_baseline_infinities_at_other_hours_do_not_matter() -> None:
     assert metric(run(spec, data))["verdict"] == "Pass"
 
 
-def test_a_candidate_at_plus_inf_throughout_is_named_so() -> None:
-    """Not "no pairs" nor a stale candidate: every step has a value, +Inf."""
-    spec = query_spec("Concurrent")
+@pytest.mark.parametrize("comparison", ["Concurrent", "Historical"])
+def test_a_candidate_at_plus_inf_throughout_is_named_so(comparison: str) -> None:
+    """Not "no pairs" nor a stale candidate: every step has a value, +Inf. No step is left
+    to read a verdict on, and the message says that, not what "the other steps read"."""
+    spec = query_spec(comparison)
     value = metric(run(spec, case(spec, at=slice(None))))
     assert (value["verdict"], value["reason"]) == ("NoData", "NonFiniteValues")
-    assert value["message"].startswith("not judged: the candidate read +Inf at 21 of 21 steps")
+    message = value["message"]
+    assert message.startswith("not judged: the candidate read +Inf at 21 of 21 steps")
+    assert (
+        "the candidate held only ±Inf steps, and the finite steps left reach no verdict "
+        "(no samples: candidate 0, baseline "
+    ) in message
+    assert "other steps read" not in message and "steps left would not show" not in message
+
+
+def test_a_candidate_mostly_at_plus_inf_is_named_so() -> None:
+    """15 of 21 steps +Inf leave 6 finite ones, too few for a verdict."""
+    spec = query_spec("Concurrent")
+    value = metric(run(spec, case(spec, at=slice(None, 15))))
+    assert (value["verdict"], value["reason"]) == ("NoData", "NonFiniteValues")
+    message = value["message"]
+    assert "the candidate read +Inf at 15 of 21 steps" in message
+    assert "the candidate held mostly ±Inf steps, and the finite steps left reach no verdict" in (
+        message
+    )
+    assert "(too few samples: candidate 6 (need 10)" in message
+    assert "other steps read" not in message
+
+
+@pytest.mark.parametrize("at", [None, slice(None, None, 3)], ids=["finite", "plus-inf"])
+def test_a_stable_query_without_series_is_named_so_whatever_the_candidate(
+    at: slice | None,
+) -> None:
+    """The stable track's query matched no series (a misspelt label): that is the NoData,
+    with or without the candidate's +Inf steps, not NonFiniteValues about "the NoData the
+    other steps read"."""
+    spec = query_spec("Concurrent")
+    data = case(spec, at=at)
+    del data.window[("stable", "value")]
+    value = metric(run(spec, data))
+    assert (value["verdict"], value["reason"]) == ("NoData", "NoData"), value["message"]
+    assert "the query for value returned no series for stable" in value["message"]
+
+
+@pytest.mark.parametrize("at", [None, slice(None, None, 3)], ids=["finite", "plus-inf"])
+def test_tracks_never_at_one_step_are_no_pairs_whatever_the_candidate(at: slice | None) -> None:
+    """Both tracks report, never at the same step: "no pairs", counting the +Inf steps as
+    the samples they are."""
+    spec = query_spec("Concurrent")
+    data = case(spec, at=at)
+    stable = data.window[("stable", "value")]
+    data.window[("stable", "value")] = TimedSamples(stable.timestamps + 15.0, stable.values)
+    value = metric(run(spec, data))
+    assert (value["verdict"], value["reason"]) == ("NoData", "NoData"), value["message"]
+    assert value["message"].startswith(
+        "no pairs: candidate 21 and stable 21 samples, but none at the same step"
+    )
 
 
 def test_a_candidate_at_plus_inf_since_minutes_is_not_stale() -> None:

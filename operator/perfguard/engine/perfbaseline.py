@@ -833,8 +833,9 @@ def _stable_silent(
 
 
 def _unpaired(current: TimedSamples, stable: TimedSamples) -> tuple[str, str] | None:
-    """NoData's message when both tracks have samples but never at the same step."""
-    n_current, n_stable = len(current.finite()), len(stable.finite())
+    """NoData's message when both tracks have samples (values, ±Inf included) but never at
+    the same step."""
+    n_current, n_stable = len(current.present()), len(stable.present())
     if not n_current or not n_stable:
         return None
     return (
@@ -1086,7 +1087,14 @@ def _infinities_refused(infinite: _Infinite, made: judgement.MetricJudgement) ->
     7 of 21 steps (`a / b` with b = 0) passed `maxIncrease` on the other 14."""
     candidate, reference = infinite.candidate, infinite.reference
     lead = "±Inf is no number to judge, and the steps left would not show them"
-    if reference is not None:
+    if not made.checks and made.reason in ("NoData", "TooFewSamples"):
+        # Nothing was read on the finite steps: no verdict to say the infinities may change.
+        held = " and ".join(
+            f"the {side.owner} held {_held(side.found)} ±Inf steps" for side in infinite.sides
+        )
+        lead = "±Inf is no number to judge"
+        why = f"{held}, and the finite steps left reach no verdict ({made.message})"
+    elif reference is not None:
         why = f"with them the {reference.owner} has no finite level to compare with"
         own = [c.rule for c in made.checks if c.rule in infinities.CANDIDATE_ONLY]
         others = [c.rule for c in made.checks if c.rule not in infinities.CANDIDATE_ONLY]
@@ -1128,6 +1136,13 @@ def _infinities_refused(infinite: _Infinite, made: judgement.MetricJudgement) ->
 
 def _breached(made: judgement.MetricJudgement) -> list[str]:
     return [c.rule for c in made.checks if c.verdict is MetricVerdict.REGRESSED]
+
+
+def _held(found: infinities.Infinities) -> str:
+    """How much of a side's steps with a value were ±Inf: "only", "mostly", "some"."""
+    if found.steps == found.of:
+        return "only"
+    return "mostly" if 2 * found.steps > found.of else "some"
 
 
 def _infinities_note(
@@ -1373,19 +1388,21 @@ def judge(
                 if pair_why is not None:
                     stable = TimedSamples.empty()
                 times, cand, base = paired_timed(current, stable)
+                # The steps where both tracks have a value, ±Inf included: a track at +Inf
+                # reports, so "no series" and "no pairs" are read on these first.
+                _, cand_present, stable_present = paired_timed(current, stable, infinite=True)
+                if pair_why is None and cand_present.size == 0:
+                    pair_why = _no_series(
+                        data, metric, statistic, [current_name, "stable"]
+                    ) or _unpaired(current, stable)
                 infinite = None
                 if pair_why is None:
                     # The candidate's whole window counts, as the floors' steps do: leaving
                     # the infinite steps out is the miss.
-                    _, _, stable_paired = paired_timed(current, stable, infinite=True)
                     infinite = _infinite_sides(
                         (f"the {current_name}", current_name, current.present().values),
-                        ("the stable track at the paired steps", "stable track", stable_paired),
+                        ("the stable track at the paired steps", "stable track", stable_present),
                     )
-                if pair_why is None and cand.size == 0 and infinite is None:
-                    pair_why = _no_series(
-                        data, metric, statistic, [current_name, "stable"]
-                    ) or _unpaired(current, stable)
                 floors = None
                 if pair_why is None and quantile is not None:
                     floors = _floor_sides(
