@@ -377,6 +377,32 @@ def test_tracks_never_at_one_step_are_no_pairs_whatever_the_candidate(at: slice 
     )
 
 
+@pytest.mark.parametrize("value", [INF, 1000.0, np.nan])
+def test_candidate_steps_without_a_stable_value_are_not_judged_whatever_they_read(
+    value: float,
+) -> None:
+    """Concurrent judges pairs: the candidate's steps where the stable has no value (NaN)
+    are never paired, so their +Inf is ignored as 1000.0 or NaN there is."""
+    spec = query_spec("Concurrent")
+    data = case(spec, at=slice(4, 7), value=value)
+    data.window[("stable", "value")].values[4:7] = np.nan
+    judged = metric(run(spec, data))
+    assert (judged["verdict"], judged["reason"]) == ("Pass", "WithinThreshold"), judged["message"]
+    assert judged["samples"]["candidate"] == 18
+    assert "Inf" not in judged["message"]
+
+
+def test_candidate_infinities_are_counted_at_the_paired_steps() -> None:
+    """+Inf at every third step (0, 3, ..., 18), the stable without a value at steps 0-2:
+    6 of the 18 paired steps, not 7 of 21."""
+    spec = query_spec("Concurrent")
+    data = case(spec)
+    data.window[("stable", "value")].values[0:3] = np.nan
+    value = metric(run(spec, data))
+    assert (value["verdict"], value["reason"]) == ("NoData", "NonFiniteValues")
+    assert value["message"].startswith("not judged: the candidate read +Inf at 6 of 18 steps")
+
+
 def test_a_candidate_at_plus_inf_since_minutes_is_not_stale() -> None:
     """+Inf at the last 6 steps is a track that reports +Inf, not one that stopped."""
     spec = query_spec("Concurrent")

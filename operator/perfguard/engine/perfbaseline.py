@@ -1388,8 +1388,11 @@ def judge(
                 if pair_why is not None:
                     stable = TimedSamples.empty()
                 times, cand, base = paired_timed(current, stable)
-                # The steps where both tracks have a value, ±Inf included: a track at +Inf
-                # reports, so "no series" and "no pairs" are read on these first.
+                # The steps where both tracks have a value, ±Inf included (a track at +Inf
+                # reports): "no series" and "no pairs" are read on these first. They are the
+                # steps pairs are made at, so their infinities are the ones the finite pairs
+                # leave out; the candidate's ±Inf where the stable has no value is never
+                # paired, as a finite value there is not.
                 _, cand_present, stable_present = paired_timed(current, stable, infinite=True)
                 if pair_why is None and cand_present.size == 0:
                     pair_why = _no_series(
@@ -1397,10 +1400,8 @@ def judge(
                     ) or _unpaired(current, stable)
                 infinite = None
                 if pair_why is None:
-                    # The candidate's whole window counts, as the floors' steps do: leaving
-                    # the infinite steps out is the miss.
                     infinite = _infinite_sides(
-                        (f"the {current_name}", current_name, current.present().values),
+                        (f"the {current_name}", current_name, cand_present),
                         ("the stable track at the paired steps", "stable track", stable_present),
                     )
                 floors = None
