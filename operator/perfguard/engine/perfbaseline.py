@@ -355,6 +355,26 @@ def _judge_one(
     `max` alone decides with the reference's infinities only (an Improved as a Pass), its
     message naming them (infinities.infinity_ruling); anything else is withheld the same way,
     NoData `NonFiniteValues`."""
+
+    def withheld(why: tuple[str, str]) -> Judged:
+        """Judged again with the samples withheld (NoData `why`), as a stale candidate is: a
+        Historical baseline keeps its count, so BaselineEstablished does not read "0
+        baseline samples" beside a full baseline."""
+        return _judge_one(
+            spec,
+            metric,
+            statistic,
+            comparison,
+            candidate[:0],
+            baseline[:0] if paired_samples else baseline,
+            paired_samples=paired_samples,
+            previous_breach=previous_breach,
+            at=at,
+            seed=seed,
+            segments=segments,
+            unavailable=why,
+        )
+
     rule = getattr(metric.thresholds, statistic)
     assert isinstance(rule, ThresholdRule)
     unit_of = UNITS[metric.type]
@@ -497,20 +517,7 @@ def _judge_one(
             reference=None if infinite.reference is None else infinite.reference.found,
         )
         if not ruling_inf.stands:
-            return _judge_one(
-                spec,
-                metric,
-                statistic,
-                comparison,
-                candidate[:0],
-                baseline[:0] if paired_samples else baseline,
-                paired_samples=paired_samples,
-                previous_breach=previous_breach,
-                at=at,
-                seed=seed,
-                segments=segments,
-                unavailable=_infinities_refused(infinite, verdict_of),
-            )
+            return withheld(_infinities_refused(infinite, verdict_of))
         verdict_of = dataclasses.replace(
             verdict_of,
             message=f"{_infinities_note(infinite, ruling_inf, verdict_of)}: {verdict_of.message}",
@@ -530,22 +537,7 @@ def _judge_one(
             reference=floors.reference is not None,
         )
         if not ruling.stands:
-            # Withheld as a stale candidate is: a Historical baseline keeps its count, so
-            # BaselineEstablished does not read "0 baseline samples" beside a full baseline.
-            return _judge_one(
-                spec,
-                metric,
-                statistic,
-                comparison,
-                candidate[:0],
-                baseline[:0] if paired_samples else baseline,
-                paired_samples=paired_samples,
-                previous_breach=previous_breach,
-                at=at,
-                seed=seed,
-                segments=segments,
-                unavailable=_floors_refused(floors, verdict_of, interval.point / factor),
-            )
+            return withheld(_floors_refused(floors, verdict_of, interval.point / factor))
         note, delta_bound = _floors_note(floors, ruling, verdict_of, interval.point / factor)
         verdict_of = dataclasses.replace(verdict_of, message=f"{note}: {verdict_of.message}")
     if unavailable is not None:
