@@ -1,9 +1,11 @@
-"""Spec builders the judge's unit tests share: one canary against one stable track."""
+"""Builders the judge's unit tests share: specs of one canary against one stable track, and
+judgements for the rules that rule on them."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from perfguard.analysis.judgement import MetricJudgement, MetricVerdict, RuleCheck
 from perfguard.api.perfbaseline import PerfBaselineSpec
 
 
@@ -41,4 +43,24 @@ def concurrent_spec(
             },
             "metrics": metrics,
         }
+    )
+
+
+def made(verdict: MetricVerdict, *checks: tuple[str, MetricVerdict]) -> MetricJudgement:
+    """A judgement with these limits' results (the numbers do not enter the ruling)."""
+    return MetricJudgement(
+        verdict=verdict,
+        reason="",
+        message="",
+        breached=verdict is MetricVerdict.REGRESSED,
+        delta=0.0,
+        delta_percent=None,
+        ci_low=0.0,
+        ci_high=0.0,
+        confidence=0.95,
+        baseline_value=1.0,
+        candidate_value=1.0,
+        n_candidate=21,
+        n_baseline=21,
+        checks=tuple(RuleCheck(rule, v, "", "") for rule, v in checks),
     )

@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 from perfguard.analysis.histogram import floor_ruling, limit_stands, saturated, saturation
-from perfguard.analysis.judgement import MetricJudgement, MetricVerdict, RuleCheck
+from perfguard.analysis.judgement import MetricJudgement, MetricVerdict
 from perfguard.api.perfbaseline import PerfBaselineSpec
 from perfguard.engine.perfbaseline import judge
 from perfguard.engine.perfbaseline_fetch import MetricSamples, TimedSamples, windows
@@ -30,6 +30,7 @@ from perfguard.engine.tracks import plan_tracks
 from perfguard.outcome import Outcome
 from perfguard.sources.perfbaseline_queries import OVERFLOW
 from perfguard.status import merge, parse_conditions, to_wire
+from tests.unit.specs import made
 
 AT = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 ANALYSIS = {"interval": "1m", "window": "10m", "step": "30s", "sustainFor": "3m"}
@@ -62,26 +63,6 @@ def test_saturation_names_the_bound_the_steps_and_the_worst_share() -> None:
 
 PASS, REGRESSED = MetricVerdict.PASS, MetricVerdict.REGRESSED
 IMPROVED, INCONCLUSIVE = MetricVerdict.IMPROVED, MetricVerdict.INCONCLUSIVE
-
-
-def made(verdict: MetricVerdict, *checks: tuple[str, MetricVerdict]) -> MetricJudgement:
-    """A judgement with these limits' results (the numbers do not enter the ruling)."""
-    return MetricJudgement(
-        verdict=verdict,
-        reason="",
-        message="",
-        breached=verdict is REGRESSED,
-        delta=0.0,
-        delta_percent=None,
-        ci_low=0.0,
-        ci_high=0.0,
-        confidence=0.95,
-        baseline_value=1.0,
-        candidate_value=1.0,
-        n_candidate=21,
-        n_baseline=21,
-        checks=tuple(RuleCheck(rule, v, "", "") for rule, v in checks),
-    )
 
 
 CAND, REF, BOTH = (True, False), (False, True), (True, True)

@@ -23,7 +23,7 @@ from perfguard.analysis.infinities import (
     infinity_ruling,
     limit_stands,
 )
-from perfguard.analysis.judgement import MetricJudgement, MetricVerdict, RuleCheck
+from perfguard.analysis.judgement import MetricJudgement, MetricVerdict
 from perfguard.api.perfbaseline import PerfBaselineSpec
 from perfguard.engine.perfbaseline import evaluate, judge
 from perfguard.engine.perfbaseline_fetch import MetricSamples, TimedSamples, windows
@@ -32,6 +32,7 @@ from perfguard.outcome import Outcome
 from perfguard.sources import prometheus
 from perfguard.sources.perfbaseline_queries import STAT_LABEL, TRACK_LABEL
 from perfguard.sources.prometheus import Series
+from tests.unit.specs import made
 
 AT = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
 INF = np.inf
@@ -53,26 +54,6 @@ def test_infinities_are_counted_among_the_steps_with_a_value() -> None:
     # NaN is no value, not an infinity.
     assert infinities([1.0, np.nan, 2.0]) is None
     assert infinities([]) is None
-
-
-def made(verdict: MetricVerdict, *checks: tuple[str, MetricVerdict]) -> MetricJudgement:
-    """A judgement with these limits' results (the numbers do not enter the ruling)."""
-    return MetricJudgement(
-        verdict=verdict,
-        reason="",
-        message="",
-        breached=verdict is REGRESSED,
-        delta=0.0,
-        delta_percent=None,
-        ci_low=0.0,
-        ci_high=0.0,
-        confidence=0.95,
-        baseline_value=1.0,
-        candidate_value=1.0,
-        n_candidate=21,
-        n_baseline=21,
-        checks=tuple(RuleCheck(rule, v, "", "") for rule, v in checks),
-    )
 
 
 UP, DOWN, BOTH_SIGNS = Infinities(3, 0, 21), Infinities(0, 3, 21), Infinities(2, 1, 21)
