@@ -828,6 +828,74 @@ def test_only_ended_episodes_inside_the_history_are_kept_when_missing() -> None:
     assert judge(off, data(40.0), {"anomalies": [xid, inside]}, AT).fields["anomalies"] == [inside]
 
 
+def test_an_episode_whose_start_moves_past_the_tolerance_is_one_entry_and_one_event() -> None:
+    """A spike from 19:30 to 19:45 a day ago. Once the history starts at 19:15, the level of
+    its first samples (the median of the hour before them) lacks half its hour: its start is
+    re-estimated to 19:45, 15 minutes later, farther than a start may move (10 minutes).
+    Their spans share 19:45: one episode. Before, the old entry was kept (ended, inside the
+    history) and the finding listed and announced too: two entries, two Events."""
+    spike = AT.timestamp() - 16.5 * 3600  # 2026-11-27T19:30:00Z
+
+    def history(at: datetime) -> CapacityData:
+        times = grid(at - timedelta(days=1), at, STEP)
+        traffic = 100.0 * (1.0 + 0.4 * np.sin(2 * np.pi * ((times / 3600.0) % 24) / 24))
+        util = np.full(times.size, 40.0)
+        util[(times >= spike) & (times <= spike + 900)] = 90.0
+        return fleet(times, traffic, lambda: util.copy(), gpus=1)
+
+    def spikes(outcome: Outcome) -> tuple[list[tuple[str, str | None]], int, int]:
+        listed = [(a["start"], a.get("end")) for a in outcome.fields["anomalies"]]
+        announced = sum(e.reason == "UtilizationSpike" for e in outcome.events)
+        return listed, outcome.fields["totalAnomalies"], announced
+
+    plan = spec(interval="15m")
+    at = AT + timedelta(hours=7)  # the history starts at 2026-11-27T19:00
+    first = judge(plan, history(at), {}, at)
+    assert spikes(first) == ([("2026-11-27T19:30:00Z", "2026-11-27T19:45:00Z")], 1, 1)
+    for later in (15, 30):
+        now = at + timedelta(minutes=later)  # the history starts at 19:15, then 19:30
+        first = judge(plan, history(now), json.loads(json.dumps(status(first))), now)
+        assert spikes(first) == ([("2026-11-27T19:45:00Z", "2026-11-27T19:45:00Z")], 1, 0)
+
+
+def test_overlapping_spans_are_one_episode_but_a_later_one_is_new() -> None:
+    """Spans (an ongoing one's end open) that share a sample are one episode, whatever the
+    starts; two listed episodes found merged, then split again, are not announced again.
+    An ongoing entry found ended (at its start or re-estimated) ends there: an episode
+    after that is new. An XID's start never moves: overlapping is no match for it."""
+    base = {
+        "type": "UtilizationSpike",
+        "node": "node-a",
+        "gpu": "0",
+        "severity": "Warning",
+        "value": 80.0,
+        "message": "a spike",
+    }
+
+    def span(start: str, end: str | None = None, **more: Any) -> dict[str, Any]:
+        item = {**base, **more, "start": f"2026-11-28T{start}:00Z"}
+        return item if end is None else {**item, "end": f"2026-11-28T{end}:00Z"}
+
+    first, second = span("07:00", "07:05"), span("07:30", "07:40")
+    merged = span("07:00", "07:40")
+    assert new_anomalies([merged], [first, second], 600.0) == []
+    assert new_anomalies([first, second], [merged], 600.0) == []
+    assert new_anomalies([span("07:25", "07:40")], [merged], 600.0) == []
+    # Another GPU, another type, or spans that share no sample: new.
+    assert new_anomalies([span("07:45", "07:50")], [merged], 600.0) != []
+    assert new_anomalies([span("07:30", "07:40", gpu="1")], [merged], 600.0) != []
+    assert new_anomalies([span("07:30", "07:40", type="PowerCapping")], [merged], 600.0) != []
+    # An ongoing entry, found ended 30 minutes after its start: a later episode is new.
+    ongoing = span("10:00", type="GpuMemoryGrowth")
+    ended = span("10:30", "11:00", type="GpuMemoryGrowth")
+    later = span("11:40", type="GpuMemoryGrowth")
+    assert new_anomalies([later, ended], [ongoing], 600.0) == [later]
+    assert new_anomalies([span("10:30", type="GpuMemoryGrowth")], [ongoing], 600.0) == []
+    # XID 79 held since 10:00; 79 again from 10:30 (0 between, the first now out of view).
+    xid = span("10:00", type="XidError", value=79.0)
+    assert new_anomalies([span("10:30", type="XidError", value=79.0)], [xid], 600.0) != []
+
+
 def test_kept_episodes_take_their_place_among_the_newest_twenty() -> None:
     """Entries kept from the last status and episodes found now form one list, newest
     first, cut at 20; every one is counted."""

@@ -856,34 +856,66 @@ def _same_anomaly(new: Mapping[str, Any], old: Mapping[str, Any], tolerance_s: f
     return starts is not None and abs((starts[0] - starts[1]).total_seconds()) <= tolerance_s
 
 
-def _continues(new: Mapping[str, Any], old: Mapping[str, Any]) -> bool:
-    """An episode that was ongoing, re-estimated to start later as data arrived."""
-    if new.get("type") in _EXACT_STARTS or "end" in old or not _same_unit(new, old):
+def _span(item: Mapping[str, Any]) -> tuple[float, float] | None:
+    """An entry's first and last sample (unix seconds; an ongoing one's end is open)."""
+    start = parse_time_or_none(item.get("start"))
+    end = parse_time_or_none(item.get("end"))
+    if start is None or ("end" in item and end is None):
+        return None
+    return start.timestamp(), math.inf if end is None else end.timestamp()
+
+
+def _overlaps(new: Mapping[str, Any], old: Mapping[str, Any], old_end: float | None) -> bool:
+    """The same episode by its span: the same type and unit, and a sample in common (an
+    ongoing `old` ends at `old_end` if known now, else its end is open). Not for kinds whose
+    start is exact: another start is another episode."""
+    if new.get("type") in _EXACT_STARTS or not _same_unit(new, old):
         return False
-    starts = _starts(new, old)
-    return starts is not None and starts[0] >= starts[1]
+    spans = _span(new), _span(old)
+    if spans[0] is None or spans[1] is None:
+        return False
+    (new_start, new_end), (old_start, open_end) = spans
+    old_last = open_end if old_end is None or "end" in old else old_end
+    return new_start <= old_last and old_start <= new_end
 
 
 def _match(
     items: Sequence[Mapping[str, Any]], seen: Sequence[Mapping[str, Any]], tolerance_s: float
 ) -> tuple[list[Mapping[str, Any]], list[Mapping[str, Any]]]:
-    """(the items that no entry of `seen` stands for, the entries of `seen` no item took)."""
-    free = list(seen)
+    """(the items that no entry of `seen` stands for, the entries of `seen` that stand for
+    no item).
+
+    First every item at an entry's start takes that entry, one each. Then, oldest first, an
+    item left is the episode of any entry whose span it overlaps. An ongoing entry, once an
+    item takes it, ends where that item does: so when an episode ongoing at the last
+    evaluation has ended (found again at its start, or re-estimated, now with an end) and
+    another begins on the same GPU, the new one overlaps nothing and is new.
+    """
+    free = list(range(len(seen)))
+    ends: dict[int, float] = {}  # where a taken ongoing entry ended, as its item says
     left = []
     for item in items:
-        match = next((old for old in free if _same_anomaly(item, old, tolerance_s)), None)
-        if match is None:
+        k = next((k for k in free if _same_anomaly(item, seen[k], tolerance_s)), None)
+        if k is None:
             left.append(item)
-        else:
-            free.remove(match)
+            continue
+        free.remove(k)
+        if (span := _span(item)) is not None:
+            ends[k] = span[1]
     fresh = []
     for item in sorted(left, key=lambda i: str(i.get("start"))):
-        match = next((old for old in free if _continues(item, old)), None)
-        if match is None:
+        same = [k for k in range(len(seen)) if _overlaps(item, seen[k], ends.get(k))]
+        if not same:
             fresh.append(item)
-        else:
-            free.remove(match)
-    return [item for item in items if any(item is f for f in fresh)], free
+        for k in same:
+            if k in free:
+                free.remove(k)
+                if (span := _span(item)) is not None:
+                    ends[k] = span[1]
+    unmatched = [
+        seen[k] for k in free if not any(_overlaps(item, seen[k], ends.get(k)) for item in items)
+    ]
+    return [item for item in items if any(item is f for f in fresh)], unmatched
 
 
 def new_anomalies(
@@ -891,11 +923,11 @@ def new_anomalies(
 ) -> list[Mapping[str, Any]]:
     """The items of this evaluation that the last one (`seen`, its status) did not list.
 
-    Each earlier entry stands for one episode only. First every item at an earlier entry's
-    start takes that entry; then, oldest first, an item may continue an entry that was
-    ongoing and is still free (its onset re-estimated later). So when an episode ongoing at
-    the last evaluation has ended (listed again at its start, now with an end) and another
-    begins on the same GPU, the new one is new and gets its Event.
+    An item at an earlier entry's start, or whose span overlaps an earlier entry's, is that
+    episode (see _match): a start re-estimated farther than `tolerance_s` (a spike whose
+    first samples lost the hour of level before them at the history's start) is no new
+    episode. An ongoing entry ends where the item that took it does, so an episode
+    beginning after that on the same GPU is new and gets its Event.
     """
     return _match(items, seen, tolerance_s)[0]
 
@@ -916,8 +948,10 @@ def kept_anomalies(
     at: datetime,
 ) -> list[dict[str, Any]]:
     """The entries of the last status (`seen`) that stay listed though nothing found now
-    (`found`, listed or not) stands for them: episodes that had ended, started inside the
-    history and are of a kind the spec still looks for, unchanged.
+    (`found`, listed or not) stands for them, at their start or by an overlapping span:
+    episodes that had ended, started inside the history and are of a kind the spec still
+    looks for, unchanged. An entry whose span a finding overlaps is that finding's episode,
+    listed as found now, not twice.
 
     A past sample's spike threshold follows the scatter of the whole window, which moves as
     the window slides, so a borderline episode can be missed by one evaluation and found by
