@@ -1120,3 +1120,28 @@ def test_new_resources_show_ready_unknown_before_they_get_a_slot(
         "perfguard_status_patches_total", {"kind": "PerfBaseline", "cause": "pending"}
     )
     assert pending == 4.0
+
+
+def test_the_evaluator_is_told_the_generation_it_judges(
+    server: tuple[FakeServer, list[str]],
+) -> None:
+    """The generation the status will record as observedGeneration reaches the evaluator
+    (CapacityPlan compares it with the last status's, see engine/capacityplan.py); it is
+    not part of the resource's identity."""
+    fake, _ = server
+    refs: list[ResourceRef] = []
+
+    async def recording(
+        spec: ApiModel, previous: Mapping[str, Any], at: datetime, ref: ResourceRef
+    ) -> Outcome:
+        refs.append(ref)
+        return await established_once(spec, previous, at, ref)
+
+    loop = ResourceLoop(PERF_BASELINE, recording, ("Pass",), lambda s: timedelta(0))
+    body = stale_body()
+    body["metadata"]["generation"] = 3
+    asyncio.run(loop.reconcile(body=body, name="checkout", namespace="shop", memo=kopf.Memo()))
+    (ref,) = refs
+    assert ref.generation == fake.status["observedGeneration"] == 3
+    assert ref == ResourceRef("PerfBaseline", "shop", "checkout")
+    assert hash(ref) == hash(ResourceRef("PerfBaseline", "shop", "checkout"))

@@ -46,7 +46,8 @@ from perfguard.status import (
 from perfguard.times import parse_time_or_none
 
 Evaluator = Callable[[ApiModel, Mapping[str, Any], datetime, ResourceRef], Awaitable[Outcome]]
-"""(validated spec, previous status, now, resource) -> Outcome. Must not raise for bad data."""
+"""(validated spec, previous status, now, resource with the generation judged) -> Outcome.
+Must not raise for bad data."""
 
 Undetermined = Callable[[str, str, Mapping[str, Any]], list[ConditionUpdate]]
 """(reason, message, previous status) -> a kind's conditions besides Ready when it reaches no
@@ -551,7 +552,9 @@ class ResourceLoop:
             generation = int(body.metadata.get("generation") or 0)
             memo[STARTED] = asyncio.get_running_loop().time()
             at = now()
-            outcome, interval = await self._evaluate(body, name, namespace, old_status, at)
+            outcome, interval = await self._evaluate(
+                body, name, namespace, old_status, at, generation
+            )
         reason = stopped.reason if stopped is not None else None
         handing_over = reason is not None and bool(reason & HAND_OVER) and not reason & GOING_AWAY
         memo[WRITTEN] = await self._write(
@@ -574,6 +577,7 @@ class ResourceLoop:
         namespace: str,
         old_status: dict[str, Any],
         at: datetime,
+        generation: int,
     ) -> tuple[Outcome, timedelta]:
         runtime = get_runtime()
         kind = self.resource.kind
@@ -601,7 +605,8 @@ class ResourceLoop:
             return outcome, timedelta(minutes=5)
         started = time.perf_counter()
         try:
-            outcome = await self.evaluator(spec, old_status, at, ResourceRef(kind, namespace, name))
+            ref = ResourceRef(kind, namespace, name, generation)
+            outcome = await self.evaluator(spec, old_status, at, ref)
             runtime.metrics.evaluations.labels(kind, "ok").inc()
         except Exception as error:  # one resource's failure must not stop the others
             resource_logger(kind, namespace, name).exception("evaluation failed")

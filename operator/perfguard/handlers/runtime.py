@@ -27,6 +27,9 @@ class ResourceRef:
     kind: str
     namespace: str
     name: str
+    # The metadata.generation of the spec an evaluation judges (set for evaluations only).
+    # Not part of the identity: one resource's refs stay equal, and hash alike, across edits.
+    generation: int | None = field(default=None, compare=False)
 
 
 @dataclass
