@@ -25,7 +25,7 @@ from perfguard.sources.capacityplan_queries import (
     plan_query,
 )
 from perfguard.sources.prometheus import Series
-from perfguard.status import merge, to_wire
+from perfguard.status import false, merge, next_status, to_wire
 
 AT = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 STEP = 300.0
@@ -894,6 +894,55 @@ def test_overlapping_spans_are_one_episode_but_a_later_one_is_new() -> None:
     # XID 79 held since 10:00; 79 again from 10:30 (0 between, the first now out of view).
     xid = span("10:00", type="XidError", value=79.0)
     assert new_anomalies([span("10:30", type="XidError", value=79.0)], [xid], 600.0) != []
+
+
+def test_kept_entries_go_with_their_gpu_or_with_the_spec_that_listed_them() -> None:
+    """An entry not found now is kept only for a GPU whose series were fetched (not one of
+    a node the selector no longer takes, or that was removed), and only while the spec is
+    the one that listed it: the last status's observedGeneration is the generation judged,
+    and AnomalyDetected is not Unknown (an evaluation that judged nothing, Prometheus down,
+    moves observedGeneration on but leaves the list of the spec before). Before, each such
+    entry stayed for up to the history's length."""
+    spike = {
+        "type": "UtilizationSpike",
+        "severity": "Warning",
+        "value": 80.0,
+        "message": "a spike",
+        "start": "2026-11-28T07:00:00Z",
+        "end": "2026-11-28T07:00:00Z",
+    }
+    mine = {**spike, "node": "node-a", "gpu": "1"}
+    gone = [{**spike, "node": "node-b", "gpu": "1"}, {**spike, "node": "node-a", "gpu": "7"}]
+
+    def judged(generation: int) -> dict[str, Any]:
+        updates = [false("AnomalyDetected", "NoActiveAnomaly", "1 anomaly(ies) in the history")]
+        return next_status(
+            {"anomalies": [mine, *gone]}, {}, updates, generation=generation, at=AT, measured=True
+        )
+
+    def kept(previous: dict[str, Any], generation: int, plan: CapacityPlanSpec) -> list[Any]:
+        outcome = judge(plan, data(40.0), previous, AT, generation=generation)
+        assert outcome.fields["totalAnomalies"] == len(outcome.fields["anomalies"])
+        return list(outcome.fields["anomalies"])
+
+    assert kept(judged(3), 3, spec()) == [mine]
+    # The spec changed (spikePercent 20 -> 100): nothing kept.
+    assert kept(judged(3), 4, spec(anomalies={"spikePercent": 100})) == []
+    # Edited, then Prometheus unreachable: the list is still the one of generation 3.
+    down = failed("PrometheusUnreachable", "connection refused", judged(3))
+    after = next_status(judged(3), down.fields, down.conditions, generation=4, at=AT, measured=True)
+    assert after["observedGeneration"] == 4 and after["anomalies"] == [mine, *gone]
+    assert kept(after, 4, spec()) == []
+
+    # Found by the spec before, not by the new one: listed by neither.
+    history = data(40.0)
+    history.gpus[("node-a", "0")][Signal.GPU_UTIL][-60] += 30
+    first = judge(spec(), history, {}, AT, generation=1)
+    assert [a["type"] for a in first.fields["anomalies"]] == ["UtilizationSpike"]
+    carried = next_status({}, first.fields, first.conditions, generation=1, at=AT, measured=True)
+    later = AT + timedelta(minutes=5)
+    raised = spec(anomalies={"spikePercent": 100})
+    assert judge(raised, history, carried, later, generation=2).fields["anomalies"] == []
 
 
 def test_kept_episodes_take_their_place_among_the_newest_twenty() -> None:

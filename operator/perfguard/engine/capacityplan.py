@@ -21,7 +21,7 @@ import asyncio
 import dataclasses
 import functools
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Final
@@ -46,6 +46,7 @@ from perfguard.analysis.capacity_fit import (
 )
 from perfguard.analysis.dcgm import valid_samples
 from perfguard.api.capacityplan import Assessment, CapacityPlanSpec, CapacityVerdict
+from perfguard.api.conditions import ConditionStatus
 from perfguard.api.quantities import format_duration
 from perfguard.engine.capacityplan_fetch import (
     MAX_POINTS,
@@ -145,6 +146,8 @@ class Analysis:
     reason: str
     message: str
     notes: list[str] = field(default_factory=list)
+    # The (node, GPU) of every GPU series fetched: where anomalies were looked for.
+    units: frozenset[tuple[str, str]] = frozenset()
 
 
 def _gpu_matrix(
@@ -444,6 +447,7 @@ def analyse(
         verdict,
         reason,
         message,
+        units=frozenset(data.gpus),
     )
 
 
@@ -941,17 +945,36 @@ def _looked_for(spec: CapacityPlanSpec) -> frozenset[str]:
     return frozenset(kind.value for kind in kinds)
 
 
+def listed_by_this_spec(previous: Mapping[str, Any], generation: int | None) -> bool:
+    """Whether the last status's anomalies were listed by the spec judged now (its
+    `generation`): the status's observedGeneration is that generation, and AnomalyDetected,
+    which every judgement sets True or False with the list, is not Unknown. An evaluation
+    that judged nothing (Prometheus unreachable, no Node selected, a refused spec) makes it
+    Unknown and moves observedGeneration on, yet leaves the list, which may then be an
+    earlier spec's. None for both generations: a caller that tracks none (tests, replays).
+    """
+    if previous.get("observedGeneration") != generation:
+        return False
+    anomaly = next(
+        (c for c in parse_conditions(previous.get("conditions")) if c.type == ANOMALY), None
+    )
+    return anomaly is None or anomaly.status is not ConditionStatus.UNKNOWN
+
+
 def kept_anomalies(
     spec: CapacityPlanSpec,
     found: Sequence[Mapping[str, Any]],
     seen: Sequence[Mapping[str, Any]],
     at: datetime,
+    units: Collection[tuple[str, str]],
 ) -> list[dict[str, Any]]:
-    """The entries of the last status (`seen`) that stay listed though nothing found now
-    (`found`, listed or not) stands for them, at their start or by an overlapping span:
-    episodes that had ended, started inside the history and are of a kind the spec still
-    looks for, unchanged. An entry whose span a finding overlaps is that finding's episode,
-    listed as found now, not twice.
+    """The entries of the last status (`seen`, listed by this spec: see
+    listed_by_this_spec) that stay listed though nothing found now (`found`, listed or not)
+    stands for them, at their start or by an overlapping span: episodes that had ended,
+    started inside the history, of a kind the spec still looks for and on a GPU whose series
+    were fetched (`units`), unchanged. An entry whose span a finding overlaps is that
+    finding's episode, listed as found now, not twice. A GPU no longer fetched (its node no
+    longer selected, or gone) has no episodes left to show.
 
     A past sample's spike threshold follows the scatter of the whole window, which moves as
     the window slides, so a borderline episode can be missed by one evaluation and found by
@@ -967,6 +990,7 @@ def kept_anomalies(
         for old in free
         if "end" in old
         and old.get("type") in kinds
+        and (old.get("node"), old.get("gpu")) in units
         and (start := parse_time_or_none(old.get("start"))) is not None
         and start >= since
     ]
@@ -993,19 +1017,32 @@ def judge(
     previous: Mapping[str, Any],
     at: datetime,
     advertised_gpus: Mapping[str, int] | None = None,
+    *,
+    generation: int | None = None,
 ) -> Outcome:
     """The outcome of one evaluation on fetched data (without the throttling readings,
     which `evaluate` fetches between the analysis and the outcome)."""
-    return conclude(spec, analyse(spec, data, at, advertised_gpus), previous, at)
+    analysis = analyse(spec, data, at, advertised_gpus)
+    return conclude(spec, analysis, previous, at, generation=generation)
 
 
 def conclude(
-    spec: CapacityPlanSpec, analysis: Analysis, previous: Mapping[str, Any], at: datetime
+    spec: CapacityPlanSpec,
+    analysis: Analysis,
+    previous: Mapping[str, Any],
+    at: datetime,
+    *,
+    generation: int | None = None,
 ) -> Outcome:
-    """Status fields, conditions and Events from an analysis."""
+    """Status fields, conditions and Events from an analysis. `generation`: the
+    metadata.generation of the spec judged (see listed_by_this_spec)."""
     seen = [a for a in previous.get("anomalies") or [] if isinstance(a, Mapping)]
     found = [_anomaly_status(n, g, f) for n, g, f in analysis.anomalies]
-    kept = kept_anomalies(spec, found, seen, at)
+    kept = (
+        kept_anomalies(spec, found, seen, at, analysis.units)
+        if listed_by_this_spec(previous, generation)
+        else []
+    )
     # Sorted is stable: a kept entry at the same start, node and GPU follows the found ones.
     listed = sorted([*found, *kept], key=_newest_first)[:MAX_ANOMALIES]
     total = len(found) + len(kept)
@@ -1128,7 +1165,9 @@ async def evaluate(
     client: PrometheusClient,
     *,
     advertised_gpus: Mapping[str, int] | None = None,
+    generation: int | None = None,
 ) -> Outcome:
+    """One evaluation; `generation`: the metadata.generation of `spec` (see conclude)."""
     if points(spec) > MAX_POINTS:
         return failed(
             "InvalidSpec",
@@ -1148,4 +1187,4 @@ async def evaluate(
     analysis = await asyncio.to_thread(analyse, spec, data, at, advertised_gpus)
     anomalies = await add_peak_readings(client, spec, analysis.anomalies, at, shown=MAX_ANOMALIES)
     analysis = dataclasses.replace(analysis, anomalies=anomalies)
-    return await asyncio.to_thread(conclude, spec, analysis, previous, at)
+    return await asyncio.to_thread(conclude, spec, analysis, previous, at, generation=generation)

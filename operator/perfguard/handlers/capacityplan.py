@@ -33,4 +33,12 @@ async def evaluate_capacityplan(
         reader=default_reader(),
         session=runtime.http,
     )
-    return await evaluate(spec, list(selected), previous, at, client, advertised_gpus=selected)
+    return await evaluate(
+        spec,
+        list(selected),
+        previous,
+        at,
+        client,
+        advertised_gpus=selected,
+        generation=ref.generation,
+    )
