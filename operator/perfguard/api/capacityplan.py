@@ -396,9 +396,11 @@ class CapacityPlanStatus(ResourceStatus):
     anomalies: list[Anomaly] | None = Field(
         default=None,
         max_length=20,
-        description="The newest 20 anomalies in the history. An episode that has ended stays "
-        "listed, unchanged, until its start leaves the history (or the spec stops looking for "
-        "its kind), even when a later evaluation does not find it again.",
+        description="The newest 20 anomalies in the history, one entry per episode (entries "
+        "of one type and GPU whose spans overlap are one; an XidError is one per code and "
+        "start). An episode that has ended stays listed, unchanged, even when a later "
+        "evaluation does not find it again, until its start leaves the history, its GPU is no "
+        "longer in the data fetched, or the spec changes (a new generation).",
     )
     total_anomalies: int | None = Field(
         default=None,
