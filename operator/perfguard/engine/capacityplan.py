@@ -875,12 +875,11 @@ def _overlaps(new: Mapping[str, Any], old: Mapping[str, Any], old_end: float | N
     start is exact: another start is another episode."""
     if new.get("type") in _EXACT_STARTS or not _same_unit(new, old):
         return False
-    spans = _span(new), _span(old)
-    if spans[0] is None or spans[1] is None:
+    new_span, old_span = _span(new), _span(old)
+    if new_span is None or old_span is None:
         return False
-    (new_start, new_end), (old_start, open_end) = spans
-    old_last = open_end if old_end is None or "end" in old else old_end
-    return new_start <= old_last and old_start <= new_end
+    old_last = old_span[1] if old_end is None or "end" in old else old_end
+    return new_span[0] <= old_last and old_span[0] <= new_span[1]
 
 
 def _match(
