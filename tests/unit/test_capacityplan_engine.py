@@ -896,6 +896,59 @@ def test_overlapping_spans_are_one_episode_but_a_later_one_is_new() -> None:
     assert new_anomalies([span("10:30", type="XidError", value=79.0)], [xid], 600.0) != []
 
 
+def test_a_new_episode_soon_after_an_ended_one_is_new() -> None:
+    """A start within the tolerance (max(2 x step, 10 min)) of an entry's is a re-estimate
+    of that onset only while the entry is ongoing or their spans share a sample: a spike at
+    10:10 after one that ended at 10:00 is a new episode with its own Event, whether the
+    earlier one is found again, missed (and kept), or the kind's start is exact (XID 79,
+    then 0, then 79 again at 10:10). Before, the new spike took the old entry and got no
+    Event, and the second XID was announced with the first one's start."""
+    spike = {
+        "type": "UtilizationSpike",
+        "node": "node-a",
+        "gpu": "0",
+        "severity": "Warning",
+        "value": 90.0,
+        "message": "a spike",
+    }
+
+    def at(start: str, **more: Any) -> dict[str, Any]:
+        when = f"2026-11-28T{start}:00Z"
+        return {**spike, **more, "start": when, "end": when}
+
+    a, b = at("10:00"), at("10:10")
+    assert new_anomalies([b, a], [a], 600.0) == [b]  # both found: B is new
+    assert new_anomalies([b], [a], 600.0) == [b]  # A missed: B is new all the same
+    assert new_anomalies([at("10:05")], [{**a, "end": "2026-11-28T10:05:00Z"}], 600.0) == []
+    ongoing = {key: value for key, value in a.items() if key != "end"}
+    assert new_anomalies([at("10:08")], [ongoing], 600.0) == []  # its onset re-estimated
+    first, again = (
+        at("10:00", type="XidError", value=79.0),
+        at("10:10", type="XidError", value=79.0),
+    )
+    assert new_anomalies([again, first], [first], 600.0) == [again]
+
+    # Through judge: A listed and announced before, missed now, B found: B gets its Event,
+    # A stays listed.
+    previous = next_status(
+        {"anomalies": [at("07:00", node="node-a", gpu="0")]},
+        {},
+        [false("AnomalyDetected", "NoActiveAnomaly", "1 anomaly(ies) in the history")],
+        generation=1,
+        at=AT,
+        measured=True,
+    )
+    history = data(40.0)
+    b_at = -1 - (AT - datetime(2026, 11, 28, 7, 10, tzinfo=UTC)) // timedelta(seconds=STEP)
+    assert history.times[b_at] == datetime(2026, 11, 28, 7, 10, tzinfo=UTC).timestamp()
+    history.gpus[("node-a", "0")][Signal.GPU_UTIL][b_at] += 30
+    outcome = judge(spec(), history, previous, AT, generation=1)
+    starts = [entry["start"] for entry in outcome.fields["anomalies"]]
+    announced = [e.message for e in outcome.events if e.reason == "UtilizationSpike"]
+    assert starts == ["2026-11-28T07:10:00Z", "2026-11-28T07:00:00Z"], starts
+    assert len(announced) == 1 and "since 2026-11-28T07:10:00Z" in announced[0], announced
+
+
 def test_kept_entries_go_with_their_gpu_or_with_the_spec_that_listed_them() -> None:
     """An entry not found now is kept only for a GPU whose series were fetched (not one of
     a node the selector no longer takes, or that was removed), and only while the spec is

@@ -855,9 +855,20 @@ def _starts(new: Mapping[str, Any], old: Mapping[str, Any]) -> tuple[datetime, d
 
 
 def _same_anomaly(new: Mapping[str, Any], old: Mapping[str, Any], tolerance_s: float) -> bool:
-    """The same episode, at (about) the same start."""
+    """The same episode, at (about) the same start: an exact start for the kinds whose start
+    is exact (XID 79 at 10:00 and again at 10:10 are two errors); for an entry that had
+    ended, only if the spans also share a sample. A start within the tolerance is a
+    re-estimate of the same onset, but a spike at 10:10 after one that ended at 10:00 is a
+    new episode, and taking the old entry cost it its Event."""
     starts = _starts(new, old) if _same_unit(new, old) else None
-    return starts is not None and abs((starts[0] - starts[1]).total_seconds()) <= tolerance_s
+    if starts is None:
+        return False
+    apart = abs((starts[0] - starts[1]).total_seconds())
+    if new.get("type") in _EXACT_STARTS:
+        return apart == 0
+    if apart > tolerance_s:
+        return False
+    return "end" not in old or _overlaps(new, old, None)
 
 
 def _span(item: Mapping[str, Any]) -> tuple[float, float] | None:
