@@ -431,6 +431,27 @@ def test_max_alone_is_judged_whatever_the_reference_infinities(
     assert (value["current"], value["samples"]) == (nan["current"], nan["samples"])
 
 
+@pytest.mark.parametrize("comparison", ["Concurrent", "Historical"])
+@pytest.mark.parametrize(
+    ("candidate", "value", "why"),
+    [
+        (2.0, INF, "with them the candidate's mean is +Inf: the Pass the other steps read"),
+        (4.0, -INF, "with them the candidate's mean is -Inf, the other way from the max breach"),
+    ],
+)
+def test_max_alone_refused_with_infinities_on_both_sides_names_the_candidate(
+    comparison: str, candidate: float, value: float, why: str
+) -> None:
+    """`max` alone, infinities on both sides: NoData, and the message names what refuses it,
+    the candidate's infinities; `max` never reads the reference. It said the reference "has
+    no finite level to compare with" (review reproducer in /tmp/s18-review-inf2)."""
+    spec = query_spec(comparison, {"max": 3.0})
+    out = metric(run(spec, case(spec, candidate=candidate, value=value, stable_at=slice(4, 7))))
+    assert (out["verdict"], out["reason"]) == ("NoData", "NonFiniteValues")
+    assert why in out["message"]
+    assert "no finite level to compare with" not in out["message"]
+
+
 def test_max_improved_with_reference_infinities_is_a_pass() -> None:
     """A canary at 1.0 against a stable at 2.0, `max: 3`: Improved on the finite steps, but
     an improvement is a change from the stable track, whose level +Inf leaves unknown."""

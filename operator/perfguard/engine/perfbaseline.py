@@ -1086,7 +1086,11 @@ def _infinities_refused(infinite: _Infinite, made: judgement.MetricJudgement) ->
         )
         lead = "±Inf is no number to judge"
         why = f"{held}, and the finite steps left reach no verdict ({made.message})"
-    elif reference is not None:
+    elif reference is not None and (
+        candidate is None or any(c.rule not in infinities.CANDIDATE_ONLY for c in made.checks)
+    ):
+        # `max` alone never reads the reference: with the candidate's infinities too, they
+        # are what refuses it (the branch below).
         why = f"with them the {reference.owner} has no finite level to compare with"
         own = [c.rule for c in made.checks if c.rule in infinities.CANDIDATE_ONLY]
         others = [c.rule for c in made.checks if c.rule not in infinities.CANDIDATE_ONLY]
