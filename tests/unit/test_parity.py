@@ -128,6 +128,33 @@ def test_env_values_compare_references_not_resolved_values() -> None:
     )
 
 
+@pytest.mark.parametrize("where", ["env", "annotation"])
+def test_long_values_are_compared_whole_and_shown_cut_with_a_hash(where: str) -> None:
+    # Two values alike for their first 300 characters: the cut shown in status is the same,
+    # the values are not, and status must say so.
+    key = "perfguard.dev/model-version"
+    s = spec(compare={"annotations": [key]})
+
+    def build(tail: str) -> dict[str, Any]:
+        value = "x" * 300 + tail
+        if where == "env":
+            return deployment("api", image=f"r@{D1}", env=[{"name": "OPTS", "value": value}])
+        return deployment("api", image=f"r@{D1}", annotations={key: value})
+
+    ref, tgt = envs(s, objects("stg", [build("-Xmx4g")]), objects("prd", [build("-Xmx512m")]))
+    result = judge([compare(ref, tgt)], 0.0)
+    assert result.verdict == ParityVerdict.DRIFTED
+    (difference,) = result.differences
+    assert difference.reference is not None and difference.target is not None
+    assert difference.reference != difference.target
+    for shown in (difference.reference, difference.target):
+        assert shown.startswith("x" * 255 + "… (hmac:")
+        assert len(shown) < 300
+    assert fingerprint(ref) != fingerprint(tgt)
+    same = envs(s, objects("stg", [build("-Xmx4g")]), objects("prd", [build("-Xmx4g")]))
+    assert judge([compare(*same)], 0.0).verdict == ParityVerdict.IN_SYNC
+
+
 def test_config_references_cover_volumes_projections_env_from_and_value_from() -> None:
     pod_spec = {
         "volumes": [

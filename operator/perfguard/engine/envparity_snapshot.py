@@ -9,6 +9,7 @@ What an item's value is:
   pinned in the image reference; otherwise unresolved.
 - env/NAME: a literal value, or what a `valueFrom` references (`configMapKeyRef:cm/key`),
   so environment-specific values such as `fieldRef:metadata.namespace` compare equal.
+  Values are compared whole; a long one is shown cut, with a keyed hash of the whole.
 - configmap/NAME, secret/NAME: a keyed hash (HMAC) of the object's canonical content; the
   content itself never leaves this module. The name is part of the item, so a workload that
   references a differently named object differs (against "<absent>"). When Secrets are not
@@ -111,9 +112,20 @@ def _short(value: str) -> str:
     return value if len(value) <= _MAX_SHOWN else value[: _MAX_SHOWN - 1] + "…"
 
 
+def shown_value(value: str, hasher: Hasher) -> str | None:
+    """What status shows for a compared text value: None (the value itself) when it is
+    short; else its start and a keyed hash of the whole, so two values that differ only
+    after the cut still read as different (the value compared is always the whole)."""
+    if len(value) <= _MAX_SHOWN:
+        return None
+    return f"{_short(value)} ({hasher(value.encode())})"
+
+
 def env_value(entry: Mapping[str, Any]) -> str:
+    """The whole value compared for an env entry (shortened only for display, see
+    `shown_value`)."""
     if "valueFrom" not in entry or entry.get("valueFrom") is None:
-        return _short(str(entry.get("value") or ""))
+        return str(entry.get("value") or "")
     source = entry["valueFrom"]
     for kind in ("configMapKeyRef", "secretKeyRef"):
         if kind in source:
@@ -333,9 +345,14 @@ def environment(objects: NamespaceObjects, spec: EnvParitySpec, hasher: Hasher) 
                     env_name = str(entry.get("name", ""))
                     if _ignored(env_name, spec.ignore.env):
                         continue
+                    value = env_value(entry)
                     items.append(
                         Item(
-                            key, str(container.get("name", "")), f"env/{env_name}", env_value(entry)
+                            key,
+                            str(container.get("name", "")),
+                            f"env/{env_name}",
+                            value,
+                            display=shown_value(value, hasher),
                         )
                     )
         if spec.compare.config:
@@ -350,7 +367,15 @@ def environment(objects: NamespaceObjects, spec: EnvParitySpec, hasher: Hasher) 
         for annotation in spec.compare.annotations:
             value = _annotation(workload, annotation)
             if value is not None:
-                items.append(Item(key, None, f"annotation/{annotation}", _short(value)))
+                items.append(
+                    Item(
+                        key,
+                        None,
+                        f"annotation/{annotation}",
+                        value,
+                        display=shown_value(value, hasher),
+                    )
+                )
     return Environment(objects.namespace, workloads, tuple(items))
 
 
@@ -371,6 +396,7 @@ __all__ = [
     "environment",
     "image_item",
     "selector_matches",
+    "shown_value",
     "workload_key",
 ]
 
