@@ -128,6 +128,18 @@ def test_env_values_compare_references_not_resolved_values() -> None:
     )
 
 
+def test_a_resource_field_ref_is_compared_with_its_divisor() -> None:
+    def entry(**divisor: str) -> dict[str, Any]:
+        ref = {"containerName": "app", "resource": "limits.memory", **divisor}
+        return {"name": "MEM", "valueFrom": {"resourceFieldRef": ref}}
+
+    assert env_value(entry(divisor="1Mi")) == "resourceFieldRef:app/limits.memory divisor=1Mi"
+    assert env_value(entry(divisor="1Mi")) != env_value(entry(divisor="1Gi"))
+    assert (
+        env_value(entry()) == env_value(entry(divisor="1")) == "resourceFieldRef:app/limits.memory"
+    )
+
+
 @pytest.mark.parametrize("where", ["env", "annotation"])
 def test_long_values_are_compared_whole_and_shown_cut_with_a_hash(where: str) -> None:
     # Two values alike for their first 300 characters: the cut shown in status is the same,

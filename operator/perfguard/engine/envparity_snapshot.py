@@ -135,7 +135,11 @@ def env_value(entry: Mapping[str, Any]) -> str:
         return f"fieldRef:{(source['fieldRef'] or {}).get('fieldPath', '')}"
     if "resourceFieldRef" in source:
         ref = source["resourceFieldRef"] or {}
-        return f"resourceFieldRef:{ref.get('containerName', '')}/{ref.get('resource', '')}"
+        value = f"resourceFieldRef:{ref.get('containerName', '')}/{ref.get('resource', '')}"
+        # The divisor scales what the container reads (4096 with 1Mi, 4 with 1Gi); 1 is
+        # the default, and the API server writes quantities in canonical form.
+        divisor = str(ref.get("divisor") or "1")
+        return value if divisor == "1" else f"{value} divisor={divisor}"
     return "valueFrom:" + ",".join(sorted(source))
 
 
