@@ -17,6 +17,7 @@ even when its own value is unresolved: presence is known, whatever the value wou
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Final
@@ -30,7 +31,16 @@ UNRESOLVED: Final = "<unverified>"
 NOT_READ: Final = "<contents not read>"
 
 # The order differences are listed in: what most likely breaks a service first.
-_FIELD_ORDER: Final = ("workload", "container", "image", "configmap", "secret", "env", "annotation")
+_FIELD_ORDER: Final = (
+    "workload",
+    "container",
+    "image",
+    "configmap",
+    "secret",
+    "env",
+    "envFrom",
+    "annotation",
+)
 
 
 @dataclass(frozen=True, order=True)
@@ -43,7 +53,7 @@ class WorkloadKey:
 class Item:
     workload: WorkloadKey
     container: str | None
-    field: str  # image, env/NAME, configmap/NAME, secret/NAME, annotation/KEY
+    field: str  # image, env/NAME, envFrom[N], configmap/NAME, secret/NAME, annotation/KEY
     value: str | None  # None: unresolved
     display: str | None = None  # what to show instead of value (e.g. a digest with its tag)
     note: str | None = None  # e.g. "mid-rollout: 2 digests running"
@@ -80,7 +90,7 @@ class Difference:
     note: str | None = None
 
     def rank(self) -> tuple[int, str, str, str, str]:
-        head = self.field.split("/", 1)[0]
+        head = re.split(r"[/\[]", self.field, maxsplit=1)[0]  # env/NAME, envFrom[0]
         order = _FIELD_ORDER.index(head) if head in _FIELD_ORDER else len(_FIELD_ORDER)
         return (order, self.namespace, self.name, self.container or "", self.field)
 

@@ -69,7 +69,7 @@ class CompareSpec(ApiModel):
     env: bool = Field(
         default=True,
         description="Compare containers' environment variables: the literal value, or what "
-        "a valueFrom references. Default true.",
+        "a valueFrom references; and each envFrom source with its prefix. Default true.",
     )
     annotations: list[Annotated[str, Field(max_length=317)]] = Field(
         default_factory=list,
@@ -190,7 +190,8 @@ class Difference(ApiModel):
     kind: str | None = Field(default=None, description="The workload's kind.")
     container: str | None = Field(default=None, description="The container, for image and env.")
     field: str = Field(
-        description="image, env/NAME, configmap/NAME, secret/NAME, annotation/KEY, workload …"
+        description="image, env/NAME, envFrom[N], configmap/NAME, secret/NAME, annotation/KEY, "
+        "workload …"
     )
     reference: str | None = Field(default=None, description="Reference value (hash for config).")
     target: str | None = Field(default=None, description="Target value (hash for config).")
@@ -221,8 +222,8 @@ class EnvParityStatus(ResourceStatus):
     differences: list[Difference] | None = Field(
         default=None,
         max_length=50,
-        description="The first 50 differences: workloads, then images, config, env and "
-        "annotations.",
+        description="The first 50 differences: workloads, then images, config, env, envFrom "
+        "and annotations.",
     )
     total_differences: int | None = Field(
         default=None, description="Every difference found, listed or not."

@@ -10,6 +10,8 @@ What an item's value is:
 - env/NAME: a literal value, or what a `valueFrom` references (`configMapKeyRef:cm/key`),
   so environment-specific values such as `fieldRef:metadata.namespace` compare equal.
   Values are compared whole; a long one is shown cut, with a keyed hash of the whole.
+- envFrom[N]: each `envFrom` source of a container, by position: the object it reads
+  (`configMapRef:NAME`), its `prefix` and `optional`.
 - configmap/NAME, secret/NAME: a keyed hash (HMAC) of the object's canonical content; the
   content itself never leaves this module. The name is part of the item, so a workload that
   references a differently named object differs (against "<absent>"). When Secrets are not
@@ -130,7 +132,7 @@ def env_value(entry: Mapping[str, Any]) -> str:
     for kind in ("configMapKeyRef", "secretKeyRef"):
         if kind in source:
             ref = source[kind] or {}
-            return f"{kind}:{ref.get('name', '')}/{ref.get('key', '')}"
+            return f"{kind}:{ref.get('name', '')}/{ref.get('key', '')}{_optional(ref)}"
     if "fieldRef" in source:
         return f"fieldRef:{(source['fieldRef'] or {}).get('fieldPath', '')}"
     if "resourceFieldRef" in source:
@@ -141,6 +143,25 @@ def env_value(entry: Mapping[str, Any]) -> str:
         divisor = str(ref.get("divisor") or "1")
         return value if divisor == "1" else f"{value} divisor={divisor}"
     return "valueFrom:" + ",".join(sorted(source))
+
+
+def _optional(ref: Mapping[str, Any]) -> str:
+    # An optional reference lets the pod start without the object; a required one does not.
+    return " optional=true" if ref.get("optional") else ""
+
+
+def env_from_value(source: Mapping[str, Any]) -> str:
+    """An `envFrom` source as compared: the object it reads, the prefix its variables'
+    names get, and whether the object may be missing."""
+    for kind in ("configMapRef", "secretRef"):
+        if source.get(kind):
+            ref = source[kind]
+            value = f"{kind}:{ref.get('name', '')}{_optional(ref)}"
+            break
+    else:
+        value = "envFrom:" + ",".join(sorted(k for k in source if k != "prefix"))
+    prefix = source.get("prefix")
+    return f"{value} prefix={prefix}" if prefix else value
 
 
 def config_references(pod_spec: Mapping[str, Any]) -> tuple[set[str], set[str]]:
@@ -345,6 +366,19 @@ def environment(objects: NamespaceObjects, spec: EnvParitySpec, hasher: Hasher) 
             )
         if spec.compare.env:
             for container in containers:
+                # By position: a later source wins a name two sources give, so the order
+                # matters as well as the object and the prefix.
+                for index, source in enumerate(container.get("envFrom") or []):
+                    value = env_from_value(source)
+                    items.append(
+                        Item(
+                            key,
+                            str(container.get("name", "")),
+                            f"envFrom[{index}]",
+                            value,
+                            display=shown_value(value, hasher),
+                        )
+                    )
                 for entry in container.get("env") or []:
                     env_name = str(entry.get("name", ""))
                     if _ignored(env_name, spec.ignore.env):
@@ -396,6 +430,7 @@ __all__ = [
     "canonical_content",
     "config_references",
     "digest_of",
+    "env_from_value",
     "env_value",
     "environment",
     "image_item",
