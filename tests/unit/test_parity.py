@@ -238,6 +238,69 @@ def test_config_references_cover_volumes_projections_env_from_and_value_from() -
     assert secrets == {"sec-vol", "sec-proj", "sec-from", "sec-key"}
 
 
+def test_what_ignore_leaves_out_references_no_config() -> None:
+    # The user said: not the log shipper, not DEBUG_*. Their ConfigMaps and Secrets are
+    # theirs; a volume the app mounts too, or that nobody mounts, still counts.
+    def volume(name: str) -> dict[str, Any]:
+        return {"name": name, "configMap": {"name": f"cm-{name}"}}
+
+    pod_spec = {
+        "volumes": [
+            volume("shipper-only"),
+            volume("shared"),
+            volume("unmounted"),
+            {"name": "shipper-creds", "secret": {"secretName": "sec-shipper"}},
+        ],
+        "containers": [
+            {
+                "name": "app",
+                "volumeMounts": [{"name": "shared", "mountPath": "/a"}],
+                "env": [
+                    {"name": "DEBUG_FLAGS", "valueFrom": {"configMapKeyRef": {"name": "cm-debug"}}},
+                    {"name": "MODE", "valueFrom": {"configMapKeyRef": {"name": "cm-mode"}}},
+                ],
+            },
+            {
+                "name": "log-shipper",
+                "volumeMounts": [
+                    {"name": "shipper-only", "mountPath": "/s"},
+                    {"name": "shared", "mountPath": "/a"},
+                    {"name": "shipper-creds", "mountPath": "/c"},
+                ],
+                "envFrom": [{"configMapRef": {"name": "cm-shipper-env"}}],
+                "env": [{"name": "K", "valueFrom": {"secretKeyRef": {"name": "sec-k"}}}],
+            },
+        ],
+    }
+    ignore = spec(ignore={"containers": ["log-*"], "env": ["DEBUG_*"]}).ignore
+    assert config_references(pod_spec, ignore) == ({"cm-shared", "cm-unmounted", "cm-mode"}, set())
+    everything = config_references(pod_spec)
+    assert everything[0] >= {"cm-shipper-only", "cm-shipper-env", "cm-debug"}
+    assert everything[1] == {"sec-shipper", "sec-k"}
+
+    # End to end: what only the ignored parts reference differs, and is not drift.
+    def build(env: str) -> dict[str, Any]:
+        workload = deployment("api", image=f"r@{D1}")
+        containers = workload["spec"]["template"]["spec"]["containers"]
+        containers[0]["env"] = [
+            {"name": "DEBUG_FLAGS", "valueFrom": {"configMapKeyRef": {"name": f"dbg-{env}"}}}
+        ]
+        containers.append(
+            {
+                "name": "log-shipper",
+                "image": "fluentbit:2",
+                "envFrom": [{"configMapRef": {"name": f"sh-{env}"}}],
+            }
+        )
+        return workload
+
+    s = spec(ignore={"containers": ["log-shipper"], "env": ["DEBUG_*"]})
+    ref, tgt = envs(s, objects("stg", [build("stg")]), objects("prd", [build("prd")]))
+    result = judge([compare(ref, tgt)], 0.0)
+    assert result.verdict == ParityVerdict.IN_SYNC, result.differences
+    assert (result.compared, result.differing) == (1, 0)
+
+
 def test_canonical_content_is_order_independent_and_unambiguous() -> None:
     a = canonical_content({"data": {"x": "1", "y": "2"}}, secret=False)
     b = canonical_content({"data": {"y": "2", "x": "1"}}, secret=False)

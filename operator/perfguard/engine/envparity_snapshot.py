@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from perfguard.analysis.parity import ABSENT, NOT_READ, Environment, Item, WorkloadKey
-from perfguard.api.envparity import EnvParitySpec
+from perfguard.api.envparity import EnvParitySpec, IgnoreSpec
 
 Hasher = Callable[[bytes], str]
 """Keyed hash of canonical content -> printable digest (e.g. 'hmac:…')."""
@@ -164,11 +164,28 @@ def env_from_value(source: Mapping[str, Any]) -> str:
     return f"{value} prefix={prefix}" if prefix else value
 
 
-def config_references(pod_spec: Mapping[str, Any]) -> tuple[set[str], set[str]]:
-    """(ConfigMap names, Secret names) a pod template mounts, projects or references."""
+def config_references(
+    pod_spec: Mapping[str, Any], ignore: IgnoreSpec | None = None
+) -> tuple[set[str], set[str]]:
+    """(ConfigMap names, Secret names) a pod template mounts, projects or references.
+
+    What `ignore` leaves out contributes nothing: the envFrom and valueFrom of an ignored
+    container, the valueFrom of an ignored env var, and a volume that only ignored
+    containers mount. A volume no container mounts still counts: the pod does not start
+    without its object (unless optional), whoever reads it.
+    """
+    ignore = ignore or IgnoreSpec()
     config_maps: set[str] = set()
     secrets: set[str] = set()
+    kept: list[Mapping[str, Any]] = []
+    ignored: list[Mapping[str, Any]] = []
+    for container in _containers(pod_spec):
+        name = str(container.get("name", ""))
+        (ignored if _ignored(name, ignore.containers) else kept).append(container)
+    only_ignored = _mounted(ignored) - _mounted(kept)
     for volume in pod_spec.get("volumes") or []:
+        if volume.get("name") in only_ignored:
+            continue
         if volume.get("configMap"):
             config_maps.add(volume["configMap"].get("name", ""))
         if volume.get("secret"):
@@ -178,13 +195,15 @@ def config_references(pod_spec: Mapping[str, Any]) -> tuple[set[str], set[str]]:
                 config_maps.add(source["configMap"].get("name", ""))
             if source.get("secret"):
                 secrets.add(source["secret"].get("name", ""))
-    for container in _containers(pod_spec):
+    for container in kept:
         for source in container.get("envFrom") or []:
             if source.get("configMapRef"):
                 config_maps.add(source["configMapRef"].get("name", ""))
             if source.get("secretRef"):
                 secrets.add(source["secretRef"].get("name", ""))
         for entry in container.get("env") or []:
+            if _ignored(str(entry.get("name", "")), ignore.env):
+                continue
             value_from = entry.get("valueFrom") or {}
             if value_from.get("configMapKeyRef"):
                 config_maps.add(value_from["configMapKeyRef"].get("name", ""))
@@ -193,6 +212,15 @@ def config_references(pod_spec: Mapping[str, Any]) -> tuple[set[str], set[str]]:
     config_maps.discard("")
     secrets.discard("")
     return config_maps, secrets
+
+
+def _mounted(containers: Iterable[Mapping[str, Any]]) -> set[str]:
+    """Names of the volumes these containers mount."""
+    return {
+        str(mount.get("name", ""))
+        for container in containers
+        for mount in container.get("volumeMounts") or []
+    }
 
 
 class PodIndex:
@@ -394,7 +422,7 @@ def environment(objects: NamespaceObjects, spec: EnvParitySpec, hasher: Hasher) 
                         )
                     )
         if spec.compare.config:
-            config_maps, secrets = config_references(pod_spec)
+            config_maps, secrets = config_references(pod_spec, spec.ignore)
             for cm in sorted(config_maps):
                 items.append(Item(key, None, f"configmap/{cm}", content_hash("configmap", cm)))
             for secret in sorted(secrets):

@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any, Final
 
 from perfguard.api.base import ApiModel
-from perfguard.api.envparity import EnvParitySpec
+from perfguard.api.envparity import EnvParitySpec, IgnoreSpec
 from perfguard.engine.envparity import judge_environments, read_failed
 from perfguard.engine.envparity_snapshot import (
     Hasher,
@@ -69,11 +69,11 @@ def outside(patterns: Sequence[str], namespaces: Sequence[str]) -> list[str]:
     return [n for n in namespaces if not served(patterns, n)]
 
 
-def _skipped_secrets(objects: list[NamespaceObjects]) -> bool:
+def _skipped_secrets(objects: list[NamespaceObjects], ignore: IgnoreSpec) -> bool:
     for namespace in objects:
         for workload in namespace.workloads:
             pod_spec = ((workload.get("spec") or {}).get("template") or {}).get("spec") or {}
-            if config_references(pod_spec)[1]:
+            if config_references(pod_spec, ignore)[1]:
                 return True
     return False
 
@@ -141,7 +141,7 @@ async def evaluate_envparity(
     except ParityReadError as error:
         return read_failed(error.reason, error.message, previous)
     environments = [environment(o, spec, hasher) for o in objects]
-    if spec.compare.config and not compare_secrets and _skipped_secrets(objects):
+    if spec.compare.config and not compare_secrets and _skipped_secrets(objects, spec.ignore):
         notes.append("Secret contents not compared: reading Secrets is disabled in the operator")
     return judge_environments(spec, environments[0], environments[1:], previous, notes=notes)
 
