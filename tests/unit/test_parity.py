@@ -770,3 +770,33 @@ def test_nothing_to_compare_is_unverified() -> None:
     outcome = judge_environments(s, ref, [tgt], {})
     assert outcome.verdict == "Unverified"
     assert outcome.fields["reason"] == "NothingCompared"
+    assert (
+        "no workloads of kinds Deployment, StatefulSet, DaemonSet matched in stg, prd"
+        in (outcome.fields["message"])
+    )
+
+
+@pytest.mark.parametrize(
+    ("compare_spec", "why"),
+    [
+        # The Secret is read by name only, and is the same on both sides.
+        ({"images": False, "env": False}, "their only items are Secrets whose contents"),
+        # Annotations nobody carries.
+        (
+            {"images": False, "env": False, "config": False, "annotations": ["a/b"]},
+            "spec.compare and spec.ignore leave none",
+        ),
+    ],
+)
+def test_nothing_compared_says_workloads_matched_when_they_did(
+    compare_spec: dict[str, Any], why: str
+) -> None:
+    s = spec(compare=compare_spec)
+    workload = _env_from(deployment("api"), "db-creds")
+    ref, tgt = envs(s, objects("stg", [workload]), objects("prd", [workload]))
+    outcome = judge_environments(s, ref, [tgt], {})
+    assert outcome.fields["reason"] == "NothingCompared"
+    message = outcome.fields["message"]
+    assert "no workloads" not in message
+    assert "matched (stg: 1, prd: 1) but gave no item to compare" in message
+    assert why in message

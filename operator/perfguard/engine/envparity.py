@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from perfguard.analysis.parity import (
+    NOT_READ,
     Difference,
     Environment,
     ParityResult,
@@ -76,6 +77,28 @@ def headline(
     return text
 
 
+def nothing_compared(spec: EnvParitySpec, environments: Sequence[Environment]) -> str:
+    """Why nothing was compared: no workload matched, or those that matched gave no item
+    (a user fixes the selector in one case and spec.compare or spec.ignore in the other)."""
+    kinds = ", ".join(k.value for k in spec.workloads.kinds)
+    if not any(e.workloads for e in environments):
+        where = ", ".join(e.namespace for e in environments)
+        return f"no workloads of kinds {kinds} matched in {where}; nothing to compare"
+    counts = ", ".join(f"{e.namespace}: {len(e.workloads)}" for e in environments)
+    # Compared 0 with workloads paired on every side: each item is an unread Secret under
+    # the same name on both sides, or there is no item at all.
+    unread = any(item.value == NOT_READ for e in environments for item in e.items)
+    why = (
+        "their only items are Secrets whose contents are not read"
+        if unread
+        else "spec.compare and spec.ignore leave none"
+    )
+    return (
+        f"workloads of kinds {kinds} matched ({counts}) but gave no item to compare: {why}; "
+        "nothing to compare"
+    )
+
+
 def judge_environments(
     spec: EnvParitySpec,
     reference: Environment,
@@ -87,9 +110,7 @@ def judge_environments(
     result = judge((compare(reference, t) for t in targets), spec.max_drift_percent)
     message = headline(result, spec, reference.namespace, [t.namespace for t in targets])
     if result.reason == "NothingCompared":
-        kinds = ", ".join(k.value for k in spec.workloads.kinds)
-        where = ", ".join(e.namespace for e in (reference, *targets))
-        message = f"no workloads of kinds {kinds} matched in {where}; nothing to compare"
+        message = nothing_compared(spec, [reference, *targets])
     if notes:
         message += " (" + "; ".join(notes) + ")"
     fields: dict[str, Any] = {
