@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from perfguard.analysis.parity import Environment, compare, fingerprint, judge
-from perfguard.api.envparity import EnvParitySpec, ParityVerdict
+from perfguard.api.envparity import EnvParitySpec, EnvParityStatus, ParityVerdict
 from perfguard.engine.envparity import judge_environments, read_failed
 from perfguard.engine.envparity_snapshot import (
     NOT_READ,
@@ -762,6 +762,28 @@ def test_status_caps_differences_at_50_with_the_total() -> None:
     assert len(outcome.fields["differences"]) == 50
     assert outcome.fields["totalDifferences"] == 80
     assert outcome.fields["driftPercent"] == 100.0
+
+
+def test_status_lists_stay_within_the_crd_bounds_with_many_targets() -> None:
+    # A namespaceSelector matching 70 namespaces: 71 fingerprints would exceed the CRD's
+    # maxItems and the API server would refuse the whole status patch.
+    s = spec(targets=None, namespaceSelector={"matchLabels": {"env": "prod"}})
+    workloads = [deployment(f"w{i}", image=f"r@{D1}") for i in range(3)]
+    drifted = [deployment(f"w{i}", image=f"r@{D2}") for i in range(3)]
+    reference = environment(objects("stg", workloads), s, HASHER)
+    targets = [environment(objects(f"prod-{i:02d}", drifted), s, HASHER) for i in range(70)]
+    outcome = judge_environments(s, reference, targets, {})
+    listed = [f["namespace"] for f in outcome.fields["fingerprints"]]
+    assert listed == ["stg"] + [f"prod-{i:02d}" for i in range(64)]
+    assert outcome.fields["omittedFingerprints"] == 6
+    assert outcome.fields["totalDifferences"] == 210
+    status = EnvParityStatus.model_validate(outcome.fields)  # the CRD's bounds, in the model
+    assert status.fingerprints is not None and status.differences is not None
+    assert len(status.differences) == 50
+
+    few = judge_environments(s, reference, targets[:64], {})
+    assert len(few.fields["fingerprints"]) == 65
+    assert few.fields["omittedFingerprints"] is None  # removed from status
 
 
 def test_nothing_to_compare_is_unverified() -> None:

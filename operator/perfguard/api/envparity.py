@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Final
 
 from pydantic import ConfigDict, Field, model_validator
 
@@ -14,6 +14,10 @@ from perfguard.api.conditions import ResourceStatus
 from perfguard.api.quantities import Interval
 
 NAMESPACE = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+# Status lists' bounds (the CRD's maxItems): the engine cuts each list to its bound, as the
+# API server refuses the whole status patch when one list is longer.
+MAX_FINGERPRINTS: Final = 65  # the reference and 64 targets, as many as `targets` takes
+MAX_DIFFERENCES: Final = 50
 Namespace = Annotated[str, Field(min_length=1, max_length=63, pattern=NAMESPACE)]
 
 
@@ -217,13 +221,21 @@ class EnvParityStatus(ResourceStatus):
         "compared.",
     )
     fingerprints: list[Fingerprint] | None = Field(
-        default=None, max_length=65, description="One per namespace, the reference first."
+        default=None,
+        max_length=MAX_FINGERPRINTS,
+        description="One per namespace, the reference first, then the targets in order (a "
+        f"namespaceSelector's by name); at most {MAX_FINGERPRINTS}, see omittedFingerprints.",
+    )
+    omitted_fingerprints: int | None = Field(
+        default=None,
+        description=f"Targets compared but not in fingerprints (past the first "
+        f"{MAX_FINGERPRINTS - 1}); unset when none.",
     )
     differences: list[Difference] | None = Field(
         default=None,
-        max_length=50,
-        description="The first 50 differences: workloads, then images, config, env, envFrom "
-        "and annotations.",
+        max_length=MAX_DIFFERENCES,
+        description=f"The first {MAX_DIFFERENCES} differences: workloads, then images, config, "
+        "env, envFrom and annotations.",
     )
     total_differences: int | None = Field(
         default=None, description="Every difference found, listed or not."

@@ -19,11 +19,15 @@ from perfguard.analysis.parity import (
     fingerprint,
     judge,
 )
-from perfguard.api.envparity import EnvParitySpec, ParityVerdict
+from perfguard.api.envparity import (
+    MAX_DIFFERENCES,
+    MAX_FINGERPRINTS,
+    EnvParitySpec,
+    ParityVerdict,
+)
 from perfguard.outcome import EventSpec, Outcome
 from perfguard.status import READY, ConditionUpdate, false, parse_conditions, true, unknown
 
-MAX_DIFFERENCES: Final = 50
 IN_SYNC: Final = "InSync"
 DRIFT_UNCONFIRMED: Final = "DriftUnconfirmed"
 SUMMARY_DIFFERENCES: Final = 3
@@ -121,10 +125,13 @@ def judge_environments(
         "compared": result.compared,
         "differing": result.differing,
         "unverified": result.unverified,
+        # A namespaceSelector may match more targets than status lists: the reference and
+        # the first targets keep theirs, the rest are counted.
         "fingerprints": [
             {"namespace": env.namespace, "fingerprint": fingerprint(env), "items": len(env.items)}
-            for env in (reference, *targets)
+            for env in (reference, *targets)[:MAX_FINGERPRINTS]
         ],
+        "omittedFingerprints": max(len(targets) + 1 - MAX_FINGERPRINTS, 0) or None,
         "differences": [_difference_status(d) for d in result.differences[:MAX_DIFFERENCES]],
         "totalDifferences": len(result.differences),
     }
