@@ -269,6 +269,37 @@ INVALID = [
         ("spec.targets", "must differ from the reference"),
         id="cel-target-is-reference",
     ),
+    # Kubernetes' LabelSelector rules, on the one selector model every kind uses.
+    pytest.param(
+        "envparity",
+        "spec.workloads.selector",
+        {"matchExpressions": [{"key": "tier", "operator": "In"}]},
+        (
+            "spec.workloads.selector.matchExpressions[0].values",
+            "values must be given when operator is In or NotIn",
+        ),
+        id="cel-selector-in-without-values",
+    ),
+    pytest.param(
+        "envparity",
+        "spec.workloads.selector",
+        {"matchExpressions": [{"key": "tier", "operator": "NotIn", "values": []}]},
+        (
+            "spec.workloads.selector.matchExpressions[0].values",
+            "values must be given when operator is In or NotIn",
+        ),
+        id="cel-selector-notin-empty-values",
+    ),
+    pytest.param(
+        "capacityplan",
+        "spec.nodes.selector",
+        {"matchExpressions": [{"key": "gpu", "operator": "Exists", "values": ["true"]}]},
+        (
+            "spec.nodes.selector.matchExpressions[0].values",
+            "values must be empty when operator is Exists or DoesNotExist",
+        ),
+        id="cel-selector-exists-with-values",
+    ),
     pytest.param(
         "envparity", "spec.maxDriftPercent", 150, "spec.maxDriftPercent", id="drift-above-100"
     ),

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
+
+from perfguard.api.cel import CelRule, validations
 
 
 class ApiModel(BaseModel):
@@ -39,8 +41,26 @@ class LabelSelector(ApiModel):
     )
 
 
+# Kubernetes' own LabelSelector validation, as CEL: the API server's selector parser refuses
+# `tier in ()` when the operator lists with it, which would surface as a failed read at
+# every evaluation instead of a refused spec at `kubectl apply`.
+VALUES_FOR_IN = CelRule(
+    "!(self.operator in ['In', 'NotIn']) || (has(self.values) && size(self.values) > 0)",
+    "values must be given when operator is In or NotIn",
+    ".values",
+)
+NO_VALUES_FOR_EXISTS = CelRule(
+    "!(self.operator in ['Exists', 'DoesNotExist']) || !has(self.values) || "
+    "size(self.values) == 0",
+    "values must be empty when operator is Exists or DoesNotExist",
+    ".values",
+)
+
+
 class LabelSelectorRequirement(ApiModel):
     """One requirement on a label."""
+
+    model_config = ConfigDict(json_schema_extra=validations(VALUES_FOR_IN, NO_VALUES_FOR_EXISTS))
 
     key: str = Field(description="The label key.")
     operator: Literal["In", "NotIn", "Exists", "DoesNotExist"] = Field(
@@ -48,8 +68,18 @@ class LabelSelectorRequirement(ApiModel):
         "label is absent), Exists or DoesNotExist."
     )
     values: list[str] | None = Field(
-        default=None, description="Values for In and NotIn; Exists and DoesNotExist ignore them."
+        default=None,
+        description="Values for In and NotIn (at least one); none for Exists and DoesNotExist.",
     )
+
+    @model_validator(mode="after")
+    def _values_match_operator(self) -> LabelSelectorRequirement:
+        # The twins of the CEL rules above.
+        if self.operator in ("In", "NotIn") and not self.values:
+            raise VALUES_FOR_IN.error()
+        if self.operator in ("Exists", "DoesNotExist") and self.values:
+            raise NO_VALUES_FOR_EXISTS.error()
+        return self
 
 
 LabelSelector.model_rebuild()
