@@ -50,8 +50,7 @@ VALUES_FOR_IN = CelRule(
     ".values",
 )
 NO_VALUES_FOR_EXISTS = CelRule(
-    "!(self.operator in ['Exists', 'DoesNotExist']) || !has(self.values) || "
-    "size(self.values) == 0",
+    "!(self.operator in ['Exists', 'DoesNotExist']) || !has(self.values) || size(self.values) == 0",
     "values must be empty when operator is Exists or DoesNotExist",
     ".values",
 )

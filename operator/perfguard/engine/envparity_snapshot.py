@@ -431,15 +431,15 @@ def environment(objects: NamespaceObjects, spec: EnvParitySpec, hasher: Hasher) 
                 held = NOT_READ if objects.secrets is None else content_hash("secret", secret)
                 items.append(Item(key, None, f"secret/{secret}", held))
         for annotation in spec.compare.annotations:
-            value = _annotation(workload, annotation)
-            if value is not None:
+            carried = _annotation(workload, annotation)
+            if carried is not None:
                 items.append(
                     Item(
                         key,
                         None,
                         f"annotation/{annotation}",
-                        value,
-                        display=shown_value(value, hasher),
+                        carried,
+                        display=shown_value(carried, hasher),
                     )
                 )
     return Environment(objects.namespace, workloads, tuple(items))
