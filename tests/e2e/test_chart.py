@@ -199,6 +199,86 @@ def test_prometheus_rule_without_the_service_monitor_needs_an_operator_selector(
     assert operator_down(with_monitor) == 'absent(up{job="pg-perfguard", namespace="ops"} == 1)'
 
 
+# ----------------------------------------------------------------- names
+
+# Every object the chart renders, in one namespace, so that namespaced names meet as well.
+EVERY_OBJECT: dict[str, Any] = EVERYTHING_ON | {
+    "watchNamespaces": ["ops"],
+    "argoRollouts": {"analysisTemplates": {"enabled": True}, "namespaces": ["ops"]},
+}
+DNS_1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+# The objects named after the full name with a suffix.
+SUFFIXED = [
+    ("ClusterRole", "-analysis-reader"),
+    ("RoleBinding", "-analysis-reader"),
+    ("Secret", "-hash-key"),
+    ("Role", "-hash-key"),
+    ("RoleBinding", "-hash-key"),
+    ("Role", "-peering"),
+    ("RoleBinding", "-peering"),
+    ("ConfigMap", "-dashboard"),
+    ("ClusterAnalysisTemplate", "-perfbaseline"),
+    ("ClusterAnalysisTemplate", "-envparity"),
+    ("ClusterAnalysisTemplate", "-perfbaseline-prometheus"),
+]
+
+
+def _suffixed(fullname: str, suffix: str) -> str:
+    """The full name cut to leave room for the suffix, then the suffix; cut once more if that
+    were the full name itself."""
+    base = fullname[: 63 - len(suffix)].rstrip("-")
+    if base + suffix == fullname:
+        base = base[:-1].rstrip("-")
+    return base + suffix
+
+
+@pytest.mark.parametrize(
+    ("release", "fullname"),
+    [
+        pytest.param("r" * 53, "r" * 53 + "-perfguard", id="release-53"),
+        pytest.param("perfguard", "perfguard", id="perfguard"),
+    ]
+    + [pytest.param("pg", "p" * n, id=f"override-{n}") for n in (40, 47, 48, 54, 55, 56, 62, 63)]
+    # Full names ending in a suffix, as long as the suffixed name cut to 63 characters.
+    + [
+        pytest.param("pg", "p" * (63 - len(s)) + s, id=f"override-63{s}")
+        for s in ("-analysis-reader", "-peering", "-hash-key")
+    ],
+)
+def test_every_object_has_a_name_of_its_own_of_at_most_63_characters(
+    release: str, fullname: str
+) -> None:
+    """The names made of the full name and a suffix (-hash-key, -peering, -analysis-reader,
+    -dashboard, the AnalysisTemplates') cut the full name to leave room for the suffix.
+    Cutting the joined name instead made a 62-63 character full name (a 53-character release
+    name, the longest Helm takes, or a long fullnameOverride) and its -analysis-reader the
+    same ClusterRole name, one ClusterRole replacing the other, and let the Roles' names run
+    past 63 characters. Every name is a DNS-1123 label, no two objects of a kind in a
+    namespace share one, and every reference follows the name it refers to."""
+    values = EVERY_OBJECT if release != "pg" else EVERY_OBJECT | {"fullnameOverride": fullname}
+    docs = [
+        d
+        for d in render(values, release=release, namespace="ops")
+        if d["kind"] != "CustomResourceDefinition"
+    ]
+    keys = [(d["kind"], d["metadata"].get("namespace"), d["metadata"]["name"]) for d in docs]
+    assert len(keys) == len(set(keys)), sorted(k for k in keys if keys.count(k) > 1)
+    for kind, _, name in keys:
+        assert len(name) <= 63 and DNS_1123_LABEL.fullmatch(name), f"{kind} {name}"
+    assert one(docs, "Service")["metadata"]["name"] == fullname
+    assert one(docs, "ClusterRole", fullname)["rules"][0]["resources"][0] == "perfbaselines"
+    for kind, suffix in SUFFIXED:
+        one(docs, kind, _suffixed(fullname, suffix))
+    for binding in by_kind(docs, "RoleBinding") + by_kind(docs, "ClusterRoleBinding"):
+        ref = binding["roleRef"]
+        role = one(docs, ref["kind"], ref["name"])
+        assert role["metadata"].get("namespace") in (None, binding["metadata"].get("namespace"))
+    secret = _suffixed(fullname, "-hash-key")
+    assert env_of(docs)["PERFGUARD_HASH_KEY_SECRET"] == f"ops/{secret}"
+    role = one(docs, "Role", _suffixed(fullname, "-hash-key"))
+    assert role["rules"][0]["resourceNames"] == [secret]
+
+
 # ----------------------------------------------------------------- values and schema
 
 

@@ -19,6 +19,21 @@ Names and labels shared by every template.
 {{- end }}
 {{- end }}
 
+{{/* The full name with a suffix (`dict "context" . "suffix" "-hash-key"`), at most 63
+characters and never another object's name: the full name is cut first to leave room for the
+whole suffix (cutting the joined name instead dropped the suffix of a 62-63 character full
+name, and `<fullname>-analysis-reader` became the operator's own ClusterRole's name). Names
+with different suffixes end differently, so they differ; one equal to the full name itself
+(a full name already ending in the suffix, cut) is cut one character shorter. */}}
+{{- define "perfguard.suffixedName" -}}
+{{- $fullname := include "perfguard.fullname" .context }}
+{{- $base := regexReplaceAll "-+$" ($fullname | trunc (int (sub 63 (len .suffix)))) "" }}
+{{- if eq (printf "%s%s" $base .suffix) $fullname }}
+{{- $base = regexReplaceAll "-+$" ($base | trunc (int (sub (len $base) 1))) "" }}
+{{- end }}
+{{- printf "%s%s" $base .suffix }}
+{{- end }}
+
 {{- define "perfguard.chart" -}}
 {{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
 {{- end }}
@@ -49,7 +64,7 @@ chart creates. Neither would leave the operator reading a Secret nothing creates
 EnvParity Unverified (HashKeyUnavailable): refused. */}}
 {{- define "perfguard.hashKeySecretName" -}}
 {{- $hashKey := .Values.envParity.hashKeySecret }}
-{{- $generated := printf "%s-hash-key" (include "perfguard.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- $generated := include "perfguard.suffixedName" (dict "context" . "suffix" "-hash-key") }}
 {{- if $hashKey.existingSecret }}
 {{- $hashKey.existingSecret }}
 {{- else if $hashKey.create }}
@@ -87,7 +102,7 @@ EnvParity Unverified (HashKeyUnavailable): refused. */}}
 {{- end }}
 
 {{- define "perfguard.analysisClusterRoleName" -}}
-{{- printf "%s-analysis-reader" (include "perfguard.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- include "perfguard.suffixedName" (dict "context" . "suffix" "-analysis-reader") }}
 {{- end }}
 
 {{/* A duration in prometheus-operator's form (1m30s, 2d, 0; the schema checks the form) in
