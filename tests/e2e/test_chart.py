@@ -279,6 +279,45 @@ def test_every_object_has_a_name_of_its_own_of_at_most_63_characters(
     assert role["rules"][0]["resourceNames"] == [secret]
 
 
+DNS_1035_LABEL = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?")
+
+
+@pytest.mark.parametrize(
+    ("release", "service"),
+    [
+        ("pg", "pg-perfguard"),
+        ("perfguard", "perfguard"),
+        ("pg-1", "pg-1-perfguard"),
+        ("ml-perfguard", "ml-perfguard"),
+        ("ml-perfguard.v2", None),
+        ("1pg", None),
+        ("pg.prod", None),
+        ("2024-perfguard", None),
+    ],
+)
+def test_a_release_name_that_cannot_name_the_service_is_refused(
+    release: str, service: str | None
+) -> None:
+    """Helm takes release names (DNS-1123 subdomains: a leading digit, dots) that make a
+    full name the Service cannot have (a DNS-1035 label); the API server would refuse it
+    half-way through `helm install`. The chart refuses such a release at render time, naming
+    fullnameOverride and a name that works; a release whose full name is a label renders."""
+    result = helm("template", release, str(CHART), "-n", "ops")
+    if service is not None:
+        assert result.returncode == 0, result.stderr
+        docs = [d for d in yaml.safe_load_all(result.stdout) if d]
+        assert one(docs, "Service")["metadata"]["name"] == service
+        return
+    assert result.returncode != 0, f"release {release!r} was accepted"
+    assert "is not a DNS-1035 label" in result.stderr, result.stderr
+    match = re.search(
+        r"set fullnameOverride to one, e\.g\. --set fullnameOverride=(\S+)", result.stderr
+    )
+    assert match, result.stderr
+    docs = render({"fullnameOverride": match.group(1)}, release=release, namespace="ops")
+    assert DNS_1035_LABEL.fullmatch(one(docs, "Service")["metadata"]["name"])
+
+
 # ----------------------------------------------------------------- values and schema
 
 

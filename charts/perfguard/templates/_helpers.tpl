@@ -6,17 +6,27 @@ Names and labels shared by every template.
 {{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
 {{- end }}
 
+{{/* The release's full name. It names the Service, so it must be a DNS-1035 label: Helm takes
+release names that are not (`1pg`, `pg.prod`, `2024-perfguard`), and the API server would
+refuse the Service half-way through the install. Such a release is refused here, naming
+fullnameOverride (held to a DNS-1035 label by the schema). */}}
 {{- define "perfguard.fullname" -}}
+{{- $fullname := "" }}
 {{- if .Values.fullnameOverride }}
-{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- $fullname = .Values.fullnameOverride | trunc 63 }}
 {{- else }}
 {{- $name := default .Chart.Name .Values.nameOverride }}
 {{- if contains $name .Release.Name }}
-{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- $fullname = .Release.Name | trunc 63 }}
 {{- else }}
-{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- $fullname = printf "%s-%s" .Release.Name $name | trunc 63 }}
 {{- end }}
 {{- end }}
+{{- $fullname = regexReplaceAll "-+$" $fullname "" }}
+{{- if not (regexMatch "^[a-z]([-a-z0-9]*[a-z0-9])?$" $fullname) }}
+{{- fail (printf "the release's full name %q is not a DNS-1035 label (lower-case letters, digits and '-', starting with a letter, at most 63 characters), and it names the Service and the other objects: set fullnameOverride to one, e.g. --set fullnameOverride=perfguard-%s" $fullname (regexReplaceAll "[^a-z0-9]+" (lower .Release.Name) "-" | trunc 40 | trimAll "-")) }}
+{{- end }}
+{{- $fullname }}
 {{- end }}
 
 {{/* The full name with a suffix (`dict "context" . "suffix" "-hash-key"`), at most 63
