@@ -318,6 +318,69 @@ def test_a_release_name_that_cannot_name_the_service_is_refused(
     assert DNS_1035_LABEL.fullmatch(one(docs, "Service")["metadata"]["name"])
 
 
+def _string_values(names: list[str]) -> dict[str, Any]:
+    """Values putting the given names (in order) wherever the chart writes a string from its
+    values: namespaces, object and ServiceAccount names, labels."""
+    n = iter(names)
+    return {
+        "nameOverride": next(n),
+        "fullnameOverride": "pg",
+        "replicaCount": 2,
+        "watchNamespaces": [next(n), next(n)],
+        "peering": {"name": next(n)},
+        "priorityClassName": next(n),
+        "serviceAccount": {"name": next(n)},
+        "serviceMonitor": {"enabled": True},
+        "prometheusRule": {"enabled": True, **{alert: {"severity": next(n)} for alert in ALERTS}},
+        "grafanaDashboard": {"enabled": True, "namespace": next(n)},
+        "podDisruptionBudget": {"enabled": True},
+        "networkPolicy": {"enabled": True},
+        "argoRollouts": {
+            "analysisTemplates": {"enabled": True},
+            "namespaces": [next(n)],
+            "serviceAccountName": next(n),
+            "tokenSecretName": next(n),
+        },
+    }
+
+
+def _scalar_types(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {k: _scalar_types(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_scalar_types(v) for v in node]
+    return type(node).__name__
+
+
+def test_strings_from_the_values_stay_strings_whatever_yaml_would_read_in_them() -> None:
+    """A value the schema takes as a string but YAML reads as something else (`2024`, `on`,
+    `true`, `null`, `1.5`), written unquoted, became a number, a boolean or null in the
+    manifest: a namespace `2024` or `on` (watchNamespaces, argoRollouts.namespaces), a
+    severity label `1`, which the API server and Prometheus refuse (label values and names
+    are strings). The chart quotes every string it writes: rendered with such values, every
+    field has the type it has when rendered with plain names, and holds the string given."""
+    yaml_reads_otherwise = ["4711", "2024", "on", "2029", "4712", "4713"]
+    yaml_reads_otherwise += ["1", "true", "null", "off", "1.5", "~", "yes", "0x1F"][: len(ALERTS)]
+    yaml_reads_otherwise += ["2028", "2025", "4714", "4715"]
+    plain = [f"name-{i}" for i in range(len(yaml_reads_otherwise))]
+    tricky_docs = render(_string_values(yaml_reads_otherwise), release="2027", namespace="2026")
+    plain_docs = render(_string_values(plain), release="rel", namespace="ops")
+    assert [d["kind"] for d in tricky_docs] == [d["kind"] for d in plain_docs]
+    for tricky, plain_doc in zip(tricky_docs, plain_docs, strict=True):
+        assert _scalar_types(tricky) == _scalar_types(plain_doc), (
+            f"{tricky['kind']} {tricky['metadata']['name']}"
+        )
+    namespaces = {d["metadata"].get("namespace") for d in tricky_docs} - {None}
+    assert namespaces == {"2026", "2024", "on", "2028", "2025"}
+    rule = one(tricky_docs, "PrometheusRule")
+    severities = [r["labels"]["severity"] for g in rule["spec"]["groups"] for r in g["rules"]
+                  if "alert" in r]  # fmt: skip
+    assert severities == yaml_reads_otherwise[6 : 6 + len(ALERTS)]
+    assert one(tricky_docs, "Deployment")["metadata"]["labels"]["app.kubernetes.io/instance"] == (
+        "2027"
+    )
+
+
 # ----------------------------------------------------------------- values and schema
 
 

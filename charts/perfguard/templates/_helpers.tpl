@@ -49,15 +49,15 @@ with different suffixes end differently, so they differ; one equal to the full n
 {{- end }}
 
 {{- define "perfguard.selectorLabels" -}}
-app.kubernetes.io/name: {{ include "perfguard.name" . }}
-app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/name: {{ include "perfguard.name" . | quote }}
+app.kubernetes.io/instance: {{ .Release.Name | quote }}
 {{- end }}
 
 {{- define "perfguard.labels" -}}
-helm.sh/chart: {{ include "perfguard.chart" . }}
+helm.sh/chart: {{ include "perfguard.chart" . | quote }}
 {{ include "perfguard.selectorLabels" . }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
-app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/managed-by: {{ .Release.Service | quote }}
 app.kubernetes.io/part-of: perfguard
 {{- end }}
 
