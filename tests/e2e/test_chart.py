@@ -953,6 +953,30 @@ def test_two_replicas_limited_to_namespaces_peer_in_each_namespace() -> None:
     assert all(r["rules"][0]["resources"] == ["kopfpeerings"] for r in roles)
 
 
+@pytest.mark.parametrize(
+    ("values", "strategy"),
+    [
+        ({}, {"type": "Recreate"}),
+        ({"replicaCount": 0}, {"type": "Recreate"}),
+        ({"replicaCount": 2}, None),
+        ({"peering": {"enabled": True}}, None),
+        ({"replicaCount": 3, "watchNamespaces": ["a"]}, None),
+    ],
+    ids=["one-replica", "none", "two-replicas", "one-replica-peering", "three-namespaced"],
+)
+def test_without_peering_an_upgrade_stops_the_old_pod_before_starting_the_new(
+    values: dict[str, Any], strategy: dict[str, str] | None
+) -> None:
+    """Without peering each pod is a standalone Kopf operator: under Kubernetes' default
+    RollingUpdate (maxSurge 1, maxUnavailable 0 for one replica) every upgrade that changes
+    the pod ran the new one beside the old until it was ready, both evaluating, patching
+    status and posting Events. The Deployment recreates its pod then; with peering it keeps
+    the default RollingUpdate (no strategy written), the peering letting one pod evaluate."""
+    docs = render(values)
+    assert one(docs, "Deployment")["spec"].get("strategy") == strategy
+    assert ("PERFGUARD_PEERING" in env_of(docs)) == (strategy is None)
+
+
 def test_hash_key_secret_is_random_kept_and_named_in_the_environment() -> None:
     docs = render()
     secret = one(docs, "Secret")
@@ -1244,6 +1268,40 @@ def test_helm_install_creates_every_object_keeps_the_hash_key_and_peers(cluster:
     assert kept == key
     cluster.kubectl("delete", "secret", secret, "-n", namespace)
     cluster.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
+
+
+def test_the_deployment_strategy_follows_peering_through_upgrades(cluster: Cluster) -> None:
+    """Upgrades between peering and none change the Deployment's strategy in the real API
+    server: from RollingUpdate, which the API server fills in with rollingUpdate parameters
+    (as on every release installed before the chart wrote a strategy), to Recreate, which
+    must drop them (the Deployment is refused if they stay), and back."""
+    release = f"strat-{uuid.uuid4().hex[:6]}"
+    namespace = f"{release}-system"
+    env = cluster.env()
+
+    def upgrade(replicas: int) -> dict[str, Any]:
+        values = {"replicaCount": replicas, "crds": {"install": False}}
+        result = helm(
+            "upgrade", "--install", release, str(CHART), "-n", namespace, "--create-namespace",
+            "-f", _values_file(values), env=env,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        deployment = _kubectl_json(
+            cluster, "get", "deployment", f"{release}-perfguard", "-n", namespace
+        )
+        strategy: dict[str, Any] = deployment["spec"]["strategy"]
+        return strategy
+
+    try:
+        rolling = upgrade(2)
+        assert rolling["type"] == "RollingUpdate" and "rollingUpdate" in rolling
+        assert upgrade(1) == {"type": "Recreate"}
+        assert upgrade(2)["type"] == "RollingUpdate"
+    finally:
+        helm("uninstall", release, "-n", namespace, env=env)
+        secret = f"{release}-perfguard-hash-key"
+        cluster.kubectl("delete", "secret", secret, "-n", namespace, check=False)
+        cluster.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
 
 
 def test_documented_network_policy_values_render_and_the_apiserver_accepts_them(
