@@ -728,6 +728,73 @@ def test_scrape_timeout_is_at_most_the_interval(interval: str, timeout: str, tak
         ) in result.stderr, result.stderr
 
 
+_LONGEST_GO_HOURS = "99999.999999999h" * 6
+_REFRESH_TAKEN = ["5m", "0s", "2m", "12s", "1h30m", "1h30m15s", "36h", "7d", "2w", "99999d"]
+_REFRESH_TAKEN += ["99999w", "1.5h", "250ms", "300000ms", "999999s", "30m1h", _LONGEST_GO_HOURS]
+_REFRESH_REFUSED = ["999999h999999h999999h", "999999h", "2562048h", "99999h" * 26, "1h" * 7]
+_REFRESH_REFUSED += ["", "0", "5 minutes", "1d12h", "1.5d", "1y", "-1m", "1µs"]
+
+
+@pytest.mark.parametrize(
+    ("duration", "taken"),
+    [
+        pytest.param(d, d in _REFRESH_TAKEN, id=d if len(d) < 24 else f"{d[:10]}..{len(d)}")
+        for d in _REFRESH_TAKEN + _REFRESH_REFUSED
+    ],
+)
+def test_status_refresh_is_one_perfguard_run_takes(duration: str, taken: bool) -> None:
+    """`perfguard run` refuses a PERFGUARD_STATUS_REFRESH longer than a Go duration holds
+    (about 2562047h) and exits 2 at start: a crash loop after a clean install. The schema
+    used to take any number of parts of up to six digits (999999h999999h999999h). It takes
+    at most six parts, hours of at most five digits (6 x 99999.999999999h is under 600000h),
+    or whole days or weeks: every value it takes is one the operator takes, the documented
+    ones (5m, 0s, 2m, 1h30m, 7d) among them."""
+    from perfguard.config import OperatorConfig
+
+    result = helm(
+        "template", "pg", str(CHART), "-n", "ops", "-f",
+        _values_file({"statusRefresh": duration}),
+    )  # fmt: skip
+    assert (result.returncode == 0) == taken, result.stderr or f"helm accepted {duration!r}"
+    if not taken:
+        assert "values don't meet the specifications of the schema" in result.stderr
+        assert "/statusRefresh" in result.stderr, result.stderr
+        return
+    env = env_of([d for d in yaml.safe_load_all(result.stdout) if d])
+    assert env["PERFGUARD_STATUS_REFRESH"] == duration
+    OperatorConfig.from_env({k: v for k, v in env.items() if isinstance(v, str)})
+
+
+def test_every_status_refresh_the_schema_takes_is_one_perfguard_run_takes() -> None:
+    """The same over random durations, long ones most (up to 8 parts of up to 7 digits, and
+    days and weeks): the operator takes each one the schema's pattern takes, and the pattern
+    takes most of those of up to six parts within its digits."""
+    import random
+
+    from perfguard.api.quantities import parse_duration
+
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    pattern = re.compile(schema["properties"]["statusRefresh"]["pattern"])
+    rng = random.Random(20261205)
+
+    def number(decimals: bool) -> str:
+        digits = rng.choice([1, 2, 3, 4, 5, 5, 6, 6, 6, 7])
+        whole = "9" * digits if rng.random() < 0.7 else str(rng.randrange(10**digits))
+        return whole + ("." + "9" * rng.randint(1, 9) if decimals and rng.random() < 0.3 else "")
+
+    taken = 0
+    for _ in range(20000):
+        if rng.random() < 0.1:
+            duration = number(False) + rng.choice(["d", "w"])
+        else:
+            units = rng.choices(["ns", "us", "ms", "s", "m", "h"], [1, 1, 1, 1, 2, 6], k=8)
+            duration = "".join(number(True) + u for u in units[: rng.randint(1, 8)])
+        if pattern.fullmatch(duration):
+            taken += 1
+            parse_duration(duration)  # ValueError past a Go duration
+    assert taken > 5000
+
+
 @pytest.mark.parametrize(
     ("duration", "taken"),
     [(d, True) for d in ["0", "0s", "1m", "1.5m", "1h30m", "30m1h", "500ms", "90s"]]
