@@ -661,11 +661,13 @@ def test_prometheus_durations_are_the_ones_prometheus_operator_and_prometheus_ta
 ) -> None:
     """Every alert's `for` and the ServiceMonitor's interval and scrapeTimeout: helm takes a
     duration iff prometheus-operator's CRDs (its Duration pattern: whole numbers, units in the
-    order y w d h m s ms) and Prometheus (promtool check rules) take it. The PrometheusRule and
-    ServiceMonitor helm renders are accepted by a real apiserver with those CRDs; a duration
-    helm refuses, put into the objects, is refused there or by promtool (an empty `for`,
-    which the CRD's pattern matches). An empty interval would be Prometheus' global one to
-    prometheus-operator; the chart always writes one, and its schema asks for one."""
+    order y w d h m s ms) and Prometheus (promtool check rules) take it, within the digits
+    the schema allows each unit (test_prometheus_durations_stay_within_what_prometheus_holds).
+    The PrometheusRule and ServiceMonitor helm renders are accepted by a real apiserver with
+    those CRDs; a duration helm refuses, put into the objects, is refused there or by promtool
+    (an empty `for`, which the CRD's pattern matches). An empty interval would be Prometheus'
+    global one to prometheus-operator; the chart always writes one, and its schema asks for
+    one."""
     result = helm(
         "template", "pg", str(CHART), "-n", monitoring_namespace, "-f",
         _values_file(_durations(duration)),
@@ -696,6 +698,48 @@ def test_prometheus_durations_are_the_ones_prometheus_operator_and_prometheus_ta
     assert rule_taken == taken, f"{duration!r} in the PrometheusRule"
     if duration:
         assert _server_takes(cluster, monitor) == taken, f"{duration!r} in the ServiceMonitor"
+
+
+_LONGEST_PROMETHEUS_DURATION = "99y999w9999d99999h9999999m999999999s999999999999ms"
+
+
+@pytest.mark.parametrize(
+    ("duration", "taken", "prometheus_takes"),
+    [
+        (_LONGEST_PROMETHEUS_DURATION, True, True),
+        ("99y", True, True),
+        ("293y", False, False),
+        ("15251w", False, False),
+        ("106752d", False, False),
+        ("99999999999999999999s", False, False),
+        ("9223372036855ms", False, False),
+        ("100y", False, True),  # the schema's bound is per unit, under Prometheus' 292 years
+    ],
+)
+def test_prometheus_durations_stay_within_what_prometheus_holds(
+    tmp_path: Path, duration: str, taken: bool, prometheus_takes: bool
+) -> None:
+    """Prometheus holds a duration in int64 nanoseconds (about 292 years) and refuses a
+    longer one ("duration out of range"): the rules file of the PrometheusRule would not
+    load. prometheus-operator's CRD pattern takes any number of digits, and so did the
+    schema; the chart's own scrapeTimeout <= interval check also read a duration past int64
+    as 0. The schema bounds each unit's digits (99y, 999w, 9999d, 99999h, 7 digits of
+    minutes, 9 of seconds, 12 of milliseconds), so the longest it takes, all units at once,
+    is under 240 years and promtool takes it."""
+    result = helm(
+        "template", "pg", str(CHART), "-n", "ops", "-f", _values_file(_durations(duration))
+    )
+    assert (result.returncode == 0) == taken, result.stderr or f"helm accepted {duration!r}"
+    if not taken:
+        assert "values don't meet the specifications of the schema" in result.stderr
+        for field in [f"/prometheusRule/{a}/for" for a in ALERTS] + ["/serviceMonitor/interval"]:
+            assert field in result.stderr, result.stderr
+        rule = one(render(_durations("1m"), release="pg", namespace="ops"), "PrometheusRule")
+        for entry in (r for g in rule["spec"]["groups"] for r in g["rules"] if "for" in r):
+            entry["for"] = duration
+    else:
+        rule = one([d for d in yaml.safe_load_all(result.stdout) if d], "PrometheusRule")
+    assert _promtool_takes(rule, tmp_path) == prometheus_takes
 
 
 @pytest.mark.parametrize(
