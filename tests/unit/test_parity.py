@@ -145,6 +145,28 @@ def test_a_resource_field_ref_is_compared_with_its_divisor() -> None:
     )
 
 
+@pytest.mark.parametrize("divisor", ["0", "", "1", "1.0", "1000m", "1e0"])
+def test_an_unset_divisor_as_the_api_server_serves_it_is_a_divisor_of_one(divisor: str) -> None:
+    # The API server serves an unset divisor as "0" (a Quantity is never omitted), and the
+    # kubelet divides by 1 then: a manifest's `divisor: 1` against none is no drift.
+    def build(value: str | None) -> dict[str, Any]:
+        ref = {"containerName": "app", "resource": "limits.memory"}
+        if value is not None:
+            ref["divisor"] = value
+        return deployment(
+            "api", image=f"r@{D1}", env=[{"name": "M", "valueFrom": {"resourceFieldRef": ref}}]
+        )
+
+    for other in (None, "0", "1"):
+        ref, tgt = envs(spec(), objects("stg", [build(divisor)]), objects("prd", [build(other)]))
+        assert judge([compare(ref, tgt)], 0.0).verdict == ParityVerdict.IN_SYNC, (divisor, other)
+    (item,) = [i for i in ref.items if i.field == "env/M"]
+    assert item.value == "resourceFieldRef:app/limits.memory"
+    ref, tgt = envs(spec(), objects("stg", [build(divisor)]), objects("prd", [build("1Mi")]))
+    (difference,) = judge([compare(ref, tgt)], 0.0).differences
+    assert difference.target == "resourceFieldRef:app/limits.memory divisor=1Mi"
+
+
 @pytest.mark.parametrize("where", ["env", "annotation"])
 def test_long_values_are_compared_whole_and_shown_cut_with_a_hash(where: str) -> None:
     # Two values alike for their first 300 characters: the cut shown in status is the same,

@@ -29,6 +29,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from decimal import MAX_EMAX, MIN_EMIN, Context, Decimal
 from typing import Any
 
 from perfguard.analysis.parity import ABSENT, NOT_READ, Environment, Item, WorkloadKey
@@ -138,11 +139,47 @@ def env_value(entry: Mapping[str, Any]) -> str:
     if "resourceFieldRef" in source:
         ref = source["resourceFieldRef"] or {}
         value = f"resourceFieldRef:{ref.get('containerName', '')}/{ref.get('resource', '')}"
-        # The divisor scales what the container reads (4096 with 1Mi, 4 with 1Gi); 1 is
-        # the default, and the API server writes quantities in canonical form.
-        divisor = str(ref.get("divisor") or "1")
-        return value if divisor == "1" else f"{value} divisor={divisor}"
+        # The divisor scales what the container reads (4096 with 1Mi, 4 with 1Gi). Unset,
+        # the API server serves it as "0" (a Quantity is never omitted), which the kubelet
+        # reads as 1: "0", "1" and unset are the same divisor. The API server writes other
+        # quantities in canonical form, so they compare as served.
+        divisor = str(ref.get("divisor") or "")
+        return value if _unit_divisor(divisor) else f"{value} divisor={divisor}"
     return "valueFrom:" + ",".join(sorted(source))
+
+
+_QUANTITY = re.compile(
+    r"(?P<number>[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))"
+    r"(?:(?P<suffix>Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E)|[eE](?P<exponent>[+-]?[0-9]+))?"
+)
+_SUFFIXES = {
+    **{s: Decimal(1024) ** (i + 1) for i, s in enumerate(("Ki", "Mi", "Gi", "Ti", "Pi", "Ei"))},
+    **{s: Decimal(1000) ** (i + 1) for i, s in enumerate("kMGTPE")},
+    **{s: Decimal(1000) ** -(i + 1) for i, s in enumerate("mun")},
+}
+_EXACT = Context(prec=200, Emax=MAX_EMAX, Emin=MIN_EMIN)
+
+
+def quantity(text: str) -> Decimal | None:
+    """A Kubernetes quantity's value ("1Mi" -> 1048576, "1000m" -> 1), None if not one."""
+    found = _QUANTITY.fullmatch(text)
+    if found is None:
+        return None
+    value = Decimal(found["number"])
+    try:
+        if found["suffix"]:
+            return _EXACT.multiply(value, _SUFFIXES[found["suffix"]])
+        if found["exponent"]:
+            return _EXACT.scaleb(value, int(found["exponent"]))
+    except (ArithmeticError, ValueError):  # an exponent beyond Decimal's (or int's) range
+        return None
+    return value
+
+
+def _unit_divisor(divisor: str) -> bool:
+    """Whether a resourceFieldRef divisor divides by 1: unset, 0 (how the API server
+    serves an unset one) or any spelling of 1 ("1.0", "1000m")."""
+    return not divisor or quantity(divisor) in (0, 1)
 
 
 def _optional(ref: Mapping[str, Any]) -> str:
