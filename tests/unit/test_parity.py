@@ -11,7 +11,10 @@ from perfguard.analysis.parity import Environment, compare, fingerprint, judge
 from perfguard.api.envparity import EnvParitySpec, EnvParityStatus, ParityVerdict
 from perfguard.engine.envparity import judge_environments, read_failed
 from perfguard.engine.envparity_snapshot import (
+    CONFIGMAP_CONTENT,
     NOT_READ,
+    SECRET_CONTENT,
+    SHOWN_VALUE,
     NamespaceObjects,
     canonical_content,
     config_references,
@@ -338,9 +341,56 @@ def test_canonical_content_is_order_independent_and_unambiguous() -> None:
 
 def test_hashes_are_keyed() -> None:
     content = canonical_content({"data": {"pw": "hunter2"}}, secret=False)
-    assert keyed_hasher(b"a" * 32)(content) != keyed_hasher(b"b" * 32)(content)
-    assert HASHER(content) == HASHER(content)
-    assert "hunter2" not in HASHER(content)
+    for domain in (CONFIGMAP_CONTENT, SECRET_CONTENT, SHOWN_VALUE):
+        assert keyed_hasher(b"a" * 32)(domain, content) != keyed_hasher(b"b" * 32)(domain, content)
+        assert HASHER(domain, content) == HASHER(domain, content)
+        assert "hunter2" not in HASHER(domain, content)
+
+
+def test_a_shown_digest_is_no_oracle_for_secret_or_config_map_contents() -> None:
+    # Whoever can set an env literal (or an annotation, or a ConfigMap) in a compared
+    # namespace must not be able to confirm a guess of a Secret's content by finding the
+    # digest status shows for the guess equal to the Secret's hash. A Secret of known
+    # fields and a weak password: its canonical content is over 256 characters, so an env
+    # value holding it is shown cut, with a digest of the whole.
+    def b64(text: str) -> str:
+        return base64.b64encode(text.encode()).decode()
+
+    fields = {f"field{i}": b64("known-" + "x" * 40) for i in range(5)}
+    real = {"data": {**fields, "password": b64("4711")}}
+    guess = canonical_content(real, secret=True).decode()
+    assert len(guess) > 256
+    volumes = [{"name": "s", "secret": {"secretName": "db"}}]
+
+    def build(env: list[dict[str, Any]]) -> dict[str, Any]:
+        return deployment("api", image=f"r@{D1}", env=env, volumes=volumes)
+
+    key = "perfguard.dev/guess"
+    s = spec(compare={"annotations": [key]})
+    guessing = build([{"name": "GUESS", "value": guess}])
+    guessing["metadata"]["annotations"] = {key: guess}
+    guessing["spec"]["template"]["spec"]["volumes"].append(
+        {"name": "c", "configMap": {"name": "guess"}}
+    )
+    as_config_map = {"data": {k: base64.b64decode(v).decode() for k, v in real["data"].items()}}
+    ref, tgt = envs(
+        s,
+        objects("stg", [guessing], config_maps={"guess": as_config_map}, secrets={"db": {}}),
+        objects("prd", [build([])], secrets={"db": real}),
+    )
+    result = judge([compare(ref, tgt)], 0.0)
+    by_field = {d.field: d for d in result.differences}
+    secret_hash = by_field["secret/db"].target
+    assert secret_hash is not None and secret_hash.startswith("hmac:")
+    shown = [by_field["env/GUESS"].reference, by_field[f"annotation/{key}"].reference]
+    assert all(v is not None and v.endswith(")") and "(hmac:" in v for v in shown)
+    assert all(secret_hash not in str(v) for v in shown)
+    # A ConfigMap holding the Secret's content does not hash alike either.
+    assert by_field["configmap/guess"].reference != secret_hash
+    elsewhere = [d.reference for d in result.differences] + [
+        d.target for d in result.differences if d.field != "secret/db"
+    ]
+    assert not any(secret_hash in str(v) for v in elsewhere)
 
 
 # -- comparison ------------------------------------------------------------------------

@@ -9,13 +9,15 @@ What an item's value is:
   pinned in the image reference; otherwise unresolved.
 - env/NAME: a literal value, or what a `valueFrom` references (`configMapKeyRef:cm/key`),
   so environment-specific values such as `fieldRef:metadata.namespace` compare equal.
-  Values are compared whole; a long one is shown cut, with a keyed hash of the whole.
+  Values are compared whole; a long one is shown cut, with a keyed hash of the whole (in
+  a domain of its own, see `Hasher`).
 - envFrom[N]: each `envFrom` source of a container, by position: the object it reads
   (`configMapRef:NAME`), its `prefix` and `optional`.
-- configmap/NAME, secret/NAME: a keyed hash (HMAC) of the object's canonical content; the
-  content itself never leaves this module. The name is part of the item, so a workload that
-  references a differently named object differs (against "<absent>"). When Secrets are not
-  read, secret/NAME is still an item, valued "<contents not read>": names compared, contents not.
+- configmap/NAME, secret/NAME: a keyed hash (HMAC) of the object's canonical content, in
+  the domain of its kind; the content itself never leaves this module. The name is part of
+  the item, so a workload that references a differently named object differs (against
+  "<absent>"). When Secrets are not read, secret/NAME is still an item, valued
+  "<contents not read>": names compared, contents not.
 - annotation/KEY: the workload's annotation, else its label, else the pod template's.
 """
 
@@ -35,8 +37,17 @@ from typing import Any
 from perfguard.analysis.parity import ABSENT, NOT_READ, Environment, Item, WorkloadKey
 from perfguard.api.envparity import EnvParitySpec, IgnoreSpec
 
-Hasher = Callable[[bytes], str]
-"""Keyed hash of canonical content -> printable digest (e.g. 'hmac:…')."""
+Hasher = Callable[[str, bytes], str]
+"""Keyed hash of (domain, bytes) -> printable digest (e.g. 'hmac:…').
+
+Each use hashes in its own domain, under a key of its own: a digest shown for a literal
+value must never equal the hash of a Secret (or ConfigMap) whose content is those bytes,
+or whoever can set an env value in a compared namespace could confirm guesses of a
+Secret's content by reading status."""
+
+CONFIGMAP_CONTENT = "configmap content"
+SECRET_CONTENT = "secret content"
+SHOWN_VALUE = "shown value"
 
 MISSING = "<missing>"
 # NOT_READ (from parity) is a referenced Secret's value when Secrets are not read: the
@@ -121,7 +132,7 @@ def shown_value(value: str, hasher: Hasher) -> str | None:
     after the cut still read as different (the value compared is always the whole)."""
     if len(value) <= _MAX_SHOWN:
         return None
-    return f"{_short(value)} ({hasher(value.encode())})"
+    return f"{_short(value)} ({hasher(SHOWN_VALUE, value.encode())})"
 
 
 def env_value(entry: Mapping[str, Any]) -> str:
@@ -384,10 +395,14 @@ def environment(objects: NamespaceObjects, spec: EnvParitySpec, hasher: Hasher) 
         if (kind, name) not in hashes:
             source = objects.config_maps if kind == "configmap" else (objects.secrets or {})
             found = source.get(name)
+            secret = kind == "secret"
             hashes[(kind, name)] = (
                 MISSING
                 if found is None
-                else hasher(canonical_content(found, secret=kind == "secret"))
+                else hasher(
+                    SECRET_CONTENT if secret else CONFIGMAP_CONTENT,
+                    canonical_content(found, secret=secret),
+                )
             )
         return hashes[(kind, name)]
 
@@ -488,8 +503,11 @@ def _name(workload: Mapping[str, Any]) -> str:
 
 __all__ = [
     "ABSENT",
+    "CONFIGMAP_CONTENT",
     "MISSING",
     "NOT_READ",
+    "SECRET_CONTENT",
+    "SHOWN_VALUE",
     "Hasher",
     "NamespaceObjects",
     "canonical_content",
@@ -506,10 +524,15 @@ __all__ = [
 
 
 def keyed_hasher(key: bytes) -> Hasher:
-    """HMAC-SHA256 under the installation's key, shortened to 64 bits for display: enough
-    to tell contents apart, and a low-entropy secret cannot be guessed without the key."""
+    """HMAC-SHA256 under a key derived from the installation's for each domain, shortened
+    to 64 bits for display: enough to tell contents apart, and a low-entropy secret cannot
+    be guessed without the key. The same bytes hash differently in two domains."""
+    keys: dict[str, bytes] = {}
 
-    def digest(content: bytes) -> str:
-        return "hmac:" + hmac.new(key, content, hashlib.sha256).hexdigest()[:16]
+    def digest(domain: str, content: bytes) -> str:
+        if domain not in keys:
+            label = b"perfguard envparity " + domain.encode()
+            keys[domain] = hmac.new(key, label, hashlib.sha256).digest()
+        return "hmac:" + hmac.new(keys[domain], content, hashlib.sha256).hexdigest()[:16]
 
     return digest
