@@ -197,38 +197,130 @@ def test_long_values_are_compared_whole_and_shown_cut_with_a_hash(where: str) ->
     assert judge([compare(*same)], 0.0).verdict == ParityVerdict.IN_SYNC
 
 
-def test_env_from_sources_are_compared_with_prefix_and_optional() -> None:
+def _with_env_from(*sources: dict[str, Any], env: list[dict[str, Any]] | None = None) -> Any:
+    workload = deployment("api", image=f"r@{D1}", env=env)
+    workload["spec"]["template"]["spec"]["containers"][0]["envFrom"] = list(sources)
+    return workload
+
+
+def _env_from_outcome(
+    ref: dict[str, Any],
+    tgt: dict[str, Any],
+    *,
+    config_maps: dict[str, dict[str, Any]] | None = None,
+    secrets: dict[str, dict[str, Any]] | None = None,
+    **overrides: Any,
+) -> Any:
+    pair = envs(
+        spec(**overrides),
+        objects("stg", [ref], config_maps=config_maps, secrets=secrets),
+        objects("prd", [tgt], config_maps=config_maps, secrets=secrets),
+    )
+    return judge([compare(*pair)], 0.0)
+
+
+def test_env_from_sources_are_compared_by_identity_with_prefix_and_optional() -> None:
     # Same ConfigMap, another prefix: the container sees LEGACY_DB_HOST instead of DB_HOST.
-    s = spec()
     cms = {"db": {"data": {"HOST": "db.svc"}}}
-
-    def build(*sources: dict[str, Any]) -> dict[str, Any]:
-        workload = deployment("api", image=f"r@{D1}")
-        workload["spec"]["template"]["spec"]["containers"][0]["envFrom"] = list(sources)
-        return workload
-
-    def outcome(ref: dict[str, Any], tgt: dict[str, Any]) -> Any:
-        pair = envs(
-            s, objects("stg", [ref], config_maps=cms), objects("prd", [tgt], config_maps=cms)
-        )
-        return judge([compare(*pair)], 0.0)
-
     db = {"configMapRef": {"name": "db"}}
-    result = outcome(build({**db, "prefix": "DB_"}), build({**db, "prefix": "LEGACY_DB_"}))
+    result = _env_from_outcome(
+        _with_env_from({**db, "prefix": "DB_"}),
+        _with_env_from({**db, "prefix": "LEGACY_DB_"}),
+        config_maps=cms,
+    )
+    assert result.verdict == ParityVerdict.DRIFTED
+    assert {(d.container, d.field, d.reference, d.target) for d in result.differences} == {
+        ("app", "envFrom/configMapRef:db prefix=DB_", "required", "<absent>"),
+        ("app", "envFrom/configMapRef:db prefix=LEGACY_DB_", "<absent>", "required"),
+    }
+    assert _env_from_outcome(_with_env_from(db), _with_env_from(db)).verdict == (
+        ParityVerdict.IN_SYNC
+    )
+    optional = {"configMapRef": {"name": "db", "optional": True}}
+    (difference,) = _env_from_outcome(_with_env_from(db), _with_env_from(optional)).differences
+    assert (difference.field, difference.reference, difference.target) == (
+        "envFrom/configMapRef:db",
+        "required",
+        "optional",
+    )
+
+
+def test_env_from_sources_in_another_order_without_overlap_are_in_sync() -> None:
+    # The same two ConfigMaps, no key in common: every container sees the same variables,
+    # whichever comes first. One source added in front is one difference, not a shift of
+    # every later position.
+    cms = {
+        "db": {"data": {"DB_HOST": "db.svc"}},
+        "cache": {"data": {"REDIS_URL": "redis://r"}},
+        "feat": {"data": {"FLAG_X": "1"}},
+    }
+    db, cache, feat = ({"configMapRef": {"name": n}} for n in ("db", "cache", "feat"))
+    result = _env_from_outcome(
+        _with_env_from(db, cache), _with_env_from(cache, db), config_maps=cms
+    )
+    assert result.verdict == ParityVerdict.IN_SYNC, result.differences
+    result = _env_from_outcome(
+        _with_env_from(db, cache), _with_env_from(feat, db, cache), config_maps=cms
+    )
+    assert [(d.field, d.reference, d.target) for d in result.differences] == [
+        ("configmap/feat", "<absent>", result.differences[0].target),
+        ("envFrom/configMapRef:feat", "<absent>", "required"),
+    ]
+
+
+def test_env_from_order_is_compared_where_sources_are_known_to_overlap() -> None:
+    # Both ConfigMaps give HOST: the later source wins it, so their order is compared, as
+    # one item. Names the container's env sets win over every source: no overlap there.
+    cms = {"db": {"data": {"HOST": "db.svc", "A": "1"}}, "cache": {"data": {"HOST": "r"}}}
+    db, cache = {"configMapRef": {"name": "db"}}, {"configMapRef": {"name": "cache"}}
+    result = _env_from_outcome(
+        _with_env_from(db, cache), _with_env_from(cache, db), config_maps=cms
+    )
     assert result.verdict == ParityVerdict.DRIFTED
     (difference,) = result.differences
-    assert (difference.container, difference.field) == ("app", "envFrom[0]")
+    assert (difference.container, difference.field) == ("app", "envFrom/order")
     assert (difference.reference, difference.target) == (
-        "configMapRef:db prefix=DB_",
-        "configMapRef:db prefix=LEGACY_DB_",
+        "configMapRef:db, configMapRef:cache",
+        "configMapRef:cache, configMapRef:db",
     )
-    assert outcome(build(db), build(db)).verdict == ParityVerdict.IN_SYNC
-    optional = {"configMapRef": {"name": "db", "optional": True}}
-    (difference,) = outcome(build(db), build(optional)).differences
-    assert difference.target == "configMapRef:db optional=true"
-    # A later source wins a name both give: the order is compared too.
-    other = {"secretRef": {"name": "creds"}}
-    assert outcome(build(db, other), build(other, db)).differing == 2
+    host = [{"name": "HOST", "value": "h"}]
+    overridden = _env_from_outcome(
+        _with_env_from(db, cache, env=host), _with_env_from(cache, db, env=host), config_maps=cms
+    )
+    assert overridden.verdict == ParityVerdict.IN_SYNC, overridden.differences
+    ignored = _env_from_outcome(
+        _with_env_from(db, cache),
+        _with_env_from(cache, db),
+        config_maps=cms,
+        ignore={"env": ["HO*"]},
+    )
+    assert ignored.verdict == ParityVerdict.IN_SYNC, ignored.differences
+    prefixed = {**cache, "prefix": "CACHE_"}
+    result = _env_from_outcome(
+        _with_env_from(db, prefixed), _with_env_from(prefixed, db), config_maps=cms
+    )
+    assert result.verdict == ParityVerdict.IN_SYNC, result.differences
+
+
+@pytest.mark.parametrize("read", [False, True], ids=["secrets-not-read", "secrets-read"])
+def test_env_from_order_is_not_claimed_from_secret_keys_not_read(read: bool) -> None:
+    # A Secret and a ConfigMap in another order: with Secret contents not read, whether
+    # they overlap is unknown, and no order drift is claimed; read, the overlap is known.
+    cms = {"db": {"data": {"PASSWORD": "none"}}}
+    creds = {"data": {"PASSWORD": base64.b64encode(b"s3cr3t").decode()}}
+    db, sec = {"configMapRef": {"name": "db"}}, {"secretRef": {"name": "creds"}}
+    result = _env_from_outcome(
+        _with_env_from(db, sec),
+        _with_env_from(sec, db),
+        config_maps=cms,
+        secrets={"creds": creds} if read else None,
+    )
+    if read:
+        (difference,) = result.differences
+        assert difference.field == "envFrom/order"
+        assert "s3cr3t" not in repr(result) and "PASSWORD" not in repr(result)
+    else:
+        assert result.verdict == ParityVerdict.IN_SYNC, result.differences
 
 
 def test_config_references_cover_volumes_projections_env_from_and_value_from() -> None:
@@ -732,7 +824,7 @@ def _env_from(workload: dict[str, Any], name: str) -> dict[str, Any]:
 def test_unread_secrets_with_different_names_are_drift(build: Any) -> None:
     # Secrets not read (the operator's default): the names are known all the same, and a
     # differently named Secret is drift, as a differently named ConfigMap or secretKeyRef is.
-    # (env off: the envFrom source's own item, envFrom[0], is another test's.)
+    # (env off: the envFrom source's own item, envFrom/secretRef:NAME, is another test's.)
     sp = spec(compare={"env": False})
     ref, tgt = envs(
         sp,

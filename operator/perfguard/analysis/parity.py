@@ -53,7 +53,7 @@ class WorkloadKey:
 class Item:
     workload: WorkloadKey
     container: str | None
-    field: str  # image, env/NAME, envFrom[N], configmap/NAME, secret/NAME, annotation/KEY
+    field: str  # image, env/NAME, envFrom/SOURCE, envFrom/order, configmap/NAME, ...
     value: str | None  # None: unresolved
     display: str | None = None  # what to show instead of value (e.g. a digest with its tag)
     note: str | None = None  # e.g. "mid-rollout: 2 digests running"
@@ -90,7 +90,7 @@ class Difference:
     note: str | None = None
 
     def rank(self) -> tuple[int, str, str, str, str]:
-        head = re.split(r"[/\[]", self.field, maxsplit=1)[0]  # env/NAME, envFrom[0]
+        head = re.split(r"[/\[]", self.field, maxsplit=1)[0]  # env/NAME, envFrom/order
         order = _FIELD_ORDER.index(head) if head in _FIELD_ORDER else len(_FIELD_ORDER)
         return (order, self.namespace, self.name, self.container or "", self.field)
 

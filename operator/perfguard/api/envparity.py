@@ -73,7 +73,8 @@ class CompareSpec(ApiModel):
     env: bool = Field(
         default=True,
         description="Compare containers' environment variables: the literal value, or what "
-        "a valueFrom references; and each envFrom source with its prefix. Default true.",
+        "a valueFrom references; each envFrom source with its prefix and optional; and the "
+        "order of envFrom sources known to give a name in common. Default true.",
     )
     annotations: list[Annotated[str, Field(max_length=317)]] = Field(
         default_factory=list,
@@ -194,8 +195,8 @@ class Difference(ApiModel):
     kind: str | None = Field(default=None, description="The workload's kind.")
     container: str | None = Field(default=None, description="The container, for image and env.")
     field: str = Field(
-        description="image, env/NAME, envFrom[N], configmap/NAME, secret/NAME, annotation/KEY, "
-        "workload …"
+        description="image, env/NAME, envFrom/SOURCE, envFrom/order, configmap/NAME, "
+        "secret/NAME, annotation/KEY, workload …"
     )
     reference: str | None = Field(default=None, description="Reference value (hash for config).")
     target: str | None = Field(default=None, description="Target value (hash for config).")

@@ -11,8 +11,12 @@ What an item's value is:
   so environment-specific values such as `fieldRef:metadata.namespace` compare equal.
   Values are compared whole; a long one is shown cut, with a keyed hash of the whole (in
   a domain of its own, see `Hasher`).
-- envFrom[N]: each `envFrom` source of a container, by position: the object it reads
-  (`configMapRef:NAME`), its `prefix` and `optional`.
+- envFrom/SOURCE: each `envFrom` source of a container, by what it is: the object it reads
+  and the prefix (`configMapRef:NAME prefix=P_`), valued `required` or `optional`. Listing
+  order alone changes nothing: sources that give no name in common can come in any order.
+- envFrom/order: the order of the sources that give a variable name another source gives
+  too (the later one wins it), when their keys are known (ConfigMaps; Secrets only when
+  read). No such overlap known: no item.
 - configmap/NAME, secret/NAME: a keyed hash (HMAC) of the object's canonical content, in
   the domain of its kind; the content itself never leaves this module. The name is part of
   the item, so a workload that references a differently named object differs (against
@@ -198,18 +202,71 @@ def _optional(ref: Mapping[str, Any]) -> str:
     return " optional=true" if ref.get("optional") else ""
 
 
-def env_from_value(source: Mapping[str, Any]) -> str:
-    """An `envFrom` source as compared: the object it reads, the prefix its variables'
-    names get, and whether the object may be missing."""
+def env_from_source(source: Mapping[str, Any]) -> tuple[str, bool]:
+    """An `envFrom` source's identity (the object it reads and the prefix its variables'
+    names get) and whether the object may be missing."""
     for kind in ("configMapRef", "secretRef"):
         if source.get(kind):
             ref = source[kind]
-            value = f"{kind}:{ref.get('name', '')}{_optional(ref)}"
+            identity, optional = f"{kind}:{ref.get('name', '')}", bool(ref.get("optional"))
             break
     else:
-        value = "envFrom:" + ",".join(sorted(k for k in source if k != "prefix"))
+        identity = "envFrom:" + ",".join(sorted(k for k in source if k != "prefix"))
+        optional = False
     prefix = source.get("prefix")
-    return f"{value} prefix={prefix}" if prefix else value
+    return (f"{identity} prefix={prefix}" if prefix else identity), optional
+
+
+def env_from_items(
+    key: WorkloadKey,
+    container: Mapping[str, Any],
+    names_of: Callable[[Mapping[str, Any]], frozenset[str] | None],
+    ignore_env: Sequence[str],
+    hasher: Hasher,
+) -> list[Item]:
+    """A container's `envFrom` items: one per source, keyed by the source's identity (so a
+    source added or removed is one difference, and a reordering none), and one for the
+    order of the sources whose variables overlap, if any overlap is known.
+
+    `names_of(source)` is the variable names a source gives (its keys with the prefix), or
+    None when its keys are not known (a Secret not read): order is then not claimed.
+    Names the container's own `env` sets (they win over every source) or that
+    `ignore_env` leaves out do not make an overlap.
+    """
+    container_name = str(container.get("name", ""))
+    own = {str(e.get("name", "")) for e in container.get("env") or []}
+    listed: dict[str, list[str]] = {}
+    given: list[tuple[str, frozenset[str]]] = []  # (identity, names), known names only
+    for source in container.get("envFrom") or []:
+        identity, optional = env_from_source(source)
+        listed.setdefault(identity, []).append("optional" if optional else "required")
+        names = names_of(source)
+        if names is not None:
+            given.append(
+                (identity, frozenset(n for n in names - own if not _ignored(n, ignore_env)))
+            )
+    items = [
+        # The same source listed twice is one item, valued e.g. "required,required".
+        Item(key, container_name, f"envFrom/{identity}", ",".join(kinds))
+        for identity, kinds in listed.items()
+    ]
+    overlapping = [
+        identity
+        for identity, names in given
+        if any(other != identity and names & theirs for other, theirs in given)
+    ]
+    if overlapping:
+        order = ", ".join(overlapping)
+        items.append(
+            Item(
+                key,
+                container_name,
+                "envFrom/order",
+                order,
+                display=shown_value(order, hasher),
+            )
+        )
+    return items
 
 
 def config_references(
@@ -406,6 +463,21 @@ def environment(objects: NamespaceObjects, spec: EnvParitySpec, hasher: Hasher) 
             )
         return hashes[(kind, name)]
 
+    def variable_names(source: Mapping[str, Any]) -> frozenset[str] | None:
+        """The names an envFrom source gives, if its object's keys were read: ConfigMaps
+        when config is compared, Secrets when they are read. A missing object gives none."""
+        if not spec.compare.config:
+            return None
+        if source.get("configMapRef"):
+            found = objects.config_maps.get(str(source["configMapRef"].get("name", "")))
+        elif source.get("secretRef") and objects.secrets is not None:
+            found = objects.secrets.get(str(source["secretRef"].get("name", "")))
+        else:
+            return None
+        prefix = str(source.get("prefix") or "")
+        # The kubelet takes `data` only (a ConfigMap's binaryData gives no variables).
+        return frozenset(prefix + str(k) for k in ((found or {}).get("data") or {}))
+
     for key, workload in sorted(keyed, key=lambda pair: (pair[0], _name(pair[1]))):
         name = _name(workload)
         if seen[key] > 1:
@@ -446,19 +518,9 @@ def environment(objects: NamespaceObjects, spec: EnvParitySpec, hasher: Hasher) 
             )
         if spec.compare.env:
             for container in containers:
-                # By position: a later source wins a name two sources give, so the order
-                # matters as well as the object and the prefix.
-                for index, source in enumerate(container.get("envFrom") or []):
-                    value = env_from_value(source)
-                    items.append(
-                        Item(
-                            key,
-                            str(container.get("name", "")),
-                            f"envFrom[{index}]",
-                            value,
-                            display=shown_value(value, hasher),
-                        )
-                    )
+                items.extend(
+                    env_from_items(key, container, variable_names, spec.ignore.env, hasher)
+                )
                 for entry in container.get("env") or []:
                     env_name = str(entry.get("name", ""))
                     if _ignored(env_name, spec.ignore.env):
@@ -513,7 +575,8 @@ __all__ = [
     "canonical_content",
     "config_references",
     "digest_of",
-    "env_from_value",
+    "env_from_items",
+    "env_from_source",
     "env_value",
     "environment",
     "image_item",
