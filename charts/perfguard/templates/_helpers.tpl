@@ -29,19 +29,12 @@ fullnameOverride (held to a DNS-1035 label by the schema). */}}
 {{- $fullname }}
 {{- end }}
 
-{{/* The full name with a suffix (`dict "context" . "suffix" "-hash-key"`), at most 63
-characters and never another object's name: the full name is cut first to leave room for the
-whole suffix (cutting the joined name instead dropped the suffix of a 62-63 character full
-name, and `<fullname>-analysis-reader` became the operator's own ClusterRole's name). Names
-with different suffixes end differently, so they differ; one equal to the full name itself
-(a full name already ending in the suffix, cut) is cut one character shorter. */}}
+{{/* The full name with a suffix (`dict "context" . "suffix" "-peering"`), uncut: the kinds
+named so (Roles, ClusterRoles, ConfigMaps, AnalysisTemplates) take names far longer than 63
+characters, and cutting them renamed objects on upgrade (a Rollout's templateName left
+pointing at nothing). */}}
 {{- define "perfguard.suffixedName" -}}
-{{- $fullname := include "perfguard.fullname" .context }}
-{{- $base := regexReplaceAll "-+$" ($fullname | trunc (int (sub 63 (len .suffix)))) "" }}
-{{- if eq (printf "%s%s" $base .suffix) $fullname }}
-{{- $base = regexReplaceAll "-+$" ($base | trunc (int (sub (len $base) 1))) "" }}
-{{- end }}
-{{- printf "%s%s" $base .suffix }}
+{{- printf "%s%s" (include "perfguard.fullname" .context) .suffix }}
 {{- end }}
 
 {{- define "perfguard.chart" -}}
@@ -74,7 +67,7 @@ chart creates. Neither would leave the operator reading a Secret nothing creates
 EnvParity Unverified (HashKeyUnavailable): refused. */}}
 {{- define "perfguard.hashKeySecretName" -}}
 {{- $hashKey := .Values.envParity.hashKeySecret }}
-{{- $generated := include "perfguard.suffixedName" (dict "context" . "suffix" "-hash-key") }}
+{{- $generated := printf "%s-hash-key" (include "perfguard.fullname" .) | trunc 63 | trimSuffix "-" }}
 {{- if $hashKey.existingSecret }}
 {{- $hashKey.existingSecret }}
 {{- else if $hashKey.create }}
@@ -111,8 +104,16 @@ EnvParity Unverified (HashKeyUnavailable): refused. */}}
 {{- end }}
 {{- end }}
 
+{{/* The analysis ClusterRole's name, as it always was (cut to 63), except where that cut
+dropped the whole suffix and gave the operator's own ClusterRole's name (a full name of 62-63
+characters): then the full name is cut to make room for the suffix. */}}
 {{- define "perfguard.analysisClusterRoleName" -}}
-{{- include "perfguard.suffixedName" (dict "context" . "suffix" "-analysis-reader") }}
+{{- $fullname := include "perfguard.fullname" . }}
+{{- $name := printf "%s-analysis-reader" $fullname | trunc 63 | trimSuffix "-" }}
+{{- if eq $name $fullname }}
+{{- $name = printf "%s-analysis-reader" (regexReplaceAll "-+$" ($fullname | trunc 47) "") }}
+{{- end }}
+{{- $name }}
 {{- end }}
 
 {{/* A duration in prometheus-operator's form (1m30s, 2d, 0; the schema checks the form) in
