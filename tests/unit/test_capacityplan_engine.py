@@ -922,6 +922,12 @@ def test_a_new_episode_soon_after_an_ended_one_is_new() -> None:
     assert new_anomalies([at("10:05")], [{**a, "end": "2026-11-28T10:05:00Z"}], 600.0) == []
     ongoing = {key: value for key, value in a.items() if key != "end"}
     assert new_anomalies([at("10:08")], [ongoing], 600.0) == []  # its onset re-estimated
+    # The ongoing one found again, ended at 10:03, and a new one from 10:08: newest first
+    # (the order the status lists them in), the new one took the ongoing entry by start.
+    ended = {**a, "end": "2026-11-28T10:03:00Z"}
+    fresh = {key: value for key, value in at("10:08").items() if key != "end"}
+    assert new_anomalies([fresh, ended], [ongoing], 600.0) == [fresh]
+    assert new_anomalies([ended, fresh], [ongoing], 600.0) == [fresh]
     first, again = (
         at("10:00", type="XidError", value=79.0),
         at("10:10", type="XidError", value=79.0),

@@ -871,6 +871,12 @@ def _same_anomaly(new: Mapping[str, Any], old: Mapping[str, Any], tolerance_s: f
     return "end" not in old or _overlaps(new, old, None)
 
 
+def _apart(new: Mapping[str, Any], old: Mapping[str, Any]) -> float:
+    """Seconds between two entries' starts (for entries `_same_anomaly` paired)."""
+    starts = _starts(new, old)
+    return math.inf if starts is None else abs((starts[0] - starts[1]).total_seconds())
+
+
 def _span(item: Mapping[str, Any]) -> tuple[float, float] | None:
     """An entry's first and last sample (unix seconds; an ongoing one's end is open)."""
     start = parse_time_or_none(item.get("start"))
@@ -899,23 +905,31 @@ def _match(
     """(the items that no entry of `seen` stands for, the entries of `seen` that stand for
     no item).
 
-    First every item at an entry's start takes that entry, one each. Then, oldest first, an
-    item left is the episode of any entry whose span it overlaps. An ongoing entry, once an
-    item takes it, ends where that item does: so when an episode ongoing at the last
-    evaluation has ended (found again at its start, or re-estimated, now with an end) and
-    another begins on the same GPU, the new one overlaps nothing and is new.
+    First every item at an entry's start takes that entry, one each, the closest starts
+    first (items come newest first: in that order a new spike at 10:08 took the entry of one
+    ongoing from 10:00, found again now ended at 10:03, and got no Event). Then, oldest
+    first, an item left is the episode of any entry whose span it overlaps. An ongoing
+    entry, once an item takes it, ends where that item does: so when an episode ongoing at
+    the last evaluation has ended (found again at its start, or re-estimated, now with an
+    end) and another begins on the same GPU, the new one overlaps nothing and is new.
     """
     free = list(range(len(seen)))
     ends: dict[int, float] = {}  # where a taken ongoing entry ended, as its item says
-    left = []
-    for item in items:
-        k = next((k for k in free if _same_anomaly(item, seen[k], tolerance_s)), None)
-        if k is None:
-            left.append(item)
+    pairs = sorted(
+        (_apart(item, seen[k]), str(item.get("start")), i, k)
+        for i, item in enumerate(items)
+        for k in free
+        if _same_anomaly(item, seen[k], tolerance_s)
+    )
+    taken: set[int] = set()
+    for _, _, i, k in pairs:
+        if i in taken or k not in free:
             continue
+        taken.add(i)
         free.remove(k)
-        if (span := _span(item)) is not None:
+        if (span := _span(items[i])) is not None:
             ends[k] = span[1]
+    left = [item for i, item in enumerate(items) if i not in taken]
     fresh = []
     for item in sorted(left, key=lambda i: str(i.get("start"))):
         same = [k for k in range(len(seen)) if _overlaps(item, seen[k], ends.get(k))]
