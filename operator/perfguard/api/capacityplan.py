@@ -400,7 +400,8 @@ class CapacityPlanStatus(ResourceStatus):
         "of one type and GPU whose spans overlap are one; an XidError is one per code and "
         "start). An episode that has ended stays listed, unchanged, even when a later "
         "evaluation does not find it again, until its start leaves the history, its GPU is no "
-        "longer in the data fetched, or the spec changes (a new generation).",
+        "longer in the data fetched, the spec changes (a new generation), an evaluation judges "
+        "nothing (AnomalyDetected Unknown), or newer entries push it past the 20 listed.",
     )
     total_anomalies: int | None = Field(
         default=None,
