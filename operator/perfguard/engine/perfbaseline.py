@@ -1383,13 +1383,14 @@ def judge(
                 )
                 if pair_why is not None:
                     stable = TimedSamples.empty()
-                times, cand, base = paired_timed(current, stable)
                 # The steps where both tracks have a value, ±Inf included (a track at +Inf
                 # reports): "no series" and "no pairs" are read on these first. They are the
                 # steps pairs are made at, so their infinities are the ones the finite pairs
                 # leave out; the candidate's ±Inf where the stable has no value is never
                 # paired, as a finite value there is not.
-                _, cand_present, stable_present = paired_timed(current, stable, infinite=True)
+                steps, cand_present, stable_present = paired_timed(current, stable, infinite=True)
+                finite = np.isfinite(cand_present) & np.isfinite(stable_present)
+                times, cand, base = steps[finite], cand_present[finite], stable_present[finite]
                 if pair_why is None and cand_present.size == 0:
                     pair_why = _no_series(
                         data, metric, statistic, [current_name, "stable"]
@@ -1437,19 +1438,21 @@ def judge(
                 )
             if plan.historical or on_workload:
                 base_all = data.baseline.get(statistic, TimedSamples.empty())
-                slices = same_time_slices(base_all, w.start, w.end)
-                base_values = np.concatenate(slices) if slices else np.empty(0)
-                # With the ±Inf values: NaN is no value, an infinity is one (NonFiniteValues).
+                # With the ±Inf values: NaN is no value, an infinity is one (NonFiniteValues);
+                # the finite ones are judged, one slice per earlier day that has any.
                 present = same_time_slices(base_all, w.start, w.end, infinite=True)
                 base_present = np.concatenate(present) if present else np.empty(0)
-                if why is None and (len(current.present()) == 0 or base_present.size == 0):
+                slices = [f for day in present if (f := day[np.isfinite(day)]).size]
+                base_values = np.concatenate(slices) if slices else np.empty(0)
+                current_present = current.present().values
+                if why is None and (current_present.size == 0 or base_present.size == 0):
                     why = _no_series(data, metric, statistic, [current_name, "baseline"])
                 if why is None and base_present.size == 0:
                     why = _no_same_time(spec, w, base_all, on_workload or plan.stable is None)
                 infinite = None
                 if why is None:
                     infinite = _infinite_sides(
-                        (f"the {current_name}", current_name, current.present().values),
+                        (f"the {current_name}", current_name, current_present),
                         ("the baseline at the window's time of day", "baseline", base_present),
                     )
                 floors = None
