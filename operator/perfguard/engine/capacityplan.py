@@ -854,27 +854,24 @@ def _starts(new: Mapping[str, Any], old: Mapping[str, Any]) -> tuple[datetime, d
     return None if new_start is None or old_start is None else (new_start, old_start)
 
 
-def _same_anomaly(new: Mapping[str, Any], old: Mapping[str, Any], tolerance_s: float) -> bool:
-    """The same episode, at (about) the same start: an exact start for the kinds whose start
-    is exact (XID 79 at 10:00 and again at 10:10 are two errors); for an entry that had
-    ended, only if the spans also share a sample. A start within the tolerance is a
-    re-estimate of the same onset, but a spike at 10:10 after one that ended at 10:00 is a
-    new episode, and taking the old entry cost it its Event."""
+def _same_anomaly(
+    new: Mapping[str, Any], old: Mapping[str, Any], tolerance_s: float
+) -> float | None:
+    """Seconds between the starts when `new` is the episode of `old` by its start, else
+    None: an exact start for the kinds whose start is exact (XID 79 at 10:00 and again at
+    10:10 are two errors); for an entry that had ended, only if the spans also share a
+    sample. A start within the tolerance is a re-estimate of the same onset, but a spike at
+    10:10 after one that ended at 10:00 is a new episode, and taking the old entry cost it
+    its Event."""
     starts = _starts(new, old) if _same_unit(new, old) else None
     if starts is None:
-        return False
+        return None
     apart = abs((starts[0] - starts[1]).total_seconds())
     if new.get("type") in _EXACT_STARTS:
-        return apart == 0
+        return apart if apart == 0 else None
     if apart > tolerance_s:
-        return False
-    return "end" not in old or _overlaps(new, old, None)
-
-
-def _apart(new: Mapping[str, Any], old: Mapping[str, Any]) -> float:
-    """Seconds between two entries' starts (for entries `_same_anomaly` paired)."""
-    starts = _starts(new, old)
-    return math.inf if starts is None else abs((starts[0] - starts[1]).total_seconds())
+        return None
+    return apart if "end" not in old or _overlaps(new, old, None) else None
 
 
 def _span(item: Mapping[str, Any]) -> tuple[float, float] | None:
@@ -916,10 +913,10 @@ def _match(
     free = list(range(len(seen)))
     ends: dict[int, float] = {}  # where a taken ongoing entry ended, as its item says
     pairs = sorted(
-        (_apart(item, seen[k]), str(item.get("start")), i, k)
+        (apart, str(item.get("start")), i, k)
         for i, item in enumerate(items)
         for k in free
-        if _same_anomaly(item, seen[k], tolerance_s)
+        if (apart := _same_anomaly(item, seen[k], tolerance_s)) is not None
     )
     taken: set[int] = set()
     for _, _, i, k in pairs:
